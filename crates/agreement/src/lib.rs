@@ -1,0 +1,1 @@
+//! Lamina's agreement layer: transactions, the mempool, the runtime of modules, and block execution.

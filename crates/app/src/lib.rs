@@ -1,0 +1,1 @@
+//! Lamina's application layer: JSON-RPC, the typed client, the wallet, and DeFi modules.
