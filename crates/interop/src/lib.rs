@@ -9,8 +9,33 @@ pub mod bus;
 pub mod codec;
 pub mod crypto;
 pub mod hash;
+pub mod messages;
+pub mod module;
 pub mod signing;
 pub mod types;
 
 pub use hash::Hash;
 pub use types::{Address, ChainId, Height, Timestamp};
+
+/// Any error of this crate, for code that reports rather than handles each kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Untrusted bytes did not decode.
+    #[error(transparent)]
+    Decode(#[from] codec::DecodeError),
+    /// A key or signature was refused.
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+    /// A message did not cross the bus.
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    /// A bus wiring mistake.
+    #[error(transparent)]
+    Wiring(#[from] bus::WiringError),
+    /// A state access failed.
+    #[error(transparent)]
+    State(#[from] module::StateError),
+}
+
+/// A result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

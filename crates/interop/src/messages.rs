@@ -279,7 +279,10 @@ pub struct Snapshot {
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("height", &self.height).field("root", &self.root).finish()
+        f.debug_struct("Snapshot")
+            .field("height", &self.height)
+            .field("root", &self.root)
+            .finish()
     }
 }
 

@@ -24,7 +24,10 @@ impl AccessSet {
     /// A set that allows every key and conflicts with every other set. Such a call runs
     /// alone, in block order.
     pub fn everything() -> AccessSet {
-        AccessSet { everything: true, ..AccessSet::default() }
+        AccessSet {
+            everything: true,
+            ..AccessSet::default()
+        }
     }
 
     /// Declares a key the call reads.
@@ -54,8 +57,10 @@ impl AccessSet {
         if self.everything || other.everything {
             return true;
         }
-        let touches = |set: &AccessSet, key: &Vec<u8>| set.reads.contains(key) || set.writes.contains(key);
-        self.writes.iter().any(|key| touches(other, key)) || other.writes.iter().any(|key| touches(self, key))
+        let touches =
+            |set: &AccessSet, key: &Vec<u8>| set.reads.contains(key) || set.writes.contains(key);
+        self.writes.iter().any(|key| touches(other, key))
+            || other.writes.iter().any(|key| touches(self, key))
     }
 
     /// Whether the set allows everything.

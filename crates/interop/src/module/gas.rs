@@ -24,7 +24,14 @@ pub struct GasSchedule {
 
 impl Default for GasSchedule {
     fn default() -> Self {
-        GasSchedule { read: 100, read_byte: 1, write: 300, write_byte: 3, event: 50, event_byte: 1 }
+        GasSchedule {
+            read: 100,
+            read_byte: 1,
+            write: 300,
+            write_byte: 3,
+            event: 50,
+            event_byte: 1,
+        }
     }
 }
 
@@ -54,7 +61,11 @@ impl GasMeter {
                 self.used = total;
                 Ok(())
             }
-            _ => Err(StateError::OutOfGas { limit: self.limit, used: self.used, needed: amount }),
+            _ => Err(StateError::OutOfGas {
+                limit: self.limit,
+                used: self.used,
+                needed: amount,
+            }),
         }
     }
 
@@ -82,7 +93,14 @@ mod tests {
     fn charge_stops_at_the_limit_without_charging() {
         let mut meter = GasMeter::new(100);
         assert_eq!(meter.charge(60), Ok(()));
-        assert_eq!(meter.charge(41), Err(StateError::OutOfGas { limit: 100, used: 60, needed: 41 }));
+        assert_eq!(
+            meter.charge(41),
+            Err(StateError::OutOfGas {
+                limit: 100,
+                used: 60,
+                needed: 41
+            })
+        );
         assert_eq!(meter.used(), 60);
         assert_eq!(meter.charge(40), Ok(()));
         assert!(meter.charge(u64::MAX).is_err(), "no overflow");

@@ -1,0 +1,7 @@
+//! Integration tests of lamina-interop, compiled as one binary.
+
+#![allow(clippy::unwrap_used)]
+
+mod codec_props;
+mod conformance;
+mod signatures;
