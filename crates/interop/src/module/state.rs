@@ -127,12 +127,15 @@ pub struct Effects {
     pub gas_used: u64,
 }
 
+/// One entry of the undo log: a key and its overlay entry before a write (`None`: the key
+/// was not in the overlay).
+type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
+
 /// Reads and writes of a call (or a block hook, or genesis) over a committed [`StateView`].
 pub struct WorkingSet<'s> {
     base: &'s dyn StateView,
     overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// `(key, previous overlay entry)`; `None` means the key was not in the overlay.
-    undo: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
+    undo: Vec<Undo>,
     events: Vec<EventRecord>,
     gas: GasMeter,
     schedule: GasSchedule,
