@@ -7,7 +7,10 @@ use std::process::Command;
 use lamina_interop::messages::CATALOGUE;
 
 fn lamina(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lamina")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -27,7 +30,9 @@ fn catalogue_table_has_a_row_per_message() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text.lines().count(), CATALOGUE.len() + 1);
-    assert!(text.lines().any(|l| l.starts_with("CommitBlock") && l.contains("data-layer")));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("CommitBlock") && l.contains("data-layer")));
 }
 
 #[test]
