@@ -129,8 +129,7 @@ fn handler_registered_after_requester_is_found() {
     let bus = bus();
     let requester = bus.requester::<Ping>();
     let inbox = bus.handle::<Ping>().unwrap();
-    let (reply, ()) =
-        settle(async { futures::join!(requester.request(Ping(1)), serve(inbox, 1)) });
+    let (reply, ()) = settle(async { futures::join!(requester.request(Ping(1)), serve(inbox, 1)) });
     assert_eq!(reply.unwrap(), 2);
 }
 
@@ -227,10 +226,7 @@ fn dropped_inbox_closes_the_command() {
     let queued = requester.try_send(Ping(1)).unwrap();
     drop(inbox);
     // The queued command's reply can never come.
-    assert!(matches!(
-        settle(queued),
-        Err(RequestError::HandlerDropped)
-    ));
+    assert!(matches!(settle(queued), Err(RequestError::HandlerDropped)));
     assert!(matches!(
         requester.try_send(Ping(2)),
         Err(RequestError::Closed(Ping(2)))
@@ -244,10 +240,7 @@ fn handler_dropping_the_request_is_reported() {
     let requester = bus.requester::<Ping>();
     let pending = requester.try_send(Ping(1)).unwrap();
     drop(inbox.try_recv().unwrap());
-    assert!(matches!(
-        settle(pending),
-        Err(RequestError::HandlerDropped)
-    ));
+    assert!(matches!(settle(pending), Err(RequestError::HandlerDropped)));
     assert_eq!(stats(&bus, "Ping").unanswered, 1);
 }
 
@@ -561,6 +554,7 @@ fn latency_is_measured_on_the_injected_clock() {
 fn concurrent_publishers_give_every_subscriber_the_same_order() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_time()
         .build()
         .unwrap();
     let bus = bus();
@@ -570,7 +564,7 @@ fn concurrent_publishers_give_every_subscriber_the_same_order() {
     let mut b = bus
         .subscribe_with::<Tick>(4096, Overflow::Backpressure)
         .unwrap();
-    runtime.settle(async {
+    let work = async {
         let tasks: Vec<_> = (0..4u32)
             .map(|p| {
                 let publisher = bus.publisher::<Tick>();
@@ -585,7 +579,11 @@ fn concurrent_publishers_give_every_subscriber_the_same_order() {
             task.await.unwrap();
         }
     };
-    runtime.block_on(async { tokio::time::timeout(Duration::from_secs(30), work).await.unwrap() });
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), work)
+            .await
+            .unwrap()
+    });
     bus.close();
     let drain = |sub: &mut Subscription<Tick>| {
         let mut seen = Vec::new();
@@ -603,17 +601,23 @@ fn concurrent_publishers_give_every_subscriber_the_same_order() {
 fn round_trips_across_tokio_worker_threads() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_time()
         .build()
         .unwrap();
     let bus = bus();
     let inbox = bus.handle::<Ping>().unwrap();
     let requester = bus.requester::<Ping>();
-    runtime.settle(async move {
+    let work = async move {
         let server = tokio::spawn(serve(inbox, 1000));
         for i in 0..1000 {
             assert_eq!(requester.request(Ping(i)).await.unwrap(), i + 1);
         }
         server.await.unwrap();
+    };
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), work)
+            .await
+            .unwrap()
     });
 }
 
