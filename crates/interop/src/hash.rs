@@ -12,7 +12,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-/// Length of a [`Hash`] in bytes.
+/// Length of a [`Hash`](struct@Hash) in bytes.
 pub const HASH_LEN: usize = 32;
 
 /// A 32-byte SHA-256 digest.
