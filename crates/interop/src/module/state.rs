@@ -172,15 +172,7 @@ impl<'s> WorkingSet<'s> {
 
     /// The value at `key`: this working set's own write if any, else the committed value.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        check_key(key)?;
-        if let Some(access) = &self.access {
-            if !access.allows_read(key) {
-                return Err(StateError::UndeclaredAccess {
-                    key: key.to_vec(),
-                    write: false,
-                });
-            }
-        }
+        self.check(key, false)?;
         let value = match self.overlay.get(key) {
             Some(value) => value.clone(),
             None => self.base.get(key)?,
@@ -211,15 +203,7 @@ impl<'s> WorkingSet<'s> {
         value: Option<Vec<u8>>,
         bytes: usize,
     ) -> Result<(), StateError> {
-        check_key(key)?;
-        if let Some(access) = &self.access {
-            if !access.allows_write(key) {
-                return Err(StateError::UndeclaredAccess {
-                    key: key.to_vec(),
-                    write: true,
-                });
-            }
-        }
+        self.check(key, true)?;
         self.gas
             .charge(cost(self.schedule.write, self.schedule.write_byte, bytes))?;
         let previous = self.overlay.insert(key.to_vec(), value);
@@ -238,6 +222,25 @@ impl<'s> WorkingSet<'s> {
         self.gas
             .charge(cost(self.schedule.event, self.schedule.event_byte, len))?;
         self.events.push(EventRecord { module, data });
+        Ok(())
+    }
+
+    /// Refuses keys over the length limit and keys outside the declared access set.
+    fn check(&self, key: &[u8], write: bool) -> Result<(), StateError> {
+        if key.len() > MAX_KEY_LEN {
+            return Err(StateError::KeyTooLarge { len: key.len() });
+        }
+        let allowed = match &self.access {
+            None => true,
+            Some(access) if write => access.allows_write(key),
+            Some(access) => access.allows_read(key),
+        };
+        if !allowed {
+            return Err(StateError::UndeclaredAccess {
+                key: key.to_vec(),
+                write,
+            });
+        }
         Ok(())
     }
 
@@ -297,13 +300,6 @@ impl<'s> WorkingSet<'s> {
             gas_used: self.gas.used(),
         }
     }
-}
-
-fn check_key(key: &[u8]) -> Result<(), StateError> {
-    if key.len() > MAX_KEY_LEN {
-        return Err(StateError::KeyTooLarge { len: key.len() });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
