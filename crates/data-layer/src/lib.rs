@@ -1,1 +1,40 @@
 //! Lamina's data layer: storage backends, the block store, and authenticated state with proofs.
+//!
+//! The foundation is the [`kv`] seam: ordered keys in named columns, point reads, bounded
+//! range scans, and atomic write batches with an explicit durability level. Backends:
+//! [`kv::MemoryStore`] for tests, [`kv::FjallStore`] (the embedded default, chosen by the
+//! benchmark in `docs/adr/0007-default-storage-backend.md`) and [`kv::RedbStore`].
+
+pub mod kv;
+
+pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The storage engine reported an error.
+    #[error("{backend}: {detail}")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// The engine's message.
+        detail: String,
+    },
+    /// A column the store was not opened with.
+    #[error("unknown column {0}")]
+    UnknownColumn(&'static str),
+    /// A scan limit outside `1..=max`.
+    #[error("scan limit {limit} is outside 1..={max}")]
+    InvalidLimit {
+        /// The limit asked for.
+        limit: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// A file system operation failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

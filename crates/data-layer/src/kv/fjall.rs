@@ -1,0 +1,97 @@
+//! The fjall backend: a log-structured merge tree with a write-ahead journal. Every column is
+//! a keyspace; a batch is one journal entry, atomic across keyspaces.
+
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use super::memory::column_of;
+use super::{backend_error, check_limit, Column, Durability, KeyRange, KvStore, Op, WriteBatch};
+use crate::{Error, Result};
+
+const BACKEND: &str = "fjall";
+
+/// A store in a fjall database folder.
+pub struct FjallStore {
+    db: Database,
+    keyspaces: Vec<(Column, Keyspace)>,
+}
+
+impl FjallStore {
+    /// Opens (or creates) the database folder `path` with `columns`.
+    pub fn open(path: &Path, columns: &[Column]) -> Result<FjallStore> {
+        let err = backend_error(BACKEND);
+        let db = Database::builder(path).open().map_err(|e| err(&e))?;
+        let keyspaces = columns
+            .iter()
+            .map(|column| {
+                let keyspace = db
+                    .keyspace(column.0, KeyspaceCreateOptions::default)
+                    .map_err(|e| err(&e))?;
+                Ok((*column, keyspace))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FjallStore { db, keyspaces })
+    }
+
+    fn keyspace(&self, column: Column) -> Result<&Keyspace> {
+        self.keyspaces
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map(|(_, keyspace)| keyspace)
+            .ok_or(Error::UnknownColumn(column.0))
+    }
+}
+
+impl KvStore for FjallStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let value = self
+            .keyspace(column)?
+            .get(key)
+            .map_err(|e| backend_error(BACKEND)(&e))?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        column: Column,
+        range: &KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        check_limit(limit)?;
+        let keyspace = self.keyspace(column)?;
+        let err = backend_error(BACKEND);
+        let mut out = Vec::new();
+        for guard in keyspace.range::<&[u8], _>(range.as_slices()).take(limit) {
+            let (key, value) = guard.into_inner().map_err(|e| err(&e))?;
+            out.push((key.to_vec(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+        let mode = match durability {
+            Durability::Durable => Some(PersistMode::SyncAll),
+            Durability::Buffered => None,
+        };
+        let mut fjall_batch = self.db.batch().durability(mode);
+        for op in batch.ops {
+            let keyspace = self.keyspace(column_of(&op))?;
+            match op {
+                Op::Put { key, value, .. } => fjall_batch.insert(keyspace, key, value),
+                Op::Delete { key, .. } => fjall_batch.remove(keyspace, key),
+            }
+        }
+        fjall_batch.commit().map_err(|e| backend_error(BACKEND)(&e))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| backend_error(BACKEND)(&e))
+    }
+}
