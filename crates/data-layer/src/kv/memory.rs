@@ -7,9 +7,12 @@ use parking_lot::RwLock;
 use super::{check_limit, Column, Durability, KeyRange, KvStore, Op, WriteBatch};
 use crate::{Error, Result};
 
+/// One ordered map per column name.
+type Columns = HashMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>;
+
 /// An in-memory store: one ordered map per column behind one lock, so batches are atomic.
 pub struct MemoryStore {
-    columns: RwLock<HashMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    columns: RwLock<Columns>,
 }
 
 impl MemoryStore {
