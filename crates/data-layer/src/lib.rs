@@ -5,9 +5,13 @@
 //! [`kv::MemoryStore`] for tests, [`kv::FjallStore`] (the embedded default, chosen by the
 //! benchmark in `docs/adr/0007-default-storage-backend.md`) and [`kv::RedbStore`].
 
+pub mod blocks;
 pub mod kv;
 
+pub use blocks::{BlockStore, Pruning, TxLocation};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
+
+use lamina_interop::Height;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,30 @@ pub enum Error {
         limit: usize,
         /// The largest allowed.
         max: usize,
+    },
+    /// Stored bytes do not decode: the store was damaged or written by something else.
+    #[error("corrupt {what}: {detail}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Why it does not decode.
+        detail: String,
+    },
+    /// A block arrived out of height order.
+    #[error("expected block {expected}, got {got}")]
+    OutOfOrder {
+        /// The next height the store accepts.
+        expected: Height,
+        /// The height given.
+        got: Height,
+    },
+    /// Parts of a commit do not fit together.
+    #[error("{what} do not match: {detail}")]
+    Mismatch {
+        /// What does not match.
+        what: &'static str,
+        /// How.
+        detail: String,
     },
     /// A file system operation failed.
     #[error("I/O: {0}")]

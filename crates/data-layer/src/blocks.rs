@@ -1,0 +1,285 @@
+//! The block store: finalized blocks by height and by id, their receipts, a transaction
+//! index, the finalized-height pointer, and pruning.
+//!
+//! # Layout
+//!
+//! ```text
+//! column          key                          value
+//! block_headers   height u64 BE                Header (canonical encoding)
+//! block_bodies    height u64 BE                transactions: u32 n | n x (u32 len | bytes)
+//! block_ids       block id [32]                height u64 BE
+//! receipts        height u64 BE | index u32 BE Receipt (canonical encoding)
+//! tx_index        tx id [32]                   height u64 BE | index u32 BE
+//! block_meta      "finalized"                  height u64 BE: the last block stored
+//!                 "pruned_below"               height u64 BE: blocks below are gone
+//! ```
+//!
+//! Heights are big-endian so that key order is height order. A block is written as part of a
+//! caller's [`WriteBatch`] ([`BlockStore::stage`]), so the commit protocol can put the block,
+//! its receipts and the state changes in one atomic batch.
+
+use std::sync::Arc;
+
+use lamina_interop::block::{Block, Header, RawTx, Receipt, MAX_BLOCK_TXS};
+use lamina_interop::codec::{self, BoundedVec, Canonical};
+use lamina_interop::{Hash, Height};
+
+use crate::kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
+use crate::{Error, Result};
+
+const HEADERS: Column = Column("block_headers");
+const BODIES: Column = Column("block_bodies");
+const IDS: Column = Column("block_ids");
+const RECEIPTS: Column = Column("receipts");
+const TX_INDEX: Column = Column("tx_index");
+const META: Column = Column("block_meta");
+
+const FINALIZED: &[u8] = b"finalized";
+const PRUNED_BELOW: &[u8] = b"pruned_below";
+
+type Body = BoundedVec<RawTx, MAX_BLOCK_TXS>;
+
+/// How many blocks to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pruning {
+    /// Keep every block.
+    #[default]
+    Archive,
+    /// Keep the last `n` blocks (at least 1); older ones are deleted as new ones arrive.
+    KeepLast(u64),
+}
+
+/// Where a transaction was included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    /// The block's height.
+    pub height: Height,
+    /// Position in the block.
+    pub index: u32,
+}
+
+/// Finalized blocks over a [`KvStore`].
+pub struct BlockStore<S: ?Sized> {
+    store: Arc<S>,
+    pruning: Pruning,
+}
+
+impl<S: KvStore + ?Sized> BlockStore<S> {
+    /// The columns the store must be opened with.
+    pub const COLUMNS: &'static [Column] = &[HEADERS, BODIES, IDS, RECEIPTS, TX_INDEX, META];
+
+    /// A block store over `store`, which must have [`BlockStore::COLUMNS`].
+    pub fn new(store: Arc<S>, pruning: Pruning) -> BlockStore<S> {
+        BlockStore { store, pruning }
+    }
+
+    /// Adds `block` and its `receipts` to `batch`, with the pointer and pruning changes that go
+    /// with it. Blocks come in height order, one receipt per transaction.
+    pub fn stage(&self, batch: &mut WriteBatch, block: &Block, receipts: &[Receipt]) -> Result<()> {
+        let height = block.header.height;
+        let expected = match self.finalized()? {
+            Some(last) => last.next().ok_or(Error::OutOfOrder {
+                expected: last,
+                got: height,
+            })?,
+            None => height.max(Height(1)),
+        };
+        if height != expected {
+            return Err(Error::OutOfOrder {
+                expected,
+                got: height,
+            });
+        }
+        if receipts.len() != block.txs.len() {
+            return Err(Error::Mismatch {
+                what: "receipts",
+                detail: format!(
+                    "{} receipts for {} transactions",
+                    receipts.len(),
+                    block.txs.len()
+                ),
+            });
+        }
+        let key = height_key(height);
+        batch.put(HEADERS, key, block.header.encode());
+        batch.put(BODIES, key, codec::encode(&block.txs));
+        batch.put(IDS, block.id().0, key);
+        for (index, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
+            let position = position_key(height, index as u32);
+            batch.put(RECEIPTS, position, receipt.encode());
+            batch.put(TX_INDEX, Hash::of(tx).0, position);
+        }
+        batch.put(META, FINALIZED, key);
+        self.stage_pruning(batch, height)
+    }
+
+    /// Stores `block` and `receipts` alone, in one batch.
+    pub fn append(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        durability: Durability,
+    ) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        self.stage(&mut batch, block, receipts)?;
+        self.store.write(batch, durability)
+    }
+
+    /// With `KeepLast(n)`, deletes the block that falls out of the window when `height` is
+    /// added. One block per new block keeps the window steady.
+    fn stage_pruning(&self, batch: &mut WriteBatch, height: Height) -> Result<()> {
+        let Pruning::KeepLast(keep) = self.pruning else {
+            return Ok(());
+        };
+        let keep = keep.max(1);
+        if height.0 <= keep {
+            return Ok(());
+        }
+        let old = Height(height.0 - keep);
+        if let Some(block) = self.block(old)? {
+            let key = height_key(old);
+            batch.delete(HEADERS, key);
+            batch.delete(BODIES, key);
+            batch.delete(IDS, block.id().0);
+            for (index, tx) in block.txs.iter().enumerate() {
+                batch.delete(RECEIPTS, position_key(old, index as u32));
+                batch.delete(TX_INDEX, Hash::of(tx).0);
+            }
+        }
+        batch.put(META, PRUNED_BELOW, height_key(Height(old.0 + 1)));
+        Ok(())
+    }
+
+    /// Height of the last stored block; `None` before the first.
+    pub fn finalized(&self) -> Result<Option<Height>> {
+        self.meta_height(FINALIZED)
+    }
+
+    /// Blocks below this height have been pruned.
+    pub fn pruned_below(&self) -> Result<Height> {
+        Ok(self.meta_height(PRUNED_BELOW)?.unwrap_or(Height(0)))
+    }
+
+    /// The header at `height`.
+    pub fn header(&self, height: Height) -> Result<Option<Header>> {
+        self.store
+            .get(HEADERS, &height_key(height))?
+            .map(|bytes| decode::<Header>(&bytes))
+            .transpose()
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: Height) -> Result<Option<Block>> {
+        let Some(header) = self.header(height)? else {
+            return Ok(None);
+        };
+        let body = self
+            .store
+            .get(BODIES, &height_key(height))?
+            .ok_or(Error::Corrupt {
+                what: "block body",
+                detail: format!("header at {height} without a body"),
+            })?;
+        let txs: Body = codec::decode_limited(&body, "block body", Block::MAX_ENCODED_LEN)
+            .map_err(|e| Error::Corrupt {
+                what: "block body",
+                detail: e.to_string(),
+            })?;
+        Ok(Some(Block { header, txs }))
+    }
+
+    /// The height of the block with id `id`.
+    pub fn height_of(&self, id: &Hash) -> Result<Option<Height>> {
+        self.store
+            .get(IDS, &id.0)?
+            .map(|bytes| parse_height(&bytes))
+            .transpose()
+    }
+
+    /// The block with id `id`.
+    pub fn block_by_id(&self, id: &Hash) -> Result<Option<Block>> {
+        match self.height_of(id)? {
+            Some(height) => self.block(height),
+            None => Ok(None),
+        }
+    }
+
+    /// The receipts of the block at `height`, in transaction order.
+    pub fn receipts(&self, height: Height) -> Result<Vec<Receipt>> {
+        let range = KeyRange::prefix(&height_key(height));
+        let mut receipts = Vec::new();
+        let mut next = range.clone();
+        loop {
+            let page = self.store.scan(RECEIPTS, &next, 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            next = range.after(last);
+            for (_, bytes) in &page {
+                receipts.push(decode::<Receipt>(bytes)?);
+            }
+        }
+        Ok(receipts)
+    }
+
+    /// Where transaction `tx` was included.
+    pub fn tx_location(&self, tx: &Hash) -> Result<Option<TxLocation>> {
+        let Some(bytes) = self.store.get(TX_INDEX, &tx.0)? else {
+            return Ok(None);
+        };
+        let position: [u8; 12] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
+            what: "tx index",
+            detail: format!("{} bytes, expected 12", bytes.len()),
+        })?;
+        let (height, index) = position.split_at(8);
+        Ok(Some(TxLocation {
+            height: parse_height(height)?,
+            index: u32::from_be_bytes(index.try_into().unwrap_or_default()),
+        }))
+    }
+
+    /// The receipt of transaction `tx`.
+    pub fn receipt(&self, tx: &Hash) -> Result<Option<Receipt>> {
+        let Some(location) = self.tx_location(tx)? else {
+            return Ok(None);
+        };
+        self.store
+            .get(RECEIPTS, &position_key(location.height, location.index))?
+            .map(|bytes| decode::<Receipt>(&bytes))
+            .transpose()
+    }
+
+    fn meta_height(&self, key: &[u8]) -> Result<Option<Height>> {
+        self.store
+            .get(META, key)?
+            .map(|bytes| parse_height(&bytes))
+            .transpose()
+    }
+}
+
+fn height_key(height: Height) -> [u8; 8] {
+    height.0.to_be_bytes()
+}
+
+fn position_key(height: Height, index: u32) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..8].copy_from_slice(&height.0.to_be_bytes());
+    key[8..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn parse_height(bytes: &[u8]) -> Result<Height> {
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| Error::Corrupt {
+        what: "height",
+        detail: format!("{} bytes, expected 8", bytes.len()),
+    })?;
+    Ok(Height(u64::from_be_bytes(bytes)))
+}
+
+fn decode<T: Canonical>(bytes: &[u8]) -> Result<T> {
+    T::decode(bytes).map_err(|e| Error::Corrupt {
+        what: T::NAME,
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

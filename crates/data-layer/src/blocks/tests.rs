@@ -1,0 +1,236 @@
+//! Block store behaviour, on every backend.
+
+use std::path::Path;
+
+use lamina_interop::block::{tx_root, EventRecord, Outcome};
+use lamina_interop::codec::BoundedBytes;
+use lamina_interop::{Address, ChainId, Timestamp};
+
+use super::*;
+use crate::kv::{FjallStore, MemoryStore, RedbStore};
+
+fn block(height: u64, parent: Hash, txs: usize) -> Block {
+    let txs: Vec<RawTx> = (0..txs)
+        .map(|i| RawTx::try_from_vec(format!("tx {height}/{i}").into_bytes()).unwrap())
+        .collect();
+    let txs = BoundedVec::try_from_vec(txs).unwrap();
+    Block {
+        header: Header {
+            chain_id: ChainId(1),
+            height: Height(height),
+            parent,
+            timestamp: Timestamp(height * 1000),
+            proposer: Address([9; 32]),
+            tx_root: tx_root(txs.iter()),
+            tx_count: txs.len() as u32,
+            state_height: Height(height.saturating_sub(1)),
+            state_root: Hash::ZERO,
+        },
+        txs,
+    }
+}
+
+fn receipts(block: &Block) -> Vec<Receipt> {
+    block
+        .txs
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| Receipt {
+            tx: Hash::of(tx),
+            outcome: Outcome::Success,
+            gas_used: i as u64,
+            fee_paid: 1,
+            events: BoundedVec::try_from_vec(vec![EventRecord {
+                module: 1,
+                data: BoundedBytes::try_from_vec(vec![i as u8]).unwrap(),
+            }])
+            .unwrap(),
+        })
+        .collect()
+}
+
+/// A chain of `count` blocks with `txs` transactions each.
+fn chain(count: u64, txs: usize) -> Vec<Block> {
+    let mut parent = Hash::ZERO;
+    (1..=count)
+        .map(|h| {
+            let b = block(h, parent, txs);
+            parent = b.id();
+            b
+        })
+        .collect()
+}
+
+fn stores_and_reads<S: KvStore + ?Sized>(store: Arc<S>) {
+    let blocks = BlockStore::new(store, Pruning::Archive);
+    assert_eq!(blocks.finalized().unwrap(), None);
+    let chain = chain(3, 4);
+    for b in &chain {
+        blocks.append(b, &receipts(b), Durability::Durable).unwrap();
+    }
+    assert_eq!(blocks.finalized().unwrap(), Some(Height(3)));
+    for b in &chain {
+        let height = b.header.height;
+        assert_eq!(blocks.block(height).unwrap().as_ref(), Some(b));
+        assert_eq!(blocks.header(height).unwrap().as_ref(), Some(&b.header));
+        assert_eq!(blocks.block_by_id(&b.id()).unwrap().as_ref(), Some(b));
+        assert_eq!(blocks.height_of(&b.id()).unwrap(), Some(height));
+        assert_eq!(blocks.receipts(height).unwrap(), receipts(b));
+        for (i, tx) in b.txs.iter().enumerate() {
+            let id = Hash::of(tx);
+            assert_eq!(
+                blocks.tx_location(&id).unwrap(),
+                Some(TxLocation {
+                    height,
+                    index: i as u32
+                })
+            );
+            assert_eq!(blocks.receipt(&id).unwrap(), Some(receipts(b)[i].clone()));
+        }
+    }
+    assert_eq!(blocks.block(Height(4)).unwrap(), None);
+    assert_eq!(blocks.block_by_id(&Hash::of(b"unknown")).unwrap(), None);
+    assert_eq!(blocks.receipt(&Hash::of(b"unknown")).unwrap(), None);
+    assert!(blocks.receipts(Height(4)).unwrap().is_empty());
+}
+
+fn refuses_gaps_and_mismatches<S: KvStore + ?Sized>(store: Arc<S>) {
+    let blocks = BlockStore::new(store, Pruning::Archive);
+    let chain = chain(3, 2);
+    assert!(matches!(
+        blocks.append(&block(0, Hash::ZERO, 0), &[], Durability::Durable),
+        Err(Error::OutOfOrder {
+            expected: Height(1),
+            got: Height(0)
+        })
+    ));
+    blocks
+        .append(&chain[0], &receipts(&chain[0]), Durability::Durable)
+        .unwrap();
+    assert!(matches!(
+        blocks.append(&chain[2], &receipts(&chain[2]), Durability::Durable),
+        Err(Error::OutOfOrder {
+            expected: Height(2),
+            got: Height(3)
+        })
+    ));
+    assert!(matches!(
+        blocks.append(&chain[0], &receipts(&chain[0]), Durability::Durable),
+        Err(Error::OutOfOrder { .. })
+    ));
+    assert!(matches!(
+        blocks.append(&chain[1], &receipts(&chain[1])[..1], Durability::Durable),
+        Err(Error::Mismatch {
+            what: "receipts",
+            ..
+        })
+    ));
+    assert_eq!(
+        blocks.finalized().unwrap(),
+        Some(Height(1)),
+        "refused blocks change nothing"
+    );
+    assert_eq!(blocks.block(Height(2)).unwrap(), None);
+}
+
+fn prunes_to_the_window<S: KvStore + ?Sized>(store: Arc<S>) {
+    let blocks = BlockStore::new(store, Pruning::KeepLast(2));
+    let chain = chain(5, 3);
+    for b in &chain {
+        blocks
+            .append(b, &receipts(b), Durability::Buffered)
+            .unwrap();
+    }
+    assert_eq!(blocks.pruned_below().unwrap(), Height(4));
+    for b in &chain[..3] {
+        assert_eq!(blocks.block(b.header.height).unwrap(), None);
+        assert_eq!(blocks.height_of(&b.id()).unwrap(), None);
+        assert!(blocks.receipts(b.header.height).unwrap().is_empty());
+        assert!(b
+            .txs
+            .iter()
+            .all(|tx| blocks.tx_location(&Hash::of(tx)).unwrap().is_none()));
+    }
+    for b in &chain[3..] {
+        assert_eq!(blocks.block(b.header.height).unwrap().as_ref(), Some(b));
+        assert_eq!(blocks.receipts(b.header.height).unwrap().len(), 3);
+    }
+}
+
+fn corrupt_values_are_typed_errors<S: KvStore + ?Sized>(store: Arc<S>) {
+    let blocks = BlockStore::new(store.clone(), Pruning::Archive);
+    let b = block(1, Hash::ZERO, 1);
+    blocks
+        .append(&b, &receipts(&b), Durability::Durable)
+        .unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(HEADERS, height_key(Height(1)), vec![1, 2, 3]);
+    batch.put(TX_INDEX, Hash::of(&b.txs[0]).0, vec![0; 5]);
+    batch.put(META, FINALIZED, vec![7]);
+    store.write(batch, Durability::Durable).unwrap();
+    assert!(matches!(
+        blocks.block(Height(1)),
+        Err(Error::Corrupt { what: "Header", .. })
+    ));
+    assert!(matches!(
+        blocks.tx_location(&Hash::of(&b.txs[0])),
+        Err(Error::Corrupt {
+            what: "tx index",
+            ..
+        })
+    ));
+    assert!(matches!(
+        blocks.finalized(),
+        Err(Error::Corrupt { what: "height", .. })
+    ));
+}
+
+macro_rules! on_every_backend {
+    ($($test:ident),*) => {
+        mod memory {
+            use super::*;
+            $(#[test] fn $test() { super::$test(Arc::new(MemoryStore::new(BlockStore::<MemoryStore>::COLUMNS))); })*
+        }
+        mod fjall {
+            use super::*;
+            $(#[test] fn $test() {
+                let dir = tempfile::tempdir().unwrap();
+                let open = |d: &Path| FjallStore::open(&d.join("fjall"), BlockStore::<FjallStore>::COLUMNS).unwrap();
+                super::$test(Arc::new(open(dir.path())));
+            })*
+        }
+        mod redb {
+            use super::*;
+            $(#[test] fn $test() {
+                let dir = tempfile::tempdir().unwrap();
+                let open = |d: &Path| RedbStore::open(&d.join("db.redb"), BlockStore::<RedbStore>::COLUMNS).unwrap();
+                super::$test(Arc::new(open(dir.path())));
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    stores_and_reads,
+    refuses_gaps_and_mismatches,
+    prunes_to_the_window,
+    corrupt_values_are_typed_errors
+);
+
+#[test]
+fn survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fjall");
+    let chain = chain(2, 2);
+    {
+        let store = Arc::new(FjallStore::open(&path, BlockStore::<FjallStore>::COLUMNS).unwrap());
+        let blocks = BlockStore::new(store, Pruning::Archive);
+        for b in &chain {
+            blocks.append(b, &receipts(b), Durability::Durable).unwrap();
+        }
+    }
+    let store = Arc::new(FjallStore::open(&path, BlockStore::<FjallStore>::COLUMNS).unwrap());
+    let blocks = BlockStore::new(store, Pruning::Archive);
+    assert_eq!(blocks.finalized().unwrap(), Some(Height(2)));
+    assert_eq!(blocks.block(Height(2)).unwrap().as_ref(), Some(&chain[1]));
+}
