@@ -4,9 +4,14 @@
 //! range scans, and atomic write batches with an explicit durability level. Backends:
 //! [`kv::MemoryStore`] for tests, [`kv::FjallStore`] (the embedded default, chosen by the
 //! benchmark in `docs/adr/0007-default-storage-backend.md`) and [`kv::RedbStore`].
+//!
+//! On it sit the [`blocks`] store (finalized blocks, receipts, transaction index) and, on
+//! commonware-runtime storage, the [`state`]: the chain's key-value state under one root, with
+//! proofs (`docs/adr/0008-authenticated-state-qmdb.md`).
 
 pub mod blocks;
 pub mod kv;
+pub mod state;
 
 pub use blocks::{BlockStore, Pruning, TxLocation};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
@@ -59,6 +64,10 @@ pub enum Error {
         /// How.
         detail: String,
     },
+    /// An earlier failure consumed the state's database handle; reopen it to recover the last
+    /// durable commit.
+    #[error("authenticated state unavailable after an earlier failure; reopen it")]
+    StateUnavailable,
     /// A file system operation failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

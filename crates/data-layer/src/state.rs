@@ -1,0 +1,284 @@
+//! Authenticated state: the chain's key-value state under one root, with membership and
+//! non-membership proofs, on QMDB (`commonware-storage`, `current::ordered`; see
+//! `docs/adr/0008-authenticated-state-qmdb.md`).
+//!
+//! ```text
+//!   commit(height, changes) --> batch: SHA-256(key) -> value | delete
+//!                               merkleize (metadata = height)  --> root
+//!                               apply + commit (durable)
+//!   get(key)                --> current value
+//!   prove(key)              --> Member { value, proof } | NonMember { proof }
+//!   verify(root, key, proof)--> Some(value) | None, or an error when the proof is bad
+//! ```
+//!
+//! State keys have any length (up to the module API's limit); QMDB keys are fixed, so a state
+//! key is stored under its SHA-256. Proofs speak of that hash, and `verify` hashes the key it is
+//! given. The height a commit is for travels in the commit's metadata, so after a restart the
+//! state knows which block it reflects.
+//!
+//! The database handle is consumed by every mutation and handed back on success. If a mutation
+//! fails, what was not yet durable is lost with the handle and the state refuses further use
+//! with [`Error::StateUnavailable`]; reopening recovers the last durable commit.
+
+use std::num::{NonZeroU16, NonZeroU64, NonZeroUsize};
+
+use commonware_cryptography::{DigestOf, Hasher as _, Sha256};
+use commonware_parallel::Rayon;
+use commonware_runtime::buffer::paged::{page_size, CacheRef};
+use commonware_runtime::{Spawner, Strategizer, BLOB_PAGE_SIZE};
+use commonware_storage::journal::contiguous::variable::Config as JournalConfig;
+use commonware_storage::merkle::full::Config as MerkleConfig;
+use commonware_storage::merkle::mmr::Family as Mmr;
+use commonware_storage::qmdb::any::value::VariableEncoding;
+use commonware_storage::qmdb::current::ordered::proof::constant::{ExclusionProof, KeyValueProof};
+use commonware_storage::qmdb::current::ordered::variable::Db as OrderedVariable;
+use commonware_storage::qmdb::current::VariableConfig;
+use commonware_storage::qmdb::floor::Proportional;
+use commonware_storage::translator::EightCap;
+use lamina_interop::block::StateChange;
+use lamina_interop::module::MAX_VALUE_LEN;
+use lamina_interop::{Hash, Height};
+
+use crate::{Error, Result};
+
+/// Bits of the activity bitmap per chunk, in bytes: one digest, the proof-size optimum.
+const CHUNK: usize = 32;
+
+type Digest = DigestOf<Sha256>;
+type Db<E> = OrderedVariable<Mmr, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Rayon>;
+
+/// A proof that a key has a value under a root.
+pub type MembershipProof = KeyValueProof<Mmr, Digest, Digest, CHUNK>;
+/// A proof that a key has no value under a root.
+pub type NonMembershipProof = ExclusionProof<Mmr, Digest, VariableEncoding<Vec<u8>>, Digest, CHUNK>;
+
+/// A key's value, or its absence, with the proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateProof {
+    /// The key has `value`.
+    Member {
+        /// The value.
+        value: Vec<u8>,
+        /// The proof.
+        proof: MembershipProof,
+    },
+    /// The key has no value.
+    NonMember {
+        /// The proof.
+        proof: NonMembershipProof,
+    },
+}
+
+/// Why a proof was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the proof does not verify against this root and key")]
+pub struct InvalidProof;
+
+/// Checks `proof` for `key` against `root`: the key's value, `None` when it provably has none.
+pub fn verify(
+    root: &Hash,
+    key: &[u8],
+    proof: &StateProof,
+) -> Result<Option<Vec<u8>>, InvalidProof> {
+    let root = Digest::from(root.0);
+    let hashed = hash_key(key);
+    let ok = match proof {
+        StateProof::Member { value, proof } => {
+            proof.verify::<Sha256, VariableEncoding<Vec<u8>>>(hashed, value.clone(), &root)
+        }
+        StateProof::NonMember { proof } => proof.verify::<Sha256>(&hashed, &root),
+    };
+    match (ok, proof) {
+        (true, StateProof::Member { value, .. }) => Ok(Some(value.clone())),
+        (true, StateProof::NonMember { .. }) => Ok(None),
+        (false, _) => Err(InvalidProof),
+    }
+}
+
+fn hash_key(key: &[u8]) -> Digest {
+    Sha256::hash(&[key])
+}
+
+fn to_hash(digest: &Digest) -> Hash {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    Hash(out)
+}
+
+/// Where and how the state keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    /// Prefix of the storage partitions (one store may hold several states).
+    pub partition: String,
+    /// Page cache, in 4 KiB pages. Size it to the operation log (about 256 MiB per million
+    /// keys) for full speed; see ADR 0008.
+    pub cache_pages: usize,
+    /// Threads used to merkleize.
+    pub parallelism: usize,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            partition: "state".into(),
+            cache_pages: 65_536,
+            parallelism: 2,
+        }
+    }
+}
+
+fn nz(n: usize, what: &'static str) -> Result<NonZeroUsize> {
+    NonZeroUsize::new(n).ok_or(Error::Mismatch {
+        what,
+        detail: "must be at least 1".into(),
+    })
+}
+
+/// The authenticated state on QMDB.
+pub struct QmdbState<E: commonware_storage::Context + Spawner + Strategizer> {
+    db: Option<Db<E>>,
+    height: Height,
+    root: Hash,
+}
+
+fn qmdb_error(err: impl std::fmt::Display) -> Error {
+    Error::Backend {
+        backend: "qmdb",
+        detail: err.to_string(),
+    }
+}
+
+impl<E: commonware_storage::Context + Spawner + Strategizer> QmdbState<E> {
+    /// Opens the state in `context`'s storage, recovering the last durable commit.
+    pub async fn open(context: E, config: &StateConfig) -> Result<Self> {
+        let page: NonZeroU16 = page_size(BLOB_PAGE_SIZE);
+        let page_cache = CacheRef::new(page, nz(config.cache_pages, "cache_pages")?);
+        let items = NonZeroU64::new(1 << 20).unwrap_or(NonZeroU64::MIN);
+        let buffer = nz(2 << 20, "buffer")?;
+        let qmdb_config = VariableConfig {
+            merkle_config: MerkleConfig {
+                journal_partition: format!("{}-merkle-journal", config.partition),
+                metadata_partition: format!("{}-merkle-metadata", config.partition),
+                items_per_blob: items,
+                write_buffer: buffer,
+                replay_buffer: buffer,
+                strategy: context.strategy(nz(config.parallelism, "parallelism")?),
+                page_cache: page_cache.clone(),
+            },
+            journal_config: JournalConfig {
+                partition: format!("{}-log", config.partition),
+                items_per_section: items,
+                compression: None,
+                // Key, then a value of at most MAX_VALUE_LEN bytes.
+                codec_config: ((), ((0..=MAX_VALUE_LEN).into(), ())),
+                page_cache,
+                write_buffer: buffer,
+                replay_buffer: buffer,
+            },
+            grafted_metadata_partition: format!("{}-grafted", config.partition),
+            translator: EightCap,
+            init_cache: Some(nz(1 << 18, "init_cache")?),
+            init_buffer: buffer,
+            init_concurrency: (),
+        };
+        let db = Db::init(context, qmdb_config, None)
+            .await
+            .map_err(qmdb_error)?;
+        let height = match db.get_metadata().await.map_err(qmdb_error)? {
+            Some(bytes) => Height(u64::from_be_bytes(bytes.as_slice().try_into().map_err(
+                |_| Error::Corrupt {
+                    what: "state height",
+                    detail: format!("{} bytes", bytes.len()),
+                },
+            )?)),
+            None => Height::GENESIS,
+        };
+        let root = to_hash(&db.root());
+        Ok(QmdbState {
+            db: Some(db),
+            height,
+            root,
+        })
+    }
+
+    fn db(&self) -> Result<&Db<E>> {
+        self.db.as_ref().ok_or(Error::StateUnavailable)
+    }
+
+    /// The height of the last commit (0 before any).
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    /// The root after the last commit.
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+
+    /// Applies `changes` as the state after block `height` and makes it durable. Heights go
+    /// up by one; the first commit may be at any height above the current one (genesis is 0).
+    pub async fn commit(&mut self, height: Height, changes: &[StateChange]) -> Result<Hash> {
+        let expected = self.height.next().ok_or(Error::OutOfOrder {
+            expected: self.height,
+            got: height,
+        })?;
+        if height != expected && !(self.height == Height::GENESIS && height > self.height) {
+            return Err(Error::OutOfOrder {
+                expected,
+                got: height,
+            });
+        }
+        if let Some(change) = changes
+            .iter()
+            .find(|c| c.value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN))
+        {
+            return Err(Error::Mismatch {
+                what: "state value",
+                detail: format!(
+                    "{} bytes exceed {MAX_VALUE_LEN}",
+                    change.value.as_ref().map_or(0, Vec::len)
+                ),
+            });
+        }
+        let db = self.db.take().ok_or(Error::StateUnavailable)?;
+        let mut batch = db.new_batch();
+        for change in changes {
+            batch = batch.write(hash_key(&change.key), change.value.clone());
+        }
+        let metadata = Some(height.0.to_be_bytes().to_vec());
+        let merkleized = batch
+            .merkleize(&db, metadata, &mut Proportional)
+            .await
+            .map_err(qmdb_error)?;
+        let db = db.apply_batch(merkleized).await.map_err(qmdb_error)?;
+        let db = db.commit().await.map_err(qmdb_error)?;
+        self.root = to_hash(&db.root());
+        self.height = height;
+        self.db = Some(db);
+        Ok(self.root)
+    }
+
+    /// The current value of `key`.
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db()?.get(&hash_key(key)).await.map_err(qmdb_error)
+    }
+
+    /// The current value of `key`, or its absence, with a proof against [`QmdbState::root`].
+    pub async fn prove(&self, key: &[u8]) -> Result<StateProof> {
+        let db = self.db()?;
+        let hashed = hash_key(key);
+        match db.get(&hashed).await.map_err(qmdb_error)? {
+            Some(value) => {
+                let proof = db.key_value_proof(hashed).await.map_err(qmdb_error)?;
+                Ok(StateProof::Member { value, proof })
+            }
+            None => {
+                let proof = db.exclusion_proof(&hashed).await.map_err(qmdb_error)?;
+                Ok(StateProof::NonMember { proof })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

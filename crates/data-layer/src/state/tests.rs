@@ -1,0 +1,219 @@
+//! Authenticated state: commits, reads, proofs that verify, proofs that must not.
+
+use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+
+use super::*;
+
+fn set(key: &str, value: &str) -> StateChange {
+    StateChange {
+        key: key.as_bytes().to_vec(),
+        value: Some(value.as_bytes().to_vec()),
+    }
+}
+
+fn delete(key: &str) -> StateChange {
+    StateChange {
+        key: key.as_bytes().to_vec(),
+        value: None,
+    }
+}
+
+fn config() -> StateConfig {
+    StateConfig {
+        cache_pages: 64,
+        ..StateConfig::default()
+    }
+}
+
+/// Runs `f` on the deterministic runtime with a fresh state.
+fn with_state<T: Send + 'static>(
+    seed: u64,
+    f: impl FnOnce(
+            QmdbState<deterministic::Context>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
+        + Send
+        + 'static,
+) -> T {
+    deterministic::Runner::seeded(seed).start(|ctx| async move {
+        let state = QmdbState::open(ctx.child("state"), &config())
+            .await
+            .unwrap();
+        f(state).await
+    })
+}
+
+#[test]
+fn commits_reads_and_proves() {
+    with_state(1, |mut state| {
+        Box::pin(async move {
+            assert_eq!(state.height(), Height::GENESIS);
+            let empty_root = state.root();
+            let proof = state.prove(b"alice").await.unwrap();
+            assert_eq!(
+                verify(&empty_root, b"alice", &proof),
+                Ok(None),
+                "absent from the empty state"
+            );
+
+            let r1 = state
+                .commit(Height(1), &[set("alice", "10"), set("bob", "20")])
+                .await
+                .unwrap();
+            assert_ne!(r1, empty_root);
+            let r2 = state
+                .commit(
+                    Height(2),
+                    &[set("alice", "11"), delete("bob"), set("carol", "5")],
+                )
+                .await
+                .unwrap();
+            assert_ne!(r2, r1);
+            assert_eq!((state.height(), state.root()), (Height(2), r2));
+
+            assert_eq!(state.get(b"alice").await.unwrap(), Some(b"11".to_vec()));
+            assert_eq!(state.get(b"bob").await.unwrap(), None);
+            assert_eq!(state.get(b"carol").await.unwrap(), Some(b"5".to_vec()));
+
+            for key in ["alice", "carol"] {
+                let proof = state.prove(key.as_bytes()).await.unwrap();
+                let value = state.get(key.as_bytes()).await.unwrap();
+                assert!(matches!(proof, StateProof::Member { .. }));
+                assert_eq!(verify(&r2, key.as_bytes(), &proof), Ok(value));
+            }
+            for key in ["bob", "dave", ""] {
+                let proof = state.prove(key.as_bytes()).await.unwrap();
+                assert!(matches!(proof, StateProof::NonMember { .. }), "{key}");
+                assert_eq!(verify(&r2, key.as_bytes(), &proof), Ok(None), "{key}");
+            }
+        })
+    });
+}
+
+#[test]
+fn tampered_proofs_fail() {
+    with_state(2, |mut state| {
+        Box::pin(async move {
+            let root = state
+                .commit(
+                    Height(1),
+                    &[set("alice", "10"), set("bob", "20"), set("erin", "1")],
+                )
+                .await
+                .unwrap();
+            let member = state.prove(b"alice").await.unwrap();
+            let absent = state.prove(b"carl").await.unwrap();
+
+            // Wrong value.
+            let StateProof::Member { proof, .. } = member.clone() else {
+                panic!("alice is present")
+            };
+            let forged = StateProof::Member {
+                value: b"1000".to_vec(),
+                proof,
+            };
+            assert_eq!(verify(&root, b"alice", &forged), Err(InvalidProof));
+            // Right proof, other key.
+            assert_eq!(verify(&root, b"bob", &member), Err(InvalidProof));
+            // Other root.
+            let mut other_root = root;
+            other_root.0[0] ^= 1;
+            assert_eq!(verify(&other_root, b"alice", &member), Err(InvalidProof));
+            assert_eq!(verify(&other_root, b"carl", &absent), Err(InvalidProof));
+            // A non-membership proof does not cover a key that is present.
+            assert_eq!(verify(&root, b"alice", &absent), Err(InvalidProof));
+            // Proofs go stale when the state moves on.
+            let new_root = state.commit(Height(2), &[set("carl", "3")]).await.unwrap();
+            assert_eq!(verify(&new_root, b"carl", &absent), Err(InvalidProof));
+            assert_eq!(
+                verify(&root, b"carl", &absent),
+                Ok(None),
+                "still valid for the old root"
+            );
+        })
+    });
+}
+
+#[test]
+fn heights_must_follow() {
+    with_state(3, |mut state| {
+        Box::pin(async move {
+            state.commit(Height(5), &[set("a", "1")]).await.unwrap();
+            assert!(matches!(
+                state.commit(Height(7), &[set("a", "2")]).await,
+                Err(Error::OutOfOrder {
+                    expected: Height(6),
+                    got: Height(7)
+                })
+            ));
+            assert!(matches!(
+                state.commit(Height(5), &[]).await,
+                Err(Error::OutOfOrder { .. })
+            ));
+            let too_big = StateChange {
+                key: b"k".to_vec(),
+                value: Some(vec![0; MAX_VALUE_LEN + 1]),
+            };
+            assert!(matches!(
+                state.commit(Height(6), &[too_big]).await,
+                Err(Error::Mismatch { .. })
+            ));
+            assert_eq!(state.height(), Height(5), "refused commits change nothing");
+            assert_eq!(state.get(b"a").await.unwrap(), Some(b"1".to_vec()));
+        })
+    });
+}
+
+#[test]
+fn same_changes_give_the_same_root() {
+    let run = |seed| {
+        with_state(seed, |mut state| {
+            Box::pin(async move {
+                let changes: Vec<StateChange> = (0..200)
+                    .map(|i| set(&format!("key{i}"), &format!("value{}", i * 7)))
+                    .collect();
+                state.commit(Height(1), &changes).await.unwrap();
+                state
+                    .commit(Height(2), &[delete("key3"), set("key4", "x")])
+                    .await
+                    .unwrap()
+            })
+        })
+    };
+    // Different seeds schedule tasks differently; the root must not care.
+    assert_eq!(run(10), run(11));
+}
+
+#[test]
+fn survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().to_path_buf();
+    let open = move || {
+        commonware_runtime::tokio::Runner::new(
+            commonware_runtime::tokio::Config::new().with_storage_directory(storage.clone()),
+        )
+    };
+    let committed = open().start(|ctx| async move {
+        let mut state = QmdbState::open(ctx.child("state"), &config())
+            .await
+            .unwrap();
+        state
+            .commit(Height(1), &[set("alice", "10")])
+            .await
+            .unwrap();
+        state.commit(Height(2), &[set("bob", "20")]).await.unwrap()
+    });
+    let (height, root, alice) = open().start(|ctx| async move {
+        let state = QmdbState::open(ctx.child("state"), &config())
+            .await
+            .unwrap();
+        (
+            state.height(),
+            state.root(),
+            state.get(b"alice").await.unwrap(),
+        )
+    });
+    assert_eq!(
+        (height, root, alice),
+        (Height(2), committed, Some(b"10".to_vec()))
+    );
+}
