@@ -8,7 +8,8 @@
 //!                               apply + commit (durable)
 //!   get(key)                --> current value
 //!   prove(key)              --> Member { value, proof } | NonMember { proof }
-//!   verify(root, key, proof)--> Some(value) | None, or an error when the proof is bad
+//!
+//!   lamina_interop::state_proof::verify(root, key, proof) --> Some(value) | None | error
 //! ```
 //!
 //! State keys have any length (up to the module API's limit); QMDB keys are fixed, so a state
@@ -22,84 +23,28 @@
 
 use std::num::{NonZeroU16, NonZeroU64, NonZeroUsize};
 
-use commonware_cryptography::{DigestOf, Hasher as _, Sha256};
+use commonware_cryptography::Sha256;
 use commonware_parallel::Rayon;
 use commonware_runtime::buffer::paged::{page_size, CacheRef};
 use commonware_runtime::{Spawner, Strategizer, BLOB_PAGE_SIZE};
 use commonware_storage::journal::contiguous::variable::Config as JournalConfig;
 use commonware_storage::merkle::full::Config as MerkleConfig;
 use commonware_storage::merkle::mmr::Family as Mmr;
-use commonware_storage::qmdb::any::value::VariableEncoding;
-use commonware_storage::qmdb::current::ordered::proof::constant::{ExclusionProof, KeyValueProof};
 use commonware_storage::qmdb::current::ordered::variable::Db as OrderedVariable;
 use commonware_storage::qmdb::current::VariableConfig;
 use commonware_storage::qmdb::floor::Proportional;
 use commonware_storage::translator::EightCap;
 use lamina_interop::block::StateChange;
 use lamina_interop::module::MAX_VALUE_LEN;
+use lamina_interop::state_proof::{state_key as hash_key, StateDigest, STATE_CHUNK};
+pub use lamina_interop::state_proof::{verify, InvalidProof, StateProof};
 use lamina_interop::{Hash, Height};
 
 use crate::{Error, Result};
 
-/// Bits of the activity bitmap per chunk, in bytes: one digest, the proof-size optimum.
-const CHUNK: usize = 32;
+type Db<E> = OrderedVariable<Mmr, E, StateDigest, Vec<u8>, Sha256, EightCap, STATE_CHUNK, Rayon>;
 
-type Digest = DigestOf<Sha256>;
-type Db<E> = OrderedVariable<Mmr, E, Digest, Vec<u8>, Sha256, EightCap, CHUNK, Rayon>;
-
-/// A proof that a key has a value under a root.
-pub type MembershipProof = KeyValueProof<Mmr, Digest, Digest, CHUNK>;
-/// A proof that a key has no value under a root.
-pub type NonMembershipProof = ExclusionProof<Mmr, Digest, VariableEncoding<Vec<u8>>, Digest, CHUNK>;
-
-/// A key's value, or its absence, with the proof.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StateProof {
-    /// The key has `value`.
-    Member {
-        /// The value.
-        value: Vec<u8>,
-        /// The proof.
-        proof: MembershipProof,
-    },
-    /// The key has no value.
-    NonMember {
-        /// The proof.
-        proof: NonMembershipProof,
-    },
-}
-
-/// Why a proof was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the proof does not verify against this root and key")]
-pub struct InvalidProof;
-
-/// Checks `proof` for `key` against `root`: the key's value, `None` when it provably has none.
-pub fn verify(
-    root: &Hash,
-    key: &[u8],
-    proof: &StateProof,
-) -> Result<Option<Vec<u8>>, InvalidProof> {
-    let root = Digest::from(root.0);
-    let hashed = hash_key(key);
-    let ok = match proof {
-        StateProof::Member { value, proof } => {
-            proof.verify::<Sha256, VariableEncoding<Vec<u8>>>(hashed, value.clone(), &root)
-        }
-        StateProof::NonMember { proof } => proof.verify::<Sha256>(&hashed, &root),
-    };
-    match (ok, proof) {
-        (true, StateProof::Member { value, .. }) => Ok(Some(value.clone())),
-        (true, StateProof::NonMember { .. }) => Ok(None),
-        (false, _) => Err(InvalidProof),
-    }
-}
-
-fn hash_key(key: &[u8]) -> Digest {
-    Sha256::hash(&[key])
-}
-
-fn to_hash(digest: &Digest) -> Hash {
+fn to_hash(digest: &StateDigest) -> Hash {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     Hash(out)

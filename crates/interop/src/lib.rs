@@ -12,6 +12,7 @@ pub mod hash;
 pub mod messages;
 pub mod module;
 pub mod signing;
+pub mod state_proof;
 pub mod types;
 
 pub use hash::Hash;

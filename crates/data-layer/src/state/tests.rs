@@ -50,6 +50,11 @@ fn commits_reads_and_proves() {
             let empty_root = state.root();
             let proof = state.prove(b"alice").await.unwrap();
             assert_eq!(
+                StateProof::decode(&proof.encode()).as_ref(),
+                Ok(&proof),
+                "encoding round trip"
+            );
+            assert_eq!(
                 verify(&empty_root, b"alice", &proof),
                 Ok(None),
                 "absent from the empty state"
@@ -76,12 +81,22 @@ fn commits_reads_and_proves() {
 
             for key in ["alice", "carol"] {
                 let proof = state.prove(key.as_bytes()).await.unwrap();
+                assert_eq!(
+                    StateProof::decode(&proof.encode()).as_ref(),
+                    Ok(&proof),
+                    "encoding round trip"
+                );
                 let value = state.get(key.as_bytes()).await.unwrap();
                 assert!(matches!(proof, StateProof::Member { .. }));
                 assert_eq!(verify(&r2, key.as_bytes(), &proof), Ok(value));
             }
             for key in ["bob", "dave", ""] {
                 let proof = state.prove(key.as_bytes()).await.unwrap();
+                assert_eq!(
+                    StateProof::decode(&proof.encode()).as_ref(),
+                    Ok(&proof),
+                    "encoding round trip"
+                );
                 assert!(matches!(proof, StateProof::NonMember { .. }), "{key}");
                 assert_eq!(verify(&r2, key.as_bytes(), &proof), Ok(None), "{key}");
             }
@@ -101,6 +116,19 @@ fn tampered_proofs_fail() {
                 .await
                 .unwrap();
             let member = state.prove(b"alice").await.unwrap();
+            // Every single-byte change of the encoded proof is refused or fails to verify.
+            let bytes = member.encode();
+            for i in 0..bytes.len() {
+                let mut flipped = bytes.clone();
+                flipped[i] ^= 0x01;
+                if let Ok(decoded) = StateProof::decode(&flipped) {
+                    assert!(
+                        verify(&root, b"alice", &decoded) != Ok(Some(b"10".to_vec()))
+                            || decoded == member,
+                        "byte {i}"
+                    );
+                }
+            }
             let absent = state.prove(b"carl").await.unwrap();
 
             // Wrong value.
