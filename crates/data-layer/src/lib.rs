@@ -10,10 +10,12 @@
 //! proofs (`docs/adr/0008-authenticated-state-qmdb.md`).
 
 pub mod blocks;
+pub mod commit;
 pub mod kv;
 pub mod state;
 
 pub use blocks::{BlockStore, Pruning, TxLocation};
+pub use commit::{ChainStore, Recovery};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 
 use lamina_interop::Height;
@@ -62,6 +64,12 @@ pub enum Error {
         /// What does not match.
         what: &'static str,
         /// How.
+        detail: String,
+    },
+    /// The stores disagree in a way the redo log cannot repair.
+    #[error("inconsistent store: {detail}")]
+    Inconsistent {
+        /// What disagrees.
         detail: String,
     },
     /// An earlier failure consumed the state's database handle; reopen it to recover the last

@@ -175,7 +175,7 @@ impl Canonical for Receipt {
 }
 
 /// One state change: a key set to a value, or deleted.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
 pub struct StateChange {
     /// The full state key.
     pub key: Vec<u8>,

@@ -1,0 +1,221 @@
+//! The commit protocol: a finalized block, its receipts and its state changes become durable
+//! together, or are recovered to look as if they had.
+//!
+//! Two stores take part: the key-value store (block store, plus a redo log of state deltas)
+//! and the authenticated state (QMDB). No transaction spans both, so the order of writes and
+//! the recovery on open provide the atomicity:
+//!
+//! ```text
+//! commit(block h, receipts, delta)
+//!   1. KV, one durable batch:  block h, receipts, tx index, delta h (redo log), finalized = h
+//!   2. state: apply delta h, merkleize, durable commit          -> root h
+//!   3. KV, buffered:           state root h                     (re-derived on open if lost)
+//!   -> Committed { h, root }   acknowledged only after 2
+//!
+//! open
+//!   state height == KV height      consistent
+//!   state height == KV height - k  replay deltas (state height, KV height] from the redo log
+//!   state height >  KV height      refuse: the state holds a block the chain does not
+//!   redo log missing a delta       refuse: cannot repair without the block's changes
+//! ```
+//!
+//! A crash before 1 completes loses nothing acknowledged (the block was never acknowledged) and
+//! leaves both stores at h - 1. A crash between 1 and 2 leaves the state one block behind; the
+//! redo log brings it forward on open, to the same root, because applying the same changes at
+//! the same height to the same state is deterministic. Deltas older than [`REDO_DEPTH`] blocks
+//! are deleted as new ones are written.
+
+use std::sync::Arc;
+
+use commonware_runtime::{Spawner, Strategizer};
+use lamina_interop::block::{Block, Receipt, StateChange, StateDelta};
+use lamina_interop::codec;
+use lamina_interop::messages::Committed;
+use lamina_interop::{Hash, Height};
+
+use crate::blocks::{BlockStore, Pruning};
+use crate::kv::{Column, Durability, KvStore, WriteBatch};
+use crate::state::QmdbState;
+use crate::{Error, Result};
+
+const DELTAS: Column = Column("state_deltas");
+const ROOTS: Column = Column("state_roots");
+
+/// How many blocks' deltas the redo log keeps.
+pub const REDO_DEPTH: u64 = 4;
+/// Largest stored delta the redo log will decode, in bytes.
+const MAX_DELTA_LEN: usize = 512 * 1024 * 1024;
+
+/// What [`ChainStore::open`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The height both stores agree on after opening.
+    pub height: Height,
+    /// Heights whose state changes were replayed from the redo log.
+    pub replayed: Vec<Height>,
+}
+
+/// The block store and the authenticated state, committed together.
+pub struct ChainStore<S: KvStore + ?Sized, E: commonware_storage::Context + Spawner + Strategizer> {
+    kv: Arc<S>,
+    blocks: BlockStore<S>,
+    state: QmdbState<E>,
+}
+
+impl<S, E> ChainStore<S, E>
+where
+    S: KvStore + ?Sized,
+    E: commonware_storage::Context + Spawner + Strategizer,
+{
+    /// Every column the key-value store must be opened with.
+    pub fn columns() -> Vec<Column> {
+        let mut columns = BlockStore::<S>::COLUMNS.to_vec();
+        columns.extend([DELTAS, ROOTS]);
+        columns
+    }
+
+    /// Opens over `kv` (with [`ChainStore::columns`]) and `state`, checking that they agree
+    /// and repairing the state from the redo log when it is behind.
+    pub async fn open(
+        kv: Arc<S>,
+        pruning: Pruning,
+        state: QmdbState<E>,
+    ) -> Result<(Self, Recovery)> {
+        let blocks = BlockStore::new(kv.clone(), pruning);
+        let mut store = ChainStore { kv, blocks, state };
+        let chain = store.blocks.finalized()?.unwrap_or(Height::GENESIS);
+        let mut replayed = Vec::new();
+        if store.state.height() > chain {
+            return Err(Error::Inconsistent {
+                detail: format!(
+                    "state is at height {} but the block store only at {chain}",
+                    store.state.height()
+                ),
+            });
+        }
+        while store.state.height() < chain {
+            let height = if store.state.height() == Height::GENESIS {
+                store.first_logged_height(chain)?
+            } else {
+                Height(store.state.height().0 + 1)
+            };
+            let delta = store.logged_delta(height)?.ok_or_else(|| Error::Inconsistent {
+                detail: format!(
+                    "state is at height {} and the block store at {chain}, but the redo log has no changes for {height}",
+                    store.state.height()
+                ),
+            })?;
+            let root = store.state.commit(height, delta.changes()).await?;
+            store.record_root(height, root)?;
+            replayed.push(height);
+        }
+        if chain > Height::GENESIS && store.root_at(chain)?.is_none() {
+            store.record_root(chain, store.state.root())?;
+        }
+        Ok((
+            store,
+            Recovery {
+                height: chain,
+                replayed,
+            },
+        ))
+    }
+
+    /// Commits block `block` with its `receipts` and state `delta`. Returns once both stores
+    /// are durable; an error means the block is not acknowledged, and the stores are as
+    /// [`ChainStore::open`] will find them.
+    pub async fn commit(
+        &mut self,
+        block: &Block,
+        receipts: &[Receipt],
+        delta: &StateDelta,
+    ) -> Result<Committed> {
+        let height = block.header.height;
+        let mut batch = WriteBatch::new();
+        self.blocks.stage(&mut batch, block, receipts)?;
+        batch.put(
+            DELTAS,
+            height.0.to_be_bytes(),
+            codec::encode(delta.changes()),
+        );
+        if height.0 > REDO_DEPTH {
+            batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
+        }
+        self.kv.write(batch, Durability::Durable)?;
+        let root = self.state.commit(height, delta.changes()).await?;
+        self.record_root(height, root)?;
+        Ok(Committed { height, root })
+    }
+
+    /// The block store.
+    pub fn blocks(&self) -> &BlockStore<S> {
+        &self.blocks
+    }
+
+    /// The authenticated state.
+    pub fn state(&self) -> &QmdbState<E> {
+        &self.state
+    }
+
+    /// The height both stores are at.
+    pub fn height(&self) -> Height {
+        self.state.height()
+    }
+
+    /// The state root recorded for `height`.
+    pub fn root_at(&self, height: Height) -> Result<Option<Hash>> {
+        let Some(bytes) = self.kv.get(ROOTS, &height.0.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let root: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
+            what: "state root",
+            detail: format!("{} bytes, expected 32", bytes.len()),
+        })?;
+        Ok(Some(Hash(root)))
+    }
+
+    fn record_root(&self, height: Height, root: Hash) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put(ROOTS, height.0.to_be_bytes(), root.0);
+        self.kv.write(batch, Durability::Buffered)
+    }
+
+    fn logged_delta(&self, height: Height) -> Result<Option<StateDelta>> {
+        let Some(bytes) = self.kv.get(DELTAS, &height.0.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let changes: Vec<StateChange> = codec::decode_limited(&bytes, "state delta", MAX_DELTA_LEN)
+            .map_err(|e| Error::Corrupt {
+                what: "state delta",
+                detail: e.to_string(),
+            })?;
+        Ok(Some(StateDelta::from_changes(changes)))
+    }
+
+    /// With an empty state, where replay starts: the chain's first block, which must still be
+    /// in the redo log (a crash during the very first commits). Anything else means the state
+    /// was lost, which the redo log cannot repair.
+    fn first_logged_height(&self, chain: Height) -> Result<Height> {
+        let oldest = chain.0.saturating_sub(REDO_DEPTH - 1).max(1);
+        for height in oldest..=chain.0 {
+            if self.kv.get(DELTAS, &height.to_be_bytes())?.is_none() {
+                continue;
+            }
+            let is_first = height == 1
+                || (self.blocks.header(Height(height - 1))?.is_none()
+                    && self.blocks.pruned_below()? == Height(0));
+            if is_first {
+                return Ok(Height(height));
+            }
+            break;
+        }
+        Err(Error::Inconsistent {
+            detail: format!(
+                "the state is empty but the block store is at {chain}: the state was lost"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

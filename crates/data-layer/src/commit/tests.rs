@@ -1,0 +1,230 @@
+//! The commit protocol, including crashes between its two writes, on the deterministic
+//! runtime. The multi-process SIGKILL test is in `tests/crash.rs`.
+
+use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+use lamina_interop::block::{tx_root, Header, Outcome, RawTx};
+use lamina_interop::codec::BoundedVec;
+use lamina_interop::{Address, ChainId, Timestamp};
+
+use super::*;
+use crate::kv::MemoryStore;
+use crate::state::StateConfig;
+
+fn config(partition: &str) -> StateConfig {
+    StateConfig {
+        partition: partition.into(),
+        cache_pages: 64,
+        parallelism: 1,
+    }
+}
+
+/// Block `height` with `height % 3 + 1` transactions, and its delta: a few keys set, one
+/// deleted, all derived from the height.
+fn block(height: u64) -> (Block, Vec<Receipt>, StateDelta) {
+    let txs: Vec<RawTx> = (0..height % 3 + 1)
+        .map(|i| RawTx::try_from_vec(format!("tx {height}/{i}").into_bytes()).unwrap())
+        .collect();
+    let txs = BoundedVec::try_from_vec(txs).unwrap();
+    let header = Header {
+        chain_id: ChainId(1),
+        height: Height(height),
+        parent: Hash::ZERO,
+        timestamp: Timestamp(height),
+        proposer: Address([1; 32]),
+        tx_root: tx_root(txs.iter()),
+        tx_count: txs.len() as u32,
+        state_height: Height(height - 1),
+        state_root: Hash::ZERO,
+    };
+    let receipts = txs
+        .iter()
+        .map(|tx| Receipt {
+            tx: Hash::of(tx),
+            outcome: Outcome::Success,
+            gas_used: 1,
+            fee_paid: 1,
+            events: BoundedVec::new(),
+        })
+        .collect();
+    let mut changes: Vec<StateChange> = (0..5)
+        .map(|i| StateChange {
+            key: format!("k{}", (height * 7 + i) % 20).into_bytes(),
+            value: Some(format!("v{height}.{i}").into_bytes()),
+        })
+        .collect();
+    changes.push(StateChange {
+        key: format!("k{}", height % 20).into_bytes(),
+        value: None,
+    });
+    (
+        Block { header, txs },
+        receipts,
+        StateDelta::from_changes(changes),
+    )
+}
+
+async fn open(
+    ctx: &deterministic::Context,
+    kv: &Arc<MemoryStore>,
+    partition: &str,
+) -> Result<(ChainStore<MemoryStore, deterministic::Context>, Recovery)> {
+    let state = QmdbState::open(ctx.child("state"), &config(partition)).await?;
+    ChainStore::open(kv.clone(), Pruning::Archive, state).await
+}
+
+fn kv() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new(&ChainStore::<
+        MemoryStore,
+        deterministic::Context,
+    >::columns()))
+}
+
+/// Roots of heights 1..=n committed cleanly, in a partition of their own.
+async fn reference_roots(ctx: &deterministic::Context, n: u64) -> Vec<Hash> {
+    let (mut store, _) = open(ctx, &kv(), "reference").await.unwrap();
+    let mut roots = Vec::new();
+    for h in 1..=n {
+        let (b, r, d) = block(h);
+        roots.push(store.commit(&b, &r, &d).await.unwrap().root);
+    }
+    roots
+}
+
+/// Only the first write of the protocol: the key-value batch, as a crash before the state
+/// commit leaves it.
+fn first_write_only(store: &ChainStore<MemoryStore, deterministic::Context>, height: u64) {
+    let (b, r, d) = block(height);
+    let mut batch = WriteBatch::new();
+    store.blocks.stage(&mut batch, &b, &r).unwrap();
+    batch.put(DELTAS, height.to_be_bytes(), codec::encode(d.changes()));
+    store.kv.write(batch, Durability::Durable).unwrap();
+}
+
+#[test]
+fn commits_agree_across_stores() {
+    deterministic::Runner::seeded(1).start(|ctx| async move {
+        let kv = kv();
+        let (mut store, recovery) = open(&ctx, &kv, "main").await.unwrap();
+        assert_eq!(
+            recovery,
+            Recovery {
+                height: Height(0),
+                replayed: vec![]
+            }
+        );
+        for h in 1..=6 {
+            let (b, r, d) = block(h);
+            let committed = store.commit(&b, &r, &d).await.unwrap();
+            assert_eq!(committed.height, Height(h));
+            assert_eq!(store.root_at(Height(h)).unwrap(), Some(committed.root));
+            assert_eq!(store.blocks().block(Height(h)).unwrap(), Some(b));
+        }
+        assert_eq!(store.height(), Height(6));
+        // The redo log keeps only the last REDO_DEPTH deltas.
+        assert!(store.logged_delta(Height(2)).unwrap().is_none());
+        assert!(store.logged_delta(Height(3)).unwrap().is_some());
+        let (b, r, d) = block(8);
+        assert!(matches!(
+            store.commit(&b, &r, &d).await,
+            Err(Error::OutOfOrder { .. })
+        ));
+        assert_eq!(
+            store.height(),
+            Height(6),
+            "a refused block changes neither store"
+        );
+        let reference = reference_roots(&ctx, 6).await;
+        assert_eq!(store.state().root(), reference[5]);
+    });
+}
+
+#[test]
+fn crash_between_the_writes_is_repaired_to_the_same_root() {
+    deterministic::Runner::seeded(2).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (mut store, _) = open(&ctx, &kv, "main").await.unwrap();
+            for h in 1..=2 {
+                let (b, r, d) = block(h);
+                store.commit(&b, &r, &d).await.unwrap();
+            }
+            first_write_only(&store, 3);
+        }
+        let (store, recovery) = open(&ctx, &kv, "main").await.unwrap();
+        assert_eq!(
+            recovery,
+            Recovery {
+                height: Height(3),
+                replayed: vec![Height(3)]
+            }
+        );
+        let reference = reference_roots(&ctx, 3).await;
+        assert_eq!(store.state().root(), reference[2]);
+        assert_eq!(store.root_at(Height(3)).unwrap(), Some(reference[2]));
+        assert_eq!(store.root_at(Height(2)).unwrap(), Some(reference[1]));
+    });
+}
+
+#[test]
+fn crash_during_the_first_commit_is_repaired() {
+    deterministic::Runner::seeded(3).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (store, _) = open(&ctx, &kv, "main").await.unwrap();
+            first_write_only(&store, 1);
+        }
+        let (store, recovery) = open(&ctx, &kv, "main").await.unwrap();
+        assert_eq!(recovery.replayed, vec![Height(1)]);
+        assert_eq!(store.state().root(), reference_roots(&ctx, 1).await[0]);
+    });
+}
+
+#[test]
+fn state_ahead_of_the_chain_is_refused() {
+    deterministic::Runner::seeded(4).start(|ctx| async move {
+        {
+            let mut state = QmdbState::open(ctx.child("state"), &config("main"))
+                .await
+                .unwrap();
+            let (_, _, d) = block(1);
+            state.commit(Height(1), d.changes()).await.unwrap();
+        }
+        let err = open(&ctx, &kv(), "main").await.err();
+        assert!(matches!(err, Some(Error::Inconsistent { .. })), "{err:?}");
+    });
+}
+
+#[test]
+fn missing_redo_entry_is_refused() {
+    deterministic::Runner::seeded(5).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (mut store, _) = open(&ctx, &kv, "main").await.unwrap();
+            let (b, r, d) = block(1);
+            store.commit(&b, &r, &d).await.unwrap();
+            first_write_only(&store, 2);
+            let mut batch = WriteBatch::new();
+            batch.delete(DELTAS, 2u64.to_be_bytes());
+            kv.write(batch, Durability::Durable).unwrap();
+        }
+        let err = open(&ctx, &kv, "main").await.err();
+        assert!(matches!(err, Some(Error::Inconsistent { .. })), "{err:?}");
+    });
+}
+
+#[test]
+fn lost_state_is_refused() {
+    deterministic::Runner::seeded(6).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (mut store, _) = open(&ctx, &kv, "main").await.unwrap();
+            for h in 1..=8 {
+                let (b, r, d) = block(h);
+                store.commit(&b, &r, &d).await.unwrap();
+            }
+        }
+        // The same block store with a fresh, empty state.
+        let err = open(&ctx, &kv, "elsewhere").await.err();
+        assert!(matches!(err, Some(Error::Inconsistent { .. })), "{err:?}");
+    });
+}
