@@ -60,6 +60,9 @@ pub struct StateConfig {
     pub cache_pages: usize,
     /// Threads used to merkleize.
     pub parallelism: usize,
+    /// Prune the operation log below its inactivity floor after every this many commits,
+    /// so the log stays proportional to the live state rather than to history.
+    pub prune_every: u64,
 }
 
 impl Default for StateConfig {
@@ -68,6 +71,7 @@ impl Default for StateConfig {
             partition: "state".into(),
             cache_pages: 65_536,
             parallelism: 2,
+            prune_every: 64,
         }
     }
 }
@@ -84,6 +88,7 @@ pub struct QmdbState<E: commonware_storage::Context + Spawner + Strategizer> {
     db: Option<Db<E>>,
     height: Height,
     root: Hash,
+    prune_every: u64,
 }
 
 fn qmdb_error(err: impl std::fmt::Display) -> Error {
@@ -143,6 +148,7 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> QmdbState<E> {
             db: Some(db),
             height,
             root,
+            prune_every: config.prune_every.max(1),
         })
     }
 
@@ -196,7 +202,12 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> QmdbState<E> {
             .await
             .map_err(qmdb_error)?;
         let db = db.apply_batch(merkleized).await.map_err(qmdb_error)?;
-        let db = db.commit().await.map_err(qmdb_error)?;
+        let mut db = db.commit().await.map_err(qmdb_error)?;
+        if height.0 % self.prune_every == 0 {
+            // Pruning changes no root: it drops operations no proof of current state needs.
+            let boundary = db.sync_boundary();
+            db = db.prune(boundary).await.map_err(qmdb_error)?;
+        }
         self.root = to_hash(&db.root());
         self.height = height;
         self.db = Some(db);

@@ -15,6 +15,7 @@ fn config(partition: &str) -> StateConfig {
         partition: partition.into(),
         cache_pages: 64,
         parallelism: 1,
+        prune_every: 2,
     }
 }
 

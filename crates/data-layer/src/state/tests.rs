@@ -21,6 +21,7 @@ fn delete(key: &str) -> StateChange {
 fn config() -> StateConfig {
     StateConfig {
         cache_pages: 64,
+        prune_every: 1,
         ..StateConfig::default()
     }
 }
