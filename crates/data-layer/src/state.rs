@@ -203,7 +203,7 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> QmdbState<E> {
             .map_err(qmdb_error)?;
         let db = db.apply_batch(merkleized).await.map_err(qmdb_error)?;
         let mut db = db.commit().await.map_err(qmdb_error)?;
-        if height.0 % self.prune_every == 0 {
+        if height.0.is_multiple_of(self.prune_every) {
             // Pruning changes no root: it drops operations no proof of current state needs.
             let boundary = db.sync_boundary();
             db = db.prune(boundary).await.map_err(qmdb_error)?;
