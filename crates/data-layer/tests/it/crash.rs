@@ -242,7 +242,7 @@ fn run_backend(backend: &str, kills: usize, seed: u64) -> usize {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^= z >> 31;
         let mut lines = Vec::new();
-        if z % 4 != 0 {
+        if !z.is_multiple_of(4) {
             // The harness prints the test's name without a newline, so READY may share a line.
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             loop {
