@@ -12,11 +12,13 @@
 pub mod blocks;
 pub mod commit;
 pub mod kv;
+pub mod service;
 pub mod state;
 
 pub use blocks::{BlockStore, Pruning, TxLocation};
 pub use commit::{ChainStore, Recovery};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
+pub use service::CommitService;
 
 use lamina_interop::Height;
 

@@ -1,0 +1,175 @@
+//! The data layer on the bus: the handler of [`CommitBlock`], which publishes
+//! [`StateCommitted`] once a block is durable.
+//!
+//! ```text
+//! agreement --CommitBlock{block, receipts, delta}--> CommitService --> ChainStore::commit
+//!           <--------- Ok(Committed{height, root}) | Err(StoreError) ---+
+//!                                                   ==StateCommitted==> app, agreement, engine
+//! ```
+//!
+//! Commands are served one at a time, in arrival order: blocks are committed in height order
+//! and a block out of order is refused with [`StoreError::OutOfOrder`] without touching either
+//! store.
+
+use commonware_runtime::{Spawner, Strategizer};
+use lamina_interop::bus::{Bus, Inbox, Publisher, Request, WiringError};
+use lamina_interop::messages::{CommitBlock, StateCommitted, StoreError};
+
+use crate::commit::ChainStore;
+use crate::kv::KvStore;
+use crate::Error;
+
+/// Serves [`CommitBlock`] from the bus.
+pub struct CommitService<
+    S: KvStore + ?Sized,
+    E: commonware_storage::Context + Spawner + Strategizer,
+> {
+    store: ChainStore<S, E>,
+    inbox: Inbox<CommitBlock>,
+    committed: Publisher<StateCommitted>,
+}
+
+impl<S, E> CommitService<S, E>
+where
+    S: KvStore + ?Sized,
+    E: commonware_storage::Context + Spawner + Strategizer,
+{
+    /// Registers as the handler of [`CommitBlock`] on `bus`.
+    pub fn new(bus: &Bus, store: ChainStore<S, E>) -> Result<Self, WiringError> {
+        Ok(CommitService {
+            store,
+            inbox: bus.handle::<CommitBlock>()?,
+            committed: bus.publisher::<StateCommitted>(),
+        })
+    }
+
+    /// Serves commands until the bus closes, then returns the store.
+    ///
+    /// Cancel safety: not cancel safe; dropping the future in the middle of a commit leaves
+    /// the stores as [`ChainStore::open`] repairs them, and that command unanswered.
+    pub async fn run(mut self) -> ChainStore<S, E> {
+        while let Some(Request {
+            command, responder, ..
+        }) = self.inbox.recv().await
+        {
+            let result = self
+                .store
+                .commit(&command.block, &command.receipts, &command.delta)
+                .await;
+            let reply = result.map_err(to_store_error);
+            let announce = reply.as_ref().ok().map(|committed| StateCommitted {
+                height: committed.height,
+                block: command.block.id(),
+                root: committed.root,
+                tx_count: command.block.header.tx_count,
+            });
+            // The requester may have stopped waiting; the block is committed all the same.
+            let _ = responder.send(reply);
+            if let Some(event) = announce {
+                if self.committed.publish(event).await.is_err() {
+                    break;
+                }
+            }
+        }
+        self.store
+    }
+}
+
+fn to_store_error(err: Error) -> StoreError {
+    match err {
+        Error::OutOfOrder { expected, got } => StoreError::OutOfOrder { expected, got },
+        other => StoreError::Backend {
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use commonware_runtime::{deterministic, Runner as _, Spawner as _, Supervisor as _};
+    use lamina_interop::block::{tx_root, Block, Header, StateChange, StateDelta};
+    use lamina_interop::codec::BoundedVec;
+    use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
+
+    use super::*;
+    use crate::blocks::Pruning;
+    use crate::kv::MemoryStore;
+    use crate::state::{QmdbState, StateConfig};
+
+    fn command(height: u64) -> CommitBlock {
+        let txs = BoundedVec::new();
+        let header = Header {
+            chain_id: ChainId(1),
+            height: Height(height),
+            parent: Hash::ZERO,
+            timestamp: Timestamp(height),
+            proposer: Address([0; 32]),
+            tx_root: tx_root(txs.iter()),
+            tx_count: 0,
+            state_height: Height(height - 1),
+            state_root: Hash::ZERO,
+        };
+        let delta = StateDelta::from_changes(vec![StateChange {
+            key: b"counter".to_vec(),
+            value: Some(height.to_be_bytes().to_vec()),
+        }]);
+        CommitBlock {
+            block: Arc::new(Block { header, txs }),
+            receipts: Arc::new(vec![]),
+            delta: Arc::new(delta),
+        }
+    }
+
+    #[test]
+    fn commits_replies_and_announces_in_order() {
+        deterministic::Runner::seeded(1).start(|ctx| async move {
+            let kv = Arc::new(MemoryStore::new(&ChainStore::<
+                MemoryStore,
+                deterministic::Context,
+            >::columns()));
+            let config = StateConfig {
+                cache_pages: 64,
+                ..StateConfig::default()
+            };
+            let state = QmdbState::open(ctx.child("state"), &config).await.unwrap();
+            let (store, _) = ChainStore::open(kv, Pruning::Archive, state).await.unwrap();
+            let bus = Bus::new(Default::default()).unwrap();
+            let mut announcements = bus.subscribe::<StateCommitted>();
+            let service = CommitService::new(&bus, store).unwrap();
+            let requester = bus.requester::<CommitBlock>();
+            bus.check_wiring().unwrap();
+            let served = ctx.child("service").spawn(|_| service.run());
+
+            let mut roots = Vec::new();
+            for h in 1..=3 {
+                let committed = requester.request(command(h)).await.unwrap().unwrap();
+                assert_eq!(committed.height, Height(h));
+                roots.push(committed.root);
+            }
+            let refused = requester.request(command(5)).await.unwrap();
+            assert_eq!(
+                refused,
+                Err(StoreError::OutOfOrder {
+                    expected: Height(4),
+                    got: Height(5)
+                })
+            );
+            for (h, root) in (1..=3).zip(&roots) {
+                let event = announcements.recv().await.unwrap();
+                assert_eq!(
+                    (event.height, event.root, event.block),
+                    (Height(h), *root, command(h).block.id())
+                );
+            }
+            bus.close();
+            let store = served.await.unwrap();
+            assert_eq!(store.height(), Height(3));
+            assert_eq!(
+                store.state().get(b"counter").await.unwrap(),
+                Some(3u64.to_be_bytes().to_vec())
+            );
+        });
+    }
+}
