@@ -5,7 +5,8 @@
 //! disk's ceiling for durable writes, measured in the same run. The summary reports each
 //! backend as a ratio of it.
 //!
-//! `cargo bench -p lamina-data-layer --bench kv -- --summary`
+//! `cargo bench -p lamina-data-layer --bench kv -- --summary` (add `--features rocksdb` to
+//! include RocksDB)
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 

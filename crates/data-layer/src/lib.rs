@@ -3,7 +3,8 @@
 //! The foundation is the [`kv`] seam: ordered keys in named columns, point reads, bounded
 //! range scans, and atomic write batches with an explicit durability level. Backends:
 //! [`kv::MemoryStore`] for tests, [`kv::FjallStore`] (the embedded default, chosen by the
-//! benchmark in `docs/adr/0007-default-storage-backend.md`) and [`kv::RedbStore`].
+//! benchmark in `docs/adr/0007-default-storage-backend.md`), [`kv::RedbStore`], and
+//! `kv::RocksStore` behind the `rocksdb` feature.
 //!
 //! On it sit the [`blocks`] store (finalized blocks, receipts, transaction index) and, on
 //! commonware-runtime storage, the [`state`]: the chain's key-value state under one root, with

@@ -199,6 +199,16 @@ macro_rules! on_every_backend {
                 super::$test(Arc::new(open(dir.path())));
             })*
         }
+        #[cfg(feature = "rocksdb")]
+        mod rocksdb {
+            use super::*;
+            use crate::kv::RocksStore;
+            $(#[test] fn $test() {
+                let dir = tempfile::tempdir().unwrap();
+                let open = |d: &Path| RocksStore::open(&d.join("rocksdb"), BlockStore::<RocksStore>::COLUMNS).unwrap();
+                super::$test(Arc::new(open(dir.path())));
+            })*
+        }
         mod redb {
             use super::*;
             $(#[test] fn $test() {

@@ -300,6 +300,15 @@ fn redb_survives_reopen() {
     });
 }
 
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rocksdb_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    survives_reopen(dir.path(), |d| {
+        RocksStore::open(&d.join("rocksdb"), COLUMNS).unwrap()
+    });
+}
+
 #[test]
 fn fjall_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,8 +5,8 @@
 //!            |  get / scan / write(batch, durability) / sync
 //!            v
 //!   +------------------+------------------+-----------------+
-//!   | MemoryStore      | FjallStore       | RedbStore       |
-//!   | (tests)          | (LSM, default)   | (B-tree)        |
+//!   | MemoryStore      | FjallStore       | RedbStore       |  RocksStore
+//!   | (tests)          | (LSM, default)   | (B-tree)        |  (feature `rocksdb`)
 //!   +------------------+------------------+-----------------+
 //! ```
 //!
@@ -23,6 +23,8 @@
 mod fjall;
 mod memory;
 mod redb;
+#[cfg(feature = "rocksdb")]
+mod rocksdb;
 
 #[cfg(test)]
 mod conformance;
@@ -32,6 +34,8 @@ use std::ops::Bound;
 pub use self::fjall::FjallStore;
 pub use self::memory::MemoryStore;
 pub use self::redb::RedbStore;
+#[cfg(feature = "rocksdb")]
+pub use self::rocksdb::RocksStore;
 
 use crate::{Error, Result};
 

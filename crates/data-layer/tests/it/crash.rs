@@ -13,7 +13,8 @@
 //!
 //! At the end, a fresh state replaying every input must reach the final root.
 //!
-//! Normal run: 100 kills per backend (fjall, redb). Longer run:
+//! Normal run: 100 kills per backend (fjall, redb, and rocksdb with the `rocksdb` feature).
+//! Longer run:
 //! `LAMINA_CRASH_KILLS=2000 cargo test -p lamina-data-layer --test it crash -- --nocapture`
 
 use std::collections::BTreeMap;
@@ -97,6 +98,10 @@ fn open_kv(backend: &str, dir: &Path) -> Arc<dyn KvStore> {
     match backend {
         "fjall" => Arc::new(FjallStore::open(&dir.join("kv-fjall"), &columns).unwrap()),
         "redb" => Arc::new(RedbStore::open(&dir.join("kv.redb"), &columns).unwrap()),
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => Arc::new(
+            lamina_data_layer::kv::RocksStore::open(&dir.join("kv-rocksdb"), &columns).unwrap(),
+        ),
         other => panic!("unknown backend {other}"),
     }
 }
@@ -296,6 +301,13 @@ fn crash_safety_under_sigkill() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let total = run_backend("fjall", kills, 1) + run_backend("redb", kills, 2);
-    assert_eq!(total, 2 * kills);
+    let mut backends = vec![("fjall", 1), ("redb", 2)];
+    if cfg!(feature = "rocksdb") {
+        backends.push(("rocksdb", 3));
+    }
+    let total: usize = backends
+        .iter()
+        .map(|(backend, seed)| run_backend(backend, kills, *seed))
+        .sum();
+    assert_eq!(total, backends.len() * kills);
 }
