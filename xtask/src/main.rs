@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo xtask check   layer dependency rule, protocol crates free of tokio, crate missions
-//! cargo xtask ci      cargo fmt --check, clippy -D warnings, check, the README's test command
+//! cargo xtask ci      cargo fmt --check, clippy -D warnings, rustdoc -D warnings, check,
+//!                     the README's test command (.ci/run adds the RocksDB feature tests)
 //! ```
 
 use std::collections::BTreeMap;
@@ -75,6 +76,15 @@ fn ci() -> Result<()> {
             "warnings",
         ],
     )?;
+    // Mirrors .ci/run: docs with broken links are errors.
+    let status = Command::new("cargo")
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .context("running cargo doc")?;
+    if !status.success() {
+        bail!("cargo doc failed: {status}");
+    }
     check()?;
     run("cargo", &["test", "--workspace"])
 }

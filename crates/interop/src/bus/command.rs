@@ -41,11 +41,7 @@ impl<C: Command> CommandSlot<C> {
         self.sender
             .set(sender)
             .map_err(|_| WiringError::DuplicateHandler { command: C::NAME })?;
-        Ok(Inbox {
-            receiver,
-            metrics: self.metrics.clone(),
-            shared,
-        })
+        Ok(Inbox { receiver, shared })
     }
 }
 
@@ -310,7 +306,6 @@ impl<C: Command> Drop for Responder<C> {
 /// serve one command type as a pool.
 pub struct Inbox<C: Command> {
     receiver: Receiver<Request<C>>,
-    metrics: Arc<MessageMetrics>,
     shared: Arc<Shared>,
 }
 
@@ -318,7 +313,6 @@ impl<C: Command> Clone for Inbox<C> {
     fn clone(&self) -> Self {
         Inbox {
             receiver: self.receiver.clone(),
-            metrics: self.metrics.clone(),
             shared: self.shared.clone(),
         }
     }
