@@ -1,12 +1,15 @@
 //! Authenticated state throughput: merkleize + durable commit of blocks of random updates
 //! through `QmdbState` (the data layer's own code path: SHA-256-mapped keys, variable-length
-//! values), at a given number of keys, reported as a ratio to raw durable fjall writes of the
-//! same updates measured in the same run.
+//! values), reported as a ratio to raw durable fjall writes of the same updates measured in
+//! the same run.
 //!
-//! `cargo bench -p lamina-data-layer --bench state -- [keys] [updates-per-block] [blocks] [cache-pages]`
+//! - Criterion: `state::commit/keys=100000,batch=10000`.
+//! - Summary at 1M and 10M keys (10,000 updates per block, roots and proofs verified):
+//!   `cargo bench -p lamina-data-layer --bench state -- --summary`, or with the key-value
+//!   summary, `cargo bench -p lamina-data-layer -- --summary`. `--keys N` runs one size.
 //!
-//! Defaults: 1,000,000 keys, 10,000 updates per block, 30 blocks, 65,536 pages (256 MiB).
-//! For 10M keys give the cache 524,288 pages (2 GiB); see ADR 0008.
+//! The page cache is sized to the operation log (256 MiB per million keys, at least 256 MiB);
+//! see ADR 0008.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
@@ -14,11 +17,13 @@ use std::time::{Duration, Instant};
 
 use commonware_runtime::tokio::{Config, Runner};
 use commonware_runtime::{Runner as _, Supervisor as _};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use lamina_data_layer::kv::{Column, Durability, FjallStore, KvStore, WriteBatch};
-use lamina_data_layer::state::{verify, QmdbState, StateConfig};
+use lamina_data_layer::state::{verify, AuthenticatedState as _, QmdbState, StateConfig};
 use lamina_interop::block::StateChange;
 use lamina_interop::Height;
 
+const PER_BLOCK: u64 = 10_000;
 /// splitmix64.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -50,22 +55,27 @@ fn block(keys: u64, per_block: u64, seed: &mut u64, salt: u64) -> Vec<StateChang
         .collect()
 }
 
-fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let keys = args.first().copied().unwrap_or(1_000_000);
-    let per_block = args.get(1).copied().unwrap_or(10_000);
-    let blocks = args.get(2).copied().unwrap_or(30);
-    let cache_pages = args.get(3).copied().unwrap_or(65_536) as usize;
+/// 4 KiB pages for `keys` keys: 256 MiB per million, at least 256 MiB.
+fn cache_pages(keys: u64) -> usize {
+    (keys.div_ceil(1_000_000) * 65_536).max(65_536) as usize
+}
+
+struct Run {
+    seed_time: Duration,
+    times: Vec<Duration>,
+    proofs: usize,
+}
+
+/// Seeds `keys` keys, then commits `blocks` blocks of `PER_BLOCK` random updates, timing each
+/// commit; with `prove`, checks proofs of a sample of present and absent keys at the end.
+fn run(keys: u64, blocks: u64, prove: bool) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let runner = Runner::new(Config::new().with_storage_directory(dir.path().join("state")));
     let config = StateConfig {
-        cache_pages,
+        cache_pages: cache_pages(keys),
         ..StateConfig::default()
     };
-    let (seed_time, times, proofs) = runner.start(|ctx| async move {
+    runner.start(|ctx| async move {
         let mut state = QmdbState::open(ctx.child("state"), &config).await.unwrap();
         let start = Instant::now();
         let mut height = 0;
@@ -81,55 +91,83 @@ fn main() {
         let mut seed = 7;
         let mut times = Vec::new();
         for b in 0..blocks {
-            let changes = block(keys, per_block, &mut seed, b + 1);
+            let changes = block(keys, PER_BLOCK, &mut seed, b + 1);
             height += 1;
             let start = Instant::now();
             state.commit(Height(height), &changes).await.unwrap();
             times.push(start.elapsed());
         }
-        // Roots and proofs verified: a sample of keys, present and absent.
-        let root = state.root();
         let mut proofs = 0;
-        for i in (0..keys).step_by((keys / 100).max(1) as usize) {
-            let present = change(i, 0).key;
-            let proof = state.prove(&present).await.unwrap();
-            assert_eq!(
-                verify(&root, &present, &proof).unwrap(),
-                state.get(&present).await.unwrap()
-            );
-            let absent = format!("absent/{i}").into_bytes();
-            let proof = state.prove(&absent).await.unwrap();
-            assert_eq!(verify(&root, &absent, &proof).unwrap(), None);
-            proofs += 2;
+        if prove {
+            let root = state.root();
+            for i in (0..keys).step_by((keys / 100).max(1) as usize) {
+                let present = change(i, 0).key;
+                let proof = state.prove(&present).await.unwrap();
+                let value = state.get(&present).await.unwrap();
+                assert!(value.is_some());
+                assert_eq!(verify(&root, &present, &proof).unwrap(), value);
+                let absent = format!("absent/{i}").into_bytes();
+                let proof = state.prove(&absent).await.unwrap();
+                assert_eq!(verify(&root, &absent, &proof).unwrap(), None);
+                proofs += 2;
+            }
         }
-        (seed_time, times, proofs)
-    });
+        Run {
+            seed_time,
+            times,
+            proofs,
+        }
+    })
+}
 
-    let fjall_dir = tempfile::tempdir().unwrap();
+/// Raw durable fjall writes of the same blocks of updates.
+fn raw_time(keys: u64, blocks: u64) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
     let column = Column("state");
-    let store = FjallStore::open(&fjall_dir.path().join("fjall"), &[column]).unwrap();
+    let store = FjallStore::open(&dir.path().join("fjall"), &[column]).unwrap();
     let mut seed = 7;
     let mut raw = Duration::ZERO;
     for b in 0..blocks {
-        let mut batch = WriteBatch::with_capacity(per_block as usize);
-        for c in block(keys, per_block, &mut seed, b + 1) {
+        let mut batch = WriteBatch::with_capacity(PER_BLOCK as usize);
+        for c in block(keys, PER_BLOCK, &mut seed, b + 1) {
             batch.put(column, c.key, c.value.unwrap_or_default());
         }
         let start = Instant::now();
         store.write(batch, Durability::Durable).unwrap();
         raw += start.elapsed();
     }
+    raw
+}
 
-    let updates = (blocks * per_block) as f64;
-    let total: Duration = times.iter().sum();
+fn benches(c: &mut Criterion) {
+    let keys = 100_000;
+    let mut group = c.benchmark_group("state::commit");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(PER_BLOCK));
+    group.bench_function(
+        BenchmarkId::from_parameter(format!("keys={keys},batch={PER_BLOCK}")),
+        |b| b.iter_custom(|iters| run(keys, iters, false).times.iter().sum()),
+    );
+    group.finish();
+}
+
+fn summary(keys: u64) {
+    const BLOCKS: u64 = 30;
+    let run = run(keys, BLOCKS, true);
+    let raw = raw_time(keys, BLOCKS);
+    let updates = (BLOCKS * PER_BLOCK) as f64;
+    let total: Duration = run.times.iter().sum();
     let rate = updates / total.as_secs_f64();
     let raw_rate = updates / raw.as_secs_f64();
-    let mut sorted = times.clone();
+    let mut sorted = run.times.clone();
     sorted.sort();
-    println!("state::commit/keys={keys},batch={per_block} (cache {cache_pages} pages)");
-    println!("  seed {keys} keys: {:.1} s", seed_time.as_secs_f64());
     println!(
-        "  merkleize + durable commit: {rate:.0} updates/s over {blocks} blocks (p50 block {:?}, max {:?})",
+        "\nstate::commit/keys={keys},batch={PER_BLOCK} (cache {} pages)",
+        cache_pages(keys)
+    );
+    println!("  seed {keys} keys: {:.1} s", run.seed_time.as_secs_f64());
+    println!(
+        "  merkleize + durable commit: {rate:.0} updates/s over {BLOCKS} blocks (p50 block {:?}, max {:?})",
         sorted[sorted.len() / 2],
         sorted[sorted.len() - 1]
     );
@@ -139,5 +177,29 @@ fn main() {
         "  target 200,000 updates/s: {}",
         if rate >= 200_000.0 { "met" } else { "NOT met" }
     );
-    println!("  {proofs} proofs (membership and non-membership) verified against the final root");
+    println!(
+        "  {} proofs (membership and non-membership) verified against the final root",
+        run.proofs
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--summary") {
+        let mut c = Criterion::default().configure_from_args();
+        benches(&mut c);
+        c.final_summary();
+        return;
+    }
+    let keys: Vec<u64> = match args.iter().position(|a| a == "--keys") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|k| k.parse().ok())
+            .into_iter()
+            .collect(),
+        None => vec![1_000_000, 10_000_000],
+    };
+    for keys in keys {
+        summary(keys);
+    }
 }

@@ -34,6 +34,9 @@ const RECEIPTS: Column = Column("receipts");
 const TX_INDEX: Column = Column("tx_index");
 const META: Column = Column("block_meta");
 
+/// The columns a block store's key-value store must be opened with.
+pub const COLUMNS: &[Column] = &[HEADERS, BODIES, IDS, RECEIPTS, TX_INDEX, META];
+
 const FINALIZED: &[u8] = b"finalized";
 const PRUNED_BELOW: &[u8] = b"pruned_below";
 
@@ -65,10 +68,7 @@ pub struct BlockStore<S: ?Sized> {
 }
 
 impl<S: KvStore + ?Sized> BlockStore<S> {
-    /// The columns the store must be opened with.
-    pub const COLUMNS: &'static [Column] = &[HEADERS, BODIES, IDS, RECEIPTS, TX_INDEX, META];
-
-    /// A block store over `store`, which must have [`BlockStore::COLUMNS`].
+    /// A block store over `store`, which must have [`COLUMNS`].
     pub fn new(store: Arc<S>, pruning: Pruning) -> BlockStore<S> {
         BlockStore { store, pruning }
     }

@@ -27,7 +27,6 @@
 
 use std::sync::Arc;
 
-use commonware_runtime::{Spawner, Strategizer};
 use lamina_interop::block::{Block, Receipt, StateChange, StateDelta};
 use lamina_interop::codec;
 use lamina_interop::messages::Committed;
@@ -35,7 +34,7 @@ use lamina_interop::{Hash, Height};
 
 use crate::blocks::{BlockStore, Pruning};
 use crate::kv::{Column, Durability, KvStore, WriteBatch};
-use crate::state::QmdbState;
+use crate::state::AuthenticatedState;
 use crate::{Error, Result};
 
 const DELTAS: Column = Column("state_deltas");
@@ -45,6 +44,13 @@ const ROOTS: Column = Column("state_roots");
 pub const REDO_DEPTH: u64 = 4;
 /// Largest stored delta the redo log will decode, in bytes.
 const MAX_DELTA_LEN: usize = 512 * 1024 * 1024;
+
+/// Every column the key-value store under a [`ChainStore`] must be opened with.
+pub fn columns() -> Vec<Column> {
+    let mut columns = crate::blocks::COLUMNS.to_vec();
+    columns.extend([DELTAS, ROOTS]);
+    columns
+}
 
 /// What [`ChainStore::open`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,31 +62,16 @@ pub struct Recovery {
 }
 
 /// The block store and the authenticated state, committed together.
-pub struct ChainStore<S: KvStore + ?Sized, E: commonware_storage::Context + Spawner + Strategizer> {
+pub struct ChainStore<S: KvStore + ?Sized, A: AuthenticatedState> {
     kv: Arc<S>,
     blocks: BlockStore<S>,
-    state: QmdbState<E>,
+    state: A,
 }
 
-impl<S, E> ChainStore<S, E>
-where
-    S: KvStore + ?Sized,
-    E: commonware_storage::Context + Spawner + Strategizer,
-{
-    /// Every column the key-value store must be opened with.
-    pub fn columns() -> Vec<Column> {
-        let mut columns = BlockStore::<S>::COLUMNS.to_vec();
-        columns.extend([DELTAS, ROOTS]);
-        columns
-    }
-
-    /// Opens over `kv` (with [`ChainStore::columns`]) and `state`, checking that they agree
+impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
+    /// Opens over `kv` (with [`columns`]) and `state`, checking that they agree
     /// and repairing the state from the redo log when it is behind.
-    pub async fn open(
-        kv: Arc<S>,
-        pruning: Pruning,
-        state: QmdbState<E>,
-    ) -> Result<(Self, Recovery)> {
+    pub async fn open(kv: Arc<S>, pruning: Pruning, state: A) -> Result<(Self, Recovery)> {
         let blocks = BlockStore::new(kv.clone(), pruning);
         let mut store = ChainStore { kv, blocks, state };
         let chain = store.blocks.finalized()?.unwrap_or(Height::GENESIS);
@@ -153,7 +144,7 @@ where
     }
 
     /// The authenticated state.
-    pub fn state(&self) -> &QmdbState<E> {
+    pub fn state(&self) -> &A {
         &self.state
     }
 

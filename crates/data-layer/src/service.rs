@@ -11,31 +11,24 @@
 //! and a block out of order is refused with [`StoreError::OutOfOrder`] without touching either
 //! store.
 
-use commonware_runtime::{Spawner, Strategizer};
 use lamina_interop::bus::{Bus, Inbox, Publisher, Request, WiringError};
 use lamina_interop::messages::{CommitBlock, StateCommitted, StoreError};
 
 use crate::commit::ChainStore;
 use crate::kv::KvStore;
+use crate::state::AuthenticatedState;
 use crate::Error;
 
 /// Serves [`CommitBlock`] from the bus.
-pub struct CommitService<
-    S: KvStore + ?Sized,
-    E: commonware_storage::Context + Spawner + Strategizer,
-> {
-    store: ChainStore<S, E>,
+pub struct CommitService<S: KvStore + ?Sized, A: AuthenticatedState> {
+    store: ChainStore<S, A>,
     inbox: Inbox<CommitBlock>,
     committed: Publisher<StateCommitted>,
 }
 
-impl<S, E> CommitService<S, E>
-where
-    S: KvStore + ?Sized,
-    E: commonware_storage::Context + Spawner + Strategizer,
-{
+impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
     /// Registers as the handler of [`CommitBlock`] on `bus`.
-    pub fn new(bus: &Bus, store: ChainStore<S, E>) -> Result<Self, WiringError> {
+    pub fn new(bus: &Bus, store: ChainStore<S, A>) -> Result<Self, WiringError> {
         Ok(CommitService {
             store,
             inbox: bus.handle::<CommitBlock>()?,
@@ -47,7 +40,7 @@ where
     ///
     /// Cancel safety: not cancel safe; dropping the future in the middle of a commit leaves
     /// the stores as [`ChainStore::open`] repairs them, and that command unanswered.
-    pub async fn run(mut self) -> ChainStore<S, E> {
+    pub async fn run(mut self) -> ChainStore<S, A> {
         while let Some(Request {
             command, responder, ..
         }) = self.inbox.recv().await
@@ -125,10 +118,7 @@ mod tests {
     #[test]
     fn commits_replies_and_announces_in_order() {
         deterministic::Runner::seeded(1).start(|ctx| async move {
-            let kv = Arc::new(MemoryStore::new(&ChainStore::<
-                MemoryStore,
-                deterministic::Context,
-            >::columns()));
+            let kv = Arc::new(MemoryStore::new(&crate::commit::columns()));
             let config = StateConfig {
                 cache_pages: 64,
                 ..StateConfig::default()

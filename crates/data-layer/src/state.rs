@@ -1,6 +1,7 @@
 //! Authenticated state: the chain's key-value state under one root, with membership and
-//! non-membership proofs, on QMDB (`commonware-storage`, `current::ordered`; see
-//! `docs/adr/0008-authenticated-state-qmdb.md`).
+//! non-membership proofs. [`AuthenticatedState`] is the seam; [`QmdbState`], on QMDB
+//! (`commonware-storage`, `current::ordered`; see `docs/adr/0008-authenticated-state-qmdb.md`),
+//! is the backend.
 //!
 //! ```text
 //!   commit(height, changes) --> batch: SHA-256(key) -> value | delete
@@ -21,6 +22,7 @@
 //! fails, what was not yet durable is lost with the handle and the state refuses further use
 //! with [`Error::StateUnavailable`]; reopening recovers the last durable commit.
 
+use std::future::Future;
 use std::num::{NonZeroU16, NonZeroU64, NonZeroUsize};
 
 use commonware_cryptography::Sha256;
@@ -41,6 +43,35 @@ pub use lamina_interop::state_proof::{verify, InvalidProof, StateProof};
 use lamina_interop::{Hash, Height};
 
 use crate::{Error, Result};
+
+/// The chain's authenticated key-value state: one root over every key, committed a block at a
+/// time, with proofs a light client checks through [`verify`] without this crate.
+///
+/// A backend maps a state key to whatever it stores internally; proofs are [`StateProof`]s,
+/// the chain's wire format for them, so light clients and RPC need not know the backend.
+pub trait AuthenticatedState: Send {
+    /// The height of the last commit (0 before any).
+    fn height(&self) -> Height;
+
+    /// The root after the last commit.
+    fn root(&self) -> Hash;
+
+    /// Applies `changes` as the state after block `height`, makes it durable and returns the
+    /// new root. Heights go up by one; the first commit may be at any height above the
+    /// current one (genesis is 0). A refused commit ([`Error::OutOfOrder`], an oversized value)
+    /// changes nothing.
+    fn commit(
+        &mut self,
+        height: Height,
+        changes: &[StateChange],
+    ) -> impl Future<Output = Result<Hash>> + Send;
+
+    /// The current value of `key`.
+    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+
+    /// The current value of `key`, or its absence, with a proof against [`Self::root`].
+    fn prove(&self, key: &[u8]) -> impl Future<Output = Result<StateProof>> + Send;
+}
 
 type Db<E> = OrderedVariable<Mmr, E, StateDigest, Vec<u8>, Sha256, EightCap, STATE_CHUNK, Rayon>;
 
@@ -155,20 +186,18 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> QmdbState<E> {
     fn db(&self) -> Result<&Db<E>> {
         self.db.as_ref().ok_or(Error::StateUnavailable)
     }
+}
 
-    /// The height of the last commit (0 before any).
-    pub fn height(&self) -> Height {
+impl<E: commonware_storage::Context + Spawner + Strategizer> AuthenticatedState for QmdbState<E> {
+    fn height(&self) -> Height {
         self.height
     }
 
-    /// The root after the last commit.
-    pub fn root(&self) -> Hash {
+    fn root(&self) -> Hash {
         self.root
     }
 
-    /// Applies `changes` as the state after block `height` and makes it durable. Heights go
-    /// up by one; the first commit may be at any height above the current one (genesis is 0).
-    pub async fn commit(&mut self, height: Height, changes: &[StateChange]) -> Result<Hash> {
+    async fn commit(&mut self, height: Height, changes: &[StateChange]) -> Result<Hash> {
         let expected = self.height.next().ok_or(Error::OutOfOrder {
             expected: self.height,
             got: height,
@@ -214,13 +243,11 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> QmdbState<E> {
         Ok(self.root)
     }
 
-    /// The current value of `key`.
-    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.db()?.get(&hash_key(key)).await.map_err(qmdb_error)
     }
 
-    /// The current value of `key`, or its absence, with a proof against [`QmdbState::root`].
-    pub async fn prove(&self, key: &[u8]) -> Result<StateProof> {
+    async fn prove(&self, key: &[u8]) -> Result<StateProof> {
         let db = self.db()?;
         let hashed = hash_key(key);
         match db.get(&hashed).await.map_err(qmdb_error)? {

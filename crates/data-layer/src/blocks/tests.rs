@@ -189,13 +189,13 @@ macro_rules! on_every_backend {
     ($($test:ident),*) => {
         mod memory {
             use super::*;
-            $(#[test] fn $test() { super::$test(Arc::new(MemoryStore::new(BlockStore::<MemoryStore>::COLUMNS))); })*
+            $(#[test] fn $test() { super::$test(Arc::new(MemoryStore::new(super::COLUMNS))); })*
         }
         mod fjall {
             use super::*;
             $(#[test] fn $test() {
                 let dir = tempfile::tempdir().unwrap();
-                let open = |d: &Path| FjallStore::open(&d.join("fjall"), BlockStore::<FjallStore>::COLUMNS).unwrap();
+                let open = |d: &Path| FjallStore::open(&d.join("fjall"), super::COLUMNS).unwrap();
                 super::$test(Arc::new(open(dir.path())));
             })*
         }
@@ -205,7 +205,7 @@ macro_rules! on_every_backend {
             use crate::kv::RocksStore;
             $(#[test] fn $test() {
                 let dir = tempfile::tempdir().unwrap();
-                let open = |d: &Path| RocksStore::open(&d.join("rocksdb"), BlockStore::<RocksStore>::COLUMNS).unwrap();
+                let open = |d: &Path| RocksStore::open(&d.join("rocksdb"), super::COLUMNS).unwrap();
                 super::$test(Arc::new(open(dir.path())));
             })*
         }
@@ -213,7 +213,7 @@ macro_rules! on_every_backend {
             use super::*;
             $(#[test] fn $test() {
                 let dir = tempfile::tempdir().unwrap();
-                let open = |d: &Path| RedbStore::open(&d.join("db.redb"), BlockStore::<RedbStore>::COLUMNS).unwrap();
+                let open = |d: &Path| RedbStore::open(&d.join("db.redb"), super::COLUMNS).unwrap();
                 super::$test(Arc::new(open(dir.path())));
             })*
         }
@@ -233,13 +233,13 @@ fn survives_reopen() {
     let path = dir.path().join("fjall");
     let chain = chain(2, 2);
     {
-        let store = Arc::new(FjallStore::open(&path, BlockStore::<FjallStore>::COLUMNS).unwrap());
+        let store = Arc::new(FjallStore::open(&path, super::COLUMNS).unwrap());
         let blocks = BlockStore::new(store, Pruning::Archive);
         for b in &chain {
             blocks.append(b, &receipts(b), Durability::Durable).unwrap();
         }
     }
-    let store = Arc::new(FjallStore::open(&path, BlockStore::<FjallStore>::COLUMNS).unwrap());
+    let store = Arc::new(FjallStore::open(&path, super::COLUMNS).unwrap());
     let blocks = BlockStore::new(store, Pruning::Archive);
     assert_eq!(blocks.finalized().unwrap(), Some(Height(2)));
     assert_eq!(blocks.block(Height(2)).unwrap().as_ref(), Some(&chain[1]));

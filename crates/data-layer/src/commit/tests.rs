@@ -8,7 +8,7 @@ use lamina_interop::{Address, ChainId, Timestamp};
 
 use super::*;
 use crate::kv::MemoryStore;
-use crate::state::StateConfig;
+use crate::state::{QmdbState, StateConfig};
 
 fn config(partition: &str) -> StateConfig {
     StateConfig {
@@ -68,16 +68,16 @@ async fn open(
     ctx: &deterministic::Context,
     kv: &Arc<MemoryStore>,
     partition: &str,
-) -> Result<(ChainStore<MemoryStore, deterministic::Context>, Recovery)> {
+) -> Result<(
+    ChainStore<MemoryStore, QmdbState<deterministic::Context>>,
+    Recovery,
+)> {
     let state = QmdbState::open(ctx.child("state"), &config(partition)).await?;
     ChainStore::open(kv.clone(), Pruning::Archive, state).await
 }
 
 fn kv() -> Arc<MemoryStore> {
-    Arc::new(MemoryStore::new(&ChainStore::<
-        MemoryStore,
-        deterministic::Context,
-    >::columns()))
+    Arc::new(MemoryStore::new(&super::columns()))
 }
 
 /// Roots of heights 1..=n committed cleanly, in a partition of their own.
@@ -93,7 +93,10 @@ async fn reference_roots(ctx: &deterministic::Context, n: u64) -> Vec<Hash> {
 
 /// Only the first write of the protocol: the key-value batch, as a crash before the state
 /// commit leaves it.
-fn first_write_only(store: &ChainStore<MemoryStore, deterministic::Context>, height: u64) {
+fn first_write_only(
+    store: &ChainStore<MemoryStore, QmdbState<deterministic::Context>>,
+    height: u64,
+) {
     let (b, r, d) = block(height);
     let mut batch = WriteBatch::new();
     store.blocks.stage(&mut batch, &b, &r).unwrap();

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use commonware_runtime::{Runner as _, Supervisor as _};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
-use lamina_data_layer::state::{QmdbState, StateConfig};
+use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
 use lamina_data_layer::{ChainStore, Pruning};
 use lamina_interop::block::{
     tx_root, Block, Header, Outcome, RawTx, Receipt, StateChange, StateDelta,
@@ -94,7 +94,7 @@ fn model(up_to: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
 }
 
 fn open_kv(backend: &str, dir: &Path) -> Arc<dyn KvStore> {
-    let columns = ChainStore::<dyn KvStore, commonware_runtime::tokio::Context>::columns();
+    let columns = lamina_data_layer::commit::columns();
     match backend {
         "fjall" => Arc::new(FjallStore::open(&dir.join("kv-fjall"), &columns).unwrap()),
         "redb" => Arc::new(RedbStore::open(&dir.join("kv.redb"), &columns).unwrap()),
