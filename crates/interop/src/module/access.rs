@@ -63,6 +63,16 @@ impl AccessSet {
             || other.writes.iter().any(|key| touches(self, key))
     }
 
+    /// The keys declared as read only.
+    pub fn reads(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.reads.iter()
+    }
+
+    /// The keys declared as written.
+    pub fn writes(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.writes.iter()
+    }
+
     /// Whether the set allows everything.
     pub fn is_everything(&self) -> bool {
         self.everything

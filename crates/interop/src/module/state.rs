@@ -211,6 +211,34 @@ impl<'s> WorkingSet<'s> {
         Ok(())
     }
 
+    /// Charges `amount` gas for work other than state access (computation, a signature
+    /// check). Fails, charging nothing, when it would pass the limit.
+    pub fn charge_gas(&mut self, amount: u64) -> Result<(), StateError> {
+        self.gas.charge(amount)
+    }
+
+    /// Reads `key` without charging gas, for the runtime's own bookkeeping (nonces, fees),
+    /// which a transaction pays for through its base gas. The key limit and the access set
+    /// still apply.
+    pub fn get_unmetered(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.check(key, false)?;
+        match self.overlay.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => self.base.get(key),
+        }
+    }
+
+    /// Sets `key` without charging gas; see [`WorkingSet::get_unmetered`].
+    pub fn set_unmetered(&mut self, key: &[u8], value: Vec<u8>) -> Result<(), StateError> {
+        if value.len() > MAX_VALUE_LEN {
+            return Err(StateError::ValueTooLarge { len: value.len() });
+        }
+        self.check(key, true)?;
+        let previous = self.overlay.insert(key.to_vec(), Some(value));
+        self.undo.push((key.to_vec(), previous));
+        Ok(())
+    }
+
     /// Records an event of module `module` with encoded `data`.
     pub fn emit(&mut self, module: u16, data: Vec<u8>) -> Result<(), StateError> {
         if self.events.len() >= MAX_TX_EVENTS {
@@ -421,6 +449,29 @@ mod tests {
         ws.set(b"k", vec![0; 4]).unwrap(); // 20 + 2 * 5 bytes
         ws.emit(0, vec![0; 3]).unwrap(); // 5 + 3
         assert_eq!(ws.gas_used(), 12 + 30 + 8);
+    }
+
+    #[test]
+    fn unmetered_bookkeeping_costs_nothing_but_still_checks_access() {
+        let base = base();
+        let access = AccessSet::new().write(b"n".to_vec()).read(b"a".to_vec());
+        let mut ws = WorkingSet::new(&base)
+            .with_gas(GasMeter::new(10), GasSchedule::default())
+            .with_access(access);
+        assert_eq!(ws.get_unmetered(b"a"), Ok(Some(b"1".to_vec())));
+        ws.set_unmetered(b"n", vec![1; 100]).unwrap();
+        assert_eq!(ws.get_unmetered(b"n"), Ok(Some(vec![1; 100])));
+        assert_eq!(ws.gas_used(), 0);
+        assert!(matches!(
+            ws.set_unmetered(b"a", vec![]),
+            Err(StateError::UndeclaredAccess { write: true, .. })
+        ));
+        assert_eq!(ws.charge_gas(10), Ok(()));
+        assert!(ws.charge_gas(1).is_err());
+        let cp = ws.checkpoint();
+        ws.set_unmetered(b"n", vec![2]).unwrap();
+        ws.revert(cp);
+        assert_eq!(ws.get_unmetered(b"n"), Ok(Some(vec![1; 100])));
     }
 
     #[test]

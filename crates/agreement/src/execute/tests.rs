@@ -1,0 +1,405 @@
+//! Execution: transfers, fees and failures; and, on random workloads full of conflicts,
+//! parallel execution equal to sequential, with supply conserved.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use lamina_interop::block::Outcome;
+use lamina_interop::codec::{self, BoundedBytes};
+use lamina_interop::module::{AccessSet, Context, Module, ModuleError, StateValue};
+use lamina_interop::{Address, ChainId};
+use proptest::prelude::*;
+
+use super::*;
+use crate::modules::accounts;
+use crate::modules::bank::{self, AssetId, NATIVE, SUPPLY};
+use crate::runtime::{codes, RuntimeConfig, RUNTIME_MODULE};
+use crate::testing::{env, funded_state, key, transfer};
+use crate::tx::UnsignedTx;
+
+const CHAIN: ChainId = ChainId(9);
+const PROPOSER: Address = Address([0xee; 32]);
+
+/// A test module with calls that conflict on shared counters, that touch everything, and
+/// that touch a key they did not declare.
+struct Counters;
+
+const SHARED: StateValue<u64> = StateValue::new(b"counters/shared");
+
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+enum CounterCall {
+    /// Adds to counter `n` (declared).
+    Add(u8),
+    /// Adds to the shared counter, declaring everything.
+    Global,
+    /// Writes counter `n` without declaring it.
+    Sneaky(u8),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct CounterError(#[from] lamina_interop::module::StateError);
+
+impl ModuleError for CounterError {
+    fn code(&self) -> u32 {
+        1
+    }
+}
+
+fn counter_key(n: u8) -> Vec<u8> {
+    format!("counters/{n}").into_bytes()
+}
+
+impl Module for Counters {
+    const NAME: &'static str = "counters";
+    type Call = CounterCall;
+    type Event = u64;
+    type Genesis = ();
+    type Query = ();
+    type QueryResponse = ();
+    type Error = CounterError;
+
+    fn init_genesis(&self, _: &(), _: &mut Context<'_, '_, Self>) -> Result<(), CounterError> {
+        Ok(())
+    }
+
+    fn access(&self, call: &CounterCall, _sender: &Address) -> AccessSet {
+        match call {
+            CounterCall::Add(n) => AccessSet::new().write(counter_key(*n)),
+            CounterCall::Global => AccessSet::everything(),
+            CounterCall::Sneaky(_) => AccessSet::new(),
+        }
+    }
+
+    fn call(&self, call: CounterCall, ctx: &mut Context<'_, '_, Self>) -> Result<(), CounterError> {
+        let (key, n) = match call {
+            CounterCall::Add(n) | CounterCall::Sneaky(n) => (counter_key(n), n as u64),
+            CounterCall::Global => (SHARED.key(), 1000),
+        };
+        let old = match ctx.state().get(&key)? {
+            Some(bytes) => codec::decode_limited::<u64>(&bytes, "counter", 8)
+                .map_err(lamina_interop::module::StateError::from)?,
+            None => 0,
+        };
+        ctx.state().set(&key, codec::encode(&(old + n + 1)))?;
+        ctx.emit(&(old + n + 1))?;
+        Ok(())
+    }
+
+    fn query(&self, _: (), _: &dyn StateView) -> Result<(), CounterError> {
+        Ok(())
+    }
+}
+
+fn runtime() -> Runtime {
+    Runtime::builder(RuntimeConfig::new(CHAIN))
+        .module(Counters)
+        .build()
+        .unwrap()
+}
+
+fn accounts(n: u64) -> Vec<Address> {
+    (0..n).map(|i| Address::of(&key(i).public_key())).collect()
+}
+
+fn verified(tx: crate::tx::SignedTx) -> VerifiedTx {
+    VerifiedTx::assume_verified(tx)
+}
+
+type State = HashMap<Vec<u8>, Vec<u8>>;
+
+/// Sum of all balances of `asset` in `state`, and its recorded supply.
+fn supply_check(state: &HashMap<Vec<u8>, Vec<u8>>, asset: AssetId) -> (u128, u128) {
+    let mut prefix = b"bank/balance/".to_vec();
+    prefix.extend_from_slice(&asset.to_le_bytes());
+    let sum = state
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(_, v)| codec::decode_limited::<u128>(v, "balance", 16).unwrap())
+        .sum();
+    let supply = SUPPLY.get_committed(state, &asset).unwrap().unwrap();
+    (sum, supply)
+}
+
+fn apply(state: &mut HashMap<Vec<u8>, Vec<u8>>, delta: &StateDelta) {
+    for change in delta.changes() {
+        match &change.value {
+            Some(v) => state.insert(change.key.clone(), v.clone()),
+            None => state.remove(&change.key),
+        };
+    }
+}
+
+#[test]
+fn transfer_moves_value_charges_fees_and_bumps_the_nonce() {
+    let runtime = runtime();
+    let [alice, bob] = [accounts(2)[0], accounts(2)[1]];
+    let mut state = funded_state(&runtime, &[alice, bob], 1_000_000, &[5]).unwrap();
+    let tx = verified(transfer(&runtime, &key(0), 0, bob, 5, 300, 7));
+    let out = execute_block(
+        &runtime,
+        &env(CHAIN, 1, PROPOSER),
+        std::slice::from_ref(&tx),
+        &state,
+        Mode::Sequential,
+    )
+    .unwrap();
+    let receipt = &out.receipts[0];
+    assert_eq!(receipt.outcome, Outcome::Success);
+    assert_eq!(receipt.tx, tx.id);
+    assert_eq!(receipt.events.len(), 1);
+    let gas = receipt.gas_used;
+    assert!(gas >= runtime.base_gas(tx.len));
+    assert_eq!(receipt.fee_paid, gas as u128 + 7);
+    apply(&mut state, &out.delta);
+    assert_eq!(
+        bank::committed_balance(&state, 5, &alice).unwrap(),
+        1_000_000 - 300
+    );
+    assert_eq!(
+        bank::committed_balance(&state, 5, &bob).unwrap(),
+        1_000_000 + 300
+    );
+    assert_eq!(
+        bank::committed_balance(&state, NATIVE, &alice).unwrap(),
+        1_000_000 - receipt.fee_paid
+    );
+    assert_eq!(
+        bank::committed_balance(&state, NATIVE, &PROPOSER).unwrap(),
+        7,
+        "tips to the producer"
+    );
+    assert_eq!(accounts::committed_nonce(&state, &alice).unwrap(), 1);
+    // Base fees are burned: supply falls by exactly that, and still equals the balances.
+    let (sum, supply) = supply_check(&state, NATIVE);
+    assert_eq!(sum, supply);
+    assert_eq!(supply, 2_000_000 - gas as u128);
+    assert_eq!(supply_check(&state, 5), (2_000_000, 2_000_000));
+}
+
+#[test]
+fn a_failed_call_reverts_but_pays() {
+    let runtime = runtime();
+    let [alice, bob] = [accounts(2)[0], accounts(2)[1]];
+    let mut state = funded_state(&runtime, &[alice, bob], 1_000_000, &[]).unwrap();
+    let overdraft = verified(transfer(&runtime, &key(0), 0, bob, NATIVE, 5_000_000, 0));
+    let out = execute_block(
+        &runtime,
+        &env(CHAIN, 1, PROPOSER),
+        &[overdraft],
+        &state,
+        Mode::Sequential,
+    )
+    .unwrap();
+    let receipt = &out.receipts[0];
+    assert!(
+        matches!(
+            receipt.outcome,
+            Outcome::Failed {
+                module: 1,
+                code: 1,
+                ..
+            }
+        ),
+        "{:?}",
+        receipt.outcome
+    );
+    assert!(receipt.events.is_empty());
+    assert!(receipt.fee_paid > 0);
+    apply(&mut state, &out.delta);
+    assert_eq!(
+        bank::committed_balance(&state, NATIVE, &alice).unwrap(),
+        1_000_000 - receipt.fee_paid
+    );
+    assert_eq!(
+        bank::committed_balance(&state, NATIVE, &bob).unwrap(),
+        1_000_000
+    );
+    assert_eq!(accounts::committed_nonce(&state, &alice).unwrap(), 1);
+}
+
+#[test]
+fn refused_transactions_change_nothing() {
+    let runtime = runtime();
+    let [alice, bob] = [accounts(2)[0], accounts(2)[1]];
+    let state = funded_state(&runtime, &[alice, bob], 1_000_000, &[]).unwrap();
+    let bad_nonce = verified(transfer(&runtime, &key(0), 5, bob, NATIVE, 1, 0));
+    let mut too_poor = transfer(&runtime, &key(1), 0, alice, NATIVE, 1, 0).body;
+    too_poor.max_fee = 2_000_000;
+    let too_poor = verified(too_poor.sign(&key(1)));
+    let out = execute_block(
+        &runtime,
+        &env(CHAIN, 1, PROPOSER),
+        &[bad_nonce, too_poor],
+        &state,
+        Mode::Sequential,
+    )
+    .unwrap();
+    let codes: Vec<_> = out
+        .receipts
+        .iter()
+        .map(|r| match &r.outcome {
+            Outcome::Failed {
+                module: RUNTIME_MODULE,
+                code,
+                ..
+            } => *code,
+            other => panic!("expected a refusal, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(codes, vec![codes::BAD_NONCE, codes::CANNOT_PAY]);
+    assert!(out.delta.is_empty(), "{:?}", out.delta);
+}
+
+/// One random transaction of a workload.
+#[derive(Debug, Clone)]
+enum Op {
+    Transfer {
+        from: u8,
+        to: u8,
+        amount: u32,
+        tip: u8,
+    },
+    Add {
+        from: u8,
+        counter: u8,
+    },
+    Global {
+        from: u8,
+    },
+    Sneaky {
+        from: u8,
+        counter: u8,
+    },
+    UnknownModule {
+        from: u8,
+    },
+    Garbage {
+        from: u8,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let who = 0u8..6;
+    prop_oneof![
+        6 => (who.clone(), 0u8..6, 0u32..400_000, 0u8..20)
+            .prop_map(|(from, to, amount, tip)| Op::Transfer { from, to, amount, tip }),
+        3 => (who.clone(), 0u8..3).prop_map(|(from, counter)| Op::Add { from, counter }),
+        1 => who.clone().prop_map(|from| Op::Global { from }),
+        1 => (who.clone(), 0u8..3).prop_map(|(from, counter)| Op::Sneaky { from, counter }),
+        1 => who.clone().prop_map(|from| Op::UnknownModule { from }),
+        1 => who.prop_map(|from| Op::Garbage { from }),
+    ]
+}
+
+fn build(runtime: &Runtime, ops: &[Op], skip_nonce: bool) -> Vec<VerifiedTx> {
+    static KEYS: std::sync::LazyLock<Vec<lamina_interop::crypto::PublicKey>> =
+        std::sync::LazyLock::new(|| (0..6).map(|i| key(i).public_key()).collect());
+    let keys = &*KEYS;
+    let addresses: Vec<Address> = keys.iter().map(Address::of).collect();
+    let mut nonces = [0u64; 6];
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let from = match op {
+                Op::Transfer { from, .. }
+                | Op::Add { from, .. }
+                | Op::Global { from }
+                | Op::Sneaky { from, .. }
+                | Op::UnknownModule { from }
+                | Op::Garbage { from } => *from as usize,
+            };
+            // Now and then a wrong nonce, so refusals mix in.
+            let nonce = if skip_nonce && i % 7 == 3 {
+                nonces[from] + 1
+            } else {
+                nonces[from]
+            };
+            nonces[from] += 1;
+            let (module, call) = match op {
+                Op::Transfer { to, amount, .. } => (
+                    1,
+                    codec::encode(&bank::BankCall::Transfer {
+                        to: addresses[*to as usize],
+                        asset: NATIVE,
+                        amount: *amount as u128,
+                    }),
+                ),
+                Op::Add { counter, .. } => (2, codec::encode(&CounterCall::Add(*counter))),
+                Op::Global { .. } => (2, codec::encode(&CounterCall::Global)),
+                Op::Sneaky { counter, .. } => (2, codec::encode(&CounterCall::Sneaky(*counter))),
+                Op::UnknownModule { .. } => (9, vec![]),
+                Op::Garbage { .. } => (2, vec![0xff, 0xff]),
+            };
+            let tip = match op {
+                Op::Transfer { tip, .. } => *tip as u128,
+                _ => 1,
+            };
+            // Execution never looks at signatures: they were checked at admission.
+            verified(crate::tx::SignedTx {
+                body: UnsignedTx {
+                    chain_id: CHAIN,
+                    sender: keys[from],
+                    nonce,
+                    max_fee: runtime.required_fee(40_000, tip).unwrap(),
+                    tip,
+                    gas_limit: 40_000,
+                    module,
+                    call: BoundedBytes::try_from_vec(call).unwrap(),
+                },
+                signature: lamina_interop::crypto::Signature([0; 64]),
+            })
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+    /// Six accounts, three counters, one global call now and then: nearly every pair of
+    /// transactions conflicts somewhere. Parallel execution must give the same receipts and
+    /// delta as sequential, and every asset's supply must equal the sum of its balances.
+    #[test]
+    fn parallel_equals_sequential_and_supply_is_conserved(
+        ops in proptest::collection::vec(op(), 1..40),
+        skip_nonce in any::<bool>(),
+    ) {
+        static SETUP: std::sync::LazyLock<(Runtime, State)> =
+            std::sync::LazyLock::new(|| {
+                let runtime = runtime();
+                let state = funded_state(&runtime, &accounts(6), 1_000_000, &[]).unwrap();
+                (runtime, state)
+            });
+        let (runtime, genesis) = &*SETUP;
+        let mut state = genesis.clone();
+        let txs = build(runtime, &ops, skip_nonce);
+        let block_env = env(CHAIN, 1, PROPOSER);
+        let sequential = execute_block(runtime, &block_env, &txs, &state, Mode::Sequential).unwrap();
+        let parallel = execute_block(runtime, &block_env, &txs, &state, Mode::Parallel).unwrap();
+        prop_assert_eq!(&sequential, &parallel);
+        apply(&mut state, &sequential.delta);
+        let (sum, supply) = supply_check(&state, NATIVE);
+        prop_assert_eq!(sum, supply);
+        let fees: u128 = sequential.receipts.iter().map(|r| r.fee_paid).sum();
+        prop_assert_eq!(supply, 6_000_000 - (fees - sequential.fees.tips));
+    }
+}
+
+#[test]
+fn the_schedule_separates_conflicts_and_keeps_independent_work_together() {
+    let runtime = runtime();
+    let addresses = accounts(4);
+    let txs = [
+        transfer(&runtime, &key(0), 0, addresses[1], NATIVE, 1, 0),
+        transfer(&runtime, &key(2), 0, addresses[3], NATIVE, 1, 0),
+        transfer(&runtime, &key(1), 0, addresses[2], NATIVE, 1, 0),
+    ];
+    let prepared = txs
+        .map(|tx| runtime.prepare(&verified(tx)))
+        .into_iter()
+        .collect();
+    let levels: Vec<Vec<usize>> = schedule(prepared)
+        .into_iter()
+        .map(|level| level.into_iter().map(|(i, _)| i).collect())
+        .collect();
+    // 0 and 1 are disjoint; 2 touches accounts 1 and 2, which both wrote.
+    assert_eq!(levels, vec![vec![0, 1], vec![2]]);
+}

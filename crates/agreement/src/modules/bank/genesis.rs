@@ -1,0 +1,57 @@
+//! The bank's section of the chain spec: assets, initial balances, and minting rights.
+
+use lamina_interop::module::Context;
+use lamina_interop::Address;
+use serde::{Deserialize, Serialize};
+
+use super::{credit, AssetId, AssetInfo, Bank, BankError, ASSETS, MINTERS, SUPPLY};
+
+/// The bank's genesis.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankGenesis {
+    /// The assets, each with its initial balances.
+    pub assets: Vec<AssetGenesis>,
+}
+
+/// One asset at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetGenesis {
+    /// Its number; 0 is the native asset.
+    pub id: AssetId,
+    /// Its symbol and decimals.
+    #[serde(flatten)]
+    pub info: AssetInfo,
+    /// Initial balances; the supply is their sum.
+    #[serde(default)]
+    pub balances: Vec<(Address, u128)>,
+    /// Modules that may mint and burn it.
+    #[serde(default)]
+    pub minters: Vec<String>,
+}
+
+pub(super) fn init(
+    genesis: &BankGenesis,
+    ctx: &mut Context<'_, '_, Bank>,
+) -> Result<(), BankError> {
+    for asset in &genesis.assets {
+        if ASSETS.get(ctx.state(), &asset.id)?.is_some() {
+            return Err(BankError::Genesis(format!(
+                "asset {} listed twice",
+                asset.id
+            )));
+        }
+        ASSETS.set(ctx.state(), &asset.id, &asset.info)?;
+        let mut supply: u128 = 0;
+        for (account, amount) in &asset.balances {
+            supply = supply.checked_add(*amount).ok_or(BankError::Overflow)?;
+            credit(ctx.state(), asset.id, account, *amount, true)?;
+        }
+        SUPPLY.set(ctx.state(), &asset.id, &supply)?;
+        for module in &asset.minters {
+            MINTERS.set(ctx.state(), &(asset.id, module.clone()), &())?;
+        }
+    }
+    Ok(())
+}
