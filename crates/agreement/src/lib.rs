@@ -18,6 +18,7 @@
 
 pub mod execute;
 pub mod modules;
+pub mod pool;
 pub mod runtime;
 pub mod testing;
 pub mod tx;

@@ -1,0 +1,355 @@
+//! The mempool: admitted transactions waiting for a block.
+//!
+//! ```text
+//! senders: address -> { next nonce (from state), nonce -> tx }     ready: nonces next, next+1, ...
+//! by_id:   tx id -> (sender, nonce)                                 duplicates, removal
+//! by_tip:  (tip, newest first) -> (sender, nonce)                   eviction: lowest first
+//! ```
+//!
+//! Rules:
+//! - Bounded by transaction count and bytes, and per sender by count.
+//! - A nonce below the sender's next nonce is refused; one more than `max_nonce_gap` above it
+//!   is refused. Within the gap a transaction waits until the nonces before it arrive.
+//! - A transaction with the nonce of one already pooled replaces it only if it raises the tip
+//!   by at least `replace_bump_percent` and does not lower the maximum fee.
+//! - When full, a newcomer evicts the lowest-tipping transactions (newest first among equal
+//!   tips), with the later nonces of their senders, if it tips more than each of them.
+//! - Blocks take the best ready transaction first: highest tip, then earliest arrival, one
+//!   sender's nonces in order.
+//! - After each finalized block, the senders whose state changed are re-validated: nonces
+//!   used up, and maximum fees their balance can no longer pay, leave the pool.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use lamina_interop::messages::Rejection;
+use lamina_interop::{Address, Hash};
+
+use crate::tx::VerifiedTx;
+
+/// Limits of the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Most transactions held.
+    pub max_txs: usize,
+    /// Most bytes of transaction encodings held.
+    pub max_bytes: usize,
+    /// Most transactions of one sender.
+    pub max_per_sender: usize,
+    /// How far above the sender's next nonce a transaction may be.
+    pub max_nonce_gap: u64,
+    /// How much a replacement must raise the tip, in percent.
+    pub replace_bump_percent: u128,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_txs: 500_000,
+            max_bytes: 256 * 1024 * 1024,
+            max_per_sender: 256,
+            max_nonce_gap: 64,
+            replace_bump_percent: 10,
+        }
+    }
+}
+
+struct Pooled {
+    tx: Arc<VerifiedTx>,
+    arrival: u64,
+}
+
+#[derive(Default)]
+struct Sender {
+    /// The account's next nonce in committed state.
+    next_nonce: u64,
+    txs: BTreeMap<u64, Pooled>,
+}
+
+/// Eviction order: lowest tip first; among equal tips, the newest first.
+type TipKey = (u128, Reverse<u64>, Address, u64);
+
+/// The pool; see the module docs.
+pub struct Mempool {
+    config: PoolConfig,
+    senders: HashMap<Address, Sender>,
+    by_id: HashMap<Hash, (Address, u64)>,
+    by_tip: BTreeSet<TipKey>,
+    bytes: usize,
+    arrivals: u64,
+}
+
+/// The limits a block's selection must stay within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockLimits {
+    /// Sum of gas limits.
+    pub max_gas: u64,
+    /// Sum of transaction encodings, in bytes.
+    pub max_bytes: usize,
+    /// Number of transactions.
+    pub max_txs: usize,
+}
+
+impl Mempool {
+    /// An empty pool.
+    pub fn new(config: PoolConfig) -> Mempool {
+        Mempool {
+            config,
+            senders: HashMap::new(),
+            by_id: HashMap::new(),
+            by_tip: BTreeSet::new(),
+            bytes: 0,
+            arrivals: 0,
+        }
+    }
+
+    /// Number of transactions held.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Bytes of transactions held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether a transaction with `id` is held.
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Admits `tx`, whose sender's next nonce in committed state is `next_nonce`.
+    pub fn insert(&mut self, tx: Arc<VerifiedTx>, next_nonce: u64) -> Result<(), Rejection> {
+        if self.by_id.contains_key(&tx.id) {
+            return Err(Rejection::Duplicate);
+        }
+        let nonce = tx.tx.body.nonce;
+        let sender_next = self
+            .senders
+            .get(&tx.sender)
+            .map_or(next_nonce, |s| s.next_nonce.max(next_nonce));
+        if nonce < sender_next {
+            return Err(Rejection::NonceTooLow {
+                expected: sender_next,
+                got: nonce,
+            });
+        }
+        if nonce - sender_next > self.config.max_nonce_gap {
+            return Err(Rejection::NonceGap {
+                expected: sender_next,
+                got: nonce,
+                max_gap: self.config.max_nonce_gap,
+            });
+        }
+        let replaced = self.replacement_check(&tx)?;
+        if replaced.is_none()
+            && self
+                .senders
+                .get(&tx.sender)
+                .is_some_and(|s| s.txs.len() >= self.config.max_per_sender)
+        {
+            return Err(Rejection::PoolFull);
+        }
+        let replaced = replaced.and_then(|nonce| self.remove_one(&tx.sender, nonce));
+        if let Err(rejection) = self.make_room(&tx) {
+            // A refused replacement leaves the original in place.
+            if let Some(old) = replaced {
+                self.put(old, sender_next);
+            }
+            return Err(rejection);
+        }
+        self.put(tx, sender_next);
+        Ok(())
+    }
+
+    fn put(&mut self, tx: Arc<VerifiedTx>, sender_next: u64) {
+        let nonce = tx.tx.body.nonce;
+        let arrival = self.arrivals;
+        self.arrivals += 1;
+        self.bytes += tx.len;
+        self.by_id.insert(tx.id, (tx.sender, nonce));
+        self.by_tip
+            .insert((tx.tx.body.tip, Reverse(arrival), tx.sender, nonce));
+        let sender = self.senders.entry(tx.sender).or_default();
+        sender.next_nonce = sender_next;
+        sender.txs.insert(nonce, Pooled { tx, arrival });
+        debug_assert_eq!(self.by_id.len(), self.by_tip.len());
+    }
+
+    /// For a transaction reusing a pooled nonce: the nonce to replace, or why not.
+    fn replacement_check(&self, tx: &VerifiedTx) -> Result<Option<u64>, Rejection> {
+        let body = &tx.tx.body;
+        let Some(old) = self
+            .senders
+            .get(&tx.sender)
+            .and_then(|s| s.txs.get(&body.nonce))
+        else {
+            return Ok(None);
+        };
+        let old = &old.tx.tx.body;
+        let min_tip = old
+            .tip
+            .saturating_mul(100 + self.config.replace_bump_percent)
+            .div_ceil(100)
+            .max(old.tip.saturating_add(1));
+        if body.tip < min_tip || body.max_fee < old.max_fee {
+            return Err(Rejection::FeeTooLow {
+                min: min_tip,
+                offered: body.tip,
+            });
+        }
+        Ok(Some(body.nonce))
+    }
+
+    /// Evicts lower-tipping transactions until `tx` fits, or refuses it.
+    fn make_room(&mut self, tx: &VerifiedTx) -> Result<(), Rejection> {
+        let full = |pool: &Mempool| {
+            pool.by_id.len() + 1 > pool.config.max_txs
+                || pool.bytes + tx.len > pool.config.max_bytes
+        };
+        if tx.len > self.config.max_bytes {
+            return Err(Rejection::PoolFull);
+        }
+        // Decide before touching anything: the victims must all tip less, and none may be
+        // an earlier nonce of the newcomer's own sender.
+        let mut victims = Vec::new();
+        let (mut count, mut bytes) = (self.by_id.len(), self.bytes);
+        let mut keys = self.by_tip.iter();
+        while count + 1 > self.config.max_txs || bytes + tx.len > self.config.max_bytes {
+            let Some(&(tip, _, sender, nonce)) = keys.next() else {
+                return Err(Rejection::PoolFull);
+            };
+            if tip >= tx.tx.body.tip || (sender == tx.sender && nonce < tx.tx.body.nonce) {
+                return Err(Rejection::PoolFull);
+            }
+            if victims.contains(&(sender, nonce)) {
+                continue;
+            }
+            // The victim's later nonces go with it: they could never execute.
+            for (later, pooled) in self.senders[&sender].txs.range(nonce..) {
+                if !victims.contains(&(sender, *later)) {
+                    victims.push((sender, *later));
+                    count -= 1;
+                    bytes -= pooled.tx.len;
+                }
+            }
+        }
+        for (sender, nonce) in victims {
+            self.remove_one(&sender, nonce);
+        }
+        debug_assert!(!full(self));
+        Ok(())
+    }
+
+    fn remove_one(&mut self, sender: &Address, nonce: u64) -> Option<Arc<VerifiedTx>> {
+        let entry = self.senders.get_mut(sender)?;
+        let pooled = entry.txs.remove(&nonce)?;
+        if entry.txs.is_empty() {
+            self.senders.remove(sender);
+        }
+        self.by_id.remove(&pooled.tx.id);
+        self.by_tip.remove(&(
+            pooled.tx.tx.body.tip,
+            Reverse(pooled.arrival),
+            *sender,
+            nonce,
+        ));
+        self.bytes -= pooled.tx.len;
+        Some(pooled.tx)
+    }
+
+    /// The best ready transactions within `limits`, in the order a block should hold them:
+    /// highest tip first, then earliest arrival, each sender's nonces consecutive from its
+    /// next nonce. The pool keeps them until [`Mempool::revalidate`] sees them executed.
+    pub fn select(&self, limits: BlockLimits) -> Vec<Arc<VerifiedTx>> {
+        // Max-heap of each sender's next ready transaction.
+        let mut heads: BinaryHeap<(u128, Reverse<u64>, Address, u64)> = self
+            .senders
+            .iter()
+            .filter_map(|(address, sender)| {
+                let pooled = sender.txs.get(&sender.next_nonce)?;
+                Some((
+                    pooled.tx.tx.body.tip,
+                    Reverse(pooled.arrival),
+                    *address,
+                    sender.next_nonce,
+                ))
+            })
+            .collect();
+        let (mut gas, mut bytes) = (0u64, 0usize);
+        let mut out = Vec::new();
+        while let Some((_, _, address, nonce)) = heads.pop() {
+            if out.len() >= limits.max_txs {
+                break;
+            }
+            let sender = &self.senders[&address];
+            let tx = &sender.txs[&nonce].tx;
+            let next_gas = gas.saturating_add(tx.tx.body.gas_limit);
+            if next_gas > limits.max_gas || bytes + tx.len > limits.max_bytes {
+                // This sender's later nonces wait for the next block.
+                continue;
+            }
+            gas = next_gas;
+            bytes += tx.len;
+            out.push(tx.clone());
+            if let Some(next) = nonce.checked_add(1) {
+                if let Some(pooled) = sender.txs.get(&next) {
+                    heads.push((
+                        pooled.tx.tx.body.tip,
+                        Reverse(pooled.arrival),
+                        address,
+                        next,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Re-validates `senders` against committed state after a block: `account(address)`
+    /// gives the next nonce and the native balance. Used nonces leave the pool, and so do
+    /// transactions whose maximum fee the balance can no longer pay, with their later
+    /// nonces. Returns how many transactions left.
+    pub fn revalidate<E>(
+        &mut self,
+        senders: impl IntoIterator<Item = Address>,
+        mut account: impl FnMut(&Address) -> Result<(u64, u128), E>,
+    ) -> Result<usize, E> {
+        let before = self.len();
+        for address in senders {
+            if !self.senders.contains_key(&address) {
+                continue;
+            }
+            let (next_nonce, balance) = account(&address)?;
+            let stale: Vec<u64> = {
+                let sender = &self.senders[&address];
+                let used = sender.txs.range(..next_nonce).map(|(n, _)| *n);
+                let unaffordable = sender
+                    .txs
+                    .range(next_nonce..)
+                    .find(|(_, p)| p.tx.tx.body.max_fee > balance)
+                    .map(|(n, _)| *n);
+                let dependents = unaffordable
+                    .into_iter()
+                    .flat_map(|n| sender.txs.range(n..).map(|(n, _)| *n));
+                used.chain(dependents).collect()
+            };
+            for nonce in stale {
+                self.remove_one(&address, nonce);
+            }
+            if let Some(sender) = self.senders.get_mut(&address) {
+                sender.next_nonce = next_nonce;
+            }
+        }
+        Ok(before - self.len())
+    }
+}
+
+#[cfg(test)]
+mod tests;
