@@ -18,7 +18,9 @@
 //! checks the declared set, not what happened to be written), so declaring too little never
 //! makes the two differ.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher as _;
+
+use hashbrown::HashMap;
 
 use lamina_interop::block::{Receipt, StateChange, StateDelta};
 use lamina_interop::module::{Env, StateError, StateView};
@@ -135,12 +137,16 @@ pub fn execute_block(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| unreachable!("every transaction is scheduled once")))
         .collect();
-    let delta = StateDelta::from_changes(
-        changes
-            .into_iter()
-            .map(|(key, value)| StateChange { key, value })
-            .collect(),
-    );
+    let mut changes: Vec<StateChange> = changes
+        .into_iter()
+        .map(|(key, value)| StateChange { key, value })
+        .collect();
+    // Keys are unique here; sorting in parallel leaves `from_changes` a single sorted run.
+    match mode {
+        Mode::Sequential => changes.sort_unstable_by(|a, b| a.key.cmp(&b.key)),
+        Mode::Parallel => changes.par_sort_unstable_by(|a, b| a.key.cmp(&b.key)),
+    }
+    let delta = StateDelta::from_changes(changes);
     Ok(BlockOutput {
         receipts,
         delta,
@@ -150,10 +156,14 @@ pub fn execute_block(
 
 /// Groups transactions into levels: each level's transactions touch disjoint keys, and each
 /// transaction's level is above that of every earlier transaction it conflicts with.
+///
+/// Keys are tracked by a 64-bit hash: two keys sharing a hash only make two transactions look
+/// conflicting, which orders them needlessly but never wrongly.
 fn schedule(prepared: Vec<PreparedTx>) -> Vec<Vec<(usize, PreparedTx)>> {
+    let hasher = hashbrown::DefaultHashBuilder::default();
     // Per key: the highest level that wrote it and the highest that read it.
-    let mut written: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut read: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut written: HashMap<u64, usize> = HashMap::new();
+    let mut read: HashMap<u64, usize> = HashMap::new();
     // A transaction that may touch everything is a barrier: all later ones go above it,
     // and it goes above all earlier ones.
     let mut barrier = 0;
@@ -161,35 +171,29 @@ fn schedule(prepared: Vec<PreparedTx>) -> Vec<Vec<(usize, PreparedTx)>> {
     let mut levels: Vec<Vec<(usize, PreparedTx)>> = Vec::new();
     for (index, tx) in prepared.into_iter().enumerate() {
         let level = if tx.access.is_everything() {
-            let level = highest + 1;
-            barrier = level;
-            level
+            barrier = highest + 1;
+            barrier
         } else {
-            let after_reads = tx
-                .access
-                .reads()
-                .filter_map(|k| written.get(k))
-                .max()
-                .copied();
-            let after_writes = tx
-                .access
-                .writes()
+            let reads: Vec<u64> = tx.access.reads().map(|k| hasher.hash_one(k)).collect();
+            let writes: Vec<u64> = tx.access.writes().map(|k| hasher.hash_one(k)).collect();
+            let after_reads = reads.iter().filter_map(|k| written.get(k)).max().copied();
+            let after_writes = writes
+                .iter()
                 .flat_map(|k| [written.get(k), read.get(k)])
                 .flatten()
                 .max()
                 .copied();
-            1 + after_reads.max(after_writes).unwrap_or(0).max(barrier)
+            let level = 1 + after_reads.max(after_writes).unwrap_or(0).max(barrier);
+            for key in reads {
+                let entry = read.entry(key).or_insert(0);
+                *entry = (*entry).max(level);
+            }
+            for key in writes {
+                let entry = written.entry(key).or_insert(0);
+                *entry = (*entry).max(level);
+            }
+            level
         };
-        if !tx.access.is_everything() {
-            for key in tx.access.reads() {
-                let entry = read.entry(key.clone()).or_insert(0);
-                *entry = (*entry).max(level);
-            }
-            for key in tx.access.writes() {
-                let entry = written.entry(key.clone()).or_insert(0);
-                *entry = (*entry).max(level);
-            }
-        }
         highest = highest.max(level);
         if levels.len() < level {
             levels.resize_with(level, Vec::new);

@@ -16,6 +16,7 @@
 //! - [`modules`]: the core modules `accounts` and `bank`.
 //! - [`execute`]: parallel block execution, equal to sequential.
 
+pub mod admission;
 pub mod execute;
 pub mod modules;
 pub mod pool;

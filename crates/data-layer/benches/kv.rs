@@ -63,6 +63,12 @@ fn backends() -> Vec<(&'static str, Open)> {
         ("redb", |dir| {
             Box::new(RedbStore::open(&dir.join("db.redb"), &[STATE]).unwrap())
         }),
+        #[cfg(feature = "rocksdb")]
+        ("rocksdb", |dir| {
+            Box::new(
+                lamina_data_layer::kv::RocksStore::open(&dir.join("rocksdb"), &[STATE]).unwrap(),
+            )
+        }),
     ]
 }
 

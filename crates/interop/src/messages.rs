@@ -139,6 +139,13 @@ pub enum Rejection {
     /// Already in the pool.
     #[error("duplicate transaction")]
     Duplicate,
+    /// The node could not check the transaction (its state could not be read); the
+    /// transaction may be fine, and can be submitted again.
+    #[error("cannot check the transaction now: {detail}")]
+    Unavailable {
+        /// What failed.
+        detail: String,
+    },
 }
 
 /// Build a block on `parent` from the mempool.

@@ -104,10 +104,10 @@ fn verified(tx: crate::tx::SignedTx) -> VerifiedTx {
     VerifiedTx::assume_verified(tx)
 }
 
-type State = HashMap<Vec<u8>, Vec<u8>>;
+type State = hashbrown::HashMap<Vec<u8>, Vec<u8>>;
 
 /// Sum of all balances of `asset` in `state`, and its recorded supply.
-fn supply_check(state: &HashMap<Vec<u8>, Vec<u8>>, asset: AssetId) -> (u128, u128) {
+fn supply_check(state: &State, asset: AssetId) -> (u128, u128) {
     let mut prefix = b"bank/balance/".to_vec();
     prefix.extend_from_slice(&asset.to_le_bytes());
     let sum = state
@@ -119,7 +119,7 @@ fn supply_check(state: &HashMap<Vec<u8>, Vec<u8>>, asset: AssetId) -> (u128, u12
     (sum, supply)
 }
 
-fn apply(state: &mut HashMap<Vec<u8>, Vec<u8>>, delta: &StateDelta) {
+fn apply(state: &mut State, delta: &StateDelta) {
     for change in delta.changes() {
         match &change.value {
             Some(v) => state.insert(change.key.clone(), v.clone()),

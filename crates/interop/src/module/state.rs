@@ -39,9 +39,15 @@ impl StateView for BTreeMap<Vec<u8>, Vec<u8>> {
     }
 }
 
-impl StateView for HashMap<Vec<u8>, Vec<u8>> {
+impl<S: std::hash::BuildHasher> StateView for HashMap<Vec<u8>, Vec<u8>, S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         Ok(HashMap::get(self, key).cloned())
+    }
+}
+
+impl<S: std::hash::BuildHasher> StateView for hashbrown::HashMap<Vec<u8>, Vec<u8>, S> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(hashbrown::HashMap::get(self, key).cloned())
     }
 }
 
@@ -134,7 +140,9 @@ type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
 /// Reads and writes of a call (or a block hook, or genesis) over a committed [`StateView`].
 pub struct WorkingSet<'s> {
     base: &'s dyn StateView,
-    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    // foldhash, randomly seeded: fast on the hot path, and keys chosen by a transaction
+    // cannot be aimed at collisions without knowing the seed.
+    overlay: hashbrown::HashMap<Vec<u8>, Option<Vec<u8>>>,
     undo: Vec<Undo>,
     events: Vec<EventRecord>,
     gas: GasMeter,
@@ -148,7 +156,7 @@ impl<'s> WorkingSet<'s> {
     pub fn new(base: &'s dyn StateView) -> WorkingSet<'s> {
         WorkingSet {
             base,
-            overlay: HashMap::new(),
+            overlay: hashbrown::HashMap::new(),
             undo: Vec::new(),
             events: Vec::new(),
             gas: GasMeter::unlimited(),
