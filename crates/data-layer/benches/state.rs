@@ -173,10 +173,12 @@ fn summary(keys: u64) {
     );
     println!("  raw durable fjall writes of the same updates: {raw_rate:.0} updates/s");
     println!("  ratio state / raw: {:.2}", rate / raw_rate);
-    println!(
-        "  target 200,000 updates/s: {}",
-        if rate >= 200_000.0 { "met" } else { "NOT met" }
-    );
+    if keys == 1_000_000 {
+        println!(
+            "  target 200,000 updates/s at 1M keys (stretch 400,000): {}",
+            if rate >= 200_000.0 { "met" } else { "NOT met" }
+        );
+    }
     println!(
         "  {} proofs (membership and non-membership) verified against the final root",
         run.proofs

@@ -255,6 +255,14 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
     }
 }
 
+/// The finalized height recorded in `store`, without a [`BlockStore`].
+pub(crate) fn read_finalized<S: KvStore + ?Sized>(store: &S) -> Result<Option<Height>> {
+    store
+        .get(META, FINALIZED)?
+        .map(|bytes| parse_height(&bytes))
+        .transpose()
+}
+
 fn height_key(height: Height) -> [u8; 8] {
     height.0.to_be_bytes()
 }

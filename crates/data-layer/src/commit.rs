@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! commit(block h, receipts, delta)
-//!   1. KV, one durable batch:  block h, receipts, tx index, delta h (redo log), finalized = h
+//!   1. KV, one durable batch:  block h, receipts, tx index, delta h (redo log), finalized = h,
+//!                              delta h applied to the flat state (for synchronous reads)
 //!   2. state: apply delta h, merkleize, durable commit          -> root h
 //!   3. KV, buffered:           state root h                     (re-derived on open if lost)
 //!   -> Committed { h, root }   acknowledged only after 2
@@ -38,7 +39,10 @@ use crate::state::AuthenticatedState;
 use crate::{Error, Result};
 
 const DELTAS: Column = Column("state_deltas");
-const ROOTS: Column = Column("state_roots");
+/// State root per height.
+pub(crate) const ROOTS: Column = Column("state_roots");
+/// The state after the finalized block, key by key (see [`crate::snapshot`]).
+pub(crate) const FLAT_STATE: Column = Column("state_flat");
 
 /// How many blocks' deltas the redo log keeps.
 pub const REDO_DEPTH: u64 = 4;
@@ -48,7 +52,7 @@ const MAX_DELTA_LEN: usize = 512 * 1024 * 1024;
 /// Every column the key-value store under a [`ChainStore`] must be opened with.
 pub fn columns() -> Vec<Column> {
     let mut columns = crate::blocks::COLUMNS.to_vec();
-    columns.extend([DELTAS, ROOTS]);
+    columns.extend([DELTAS, ROOTS, FLAT_STATE]);
     columns
 }
 
@@ -131,6 +135,12 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         );
         if height.0 > REDO_DEPTH {
             batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
+        }
+        for change in delta.changes() {
+            match &change.value {
+                Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),
+                None => batch.delete(FLAT_STATE, change.key.clone()),
+            }
         }
         self.kv.write(batch, Durability::Durable)?;
         let root = self.state.commit(height, delta.changes()).await?;

@@ -14,12 +14,14 @@ pub mod blocks;
 pub mod commit;
 pub mod kv;
 pub mod service;
+pub mod snapshot;
 pub mod state;
 
 pub use blocks::{BlockStore, Pruning, TxLocation};
 pub use commit::{ChainStore, Recovery};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 pub use service::CommitService;
+pub use snapshot::{FlatState, SnapshotService};
 
 use lamina_interop::Height;
 

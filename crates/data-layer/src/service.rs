@@ -162,4 +162,68 @@ mod tests {
             );
         });
     }
+
+    #[test]
+    fn snapshots_read_the_latest_committed_state() {
+        use lamina_interop::messages::OpenSnapshot;
+
+        use crate::snapshot::SnapshotService;
+
+        deterministic::Runner::seeded(2).start(|ctx| async move {
+            let kv = Arc::new(MemoryStore::new(&crate::commit::columns()));
+            let config = StateConfig {
+                cache_pages: 64,
+                ..StateConfig::default()
+            };
+            let state = QmdbState::open(ctx.child("state"), &config).await.unwrap();
+            let (store, _) = ChainStore::open(kv.clone(), Pruning::Archive, state)
+                .await
+                .unwrap();
+            let bus = Bus::new(Default::default()).unwrap();
+            let commits = CommitService::new(&bus, store).unwrap();
+            let snapshots = SnapshotService::new(&bus, kv).unwrap();
+            bus.check_wiring().unwrap();
+            ctx.child("commits").spawn(|_| commits.run());
+            ctx.child("snapshots").spawn(|_| snapshots.run());
+            let open = bus.requester::<OpenSnapshot>();
+
+            let empty = open
+                .request(OpenSnapshot { height: None })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (empty.height, empty.view.get(b"counter")),
+                (Height(0), Ok(None))
+            );
+            let commit = bus.requester::<CommitBlock>();
+            let mut last = None;
+            for h in 1..=3 {
+                last = Some(commit.request(command(h)).await.unwrap().unwrap());
+            }
+            let last = last.unwrap();
+            let snapshot = open
+                .request(OpenSnapshot { height: None })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((snapshot.height, snapshot.root), (last.height, last.root));
+            assert_eq!(
+                snapshot.view.get(b"counter"),
+                Ok(Some(3u64.to_be_bytes().to_vec()))
+            );
+            assert_eq!(snapshot.view.get(b"other"), Ok(None));
+            let old = open
+                .request(OpenSnapshot {
+                    height: Some(Height(2)),
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                old.map(|s| s.height),
+                Err(StoreError::Unavailable { height: Height(2) })
+            );
+            bus.close();
+        });
+    }
 }

@@ -27,11 +27,12 @@ use std::time::Duration;
 use commonware_runtime::{Runner as _, Supervisor as _};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
-use lamina_data_layer::{ChainStore, Pruning};
+use lamina_data_layer::{ChainStore, FlatState, Pruning};
 use lamina_interop::block::{
     tx_root, Block, Header, Outcome, RawTx, Receipt, StateChange, StateDelta,
 };
 use lamina_interop::codec::BoundedVec;
+use lamina_interop::module::StateView as _;
 use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
 
 const KEYS: u64 = 64;
@@ -163,7 +164,10 @@ fn verify(
         let state = QmdbState::open(ctx.child("state"), &state_config())
             .await
             .unwrap();
-        let (store, _) = ChainStore::open(kv, Pruning::Archive, state).await.unwrap();
+        let (store, _) = ChainStore::open(kv.clone(), Pruning::Archive, state)
+            .await
+            .unwrap();
+        let flat = FlatState::new(kv);
         let height = store.height().0;
         assert!(
             height == last_acked || height == last_acked + 1,
@@ -177,12 +181,17 @@ fn verify(
                 "{backend}: root of acknowledged height {h}"
             );
         }
-        for (key, value) in model(height) {
+        // Both the authenticated state and the flat state hold exactly the model.
+        let model = model(height);
+        for k in 0..KEYS {
+            let key = format!("key{k}").into_bytes();
+            let expected = model.get(&key).cloned();
             assert_eq!(
                 store.state().get(&key).await.unwrap(),
-                Some(value),
-                "{backend}: {key:?}"
+                expected,
+                "{backend}: {k}"
             );
+            assert_eq!(flat.get(&key).unwrap(), expected, "{backend}: flat {k}");
         }
         assert!(store.blocks().block(Height(height)).unwrap().is_some() || height == 0);
         (height, store.state().root())

@@ -1,0 +1,113 @@
+//! Committed state as a synchronous [`StateView`], and the handler of [`OpenSnapshot`].
+//!
+//! The authenticated state (QMDB) answers reads asynchronously and stores keys by their hash,
+//! which suits proofs but not execution, where a transfer makes a handful of reads that must
+//! be plain method calls. So the commit protocol also keeps the state flat in the key-value
+//! store: each block's changes are written to the `state_flat` column in the same durable
+//! batch as the block itself (see [`crate::commit`]), so the flat state is always exactly the
+//! state after the store's finalized block, and the authenticated state is repaired to match
+//! it on open.
+//!
+//! ```text
+//! agreement --OpenSnapshot{height: None}--> SnapshotService
+//!           <-- Snapshot{height, root, view: FlatState} --+     view.get(key) = kv.get(state_flat, key)
+//! ```
+//!
+//! A [`FlatState`] reads the latest committed state: it follows later commits rather than
+//! staying at the height it was opened at. The agreement layer executes block N + 1 only after
+//! the commit of block N has been acknowledged and before it sends N + 1's, so no commit lands
+//! while it reads; other readers (RPC queries) may see a later height than the snapshot names.
+
+use std::sync::Arc;
+
+use lamina_interop::bus::{Bus, Inbox, Request, WiringError};
+use lamina_interop::messages::{OpenSnapshot, Snapshot, StoreError};
+use lamina_interop::module::{StateError, StateView};
+use lamina_interop::{Hash, Height};
+
+use crate::commit::{FLAT_STATE, ROOTS};
+use crate::kv::KvStore;
+
+/// The latest committed state, read from the key-value store.
+pub struct FlatState<S: KvStore + ?Sized> {
+    kv: Arc<S>,
+}
+
+impl<S: KvStore + ?Sized> FlatState<S> {
+    /// A view over `kv`, opened with [`crate::commit::columns`].
+    pub fn new(kv: Arc<S>) -> FlatState<S> {
+        FlatState { kv }
+    }
+}
+
+impl<S: KvStore + ?Sized> StateView for FlatState<S> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.kv
+            .get(FLAT_STATE, key)
+            .map_err(|e| StateError::Backend {
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// The latest committed height and its root, from the key-value store.
+pub fn latest<S: KvStore + ?Sized>(kv: &S) -> crate::Result<(Height, Hash)> {
+    let height = crate::blocks::read_finalized(kv)?.unwrap_or(Height::GENESIS);
+    let root = match kv.get(ROOTS, &height.0.to_be_bytes())? {
+        Some(bytes) => Hash(
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| crate::Error::Corrupt {
+                    what: "state root",
+                    detail: format!("{} bytes, expected 32", bytes.len()),
+                })?,
+        ),
+        None => Hash::ZERO,
+    };
+    Ok((height, root))
+}
+
+/// Serves [`OpenSnapshot`] from the bus.
+pub struct SnapshotService<S: KvStore + ?Sized + 'static> {
+    kv: Arc<S>,
+    inbox: Inbox<OpenSnapshot>,
+}
+
+impl<S: KvStore + ?Sized + 'static> SnapshotService<S> {
+    /// Registers as the handler of [`OpenSnapshot`] on `bus`.
+    pub fn new(bus: &Bus, kv: Arc<S>) -> Result<Self, WiringError> {
+        Ok(SnapshotService {
+            kv,
+            inbox: bus.handle::<OpenSnapshot>()?,
+        })
+    }
+
+    /// Serves requests until the bus closes. Only the latest height is served; an earlier
+    /// one is [`StoreError::Unavailable`].
+    ///
+    /// Cancel safety: cancel safe; a request in progress is dropped unanswered, which its
+    /// requester sees as the handler gone.
+    pub async fn run(self) {
+        while let Some(Request {
+            command, responder, ..
+        }) = self.inbox.recv().await
+        {
+            let reply = latest(&*self.kv)
+                .map_err(|e| StoreError::Backend {
+                    detail: e.to_string(),
+                })
+                .and_then(|(height, root)| match command.height {
+                    Some(asked) if asked != height => {
+                        Err(StoreError::Unavailable { height: asked })
+                    }
+                    _ => Ok(Snapshot {
+                        height,
+                        root,
+                        view: Arc::new(FlatState::new(self.kv.clone())),
+                    }),
+                });
+            let _ = responder.send(reply);
+        }
+    }
+}
