@@ -4,7 +4,7 @@
 //! - `execute::block/mode=..,txs=10000,accounts=100000` (criterion).
 //! - Summary at 1M accounts, 10 blocks of 10,000 transfers between accounts drawn uniformly
 //!   (target 500,000 tx/s in parallel on 2 cores):
-//!   `cargo bench -p lamina-agreement --bench execute -- --summary [--accounts N] [--mode parallel]`
+//!   `cargo bench -p lamina-agreement --bench execute -- --summary [--accounts N] [--blocks N] [--mode parallel]`
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
@@ -144,10 +144,9 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-fn summary(accounts: u64, only: Option<&str>) {
-    const BLOCKS: usize = 10;
+fn summary(accounts: u64, blocks: usize, only: Option<&str>) {
     let threads = rayon::current_num_threads();
-    println!("\nexecution of {BLOCKS} blocks of {PER_BLOCK} transfers at {accounts} accounts ({threads} threads)");
+    println!("\nexecution of {blocks} blocks of {PER_BLOCK} transfers at {accounts} accounts ({threads} threads)");
     for (name, mode) in [
         ("sequential", Mode::Sequential),
         ("parallel", Mode::Parallel),
@@ -157,8 +156,8 @@ fn summary(accounts: u64, only: Option<&str>) {
         }
         let mut world = World::new(accounts);
         world.run(1, mode); // warm-up
-        let time = world.run(BLOCKS, mode);
-        let rate = (BLOCKS * PER_BLOCK) as f64 / time.as_secs_f64();
+        let time = world.run(blocks, mode);
+        let rate = (blocks * PER_BLOCK) as f64 / time.as_secs_f64();
         println!("  {name:<10} {rate:>10.0} tx/s");
     }
     println!("  target: 500,000 tx/s in parallel on 2 cores");
@@ -177,7 +176,13 @@ fn main() {
             .iter()
             .position(|a| a == "--mode")
             .and_then(|i| args.get(i + 1));
-        summary(accounts, mode.map(String::as_str));
+        let blocks = args
+            .iter()
+            .position(|a| a == "--blocks")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(10);
+        summary(accounts, blocks, mode.map(String::as_str));
         return;
     }
     let mut c = Criterion::default().configure_from_args();

@@ -78,7 +78,8 @@ pub fn execute_block(
     state: &(dyn StateView + Sync),
     mode: Mode,
 ) -> Result<BlockOutput, RuntimeError> {
-    let mut changes = HashMap::new();
+    // Sized for a transfer's three keys per transaction, so it never grows mid-block.
+    let mut changes = HashMap::with_capacity(4 * txs.len() + 64);
     let begin = runtime.begin_block(env, state)?;
     absorb(&mut changes, begin);
 

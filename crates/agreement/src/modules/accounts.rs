@@ -9,7 +9,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::module::{
-    AccessSet, Context, Module, ModuleError, StateError, StateMap, StateView, WorkingSet,
+    AccessSet, Context, Module, ModuleError, StateError, StateMap, StateView,
 };
 use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
@@ -20,27 +20,6 @@ pub const NONCES: StateMap<Address, u64> = StateMap::new(b"accounts/nonce/");
 /// The state key of `account`'s nonce.
 pub fn nonce_key(account: &Address) -> Vec<u8> {
     NONCES.key(account)
-}
-
-/// `account`'s next nonce, in a working set, without charging gas (runtime bookkeeping).
-pub(crate) fn next_nonce(state: &mut WorkingSet<'_>, account: &Address) -> Result<u64, StateError> {
-    match state.get_unmetered(&nonce_key(account))? {
-        Some(bytes) => decode_u64(&bytes),
-        None => Ok(0),
-    }
-}
-
-/// Sets `account`'s next nonce, without charging gas.
-pub(crate) fn set_next_nonce(
-    state: &mut WorkingSet<'_>,
-    account: &Address,
-    nonce: u64,
-) -> Result<(), StateError> {
-    state.set_unmetered(&nonce_key(account), lamina_interop::codec::encode(&nonce))
-}
-
-fn decode_u64(bytes: &[u8]) -> Result<u64, StateError> {
-    lamina_interop::codec::decode_limited(bytes, "nonce", 8).map_err(StateError::from)
 }
 
 /// `account`'s next nonce in committed state.

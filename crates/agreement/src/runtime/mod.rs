@@ -36,14 +36,14 @@ pub mod fees;
 use std::collections::BTreeMap;
 
 use lamina_interop::block::{EventRecord, Outcome, Receipt, StateChange, StateDelta};
-use lamina_interop::codec::{BoundedString, BoundedVec};
+use lamina_interop::codec::{self, BoundedString, BoundedVec};
 use lamina_interop::module::{
     AccessSet, EmptyState, Env, GasMeter, GasSchedule, Module, StateError, StateView, WorkingSet,
 };
 use lamina_interop::ChainId;
 
 pub use erased::CallFailure;
-use erased::{ErasedModule, Prepared};
+use erased::ErasedModule;
 pub use fees::{FeeRule, FeeSplit, FeeTotals, TipsToProducer};
 
 use crate::modules::accounts::{self, Accounts};
@@ -186,7 +186,7 @@ pub struct Runtime {
 
 /// A transaction ready to run: its call decoded and its access set known.
 pub(crate) struct PreparedTx {
-    call: Result<Prepared, CallFailure>,
+    call: Result<Box<dyn std::any::Any + Send>, CallFailure>,
     /// Every key the transaction may touch, the runtime's bookkeeping included.
     pub(crate) access: AccessSet,
 }
@@ -295,9 +295,9 @@ impl Runtime {
                 .prepare(body.call.as_ref(), &tx.sender)
                 .map_err(|e| failure(codes::MALFORMED_CALL, e.to_string())),
         };
-        let access = match &call {
-            Ok(prepared) => prepared.access.clone(),
-            Err(_) => AccessSet::new(),
+        let (call, access) = match call {
+            Ok(prepared) => (Ok(prepared.call), prepared.access),
+            Err(failure) => (Err(failure), AccessSet::new()),
         };
         PreparedTx {
             call,
@@ -342,7 +342,10 @@ impl Runtime {
                 format!("signed for chain {}", body.chain_id.0),
             ));
         }
-        let nonce = accounts::next_nonce(&mut ws, &tx.sender)?;
+        // The two bookkeeping keys, built once.
+        let nonce_key = accounts::nonce_key(&tx.sender);
+        let fee_key = bank::balance_key(NATIVE, &tx.sender);
+        let nonce: u64 = read_number(&mut ws, &nonce_key)?;
         if nonce != body.nonce {
             return Ok(refused(
                 codes::BAD_NONCE,
@@ -359,7 +362,7 @@ impl Runtime {
                 ),
             ));
         }
-        let balance = bank::balance_unmetered(&mut ws, NATIVE, &tx.sender)?;
+        let balance: u128 = read_number(&mut ws, &fee_key)?;
         if balance < body.max_fee {
             return Ok(refused(
                 codes::CANNOT_PAY,
@@ -370,19 +373,15 @@ impl Runtime {
             ));
         }
         ws.charge_gas(base_gas)?;
-        accounts::set_next_nonce(&mut ws, &tx.sender, nonce + 1)?;
-        bank::debit(&mut ws, NATIVE, &tx.sender, body.max_fee, false)
-            .map_err(|e| RuntimeError::FeePayout(e.to_string()))?;
+        ws.set_unmetered(&nonce_key, codec::encode(&(nonce + 1)))?;
+        // The maximum fee is taken before the call, so the call cannot spend it.
+        ws.set_unmetered(&fee_key, codec::encode(&(balance - body.max_fee)))?;
 
         let checkpoint = ws.checkpoint();
         let result = match prepared.call {
-            Ok(prepared) => self.modules[body.module as usize].call(
-                prepared.call,
-                env,
-                tx.sender,
-                body.module,
-                &mut ws,
-            ),
+            Ok(call) => {
+                self.modules[body.module as usize].call(call, env, tx.sender, body.module, &mut ws)
+            }
             Err(failure) => Err(failure),
         };
         let outcome = match result {
@@ -403,8 +402,11 @@ impl Runtime {
             .min(body.max_fee);
         let tip = body.tip.min(body.max_fee - base);
         let fee = base + tip;
-        bank::credit(&mut ws, NATIVE, &tx.sender, body.max_fee - fee, false)
-            .map_err(|e| RuntimeError::FeePayout(e.to_string()))?;
+        let after_call: u128 = read_number(&mut ws, &fee_key)?;
+        let refunded = after_call
+            .checked_add(body.max_fee - fee)
+            .ok_or_else(|| RuntimeError::FeePayout("refund overflows the balance".into()))?;
+        ws.set_unmetered(&fee_key, codec::encode(&refunded))?;
         let effects = ws.finish();
         Ok(TxEffects {
             changes: effects.changes,
@@ -462,6 +464,17 @@ impl Runtime {
             bank::burn_collected(&mut ws, NATIVE, split.burned).map_err(payout)?;
         }
         Ok(ws.finish().changes)
+    }
+}
+
+/// A number stored by the core modules (nonce `u64`, balance `u128`); absent is zero.
+fn read_number<T: borsh::BorshDeserialize + Default>(
+    ws: &mut WorkingSet<'_>,
+    key: &[u8],
+) -> Result<T, StateError> {
+    match ws.get_unmetered(key)? {
+        Some(bytes) => codec::decode_limited(&bytes, "number", 16).map_err(StateError::from),
+        None => Ok(T::default()),
     }
 }
 

@@ -5,14 +5,26 @@
 //! refuses any key outside it, so a module that declares too little fails loudly instead of
 //! silently breaking the equality of parallel and sequential execution.
 
-use std::collections::BTreeSet;
-
 /// The keys a call may touch. Writing a key implies reading it.
+///
+/// Kept as two sorted, duplicate-free vectors: a call declares a handful of keys, and the
+/// working set looks one up on every access, where a binary search over a few contiguous
+/// keys beats a tree.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessSet {
-    reads: BTreeSet<Vec<u8>>,
-    writes: BTreeSet<Vec<u8>>,
+    reads: Vec<Vec<u8>>,
+    writes: Vec<Vec<u8>>,
     everything: bool,
+}
+
+fn insert(set: &mut Vec<Vec<u8>>, key: Vec<u8>) {
+    if let Err(at) = set.binary_search(&key) {
+        set.insert(at, key);
+    }
+}
+
+fn contains(set: &[Vec<u8>], key: &[u8]) -> bool {
+    set.binary_search_by(|k| k.as_slice().cmp(key)).is_ok()
 }
 
 impl AccessSet {
@@ -32,24 +44,24 @@ impl AccessSet {
 
     /// Declares a key the call reads.
     pub fn read(mut self, key: impl Into<Vec<u8>>) -> AccessSet {
-        self.reads.insert(key.into());
+        insert(&mut self.reads, key.into());
         self
     }
 
     /// Declares a key the call writes (and may read).
     pub fn write(mut self, key: impl Into<Vec<u8>>) -> AccessSet {
-        self.writes.insert(key.into());
+        insert(&mut self.writes, key.into());
         self
     }
 
     /// Whether the call may read `key`.
     pub fn allows_read(&self, key: &[u8]) -> bool {
-        self.everything || self.reads.contains(key) || self.writes.contains(key)
+        self.everything || contains(&self.writes, key) || contains(&self.reads, key)
     }
 
     /// Whether the call may write `key`.
     pub fn allows_write(&self, key: &[u8]) -> bool {
-        self.everything || self.writes.contains(key)
+        self.everything || contains(&self.writes, key)
     }
 
     /// Whether two calls must run in order: one writes a key the other reads or writes.
@@ -57,8 +69,9 @@ impl AccessSet {
         if self.everything || other.everything {
             return true;
         }
-        let touches =
-            |set: &AccessSet, key: &Vec<u8>| set.reads.contains(key) || set.writes.contains(key);
+        let touches = |set: &AccessSet, key: &Vec<u8>| {
+            contains(&set.reads, key) || contains(&set.writes, key)
+        };
         self.writes.iter().any(|key| touches(other, key))
             || other.writes.iter().any(|key| touches(self, key))
     }

@@ -137,12 +137,90 @@ pub struct Effects {
 /// was not in the overlay).
 type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
 
+/// Entries an overlay keeps in a vector before it moves to a hash map.
+const SMALL_OVERLAY: usize = 16;
+
+/// A working set's own writes, `key -> Some(value) | None (deleted)`. Most calls write a few
+/// keys, where a scan of a short vector beats hashing every key; a larger overlay moves to a
+/// hash map (foldhash, randomly seeded, so keys chosen by a transaction cannot be aimed at
+/// collisions).
+enum Overlay {
+    Small(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Large(hashbrown::HashMap<Vec<u8>, Option<Vec<u8>>>),
+}
+
+impl Overlay {
+    fn get(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        match self {
+            Overlay::Small(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Overlay::Large(map) => map.get(key),
+        }
+    }
+
+    /// Sets `key`, returning its previous overlay entry (`None`: not in the overlay).
+    fn insert(&mut self, key: &[u8], value: Option<Vec<u8>>) -> Option<Option<Vec<u8>>> {
+        match self {
+            Overlay::Small(entries) => {
+                if let Some((_, slot)) = entries.iter_mut().find(|(k, _)| k == key) {
+                    return Some(std::mem::replace(slot, value));
+                }
+                if entries.len() < SMALL_OVERLAY {
+                    entries.push((key.to_vec(), value));
+                    return None;
+                }
+                let mut map: hashbrown::HashMap<_, _> = entries.drain(..).collect();
+                map.insert(key.to_vec(), value);
+                *self = Overlay::Large(map);
+                None
+            }
+            Overlay::Large(map) => match map.get_mut(key) {
+                Some(slot) => Some(std::mem::replace(slot, value)),
+                None => map.insert(key.to_vec(), value),
+            },
+        }
+    }
+
+    /// Puts back `previous` (from [`Overlay::insert`]) for `key`.
+    fn restore(&mut self, key: Vec<u8>, previous: Option<Option<Vec<u8>>>) {
+        match (self, previous) {
+            (Overlay::Small(entries), Some(value)) => {
+                if let Some((_, slot)) = entries.iter_mut().find(|(k, _)| *k == key) {
+                    *slot = value;
+                }
+            }
+            (Overlay::Small(entries), None) => entries.retain(|(k, _)| *k != key),
+            (Overlay::Large(map), Some(value)) => {
+                map.insert(key, value);
+            }
+            (Overlay::Large(map), None) => {
+                map.remove(&key);
+            }
+        }
+    }
+
+    fn into_changes(self) -> Vec<StateChange> {
+        let mut changes: Vec<StateChange> = match self {
+            Overlay::Small(entries) => entries
+                .into_iter()
+                .map(|(key, value)| StateChange { key, value })
+                .collect(),
+            Overlay::Large(map) => map
+                .into_iter()
+                .map(|(key, value)| StateChange { key, value })
+                .collect(),
+        };
+        changes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        changes
+    }
+}
+
 /// Reads and writes of a call (or a block hook, or genesis) over a committed [`StateView`].
 pub struct WorkingSet<'s> {
     base: &'s dyn StateView,
-    // foldhash, randomly seeded: fast on the hot path, and keys chosen by a transaction
-    // cannot be aimed at collisions without knowing the seed.
-    overlay: hashbrown::HashMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: Overlay,
+    /// Whether a checkpoint was ever taken: writes before the first cannot be reverted, so
+    /// they need no undo entries.
+    undo_active: bool,
     undo: Vec<Undo>,
     events: Vec<EventRecord>,
     gas: GasMeter,
@@ -156,7 +234,8 @@ impl<'s> WorkingSet<'s> {
     pub fn new(base: &'s dyn StateView) -> WorkingSet<'s> {
         WorkingSet {
             base,
-            overlay: hashbrown::HashMap::new(),
+            overlay: Overlay::Small(Vec::new()),
+            undo_active: false,
             undo: Vec::new(),
             events: Vec::new(),
             gas: GasMeter::unlimited(),
@@ -214,8 +293,10 @@ impl<'s> WorkingSet<'s> {
         self.check(key, true)?;
         self.gas
             .charge(cost(self.schedule.write, self.schedule.write_byte, bytes))?;
-        let previous = self.overlay.insert(key.to_vec(), value);
-        self.undo.push((key.to_vec(), previous));
+        let previous = self.overlay.insert(key, value);
+        if self.undo_active {
+            self.undo.push((key.to_vec(), previous));
+        }
         Ok(())
     }
 
@@ -242,8 +323,10 @@ impl<'s> WorkingSet<'s> {
             return Err(StateError::ValueTooLarge { len: value.len() });
         }
         self.check(key, true)?;
-        let previous = self.overlay.insert(key.to_vec(), Some(value));
-        self.undo.push((key.to_vec(), previous));
+        let previous = self.overlay.insert(key, Some(value));
+        if self.undo_active {
+            self.undo.push((key.to_vec(), previous));
+        }
         Ok(())
     }
 
@@ -281,7 +364,8 @@ impl<'s> WorkingSet<'s> {
     }
 
     /// Marks the current state, to [`revert`](WorkingSet::revert) to.
-    pub fn checkpoint(&self) -> Checkpoint {
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        self.undo_active = true;
         Checkpoint {
             undo_len: self.undo.len(),
             events_len: self.events.len(),
@@ -300,14 +384,7 @@ impl<'s> WorkingSet<'s> {
             let Some((key, previous)) = self.undo.pop() else {
                 break;
             };
-            match previous {
-                Some(value) => {
-                    self.overlay.insert(key, value);
-                }
-                None => {
-                    self.overlay.remove(&key);
-                }
-            }
+            self.overlay.restore(key, previous);
         }
         self.events.truncate(checkpoint.events_len);
     }
@@ -324,14 +401,8 @@ impl<'s> WorkingSet<'s> {
 
     /// The changes, events and gas of this working set.
     pub fn finish(self) -> Effects {
-        let mut changes: Vec<StateChange> = self
-            .overlay
-            .into_iter()
-            .map(|(key, value)| StateChange { key, value })
-            .collect();
-        changes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         Effects {
-            changes,
+            changes: self.overlay.into_changes(),
             events: self.events,
             gas_used: self.gas.used(),
         }
@@ -408,6 +479,32 @@ mod tests {
             }]
         );
         assert_eq!(effects.events.len(), 1);
+    }
+
+    #[test]
+    fn a_large_overlay_reads_and_reverts_like_a_small_one() {
+        let base = base();
+        let mut ws = WorkingSet::new(&base);
+        for i in 0..10u8 {
+            ws.set(&[b'k', i], vec![i]).unwrap();
+        }
+        let checkpoint = ws.checkpoint();
+        for i in 5..40u8 {
+            ws.set(&[b'k', i], vec![i, i]).unwrap();
+        }
+        ws.delete(b"a").unwrap();
+        assert_eq!(ws.get(&[b'k', 30]), Ok(Some(vec![30, 30])));
+        assert_eq!(ws.get(b"a"), Ok(None));
+        ws.revert(checkpoint);
+        assert_eq!(ws.get(b"a"), Ok(Some(b"1".to_vec())));
+        let changes = ws.finish().changes;
+        let expected: Vec<StateChange> = (0..10u8)
+            .map(|i| StateChange {
+                key: vec![b'k', i],
+                value: Some(vec![i]),
+            })
+            .collect();
+        assert_eq!(changes, expected);
     }
 
     #[test]

@@ -32,7 +32,10 @@ impl<K: BorshSerialize, V: BorshSerialize + BorshDeserialize> StateMap<K, V> {
 
     /// The state key of `key`, for access sets.
     pub fn key(&self, key: &K) -> Vec<u8> {
-        let mut out = self.prefix.to_vec();
+        // One allocation of the exact size: keys are built on every state access.
+        let len = borsh::object_length(key).unwrap_or(0);
+        let mut out = Vec::with_capacity(self.prefix.len() + len);
+        out.extend_from_slice(self.prefix);
         key.serialize(&mut out)
             .expect("writing to a Vec cannot fail for bounded keys");
         out

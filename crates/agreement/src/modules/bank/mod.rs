@@ -183,15 +183,6 @@ pub(crate) fn credit(
     Ok(())
 }
 
-/// `account`'s balance of `asset`, without charging gas (the runtime's fee checks).
-pub(crate) fn balance_unmetered(
-    state: &mut WorkingSet<'_>,
-    asset: AssetId,
-    account: &Address,
-) -> Result<u128, StateError> {
-    read_balance(state, asset, account, false)
-}
-
 /// `account`'s committed balance of `asset`.
 pub fn committed_balance(
     view: &dyn StateView,
