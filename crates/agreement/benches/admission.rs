@@ -30,7 +30,7 @@ use rayon::prelude::*;
 
 struct Load {
     runtime: Runtime,
-    state: hashbrown::HashMap<Vec<u8>, Vec<u8>>,
+    state: lamina_agreement::MemoryState,
     txs: Vec<SignedTx>,
     raw: Vec<RawTx>,
 }

@@ -20,13 +20,13 @@
 
 use std::hash::BuildHasher as _;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashTable};
 
 use lamina_interop::block::{Receipt, StateChange, StateDelta};
 use lamina_interop::module::{Env, StateError, StateView};
 use rayon::prelude::*;
 
-use crate::runtime::{FeeTotals, PreparedTx, Runtime, RuntimeError, TxEffects};
+use crate::runtime::{FeeTotals, PreparedTx, Runtime, RuntimeError};
 use crate::tx::VerifiedTx;
 
 /// What executing a block produced, for `CommitBlock`.
@@ -49,10 +49,109 @@ pub enum Mode {
     Parallel,
 }
 
+/// Shards of the block's change set; a power of two.
+const SHARDS: usize = 16;
+
+/// A change with its key's hash, computed once, on the thread that made it.
+type Hashed = (u64, StateChange);
+
+/// The block's changes so far, `key -> Some(value) | None (deleted)`, in shards by key hash so
+/// that a level's changes are merged on all cores. Hashes are foldhash, randomly seeded per
+/// block, so keys chosen by transactions cannot be aimed at one shard or bucket.
+struct Changes {
+    hasher: hashbrown::DefaultHashBuilder,
+    shards: Vec<HashTable<Hashed>>,
+}
+
+impl Changes {
+    fn new(capacity: usize) -> Changes {
+        Changes {
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            shards: (0..SHARDS)
+                .map(|_| HashTable::with_capacity(capacity / SHARDS))
+                .collect(),
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn shard(hash: u64) -> usize {
+        // Middle bits: the table itself uses the low bits for buckets and the top ones for tags.
+        (hash >> 32) as usize & (SHARDS - 1)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        let hash = self.hash(key);
+        self.shards[Changes::shard(hash)]
+            .find(hash, |(_, c)| c.key == key)
+            .map(|(_, c)| &c.value)
+    }
+
+    fn hashed(&self, changes: Vec<StateChange>) -> Vec<Hashed> {
+        changes
+            .into_iter()
+            .map(|c| (self.hash(&c.key), c))
+            .collect()
+    }
+
+    fn insert(shard: &mut HashTable<Hashed>, (hash, change): Hashed) {
+        match shard.find_mut(hash, |(_, c)| c.key == change.key) {
+            Some(slot) => slot.1.value = change.value,
+            None => {
+                shard.insert_unique(hash, (hash, change), |(h, _)| *h);
+            }
+        }
+    }
+
+    /// Merges changes of one transaction or hook.
+    fn absorb(&mut self, changes: Vec<Hashed>) {
+        for hashed in changes {
+            let shard = Changes::shard(hashed.0);
+            Changes::insert(&mut self.shards[shard], hashed);
+        }
+    }
+
+    /// Merges the changes of one level, whose transactions wrote disjoint keys, on all cores.
+    fn absorb_level(&mut self, level: Vec<Vec<Hashed>>) {
+        let total: usize = level.iter().map(Vec::len).sum();
+        let mut by_shard: Vec<Vec<Hashed>> = (0..SHARDS)
+            .map(|_| Vec::with_capacity(total / SHARDS + total / (4 * SHARDS) + 8))
+            .collect();
+        for hashed in level.into_iter().flatten() {
+            by_shard[Changes::shard(hashed.0)].push(hashed);
+        }
+        self.shards
+            .par_iter_mut()
+            .zip(by_shard)
+            .for_each(|(shard, changes)| {
+                for hashed in changes {
+                    Changes::insert(shard, hashed);
+                }
+            });
+    }
+
+    /// Every change, sorted by key.
+    fn into_sorted(self, mode: Mode) -> Vec<StateChange> {
+        let mut changes: Vec<StateChange> = self
+            .shards
+            .into_iter()
+            .flat_map(|shard| shard.into_iter().map(|(_, c)| c))
+            .collect();
+        // Keys are unique here; sorting in parallel leaves `from_changes` a single sorted run.
+        match mode {
+            Mode::Sequential => changes.sort_unstable_by(|a, b| a.key.cmp(&b.key)),
+            Mode::Parallel => changes.par_sort_unstable_by(|a, b| a.key.cmp(&b.key)),
+        }
+        changes
+    }
+}
+
 /// Snapshot plus the block's changes so far.
 struct Layered<'a> {
     base: &'a (dyn StateView + Sync),
-    changes: &'a HashMap<Vec<u8>, Option<Vec<u8>>>,
+    changes: &'a Changes,
 }
 
 impl StateView for Layered<'_> {
@@ -61,12 +160,6 @@ impl StateView for Layered<'_> {
             Some(value) => Ok(value.clone()),
             None => self.base.get(key),
         }
-    }
-}
-
-fn absorb(changes: &mut HashMap<Vec<u8>, Option<Vec<u8>>>, new: Vec<StateChange>) {
-    for change in new {
-        changes.insert(change.key, change.value);
     }
 }
 
@@ -79,51 +172,62 @@ pub fn execute_block(
     mode: Mode,
 ) -> Result<BlockOutput, RuntimeError> {
     // Sized for a transfer's three keys per transaction, so it never grows mid-block.
-    let mut changes = HashMap::with_capacity(4 * txs.len() + 64);
+    let mut changes = Changes::new(4 * txs.len() + 64);
     let begin = runtime.begin_block(env, state)?;
-    absorb(&mut changes, begin);
+    let begin = changes.hashed(begin);
+    changes.absorb(begin);
 
-    let prepared: Vec<PreparedTx> = match mode {
-        Mode::Sequential => txs.iter().map(|tx| runtime.prepare(tx)).collect(),
-        Mode::Parallel => txs.par_iter().map(|tx| runtime.prepare(tx)).collect(),
-    };
     let mut receipts: Vec<Option<Receipt>> = vec![None; txs.len()];
     let mut fees = FeeTotals::default();
-    let mut collect = |index: usize, effects: TxEffects, changes: &mut HashMap<_, _>| {
-        absorb(changes, effects.changes);
-        fees.base = fees.base.saturating_add(effects.fees.base);
-        fees.tips = fees.tips.saturating_add(effects.fees.tips);
-        receipts[index] = Some(effects.receipt);
+    let mut account = |index: usize, receipt: Receipt, tx_fees: FeeTotals| {
+        fees.base = fees.base.saturating_add(tx_fees.base);
+        fees.tips = fees.tips.saturating_add(tx_fees.tips);
+        receipts[index] = Some(receipt);
     };
 
     match mode {
         Mode::Sequential => {
-            for (index, (tx, prepared)) in txs.iter().zip(prepared).enumerate() {
+            for (index, tx) in txs.iter().enumerate() {
+                let prepared = runtime.prepare(tx);
                 let view = Layered {
                     base: state,
                     changes: &changes,
                 };
                 let effects = runtime.apply(env, tx, prepared, &view)?;
-                collect(index, effects, &mut changes);
+                let hashed = changes.hashed(effects.changes);
+                changes.absorb(hashed);
+                account(index, effects.receipt, effects.fees);
             }
         }
         Mode::Parallel => {
+            let hasher = &changes.hasher;
+            let prepared: Vec<(PreparedTx, KeyHashes)> = txs
+                .par_iter()
+                .map(|tx| {
+                    let prepared = runtime.prepare(tx);
+                    let hashes = KeyHashes::of(&prepared, hasher);
+                    (prepared, hashes)
+                })
+                .collect();
             for level in schedule(prepared) {
                 let view = Layered {
                     base: state,
                     changes: &changes,
                 };
-                let results: Vec<(usize, TxEffects)> = level
+                let results: Vec<(usize, Receipt, FeeTotals, Vec<Hashed>)> = level
                     .into_par_iter()
                     .map(|(index, prepared)| {
-                        runtime
-                            .apply(env, &txs[index], prepared, &view)
-                            .map(|effects| (index, effects))
+                        let effects = runtime.apply(env, &txs[index], prepared, &view)?;
+                        let hashed = view.changes.hashed(effects.changes);
+                        Ok((index, effects.receipt, effects.fees, hashed))
                     })
-                    .collect::<Result<_, _>>()?;
-                for (index, effects) in results {
-                    collect(index, effects, &mut changes);
+                    .collect::<Result<_, RuntimeError>>()?;
+                let mut level_changes = Vec::with_capacity(results.len());
+                for (index, receipt, tx_fees, hashed) in results {
+                    account(index, receipt, tx_fees);
+                    level_changes.push(hashed);
                 }
+                changes.absorb_level(level_changes);
             }
         }
     }
@@ -133,21 +237,13 @@ pub fn execute_block(
         changes: &changes,
     };
     let end = runtime.end_block(env, fees, &view)?;
-    absorb(&mut changes, end);
+    let end = changes.hashed(end);
+    changes.absorb(end);
     let receipts = receipts
         .into_iter()
         .map(|r| r.unwrap_or_else(|| unreachable!("every transaction is scheduled once")))
         .collect();
-    let mut changes: Vec<StateChange> = changes
-        .into_iter()
-        .map(|(key, value)| StateChange { key, value })
-        .collect();
-    // Keys are unique here; sorting in parallel leaves `from_changes` a single sorted run.
-    match mode {
-        Mode::Sequential => changes.sort_unstable_by(|a, b| a.key.cmp(&b.key)),
-        Mode::Parallel => changes.par_sort_unstable_by(|a, b| a.key.cmp(&b.key)),
-    }
-    let delta = StateDelta::from_changes(changes);
+    let delta = StateDelta::from_changes(changes.into_sorted(mode));
     Ok(BlockOutput {
         receipts,
         delta,
@@ -155,43 +251,65 @@ pub fn execute_block(
     })
 }
 
+/// A transaction's declared keys as hashes, for scheduling.
+struct KeyHashes {
+    everything: bool,
+    reads: Vec<u64>,
+    writes: Vec<u64>,
+}
+
+impl KeyHashes {
+    fn of(tx: &PreparedTx, hasher: &hashbrown::DefaultHashBuilder) -> KeyHashes {
+        KeyHashes {
+            everything: tx.access.is_everything(),
+            reads: tx.access.reads().map(|k| hasher.hash_one(k)).collect(),
+            writes: tx.access.writes().map(|k| hasher.hash_one(k)).collect(),
+        }
+    }
+}
+
 /// Groups transactions into levels: each level's transactions touch disjoint keys, and each
 /// transaction's level is above that of every earlier transaction it conflicts with.
 ///
 /// Keys are tracked by a 64-bit hash: two keys sharing a hash only make two transactions look
 /// conflicting, which orders them needlessly but never wrongly.
-fn schedule(prepared: Vec<PreparedTx>) -> Vec<Vec<(usize, PreparedTx)>> {
-    let hasher = hashbrown::DefaultHashBuilder::default();
-    // Per key: the highest level that wrote it and the highest that read it.
-    let mut written: HashMap<u64, usize> = HashMap::new();
-    let mut read: HashMap<u64, usize> = HashMap::new();
+fn schedule(prepared: Vec<(PreparedTx, KeyHashes)>) -> Vec<Vec<(usize, PreparedTx)>> {
+    // Per key hash: the highest levels that wrote and that read it.
+    #[derive(Default, Clone, Copy)]
+    struct Seen {
+        written: usize,
+        read: usize,
+    }
+    let mut seen: HashMap<u64, Seen> = HashMap::with_capacity(4 * prepared.len());
     // A transaction that may touch everything is a barrier: all later ones go above it,
     // and it goes above all earlier ones.
     let mut barrier = 0;
     let mut highest = 0;
     let mut levels: Vec<Vec<(usize, PreparedTx)>> = Vec::new();
-    for (index, tx) in prepared.into_iter().enumerate() {
-        let level = if tx.access.is_everything() {
+    for (index, (tx, keys)) in prepared.into_iter().enumerate() {
+        let level = if keys.everything {
             barrier = highest + 1;
             barrier
         } else {
-            let reads: Vec<u64> = tx.access.reads().map(|k| hasher.hash_one(k)).collect();
-            let writes: Vec<u64> = tx.access.writes().map(|k| hasher.hash_one(k)).collect();
-            let after_reads = reads.iter().filter_map(|k| written.get(k)).max().copied();
-            let after_writes = writes
-                .iter()
-                .flat_map(|k| [written.get(k), read.get(k)])
-                .flatten()
-                .max()
-                .copied();
-            let level = 1 + after_reads.max(after_writes).unwrap_or(0).max(barrier);
-            for key in reads {
-                let entry = read.entry(key).or_insert(0);
-                *entry = (*entry).max(level);
+            let mut after = barrier;
+            for key in &keys.reads {
+                if let Some(s) = seen.get(key) {
+                    after = after.max(s.written);
+                }
             }
-            for key in writes {
-                let entry = written.entry(key).or_insert(0);
-                *entry = (*entry).max(level);
+            for key in &keys.writes {
+                if let Some(s) = seen.get(key) {
+                    after = after.max(s.written).max(s.read);
+                }
+            }
+            let level = after + 1;
+            for key in keys.reads {
+                let s = seen.entry(key).or_default();
+                s.read = s.read.max(level);
+            }
+            for key in keys.writes {
+                let s = seen.entry(key).or_default();
+                s.written = s.written.max(level);
             }
             level
         };

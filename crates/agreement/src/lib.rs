@@ -18,6 +18,7 @@
 
 pub mod admission;
 pub mod execute;
+pub mod memory_state;
 pub mod modules;
 pub mod pool;
 pub mod runtime;
@@ -25,5 +26,6 @@ pub mod testing;
 pub mod tx;
 
 pub use execute::{execute_block, BlockOutput, Mode};
+pub use memory_state::MemoryState;
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeConfig, RuntimeError};
 pub use tx::{SignedTx, UnsignedTx, VerifiedTx};

@@ -392,8 +392,13 @@ fn the_schedule_separates_conflicts_and_keeps_independent_work_together() {
         transfer(&runtime, &key(2), 0, addresses[3], NATIVE, 1, 0),
         transfer(&runtime, &key(1), 0, addresses[2], NATIVE, 1, 0),
     ];
+    let hasher = hashbrown::DefaultHashBuilder::default();
     let prepared = txs
-        .map(|tx| runtime.prepare(&verified(tx)))
+        .map(|tx| {
+            let prepared = runtime.prepare(&verified(tx));
+            let hashes = KeyHashes::of(&prepared, &hasher);
+            (prepared, hashes)
+        })
         .into_iter()
         .collect();
     let levels: Vec<Vec<usize>> = schedule(prepared)
