@@ -22,6 +22,7 @@ pub mod memory_state;
 pub mod modules;
 pub mod pool;
 pub mod runtime;
+pub mod service;
 pub mod testing;
 pub mod tx;
 

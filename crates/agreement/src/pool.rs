@@ -268,17 +268,30 @@ impl Mempool {
     /// highest tip first, then earliest arrival, each sender's nonces consecutive from its
     /// next nonce. The pool keeps them until [`Mempool::revalidate`] sees them executed.
     pub fn select(&self, limits: BlockLimits) -> Vec<Arc<VerifiedTx>> {
+        self.select_after(limits, &HashMap::new())
+    }
+
+    /// Like [`Mempool::select`], for a block built on blocks not yet executed: `pending`
+    /// gives, for senders with transactions in those blocks, their next nonce after them.
+    pub fn select_after(
+        &self,
+        limits: BlockLimits,
+        pending: &HashMap<Address, u64>,
+    ) -> Vec<Arc<VerifiedTx>> {
         // Max-heap of each sender's next ready transaction.
         let mut heads: BinaryHeap<(u128, Reverse<u64>, Address, u64)> = self
             .senders
             .iter()
             .filter_map(|(address, sender)| {
-                let pooled = sender.txs.get(&sender.next_nonce)?;
+                let next = pending
+                    .get(address)
+                    .map_or(sender.next_nonce, |p| (*p).max(sender.next_nonce));
+                let pooled = sender.txs.get(&next)?;
                 Some((
                     pooled.tx.tx.body.tip,
                     Reverse(pooled.arrival),
                     *address,
-                    sender.next_nonce,
+                    next,
                 ))
             })
             .collect();
@@ -310,6 +323,26 @@ impl Mempool {
             }
         }
         out
+    }
+
+    /// Removes what a finalized block included, `(sender, nonce)` pairs, and moves each
+    /// sender's next nonce past them, so the next block does not propose them again before
+    /// the block's execution is committed. Returns how many transactions left.
+    pub fn remove_included(&mut self, included: impl IntoIterator<Item = (Address, u64)>) -> usize {
+        let before = self.len();
+        for (address, nonce) in included {
+            let Some(sender) = self.senders.get(&address) else {
+                continue;
+            };
+            let used: Vec<u64> = sender.txs.range(..=nonce).map(|(n, _)| *n).collect();
+            for n in used {
+                self.remove_one(&address, n);
+            }
+            if let Some(sender) = self.senders.get_mut(&address) {
+                sender.next_nonce = sender.next_nonce.max(nonce.saturating_add(1));
+            }
+        }
+        before - self.len()
     }
 
     /// Re-validates `senders` against committed state after a block: `account(address)`

@@ -221,6 +221,27 @@ fn revalidation_drops_used_nonces_and_unaffordable_fees() {
     );
 }
 
+#[test]
+fn included_transactions_leave_and_pending_blocks_are_skipped() {
+    let mut pool = Mempool::new(PoolConfig::default());
+    for nonce in 0..3 {
+        pool.insert(simple(1, nonce, 5), 0).unwrap();
+    }
+    pool.insert(simple(2, 0, 1), 0).unwrap();
+    let one = Address::of(&sender(1));
+    // A block holding sender 1's nonces 0 and 1 is proposed but not executed yet.
+    let pending = HashMap::from([(one, 2)]);
+    assert_eq!(
+        pool.select_after(unlimited(), &pending)
+            .iter()
+            .map(|t| (t.tx.body.sender.0[0], t.tx.body.nonce))
+            .collect::<Vec<_>>(),
+        vec![(1, 2), (2, 0)]
+    );
+    assert_eq!(pool.remove_included([(one, 1)]), 2);
+    assert_eq!(order(&pool, unlimited()), vec![(1, 2), (2, 0)]);
+}
+
 #[derive(Debug, Clone)]
 enum PoolOp {
     Insert {

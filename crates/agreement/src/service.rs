@@ -1,0 +1,617 @@
+//! The agreement layer on the bus.
+//!
+//! ```text
+//! SubmitTxs ------> admission: OpenSnapshot, then admit on rayon          --> verdicts
+//! BuildProposal --> select from the pool above blocks not yet executed    --> Arc<Block>
+//! VerifyProposal -> header, body, signatures (rayon), fees, nonce order  --> Ok | error
+//! ==BlockFinalized==> drop its txs from the pool
+//!                     OpenSnapshot, execute on rayon, --CommitBlock-->, re-validate the pool
+//! ```
+//!
+//! [`AgreementService::run`] drives the four loops on one task. Everything that costs CPU in
+//! proportion to the transactions (admission, signature checks, execution) runs on the rayon
+//! pool and is awaited, so the task never blocks the async executor it runs on.
+//!
+//! Blocks this node built or verified are remembered (with their already verified
+//! transactions) until executed, bounded by [`AgreementConfig::max_known_blocks`]; a finalized
+//! block this node never saw is verified when it is executed. A transaction's signature is
+//! thus checked once per node.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::channel::oneshot;
+use lamina_interop::block::{Block, Header, RawTx, MAX_BLOCK_LEN, MAX_BLOCK_TXS};
+use lamina_interop::bus::{
+    Bus, Inbox, Overflow, RecvError, Request, Requester, Subscription, WiringError,
+};
+use lamina_interop::codec::BoundedVec;
+use lamina_interop::crypto::verify_each;
+use lamina_interop::messages::{
+    Admission, BlockFinalized, BuildProposal, CommitBlock, OpenSnapshot, ProposalError, Rejection,
+    Snapshot, StoreError, SubmitTxs, VerifyProposal,
+};
+use lamina_interop::module::StateView;
+use lamina_interop::{Address, Hash, Height};
+use parking_lot::Mutex;
+
+use crate::admission::admit;
+use crate::execute::{execute_block, Mode};
+use crate::modules::{accounts, bank};
+use crate::pool::{BlockLimits, Mempool, PoolConfig};
+use crate::runtime::Runtime;
+use crate::tx::{SignedTx, VerifiedTx};
+
+/// Settings of the agreement service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgreementConfig {
+    /// Mempool limits.
+    pub pool: PoolConfig,
+    /// How finalized blocks are executed.
+    pub mode: Mode,
+    /// Blocks built or verified and not yet executed that are remembered.
+    pub max_known_blocks: usize,
+    /// Queue of finalized blocks waiting for execution.
+    pub finalized_queue: usize,
+}
+
+impl Default for AgreementConfig {
+    fn default() -> Self {
+        AgreementConfig {
+            pool: PoolConfig::default(),
+            mode: Mode::Parallel,
+            max_known_blocks: 64,
+            finalized_queue: 16,
+        }
+    }
+}
+
+/// Why the execution loop stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// The data layer could not open a snapshot or commit.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A finalized block could not be executed (a block hook failed, state unreadable).
+    #[error("block {height} cannot be executed: {detail}")]
+    Execution {
+        /// The block.
+        height: Height,
+        /// Why.
+        detail: String,
+    },
+    /// A finalized block does not follow the last executed one.
+    #[error("finalized block {got} does not follow the executed block {executed}")]
+    OutOfOrder {
+        /// The last executed height.
+        executed: Height,
+        /// The finalized block's height.
+        got: Height,
+    },
+    /// The bus closed while a request was in flight.
+    #[error("bus closed")]
+    Closed,
+    /// The finalized stream skipped blocks: this node can no longer execute in order.
+    #[error("missed {0} finalized blocks")]
+    Missed(u64),
+}
+
+/// A block built or verified here, not yet executed.
+struct Known {
+    height: Height,
+    parent: Hash,
+    txs: Arc<Vec<VerifiedTx>>,
+}
+
+/// What the service knows of the chain.
+struct Chain {
+    /// Last executed and committed block: height, id, state root.
+    height: Height,
+    block: Hash,
+    root: Hash,
+    /// State roots of recent heights, for checking proposals' headers.
+    roots: HashMap<Height, Hash>,
+    known: HashMap<Hash, Known>,
+}
+
+impl Chain {
+    /// Each sender's next nonce after the not-yet-executed ancestors of `parent`, and
+    /// whether `parent` is a block this node can build on at `height`.
+    fn pending(
+        &self,
+        parent: &Hash,
+        height: Height,
+    ) -> Result<HashMap<Address, u64>, ProposalError> {
+        let mut pending = HashMap::new();
+        let mut cursor = *parent;
+        let mut expected = Height(height.0.saturating_sub(1));
+        loop {
+            if cursor == self.block && expected == self.height {
+                return Ok(pending);
+            }
+            let Some(known) = self.known.get(&cursor).filter(|k| k.height == expected) else {
+                return Err(ProposalError::UnknownParent { parent: *parent });
+            };
+            for tx in known.txs.iter() {
+                let next = pending.entry(tx.sender).or_insert(0);
+                *next = (*next).max(tx.tx.body.nonce + 1);
+            }
+            cursor = known.parent;
+            expected = Height(expected.0.saturating_sub(1));
+        }
+    }
+
+    fn remember(&mut self, id: Hash, known: Known, limit: usize) {
+        self.known.insert(id, known);
+        while self.known.len() > limit {
+            let Some(oldest) = self
+                .known
+                .iter()
+                .min_by_key(|(_, k)| k.height)
+                .map(|(id, _)| *id)
+            else {
+                break;
+            };
+            self.known.remove(&oldest);
+        }
+    }
+}
+
+/// The agreement layer's handlers; see the module docs.
+pub struct AgreementService {
+    inner: Inner,
+    finalized: Subscription<BlockFinalized>,
+}
+
+struct Inner {
+    runtime: Arc<Runtime>,
+    pool: Arc<Mutex<Mempool>>,
+    chain: Mutex<Chain>,
+    config: AgreementConfig,
+    submit: Inbox<SubmitTxs>,
+    build: Inbox<BuildProposal>,
+    verify: Inbox<VerifyProposal>,
+    snapshots: Requester<OpenSnapshot>,
+    commit: Requester<CommitBlock>,
+}
+
+/// Runs `work` on the rayon pool and waits for it without blocking the task.
+async fn on_rayon<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (send, receive) = oneshot::channel();
+    rayon::spawn(move || {
+        let _ = send.send(work());
+    });
+    receive.await.ok()
+}
+
+impl AgreementService {
+    /// Registers the handlers of `SubmitTxs`, `BuildProposal` and `VerifyProposal` and a
+    /// backpressured subscription to `BlockFinalized` on `bus`. `executed` is the last
+    /// block the store holds: height, block id (`Hash::ZERO` at genesis) and state root.
+    pub fn new(
+        bus: &Bus,
+        runtime: Arc<Runtime>,
+        config: AgreementConfig,
+        executed: (Height, Hash, Hash),
+    ) -> Result<Self, WiringError> {
+        let (height, block, root) = executed;
+        let inner = Inner {
+            runtime,
+            pool: Arc::new(Mutex::new(Mempool::new(config.pool))),
+            chain: Mutex::new(Chain {
+                height,
+                block,
+                root,
+                roots: HashMap::from([(height, root)]),
+                known: HashMap::new(),
+            }),
+            config,
+            submit: bus.handle::<SubmitTxs>()?,
+            build: bus.handle::<BuildProposal>()?,
+            verify: bus.handle::<VerifyProposal>()?,
+            snapshots: bus.requester::<OpenSnapshot>(),
+            commit: bus.requester::<CommitBlock>(),
+        };
+        Ok(AgreementService {
+            inner,
+            finalized: bus
+                .subscribe_with::<BlockFinalized>(config.finalized_queue, Overflow::Backpressure)?,
+        })
+    }
+
+    /// The mempool, shared: for RPC's pool queries and metrics.
+    pub fn pool(&self) -> Arc<Mutex<Mempool>> {
+        self.inner.pool.clone()
+    }
+
+    /// Serves until the bus closes. Returns an error when a finalized block could not be
+    /// executed and committed: the node must stop rather than go on without it.
+    ///
+    /// Cancel safety: not cancel safe; dropping the future may leave one request unanswered
+    /// and a block executed but not committed, which the next start executes again.
+    pub async fn run(self) -> Result<(), ServiceError> {
+        let AgreementService {
+            inner,
+            mut finalized,
+        } = self;
+        let (_, _, _, executed) = futures::join!(
+            inner.admission_loop(),
+            inner.build_loop(),
+            inner.verify_loop(),
+            inner.execute_loop(&mut finalized),
+        );
+        executed
+    }
+}
+
+impl Inner {
+    async fn snapshot(&self) -> Result<Snapshot, ServiceError> {
+        match self.snapshots.request(OpenSnapshot { height: None }).await {
+            Ok(reply) => Ok(reply?),
+            Err(_) => Err(ServiceError::Closed),
+        }
+    }
+
+    async fn admission_loop(&self) {
+        while let Some(Request {
+            command, responder, ..
+        }) = self.submit.recv().await
+        {
+            let verdicts = match self.snapshot().await {
+                Ok(snapshot) => {
+                    let runtime = self.runtime.clone();
+                    let pool = self.pool.clone();
+                    let txs = Arc::new(command.txs);
+                    let submitted = txs.clone();
+                    on_rayon(move || admit(&runtime, &pool, &ViewRef(snapshot.view), &submitted))
+                        .await
+                        .unwrap_or_else(|| unavailable_for(&txs, "admission stopped"))
+                }
+                Err(err) => unavailable_for(&command.txs, &err.to_string()),
+            };
+            let _ = responder.send(verdicts);
+        }
+    }
+
+    async fn build_loop(&self) {
+        while let Some(Request {
+            command, responder, ..
+        }) = self.build.recv().await
+        {
+            let _ = responder.send(self.build_block(command));
+        }
+    }
+
+    fn build_block(&self, command: BuildProposal) -> Result<Arc<Block>, ProposalError> {
+        let mut chain = self.chain.lock();
+        let pending = chain.pending(&command.parent, command.height)?;
+        let limits = BlockLimits {
+            max_gas: command.max_gas,
+            // Room for the header and the length prefixes of the body.
+            max_bytes: command.max_bytes.min(MAX_BLOCK_LEN).saturating_sub(1024),
+            max_txs: MAX_BLOCK_TXS,
+        };
+        let selected = self.pool.lock().select_after(limits, &pending);
+        let txs: Vec<VerifiedTx> = selected.iter().map(|tx| (**tx).clone()).collect();
+        let raw: Vec<RawTx> = txs.iter().map(|tx| tx.tx.to_raw()).collect();
+        let body = BoundedVec::try_from_vec(raw).map_err(|_| ProposalError::OverLimit)?;
+        let header = Header {
+            chain_id: self.runtime.config().chain_id,
+            height: command.height,
+            parent: command.parent,
+            timestamp: command.timestamp,
+            proposer: command.proposer,
+            tx_root: lamina_interop::block::tx_root(body.iter()),
+            tx_count: body.len() as u32,
+            state_height: chain.height,
+            state_root: chain.root,
+        };
+        let block = Arc::new(Block { header, txs: body });
+        let known = Known {
+            height: command.height,
+            parent: command.parent,
+            txs: Arc::new(txs),
+        };
+        chain.remember(block.id(), known, self.config.max_known_blocks);
+        Ok(block)
+    }
+
+    async fn verify_loop(&self) {
+        while let Some(Request {
+            command, responder, ..
+        }) = self.verify.recv().await
+        {
+            let reply = self.verify_block(command.block).await;
+            let _ = responder.send(reply);
+        }
+    }
+
+    async fn verify_block(&self, block: Arc<Block>) -> Result<(), ProposalError> {
+        let header = &block.header;
+        let chain_id = self.runtime.config().chain_id;
+        if header.chain_id != chain_id {
+            return Err(ProposalError::InvalidTx {
+                index: 0,
+                reason: Rejection::WrongChain {
+                    expected: chain_id.0,
+                    got: header.chain_id.0,
+                },
+            });
+        }
+        if !block.body_matches_header() {
+            return Err(ProposalError::BodyMismatch);
+        }
+        {
+            let chain = self.chain.lock();
+            chain.pending(&header.parent, header.height)?;
+            match chain.roots.get(&header.state_height) {
+                Some(root) if *root == header.state_root => {}
+                Some(root) => {
+                    return Err(ProposalError::StateRootMismatch {
+                        height: header.state_height,
+                        expected: *root,
+                        got: header.state_root,
+                    })
+                }
+                None => {
+                    return Err(ProposalError::Unavailable {
+                        detail: format!("no state root known at height {}", header.state_height),
+                    })
+                }
+            }
+        }
+        let runtime = self.runtime.clone();
+        let checked = block.clone();
+        let txs = on_rayon(move || verify_txs(&runtime, &checked.txs))
+            .await
+            .ok_or_else(|| ProposalError::Unavailable {
+                detail: "verification stopped".into(),
+            })??;
+        let known = Known {
+            height: header.height,
+            parent: header.parent,
+            txs: Arc::new(txs),
+        };
+        self.chain
+            .lock()
+            .remember(block.id(), known, self.config.max_known_blocks);
+        Ok(())
+    }
+
+    async fn execute_loop(
+        &self,
+        finalized: &mut Subscription<BlockFinalized>,
+    ) -> Result<(), ServiceError> {
+        loop {
+            let event = match finalized.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Closed) => return Ok(()),
+                Err(RecvError::Lagged { missed }) => return Err(ServiceError::Missed(missed)),
+            };
+            self.execute(event.block).await?;
+        }
+    }
+
+    async fn execute(&self, block: Arc<Block>) -> Result<(), ServiceError> {
+        let height = block.header.height;
+        let id = block.id();
+        let known = {
+            let chain = self.chain.lock();
+            if height <= chain.height {
+                // Already executed (a replay after restart).
+                return Ok(());
+            }
+            if height.0 != chain.height.0 + 1 {
+                return Err(ServiceError::OutOfOrder {
+                    executed: chain.height,
+                    got: height,
+                });
+            }
+            chain.known.get(&id).map(|k| k.txs.clone())
+        };
+        let txs = match known {
+            Some(txs) => txs,
+            None => {
+                let runtime = self.runtime.clone();
+                let unseen = block.clone();
+                let verified = on_rayon(move || verify_txs(&runtime, &unseen.txs))
+                    .await
+                    .ok_or(ServiceError::Closed)?;
+                Arc::new(verified.map_err(|e| ServiceError::Execution {
+                    height,
+                    detail: e.to_string(),
+                })?)
+            }
+        };
+        self.pool
+            .lock()
+            .remove_included(txs.iter().map(|tx| (tx.sender, tx.tx.body.nonce)));
+
+        let snapshot = self.snapshot().await?;
+        let env = lamina_interop::module::Env {
+            chain_id: block.header.chain_id,
+            height,
+            timestamp: block.header.timestamp,
+            proposer: block.header.proposer,
+        };
+        let runtime = self.runtime.clone();
+        let mode = self.config.mode;
+        let executing = txs.clone();
+        let output = on_rayon(move || {
+            execute_block(&runtime, &env, &executing, &ViewRef(snapshot.view), mode)
+        })
+        .await
+        .ok_or(ServiceError::Closed)?
+        .map_err(|e| ServiceError::Execution {
+            height,
+            detail: e.to_string(),
+        })?;
+
+        let touched = touched_accounts(&output.delta);
+        let committed = self
+            .commit
+            .request(CommitBlock {
+                block: block.clone(),
+                receipts: Arc::new(output.receipts),
+                delta: Arc::new(output.delta),
+            })
+            .await
+            .map_err(|_| ServiceError::Closed)??;
+        {
+            let mut chain = self.chain.lock();
+            chain.height = committed.height;
+            chain.block = id;
+            chain.root = committed.root;
+            chain.roots.insert(committed.height, committed.root);
+            let keep_from = Height(
+                committed
+                    .height
+                    .0
+                    .saturating_sub(self.config.max_known_blocks as u64),
+            );
+            chain.roots.retain(|h, _| *h >= keep_from);
+            chain.known.retain(|_, k| k.height > committed.height);
+        }
+        let after = self.snapshot().await?;
+        let view = after.view;
+        self.pool
+            .lock()
+            .revalidate(touched, |account| {
+                Ok::<_, lamina_interop::module::StateError>((
+                    accounts::committed_nonce(&*view, account)?,
+                    bank::committed_balance(&*view, bank::NATIVE, account)?,
+                ))
+            })
+            .map_err(|e| ServiceError::Execution {
+                height,
+                detail: e.to_string(),
+            })?;
+        Ok(())
+    }
+}
+
+/// A shared snapshot view as a `StateView + Sync` reference.
+struct ViewRef(Arc<dyn StateView + Send + Sync>);
+
+impl StateView for ViewRef {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, lamina_interop::module::StateError> {
+        self.0.get(key)
+    }
+}
+
+/// Decodes and verifies a block's transactions (batched, on the calling rayon worker and
+/// its pool) with the stateless checks admission makes, and the nonce order per sender.
+fn verify_txs(runtime: &Runtime, raw: &[RawTx]) -> Result<Vec<VerifiedTx>, ProposalError> {
+    use rayon::prelude::*;
+
+    let invalid = |index: usize, reason: Rejection| ProposalError::InvalidTx { index, reason };
+    let decoded: Vec<SignedTx> = raw
+        .par_iter()
+        .enumerate()
+        .map(|(index, bytes)| {
+            let tx = SignedTx::decode_raw(bytes.as_ref()).map_err(|e| {
+                invalid(
+                    index,
+                    Rejection::Malformed {
+                        detail: e.to_string(),
+                    },
+                )
+            })?;
+            let body = &tx.body;
+            if body.chain_id != runtime.config().chain_id {
+                return Err(invalid(
+                    index,
+                    Rejection::WrongChain {
+                        expected: runtime.config().chain_id.0,
+                        got: body.chain_id.0,
+                    },
+                ));
+            }
+            let min = runtime
+                .required_fee(body.gas_limit, body.tip)
+                .unwrap_or(u128::MAX);
+            if body.max_fee < min || body.gas_limit < runtime.base_gas(bytes.len()) {
+                return Err(invalid(
+                    index,
+                    Rejection::FeeTooLow {
+                        min,
+                        offered: body.max_fee,
+                    },
+                ));
+            }
+            Ok(tx)
+        })
+        .collect::<Result<_, _>>()?;
+    let messages: Vec<Vec<u8>> = decoded
+        .par_iter()
+        .map(|tx| tx.body.signing_bytes())
+        .collect();
+    let verdicts: Vec<_> = decoded
+        .par_chunks(crate::admission::SIGNATURE_BATCH)
+        .zip(messages.par_chunks(crate::admission::SIGNATURE_BATCH))
+        .flat_map_iter(|(txs, messages)| {
+            verify_each(
+                txs.iter()
+                    .zip(messages)
+                    .map(|(tx, m)| (&tx.body.sender, m.as_slice(), &tx.signature))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    if let Some(index) = verdicts.iter().position(Result::is_err) {
+        return Err(invalid(index, Rejection::BadSignature));
+    }
+    let mut next: HashMap<Address, u64> = HashMap::new();
+    let mut out = Vec::with_capacity(decoded.len());
+    for (index, (tx, bytes)) in decoded.into_iter().zip(raw).enumerate() {
+        let verified = VerifiedTx::after_verification(tx, Hash::of(bytes.as_ref()), bytes.len());
+        let nonce = verified.tx.body.nonce;
+        if let Some(expected) = next.insert(verified.sender, nonce + 1) {
+            if nonce != expected {
+                return Err(invalid(
+                    index,
+                    Rejection::NonceGap {
+                        expected,
+                        got: nonce,
+                        max_gap: 0,
+                    },
+                ));
+            }
+        }
+        out.push(verified);
+    }
+    Ok(out)
+}
+
+/// Accounts whose nonce or native balance a block changed: the ones to re-validate.
+fn touched_accounts(delta: &lamina_interop::block::StateDelta) -> Vec<Address> {
+    let nonce_prefix = accounts::nonce_key(&Address([0; 32]));
+    let nonce_prefix = &nonce_prefix[..nonce_prefix.len() - 32];
+    let balance_prefix = bank::balance_key(bank::NATIVE, &Address([0; 32]));
+    let balance_prefix = &balance_prefix[..balance_prefix.len() - 32];
+    delta
+        .changes()
+        .iter()
+        .filter_map(|change| {
+            let key = &change.key;
+            let rest = key
+                .strip_prefix(nonce_prefix)
+                .or_else(|| key.strip_prefix(balance_prefix))?;
+            Some(Address(rest.try_into().ok()?))
+        })
+        .collect()
+}
+
+fn unavailable_for(txs: &[RawTx], detail: &str) -> Vec<Admission> {
+    txs.iter()
+        .map(|tx| Admission::Rejected {
+            id: Hash::of(tx.as_ref()),
+            reason: Rejection::Unavailable {
+                detail: detail.to_string(),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
