@@ -383,6 +383,46 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Any module index and any call bytes: execution returns a receipt for each transaction
+    /// and never panics; bytes that are not a call fail the call and still pay.
+    #[test]
+    fn no_panic_on_any_call_bytes(
+        calls in proptest::collection::vec((0u16..6, proptest::collection::vec(any::<u8>(), 0..200)), 1..10),
+    ) {
+        let runtime = runtime();
+        let state = funded_state(&runtime, &accounts(1), 1_000_000, &[]).unwrap();
+        let sender = key(0).public_key();
+        let txs: Vec<VerifiedTx> = calls
+            .iter()
+            .enumerate()
+            .map(|(nonce, (module, call))| {
+                verified(crate::tx::SignedTx {
+                    body: UnsignedTx {
+                        chain_id: CHAIN,
+                        sender,
+                        nonce: nonce as u64,
+                        max_fee: runtime.required_fee(40_000, 0).unwrap(),
+                        tip: 0,
+                        gas_limit: 40_000,
+                        module: *module,
+                        call: BoundedBytes::try_from_vec(call.clone()).unwrap(),
+                    },
+                    signature: lamina_interop::crypto::Signature([0; 64]),
+                })
+            })
+            .collect();
+        let out = execute_block(&runtime, &env(CHAIN, 1, PROPOSER), &txs, &state, Mode::Sequential).unwrap();
+        prop_assert_eq!(out.receipts.len(), txs.len());
+        for receipt in &out.receipts {
+            if let Outcome::Failed { module, .. } = receipt.outcome {
+                prop_assert!(module != RUNTIME_MODULE, "a well-formed transaction is never refused");
+                prop_assert!(receipt.fee_paid > 0);
+            }
+        }
+    }
+}
+
 #[test]
 fn the_schedule_separates_conflicts_and_keeps_independent_work_together() {
     let runtime = runtime();
