@@ -134,17 +134,27 @@ impl Changes {
 
     /// Every change, sorted by key.
     fn into_sorted(self, mode: Mode) -> Vec<StateChange> {
-        let mut changes: Vec<StateChange> = self
-            .shards
-            .into_iter()
-            .flat_map(|shard| shard.into_iter().map(|(_, c)| c))
-            .collect();
-        // Keys are unique here; sorting in parallel leaves `from_changes` a single sorted run.
+        // Keys are unique here; sorting leaves `from_changes` a single sorted run.
         match mode {
-            Mode::Sequential => changes.sort_unstable_by(|a, b| a.key.cmp(&b.key)),
-            Mode::Parallel => changes.par_sort_unstable_by(|a, b| a.key.cmp(&b.key)),
+            Mode::Sequential => {
+                let mut changes: Vec<StateChange> = self
+                    .shards
+                    .into_iter()
+                    .flat_map(|shard| shard.into_iter().map(|(_, c)| c))
+                    .collect();
+                changes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+                changes
+            }
+            Mode::Parallel => {
+                let mut changes: Vec<StateChange> = self
+                    .shards
+                    .into_par_iter()
+                    .flat_map_iter(|shard| shard.into_iter().map(|(_, c)| c))
+                    .collect();
+                changes.par_sort_unstable_by(|a, b| a.key.cmp(&b.key));
+                changes
+            }
         }
-        changes
     }
 }
 
@@ -205,6 +215,11 @@ pub fn execute_block(
                 .par_iter()
                 .map(|tx| {
                     let prepared = runtime.prepare(tx);
+                    // Warm the snapshot while the schedule is not yet known: these loads are
+                    // independent, so the memory system overlaps them.
+                    for key in prepared.access.writes().chain(prepared.access.reads()) {
+                        state.prefetch(key);
+                    }
                     let hashes = KeyHashes::of(&prepared, hasher);
                     (prepared, hashes)
                 })

@@ -31,6 +31,11 @@ pub trait StateView {
     /// The value stored at `key`, or `None`. An error means the backend failed, never that
     /// the key is absent.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+
+    /// A hint that `key` will be read soon. The executor calls it for every key a block's
+    /// transactions declared, in parallel and ahead of execution, so that a backend can bring
+    /// the key into memory or cache while nothing waits on it. Doing nothing is correct.
+    fn prefetch(&self, _key: &[u8]) {}
 }
 
 impl StateView for BTreeMap<Vec<u8>, Vec<u8>> {
