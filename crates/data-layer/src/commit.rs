@@ -44,6 +44,10 @@ pub(crate) const ROOTS: Column = Column("state_roots");
 /// The state after the finalized block, key by key (see [`crate::snapshot`]).
 pub(crate) const FLAT_STATE: Column = Column("state_flat");
 
+/// Marks, in [`ROOTS`], that the genesis state was written (its key is not 8 bytes, so it
+/// cannot be a height).
+const GENESIS_MARK: &[u8] = b"genesis";
+
 /// How many blocks' deltas the redo log keeps.
 pub const REDO_DEPTH: u64 = 4;
 /// Largest stored delta the redo log will decode, in bytes.
@@ -79,7 +83,20 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         let blocks = BlockStore::new(kv.clone(), pruning);
         let mut store = ChainStore { kv, blocks, state };
         let chain = store.blocks.finalized()?.unwrap_or(Height::GENESIS);
+        let genesis = store.kv.get(ROOTS, GENESIS_MARK)?.is_some();
         let mut replayed = Vec::new();
+        if genesis && store.state.is_empty() {
+            // The genesis state reached the key-value store but not the authenticated state.
+            let delta =
+                store
+                    .logged_delta(Height::GENESIS)?
+                    .ok_or_else(|| Error::Inconsistent {
+                        detail: "the genesis state was written but the redo log lost it".into(),
+                    })?;
+            let root = store.state.commit(Height::GENESIS, delta.changes()).await?;
+            store.record_root(Height::GENESIS, root)?;
+            replayed.push(Height::GENESIS);
+        }
         if store.state.height() > chain {
             return Err(Error::Inconsistent {
                 detail: format!(
@@ -89,7 +106,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             });
         }
         while store.state.height() < chain {
-            let height = if store.state.height() == Height::GENESIS {
+            let height = if store.state.is_empty() {
                 store.first_logged_height(chain)?
             } else {
                 Height(store.state.height().0 + 1)
@@ -114,6 +131,41 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
                 replayed,
             },
         ))
+    }
+
+    /// Writes the genesis state, the state at height 0 before any block, into an empty store,
+    /// and returns its root. Refused once the store holds a genesis state or a block.
+    pub async fn init_genesis(&mut self, delta: &StateDelta) -> Result<Hash> {
+        if self.blocks.finalized()?.is_some()
+            || self.kv.get(ROOTS, GENESIS_MARK)?.is_some()
+            || !self.state.is_empty()
+        {
+            return Err(Error::Inconsistent {
+                detail: "the store already holds a chain; genesis is written only once".into(),
+            });
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(
+            DELTAS,
+            Height::GENESIS.0.to_be_bytes(),
+            codec::encode(delta.changes()),
+        );
+        for change in delta.changes() {
+            match &change.value {
+                Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),
+                None => batch.delete(FLAT_STATE, change.key.clone()),
+            }
+        }
+        batch.put(ROOTS, GENESIS_MARK, Vec::new());
+        self.kv.write(batch, Durability::Durable)?;
+        let root = self.state.commit(Height::GENESIS, delta.changes()).await?;
+        self.record_root(Height::GENESIS, root)?;
+        Ok(root)
+    }
+
+    /// Whether the store holds a genesis state or a block.
+    pub fn is_initialized(&self) -> Result<bool> {
+        Ok(self.blocks.finalized()?.is_some() || self.kv.get(ROOTS, GENESIS_MARK)?.is_some())
     }
 
     /// Commits block `block` with its `receipts` and state `delta`. Returns once both stores

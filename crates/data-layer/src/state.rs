@@ -56,9 +56,12 @@ pub trait AuthenticatedState: Send {
     /// The root after the last commit.
     fn root(&self) -> Hash;
 
+    /// Whether no commit was ever made (not even genesis, which is height 0).
+    fn is_empty(&self) -> bool;
+
     /// Applies `changes` as the state after block `height`, makes it durable and returns the
-    /// new root. Heights go up by one; the first commit may be at any height above the
-    /// current one (genesis is 0). A refused commit ([`Error::OutOfOrder`], an oversized value)
+    /// new root. Heights go up by one; the first commit may be at any height, 0 being the
+    /// genesis state. A refused commit ([`Error::OutOfOrder`], an oversized value)
     /// changes nothing.
     fn commit(
         &mut self,
@@ -119,6 +122,7 @@ pub struct QmdbState<E: commonware_storage::Context + Spawner + Strategizer> {
     db: Option<Db<E>>,
     height: Height,
     root: Hash,
+    empty: bool,
     prune_every: u64,
 }
 
@@ -165,7 +169,9 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> QmdbState<E> {
         let db = Db::init(context, qmdb_config, None)
             .await
             .map_err(qmdb_error)?;
-        let height = match db.get_metadata().await.map_err(qmdb_error)? {
+        let metadata = db.get_metadata().await.map_err(qmdb_error)?;
+        let empty = metadata.is_none();
+        let height = match metadata {
             Some(bytes) => Height(u64::from_be_bytes(bytes.as_slice().try_into().map_err(
                 |_| Error::Corrupt {
                     what: "state height",
@@ -179,6 +185,7 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> QmdbState<E> {
             db: Some(db),
             height,
             root,
+            empty,
             prune_every: config.prune_every.max(1),
         })
     }
@@ -197,12 +204,17 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> AuthenticatedState 
         self.root
     }
 
+    fn is_empty(&self) -> bool {
+        self.empty
+    }
+
     async fn commit(&mut self, height: Height, changes: &[StateChange]) -> Result<Hash> {
         let expected = self.height.next().ok_or(Error::OutOfOrder {
             expected: self.height,
             got: height,
         })?;
-        if height != expected && !(self.height == Height::GENESIS && height > self.height) {
+        let first = self.empty || self.height == Height::GENESIS;
+        if height != expected && !(first && (height > self.height || self.empty)) {
             return Err(Error::OutOfOrder {
                 expected,
                 got: height,
@@ -239,6 +251,7 @@ impl<E: commonware_storage::Context + Spawner + Strategizer> AuthenticatedState 
         }
         self.root = to_hash(&db.root());
         self.height = height;
+        self.empty = false;
         self.db = Some(db);
         Ok(self.root)
     }

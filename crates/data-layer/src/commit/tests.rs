@@ -232,3 +232,70 @@ fn lost_state_is_refused() {
         assert!(matches!(err, Some(Error::Inconsistent { .. })), "{err:?}");
     });
 }
+
+fn genesis_delta() -> StateDelta {
+    StateDelta::from_changes(
+        (0..5)
+            .map(|i| StateChange {
+                key: format!("k{i}").into_bytes(),
+                value: Some(format!("genesis {i}").into_bytes()),
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn genesis_is_written_once_and_blocks_follow_it() {
+    deterministic::Runner::seeded(4).start(|ctx| async move {
+        let kv = kv();
+        let (mut store, _) = open(&ctx, &kv, "main").await.unwrap();
+        assert!(!store.is_initialized().unwrap());
+        let root = store.init_genesis(&genesis_delta()).await.unwrap();
+        assert!(store.is_initialized().unwrap());
+        assert_eq!(store.root_at(Height(0)).unwrap(), Some(root));
+        assert_eq!(store.height(), Height(0));
+        assert_eq!(
+            store.state().get(b"k3").await.unwrap(),
+            Some(b"genesis 3".to_vec())
+        );
+        assert!(matches!(
+            store.init_genesis(&genesis_delta()).await,
+            Err(Error::Inconsistent { .. })
+        ));
+        let (b, r, d) = block(1);
+        let committed = store.commit(&b, &r, &d).await.unwrap();
+        assert_ne!(committed.root, root);
+        // A genesis-less store with the same block differs: genesis is in the state.
+        let plain = reference_roots(&ctx, 1).await;
+        assert_ne!(plain[0], committed.root);
+        drop(store);
+
+        let (store, recovery) = open(&ctx, &kv, "main").await.unwrap();
+        assert_eq!(recovery.height, Height(1));
+        assert_eq!(store.root_at(Height(1)).unwrap(), Some(committed.root));
+        assert!(store.is_initialized().unwrap());
+    });
+}
+
+#[test]
+fn a_crash_inside_genesis_is_repaired_from_the_redo_log() {
+    deterministic::Runner::seeded(5).start(|ctx| async move {
+        let expected = {
+            let (mut clean, _) = open(&ctx, &kv(), "clean").await.unwrap();
+            clean.init_genesis(&genesis_delta()).await.unwrap()
+        };
+        let kv = kv();
+        {
+            // Only the key-value half of genesis, as a crash before the state commit leaves it.
+            let delta = genesis_delta();
+            let mut batch = WriteBatch::new();
+            batch.put(DELTAS, 0u64.to_be_bytes(), codec::encode(delta.changes()));
+            batch.put(ROOTS, GENESIS_MARK, Vec::new());
+            kv.write(batch, Durability::Durable).unwrap();
+        }
+        let (store, recovery) = open(&ctx, &kv, "main").await.unwrap();
+        assert_eq!(recovery.replayed, vec![Height(0)]);
+        assert_eq!(store.state().root(), expected);
+        assert_eq!(store.root_at(Height(0)).unwrap(), Some(expected));
+    });
+}
