@@ -1,0 +1,59 @@
+//! The engine seam.
+//!
+//! ```text
+//!            --BuildProposal-->   agreement      (this validator leads)
+//!  engine    --VerifyProposal-->  agreement      (another validator's block)
+//!            ==BlockFinalized==>  agreement executes, data layer commits, app streams
+//! ```
+//!
+//! An engine is built from the bus and where the chain stands ([`ChainTip`]), and runs until
+//! the bus closes. The node's assembly holds it as `impl Engine`, so swapping engines is one
+//! line, and an engine that needs more (a network, keys) takes it in its own constructor.
+
+use std::future::Future;
+
+use lamina_interop::messages::ProposalError;
+use lamina_interop::{Hash, Height};
+
+/// The last finalized block an engine continues from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainTip {
+    /// Its height (0: only the genesis state exists).
+    pub height: Height,
+    /// Its id (`Hash::ZERO` at genesis).
+    pub block: Hash,
+}
+
+impl ChainTip {
+    /// A chain with only its genesis state.
+    pub const GENESIS: ChainTip = ChainTip {
+        height: Height::GENESIS,
+        block: Hash::ZERO,
+    };
+}
+
+/// Why an engine stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The application refused to build on the engine's chain: the two disagree about the
+    /// tip, which only a bug or a damaged store explains.
+    #[error("the application cannot build block {height}: {reason}")]
+    Diverged {
+        /// The block the engine asked for.
+        height: Height,
+        /// The application's answer.
+        reason: ProposalError,
+    },
+}
+
+/// A consensus engine.
+pub trait Engine: Send + 'static {
+    /// A short name for logs and the node's start-up report: `"solo"`, `"simplex"`.
+    fn name(&self) -> &'static str;
+
+    /// Orders and finalizes blocks until the bus closes (`Ok`) or the engine cannot go on.
+    ///
+    /// Cancel safety: dropping the future stops the engine between blocks or in the middle
+    /// of one; a block is final only once `BlockFinalized` was published for it.
+    fn run(self) -> impl Future<Output = Result<(), EngineError>> + Send;
+}
