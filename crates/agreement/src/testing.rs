@@ -53,7 +53,10 @@ pub fn funded_state(
                     symbol: format!("A{id}"),
                     decimals: 0,
                 },
-                balances: accounts.iter().map(|a| (*a, amount)).collect(),
+                balances: accounts
+                    .iter()
+                    .map(|a| (*a, bank::Amount(amount)))
+                    .collect(),
                 minters: Vec::new(),
             })
             .collect(),

@@ -291,3 +291,56 @@ fn decode<T: Canonical>(bytes: &[u8]) -> Result<T> {
 
 #[cfg(test)]
 mod tests;
+
+fn store_error(err: Error) -> lamina_interop::messages::StoreError {
+    lamina_interop::messages::StoreError::Backend {
+        detail: err.to_string(),
+    }
+}
+
+impl<S: KvStore + ?Sized> lamina_interop::chain::ChainReader for BlockStore<S> {
+    fn finalized(
+        &self,
+    ) -> std::result::Result<Option<Height>, lamina_interop::messages::StoreError> {
+        BlockStore::finalized(self).map_err(store_error)
+    }
+
+    fn header(
+        &self,
+        height: Height,
+    ) -> std::result::Result<Option<Header>, lamina_interop::messages::StoreError> {
+        BlockStore::header(self, height).map_err(store_error)
+    }
+
+    fn block(
+        &self,
+        height: Height,
+    ) -> std::result::Result<Option<Block>, lamina_interop::messages::StoreError> {
+        BlockStore::block(self, height).map_err(store_error)
+    }
+
+    fn height_of(
+        &self,
+        id: &Hash,
+    ) -> std::result::Result<Option<Height>, lamina_interop::messages::StoreError> {
+        BlockStore::height_of(self, id).map_err(store_error)
+    }
+
+    fn tx(
+        &self,
+        id: &Hash,
+    ) -> std::result::Result<
+        Option<lamina_interop::chain::TxRecord>,
+        lamina_interop::messages::StoreError,
+    > {
+        let Some(location) = self.tx_location(id).map_err(store_error)? else {
+            return Ok(None);
+        };
+        let receipt = self.receipt(id).map_err(store_error)?;
+        Ok(receipt.map(|receipt| lamina_interop::chain::TxRecord {
+            height: location.height,
+            index: location.index,
+            receipt,
+        }))
+    }
+}

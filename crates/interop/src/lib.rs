@@ -6,6 +6,7 @@
 
 pub mod block;
 pub mod bus;
+pub mod chain;
 pub mod codec;
 pub mod crypto;
 pub mod hash;

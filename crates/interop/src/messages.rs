@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::block::{Block, RawTx, Receipt, StateDelta};
 use crate::bus::{Command, Event, Kind, Message};
@@ -53,7 +53,7 @@ impl Command for SubmitTxs {
 }
 
 /// The verdict on one submitted transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Admission {
     /// In the mempool, waiting to be proposed.
@@ -71,7 +71,7 @@ pub enum Admission {
 }
 
 /// Why a transaction was refused at admission.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Rejection {
     /// The bytes are not a valid transaction encoding.

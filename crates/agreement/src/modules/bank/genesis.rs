@@ -25,10 +25,39 @@ pub struct AssetGenesis {
     pub info: AssetInfo,
     /// Initial balances; the supply is their sum.
     #[serde(default)]
-    pub balances: Vec<(Address, u128)>,
+    pub balances: Vec<(Address, Amount)>,
     /// Modules that may mint and burn it.
     #[serde(default)]
     pub minters: Vec<String>,
+}
+
+/// An amount in a chain spec: a decimal string, since JSON numbers stop at 2^64 (and many
+/// readers at 2^53). A plain number is accepted on input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Amount(pub u128);
+
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Number(u64),
+        }
+        match Either::deserialize(deserializer)? {
+            Either::Number(n) => Ok(Amount(n as u128)),
+            Either::Text(text) => text
+                .parse()
+                .map(Amount)
+                .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an amount"))),
+        }
+    }
 }
 
 pub(super) fn init(
@@ -44,7 +73,7 @@ pub(super) fn init(
         }
         ASSETS.set(ctx.state(), &asset.id, &asset.info)?;
         let mut supply: u128 = 0;
-        for (account, amount) in &asset.balances {
+        for (account, Amount(amount)) in &asset.balances {
             supply = supply.checked_add(*amount).ok_or(BankError::Overflow)?;
             credit(ctx.state(), asset.id, account, *amount, true)?;
         }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub use call::BankCall;
 pub use event::BankEvent;
-pub use genesis::{AssetGenesis, BankGenesis};
+pub use genesis::{Amount, AssetGenesis, BankGenesis};
 pub use query::{BankQuery, BankResponse};
 
 /// An asset's number.

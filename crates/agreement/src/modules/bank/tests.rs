@@ -29,7 +29,7 @@ fn genesis() -> BankGenesis {
                     symbol: "LAM".into(),
                     decimals: 9,
                 },
-                balances: vec![(ALICE, 1_000), (BOB, 500)],
+                balances: vec![(ALICE, Amount(1_000)), (BOB, Amount(500))],
                 minters: vec![],
             },
             AssetGenesis {
@@ -38,7 +38,7 @@ fn genesis() -> BankGenesis {
                     symbol: "USD".into(),
                     decimals: 6,
                 },
-                balances: vec![(ALICE, u128::MAX - 10)],
+                balances: vec![(ALICE, Amount(u128::MAX - 10))],
                 minters: vec!["amm".into()],
             },
         ],
@@ -85,6 +85,17 @@ fn commit(base: &BTreeMap<Vec<u8>, Vec<u8>>, ws: WorkingSet<'_>) -> BTreeMap<Vec
         };
     }
     next
+}
+
+#[test]
+fn amounts_in_json_are_strings_and_numbers_are_accepted() {
+    let text = serde_json::to_string(&genesis()).unwrap();
+    assert!(text.contains(&format!("\"{}\"", u128::MAX - 10)));
+    let back: BankGenesis = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, genesis());
+    let number: Amount = serde_json::from_str("42").unwrap();
+    assert_eq!(number, Amount(42));
+    assert!(serde_json::from_str::<Amount>("\"-1\"").is_err());
 }
 
 #[test]

@@ -1,0 +1,99 @@
+//! JSON-RPC: the server a node exposes and the typed client that talks to it.
+//!
+//! ```text
+//! client --HTTP/WS--> server --SubmitTxs------> agreement (admission)
+//!                            --OpenSnapshot---> data layer (balances, nonces)
+//!                            ChainReader -----> data layer (blocks, receipts)
+//! ```
+//!
+//! | method | params | result |
+//! |---|---|---|
+//! | `system_health` | | `{ height, is_syncing, peers }` |
+//! | `system_version` | | node version |
+//! | `system_chain` | | `{ name, chain_id, gas_price }` |
+//! | `rpc_methods` | | method names |
+//! | `chain_getFinalizedHead` | | `{ height, hash }` |
+//! | `chain_getHeader` | `[height?]` | header with `hash`, or null |
+//! | `chain_getBlock` | `[height]` | block with `hash`, or null |
+//! | `chain_getBlockByHash` | `[hash]` | block with `hash`, or null |
+//! | `tx_submit` | `[tx]` or `[[tx, ...]]` (hex) | one verdict per transaction |
+//! | `tx_get` | `[id]` | `{ height, index, receipt }`, or null |
+//! | `state_getBalance` | `[address, asset?]` | `{ amount }` (decimal string) |
+//! | `state_getNonce` | `[address]` | next nonce |
+//!
+//! Every error says what was wrong: invalid parameters are `-32602` with the reason, a store
+//! or bus failure `-32000`. Limits: request body size, batch size, connections (see
+//! [`RpcLimits`]), and at most [`MAX_SUBMIT_BATCH`] transactions per `tx_submit`.
+
+mod client;
+mod server;
+
+pub use client::{RpcClient, RpcClientError};
+pub use server::{serve, RpcContext, RpcLimits, RpcServer};
+
+use lamina_interop::block::{Header, RawTx};
+use lamina_interop::{ChainId, Hash, Height};
+use serde::{Deserialize, Serialize};
+
+/// Most transactions one `tx_submit` call may carry.
+pub const MAX_SUBMIT_BATCH: usize = 10_000;
+
+/// `system_health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Last finalized height.
+    pub height: Height,
+    /// Whether the node is catching up.
+    pub is_syncing: bool,
+    /// Connected peers.
+    pub peers: u32,
+}
+
+/// `system_chain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainInfo {
+    /// The chain's name.
+    pub name: String,
+    /// The chain id transactions are signed for.
+    pub chain_id: ChainId,
+    /// Native units per unit of gas: a transaction's `max_fee` must cover
+    /// `gas_limit * gas_price + tip`.
+    pub gas_price: u64,
+}
+
+/// `chain_getFinalizedHead`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Height (0: genesis only).
+    pub height: Height,
+    /// Block id (zero at genesis).
+    pub hash: Hash,
+}
+
+/// A header with its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderView {
+    /// The block id.
+    pub hash: Hash,
+    /// The header.
+    #[serde(flatten)]
+    pub header: Header,
+}
+
+/// A block with its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    /// The block id.
+    pub hash: Hash,
+    /// The header.
+    pub header: Header,
+    /// The transactions' encodings, hex.
+    pub txs: Vec<RawTx>,
+}
+
+/// `state_getBalance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// The amount, as a decimal string (JSON numbers lose precision past 2^53).
+    pub amount: String,
+}

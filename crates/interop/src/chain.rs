@@ -1,0 +1,33 @@
+//! Read access to the finalized chain, for the application layer (RPC, indexers): the data
+//! layer implements [`ChainReader`], the node hands it to the parts that read.
+
+use crate::block::{Block, Header, Receipt};
+use crate::hash::Hash;
+use crate::messages::StoreError;
+use crate::types::Height;
+
+/// Where a transaction sits in the chain, with its receipt.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxRecord {
+    /// The block's height.
+    pub height: Height,
+    /// Position in the block.
+    pub index: u32,
+    /// The execution result.
+    pub receipt: Receipt,
+}
+
+/// Reads of finalized blocks. Every method answers from what is durable; `Ok(None)` means
+/// the item does not exist (or was pruned), an error that the store failed.
+pub trait ChainReader: Send + Sync {
+    /// Height of the last finalized block; `None` before the first.
+    fn finalized(&self) -> Result<Option<Height>, StoreError>;
+    /// The header at `height`.
+    fn header(&self, height: Height) -> Result<Option<Header>, StoreError>;
+    /// The block at `height`.
+    fn block(&self, height: Height) -> Result<Option<Block>, StoreError>;
+    /// The height of the block with id `id`.
+    fn height_of(&self, id: &Hash) -> Result<Option<Height>, StoreError>;
+    /// Where transaction `id` is, and its receipt.
+    fn tx(&self, id: &Hash) -> Result<Option<TxRecord>, StoreError>;
+}

@@ -1,0 +1,565 @@
+//! The command line.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand, ValueEnum};
+use commonware_runtime::Runner as _;
+use lamina_agreement::modules::bank::BankCall;
+use lamina_agreement::UnsignedTx;
+use lamina_app::rpc::RpcClient;
+use lamina_interop::codec::{self, BoundedBytes};
+use lamina_interop::messages::{Admission, CATALOGUE};
+use lamina_interop::{Address, Hash, Height};
+
+use crate::config::{self, FileConfig, Given};
+use crate::keys::Keystore;
+use crate::node::{self, NodeOptions};
+use crate::spec::{ChainSpec, Preset};
+
+#[derive(Parser)]
+#[command(name = "lamina", version, about = "Lamina: a modular blockchain SDK")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node.
+    Node(NodeArgs),
+    /// Create, show and list keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+        /// The keystore directory.
+        #[arg(long, env = "LAMINA_KEYSTORE", global = true)]
+        keystore: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+        output: Output,
+    },
+    /// Chain specs.
+    ChainSpec {
+        #[command(subcommand)]
+        command: SpecCommand,
+    },
+    /// Sign and submit transactions.
+    Tx {
+        #[command(subcommand)]
+        command: TxCommand,
+    },
+    /// Ask a node about its chain.
+    Query {
+        #[command(subcommand)]
+        command: QueryCommand,
+        /// The node's JSON-RPC URL.
+        #[arg(
+            long,
+            env = "LAMINA_RPC",
+            default_value = "http://127.0.0.1:9944",
+            global = true
+        )]
+        rpc: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+        output: Output,
+    },
+    /// The node's database.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// List the messages that cross between layers on the bus: who sends, who handles.
+    Catalogue {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// A development chain: one validator, funded dev accounts, data in a temporary
+    /// directory unless --base-path is given.
+    #[arg(long)]
+    dev: bool,
+    /// The chain: a preset (dev, local) or a chain spec file.
+    #[arg(long, env = "LAMINA_CHAIN")]
+    chain: Option<String>,
+    /// A TOML configuration file (see `lamina.toml` in the book).
+    #[arg(long, env = "LAMINA_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory.
+    #[arg(long, env = "LAMINA_BASE_PATH")]
+    base_path: Option<PathBuf>,
+    /// JSON-RPC host (127.0.0.1 by default).
+    #[arg(long, env = "LAMINA_RPC_HOST")]
+    rpc_host: Option<IpAddr>,
+    /// JSON-RPC port (9944 by default).
+    #[arg(long, env = "LAMINA_RPC_PORT")]
+    rpc_port: Option<u16>,
+    /// Runs several nodes on one machine: adds 10 * N to every port.
+    #[arg(long, env = "LAMINA_INSTANCE")]
+    instance: Option<u16>,
+    /// Authenticated-state page cache in 4 KiB pages (256 MiB per million keys is ideal).
+    #[arg(long, env = "LAMINA_CACHE_PAGES")]
+    cache_pages: Option<usize>,
+    /// Output format of the endpoints printed at start.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a new random key.
+    Generate {
+        /// Its name.
+        name: String,
+    },
+    /// Show a key's public key and address (a keystore key or a dev account).
+    Inspect {
+        /// Its name.
+        name: String,
+    },
+    /// List the keystore.
+    List,
+}
+
+#[derive(Subcommand)]
+enum SpecCommand {
+    /// Print a preset's spec as JSON.
+    Export {
+        /// Which preset.
+        #[arg(long, value_enum, default_value_t = Preset::Dev)]
+        preset: Preset,
+    },
+}
+
+#[derive(Subcommand)]
+enum TxCommand {
+    /// Transfer an asset, wait for finality, print the outcome.
+    Transfer {
+        /// The recipient's address.
+        #[arg(long)]
+        to: Address,
+        /// The amount, in the asset's smallest unit.
+        #[arg(long)]
+        amount: u128,
+        /// The asset (0, the native one, by default).
+        #[arg(long, default_value_t = 0)]
+        asset: u32,
+        /// The signing key: a keystore name or a dev account (alice, bob, charlie, dave).
+        #[arg(long, default_value = "alice")]
+        from: String,
+        /// The tip offered to the block producer.
+        #[arg(long, default_value_t = 0)]
+        tip: u128,
+        /// The node's JSON-RPC URL.
+        #[arg(long, env = "LAMINA_RPC", default_value = "http://127.0.0.1:9944")]
+        rpc: String,
+        /// The keystore directory.
+        #[arg(long, env = "LAMINA_KEYSTORE")]
+        keystore: Option<PathBuf>,
+        /// Seconds to wait for finality.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueryCommand {
+    /// An account's balance.
+    Balance {
+        /// The account.
+        address: Address,
+        /// The asset (0 by default).
+        #[arg(long)]
+        asset: Option<u32>,
+    },
+    /// An account's next nonce.
+    Nonce {
+        /// The account.
+        address: Address,
+    },
+    /// A block by height (the latest when omitted).
+    Block {
+        /// Its height.
+        height: Option<u64>,
+    },
+    /// A transaction's place and receipt.
+    Tx {
+        /// Its id (0x and 64 hex digits).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Show what the database holds.
+    Info {
+        /// The data directory.
+        #[arg(long, env = "LAMINA_BASE_PATH")]
+        base_path: PathBuf,
+    },
+    /// Delete the database (keys are kept).
+    Purge {
+        /// The data directory.
+        #[arg(long, env = "LAMINA_BASE_PATH")]
+        base_path: PathBuf,
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn say(line: impl std::fmt::Display) -> anyhow::Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}")?;
+    Ok(())
+}
+
+fn default_keystore() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".lamina")
+        .join("keys")
+}
+
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs the command line.
+pub(crate) fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node(args) => run_node(args),
+        Command::Key {
+            command,
+            keystore,
+            output,
+        } => {
+            let store = Keystore::new(keystore.unwrap_or_else(default_keystore));
+            let infos = match command {
+                KeyCommand::Generate { name } => vec![store.generate(&name)?],
+                KeyCommand::Inspect { name } => vec![store.inspect(&name)?],
+                KeyCommand::List => store.list()?,
+            };
+            match output {
+                Output::Json => print_json(&infos),
+                Output::Text => {
+                    for info in infos {
+                        say(format!(
+                            "{}\n  public key: {}\n  address:    {}",
+                            info.name, info.public_key, info.address
+                        ))?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::ChainSpec {
+            command: SpecCommand::Export { preset },
+        } => print_json(&ChainSpec::preset(preset)),
+        Command::Tx {
+            command:
+                TxCommand::Transfer {
+                    to,
+                    amount,
+                    asset,
+                    from,
+                    tip,
+                    rpc,
+                    keystore,
+                    timeout,
+                    output,
+                },
+        } => {
+            let key = Keystore::new(keystore.unwrap_or_else(default_keystore)).secret(&from)?;
+            tokio_runtime()?.block_on(transfer(
+                key,
+                &rpc,
+                BankCall::Transfer { to, asset, amount },
+                tip,
+                Duration::from_secs(timeout),
+                output,
+            ))
+        }
+        Command::Query {
+            command,
+            rpc,
+            output,
+        } => tokio_runtime()?.block_on(query(command, &rpc, output)),
+        Command::Db { command } => db(command),
+        Command::Catalogue { output } => catalogue(output),
+    }
+}
+
+fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let resolved = config::resolve(
+        Given {
+            chain: args.chain.clone(),
+            base_path: args.base_path.clone(),
+            rpc_host: args.rpc_host,
+            rpc_port: args.rpc_port,
+            instance: args.instance,
+            cache_pages: args.cache_pages,
+        },
+        file,
+        args.dev,
+    )?;
+    let spec = ChainSpec::load(&resolved.chain)?;
+    let temporary = match &resolved.base_path {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("lamina-dev-").tempdir()?),
+    };
+    let base_path = resolved
+        .base_path
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
+        .context("no data directory")?;
+    init_logging();
+    let options = NodeOptions {
+        spec,
+        base_path: base_path.clone(),
+        rpc: SocketAddr::new(resolved.rpc_host, resolved.rpc_port),
+        cache_pages: resolved.cache_pages,
+        validator: node::dev_validator(),
+    };
+    let runner = commonware_runtime::tokio::Runner::new(
+        commonware_runtime::tokio::Config::new()
+            .with_storage_directory(node::state_dir(&base_path)),
+    );
+    let output = args.output;
+    let result = runner.start(|ctx| async move {
+        node::run(ctx, options, shutdown_signal(), |endpoints| {
+            let _ = match output {
+                Output::Json => print_json(endpoints),
+                Output::Text => say(format!(
+                    "lamina node: chain {}, height {}\n  JSON-RPC (HTTP and WebSocket): {}\n  data: {}{}\n  dev accounts (funded): {}",
+                    endpoints.chain,
+                    endpoints.height,
+                    endpoints.rpc,
+                    endpoints.base_path.display(),
+                    if temporary_hint(&endpoints.base_path) { " (temporary, removed on exit)" } else { "" },
+                    crate::spec::DEV_ACCOUNTS.join(", "),
+                )),
+            };
+        })
+        .await
+    });
+    drop(temporary);
+    result
+}
+
+fn temporary_hint(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("lamina-dev-"))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+async fn transfer(
+    key: lamina_interop::crypto::SecretKey,
+    rpc: &str,
+    call: BankCall,
+    tip: u128,
+    timeout: Duration,
+    output: Output,
+) -> anyhow::Result<()> {
+    let client = RpcClient::new(rpc)?;
+    let chain = client
+        .chain()
+        .await
+        .context("asking the node for its chain")?;
+    let sender = Address::of(&key.public_key());
+    let nonce = client.nonce(sender).await?;
+    let gas_limit = 100_000;
+    // A node refuses a maximum fee below gas_limit * gas_price + tip.
+    let max_fee = (gas_limit as u128)
+        .checked_mul(chain.gas_price as u128)
+        .and_then(|fee| fee.checked_add(tip))
+        .context("the fee overflows")?;
+    let tx = UnsignedTx {
+        chain_id: chain.chain_id,
+        sender: key.public_key(),
+        nonce,
+        max_fee,
+        tip,
+        gas_limit,
+        module: 1,
+        call: BoundedBytes::try_from_vec(codec::encode(&call))
+            .map_err(|_| anyhow::anyhow!("call too large"))?,
+    }
+    .sign(&key);
+    let id = match client.submit(&tx.to_raw()).await? {
+        Admission::Accepted { id } => id,
+        Admission::Rejected { reason, .. } => bail!("rejected: {reason}"),
+    };
+    let start = Instant::now();
+    let record = loop {
+        if let Some(record) = client.tx(id).await? {
+            break record;
+        }
+        if start.elapsed() > timeout {
+            bail!("transaction {id} not final after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "id": id,
+            "height": record.height,
+            "index": record.index,
+            "receipt": record.receipt,
+        })),
+        Output::Text => say(format!(
+            "transaction {id}\n  final in block {} at position {}\n  outcome: {:?}\n  fee paid: {}",
+            record.height, record.index, record.receipt.outcome, record.receipt.fee_paid
+        )),
+    }
+}
+
+async fn query(command: QueryCommand, rpc: &str, output: Output) -> anyhow::Result<()> {
+    let client = RpcClient::new(rpc)?;
+    let value = match command {
+        QueryCommand::Balance { address, asset } => {
+            let amount = client.balance(address, asset).await?;
+            serde_json::json!({ "address": address, "asset": asset.unwrap_or(0), "amount": amount.to_string() })
+        }
+        QueryCommand::Nonce { address } => {
+            serde_json::json!({ "address": address, "nonce": client.nonce(address).await? })
+        }
+        QueryCommand::Block { height } => {
+            let height = match height {
+                Some(h) => Height(h),
+                None => client.finalized_head().await?.height,
+            };
+            serde_json::to_value(client.block(height).await?)?
+        }
+        QueryCommand::Tx { id } => {
+            let id =
+                Hash::from_hex(&id).map_err(|e| anyhow::anyhow!("transaction id {id:?}: {e}"))?;
+            serde_json::to_value(client.tx(id).await?)?
+        }
+    };
+    match output {
+        Output::Json => print_json(&value),
+        Output::Text => say(serde_json::to_string_pretty(&value)?),
+    }
+}
+
+fn db(command: DbCommand) -> anyhow::Result<()> {
+    match command {
+        DbCommand::Info { base_path } => {
+            let db = base_path.join("db");
+            let size = dir_size(&db);
+            say(format!(
+                "database: {}\n  size on disk: {} bytes",
+                db.display(),
+                size
+            ))
+        }
+        DbCommand::Purge { base_path, yes } => {
+            let db = base_path.join("db");
+            if !db.exists() {
+                return say(format!("nothing to purge at {}", db.display()));
+            }
+            if !yes {
+                bail!("this deletes {}; run again with --yes", db.display());
+            }
+            std::fs::remove_dir_all(&db)?;
+            say(format!("deleted {}", db.display()))
+        }
+    }
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn catalogue(output: Output) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match output {
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut out, CATALOGUE)?;
+            writeln!(out)?;
+        }
+        Output::Text => {
+            writeln!(
+                out,
+                "{:<22} {:<8} {:<30} {:<36} meaning",
+                "message", "kind", "from", "to"
+            )?;
+            for entry in CATALOGUE {
+                let kind = format!("{:?}", entry.kind).to_lowercase();
+                writeln!(
+                    out,
+                    "{:<22} {:<8} {:<30} {:<36} {}",
+                    entry.name, kind, entry.from, entry.to, entry.meaning
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

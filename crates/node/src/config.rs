@@ -1,0 +1,147 @@
+//! Node configuration: defaults < `lamina.toml` < `LAMINA_*` environment < flags.
+//!
+//! ```toml
+//! chain = "dev"              # a preset or a chain spec file
+//! base_path = "/var/lib/lamina"
+//! rpc_host = "127.0.0.1"
+//! rpc_port = 9944
+//! instance = 0               # adds 10 * instance to every port
+//! cache_pages = 65536        # authenticated-state page cache, 4 KiB pages
+//! ```
+//!
+//! Flags and environment variables are resolved by the command line parser (a flag wins over
+//! its variable); what neither gives comes from the file, then from the defaults here.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// Default JSON-RPC port.
+pub(crate) const DEFAULT_RPC_PORT: u16 = 9944;
+/// Ports move by this much per `--instance`.
+pub(crate) const INSTANCE_STRIDE: u16 = 10;
+
+/// The file's keys; every one optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    /// A preset or a chain spec file.
+    pub(crate) chain: Option<String>,
+    /// The data directory.
+    pub(crate) base_path: Option<PathBuf>,
+    /// JSON-RPC host.
+    pub(crate) rpc_host: Option<IpAddr>,
+    /// JSON-RPC port.
+    pub(crate) rpc_port: Option<u16>,
+    /// Port offset index.
+    pub(crate) instance: Option<u16>,
+    /// Authenticated-state page cache, in 4 KiB pages.
+    pub(crate) cache_pages: Option<usize>,
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing file is an error (the user named it).
+    pub(crate) fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+    }
+}
+
+/// The resolved settings of `lamina node`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    /// A preset or a chain spec file.
+    pub(crate) chain: String,
+    /// The data directory, `None` for a temporary one (dev only).
+    pub(crate) base_path: Option<PathBuf>,
+    /// JSON-RPC host.
+    pub(crate) rpc_host: IpAddr,
+    /// JSON-RPC port, after the instance offset.
+    pub(crate) rpc_port: u16,
+    /// Authenticated-state page cache.
+    pub(crate) cache_pages: usize,
+}
+
+/// What flags and environment gave (`None`: neither).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Given {
+    /// `--chain` / `LAMINA_CHAIN`.
+    pub(crate) chain: Option<String>,
+    /// `--base-path` / `LAMINA_BASE_PATH`.
+    pub(crate) base_path: Option<PathBuf>,
+    /// `--rpc-host` / `LAMINA_RPC_HOST`.
+    pub(crate) rpc_host: Option<IpAddr>,
+    /// `--rpc-port` / `LAMINA_RPC_PORT`.
+    pub(crate) rpc_port: Option<u16>,
+    /// `--instance` / `LAMINA_INSTANCE`.
+    pub(crate) instance: Option<u16>,
+    /// `--cache-pages` / `LAMINA_CACHE_PAGES`.
+    pub(crate) cache_pages: Option<usize>,
+}
+
+/// Applies the precedence.
+pub(crate) fn resolve(given: Given, file: FileConfig, dev: bool) -> anyhow::Result<Resolved> {
+    let chain = given
+        .chain
+        .or(file.chain)
+        .unwrap_or_else(|| if dev { "dev" } else { "local" }.to_string());
+    let base_path = given.base_path.or(file.base_path);
+    if base_path.is_none() && !dev {
+        anyhow::bail!("--base-path is required (or --dev for a temporary chain)");
+    }
+    let instance = given.instance.or(file.instance).unwrap_or(0);
+    let port = given.rpc_port.or(file.rpc_port).unwrap_or(DEFAULT_RPC_PORT);
+    let rpc_port = instance
+        .checked_mul(INSTANCE_STRIDE)
+        .and_then(|offset| port.checked_add(offset))
+        .context("--instance moves the port past 65535")?;
+    Ok(Resolved {
+        chain,
+        base_path,
+        rpc_host: given
+            .rpc_host
+            .or(file.rpc_host)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        rpc_port,
+        cache_pages: given.cache_pages.or(file.cache_pages).unwrap_or(65_536),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_which_beats_defaults() {
+        let file: FileConfig = toml::from_str(
+            "chain = \"local\"\nrpc_port = 7000\ninstance = 1\nbase_path = \"/data\"\n",
+        )
+        .unwrap();
+        let resolved = resolve(
+            Given {
+                rpc_port: Some(8000),
+                ..Given::default()
+            },
+            file.clone(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            resolved.rpc_port, 8010,
+            "flag port plus the file's instance offset"
+        );
+        assert_eq!(resolved.chain, "local");
+        assert_eq!(resolved.base_path, Some(PathBuf::from("/data")));
+        assert_eq!(resolved.rpc_host, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let defaults = resolve(Given::default(), FileConfig::default(), true).unwrap();
+        assert_eq!(
+            (defaults.chain.as_str(), defaults.rpc_port),
+            ("dev", DEFAULT_RPC_PORT)
+        );
+        assert!(resolve(Given::default(), FileConfig::default(), false).is_err());
+        assert!(toml::from_str::<FileConfig>("unknown = 1").is_err());
+    }
+}

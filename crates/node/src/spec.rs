@@ -1,0 +1,170 @@
+//! The chain spec: what a chain is before its first block. Presets `dev` and `local`, or a
+//! JSON file (`lamina chain-spec export --preset dev` writes one to start from).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use lamina_agreement::modules::bank::{Amount, AssetGenesis, AssetInfo, BankGenesis, NATIVE};
+use lamina_agreement::{Runtime, RuntimeConfig};
+use lamina_interop::crypto::SecretKey;
+use lamina_interop::{Address, ChainId, Hash};
+use serde::{Deserialize, Serialize};
+
+/// The well-known development accounts, funded in the `dev` and `local` presets. Their keys
+/// are public knowledge: never use them on a chain with anything of value.
+pub(crate) const DEV_ACCOUNTS: [&str; 4] = ["alice", "bob", "charlie", "dave"];
+
+/// Each development account's balance of the native asset.
+pub(crate) const DEV_BALANCE: u128 = 1_000_000_000_000_000_000_000;
+
+/// A development account's key: seeded by `SHA-256("lamina/dev/" | name)`.
+pub(crate) fn dev_key(name: &str) -> SecretKey {
+    let mut seed = b"lamina/dev/".to_vec();
+    seed.extend_from_slice(name.as_bytes());
+    SecretKey::from_seed(Hash::of(&seed).0)
+}
+
+/// The chain spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChainSpec {
+    /// The chain's name.
+    pub(crate) name: String,
+    /// The id transactions are signed for.
+    pub(crate) chain_id: ChainId,
+    /// The consensus engine and its settings.
+    pub(crate) consensus: ConsensusSpec,
+    /// Prices of gas.
+    pub(crate) runtime: RuntimeSpec,
+    /// Each module's genesis section, by module name.
+    pub(crate) genesis: BTreeMap<String, serde_json::Value>,
+}
+
+/// Which engine orders blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, tag = "engine", rename_all = "snake_case")]
+pub(crate) enum ConsensusSpec {
+    /// One validator, instant finality.
+    Solo {
+        /// Milliseconds between blocks when the pool does not fill them.
+        block_time_ms: u64,
+    },
+}
+
+/// Prices of gas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RuntimeSpec {
+    /// Native units per unit of gas.
+    pub(crate) gas_price: u64,
+    /// Gas every transaction pays before its call.
+    pub(crate) tx_base_gas: u64,
+    /// Gas per byte of a transaction.
+    pub(crate) tx_byte_gas: u64,
+}
+
+/// A preset spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Preset {
+    /// One validator, the development accounts funded, a block a second.
+    Dev,
+    /// Like dev, for a chain on this machine with other processes.
+    Local,
+}
+
+impl ChainSpec {
+    /// The spec of `preset`.
+    pub(crate) fn preset(preset: Preset) -> ChainSpec {
+        let (name, chain_id) = match preset {
+            Preset::Dev => ("lamina-dev", 1337),
+            Preset::Local => ("lamina-local", 1338),
+        };
+        let bank = BankGenesis {
+            assets: vec![AssetGenesis {
+                id: NATIVE,
+                info: AssetInfo {
+                    symbol: "LAM".into(),
+                    decimals: 18,
+                },
+                balances: DEV_ACCOUNTS
+                    .iter()
+                    .map(|name| {
+                        (
+                            Address::of(&dev_key(name).public_key()),
+                            Amount(DEV_BALANCE),
+                        )
+                    })
+                    .collect(),
+                minters: Vec::new(),
+            }],
+        };
+        let defaults = RuntimeConfig::new(ChainId(chain_id));
+        ChainSpec {
+            name: name.into(),
+            chain_id: ChainId(chain_id),
+            consensus: ConsensusSpec::Solo {
+                block_time_ms: 1_000,
+            },
+            runtime: RuntimeSpec {
+                gas_price: defaults.gas_price as u64,
+                tx_base_gas: defaults.tx_base_gas,
+                tx_byte_gas: defaults.tx_byte_gas,
+            },
+            genesis: BTreeMap::from([(
+                "bank".to_string(),
+                serde_json::to_value(bank).expect("amounts serialize as strings"),
+            )]),
+        }
+    }
+
+    /// Reads a spec from a JSON file.
+    pub(crate) fn from_file(path: &Path) -> anyhow::Result<ChainSpec> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read chain spec {}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("chain spec {}: {e}", path.display()))
+    }
+
+    /// A preset name (`dev`, `local`) or a file path.
+    pub(crate) fn load(chain: &str) -> anyhow::Result<ChainSpec> {
+        match chain {
+            "dev" => Ok(ChainSpec::preset(Preset::Dev)),
+            "local" => Ok(ChainSpec::preset(Preset::Local)),
+            path => ChainSpec::from_file(Path::new(path)),
+        }
+    }
+
+    /// The runtime the spec describes.
+    pub(crate) fn runtime(&self) -> anyhow::Result<Runtime> {
+        let mut config = RuntimeConfig::new(self.chain_id);
+        config.gas_price = self.runtime.gas_price as u128;
+        config.tx_base_gas = self.runtime.tx_base_gas;
+        config.tx_byte_gas = self.runtime.tx_byte_gas;
+        Ok(Runtime::builder(config).build()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_round_trip_through_json_and_build_a_genesis() {
+        for preset in [Preset::Dev, Preset::Local] {
+            let spec = ChainSpec::preset(preset);
+            let text = serde_json::to_string_pretty(&spec).unwrap();
+            let back: ChainSpec = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, spec);
+            let runtime = spec.runtime().unwrap();
+            let env = lamina_interop::module::Env {
+                chain_id: spec.chain_id,
+                height: lamina_interop::Height(0),
+                timestamp: lamina_interop::Timestamp(0),
+                proposer: Address([0; 32]),
+            };
+            let delta = runtime.genesis(&spec.genesis, &env).unwrap();
+            assert!(delta.len() >= DEV_ACCOUNTS.len());
+        }
+        assert_ne!(dev_key("alice").public_key(), dev_key("bob").public_key());
+    }
+}
