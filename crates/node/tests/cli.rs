@@ -41,3 +41,139 @@ fn unknown_command_fails_with_usage() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Usage"));
 }
+
+/// A running `lamina node`, stopped with SIGTERM when dropped.
+struct Node {
+    child: std::process::Child,
+    rpc: String,
+}
+
+impl Node {
+    fn start(base: &std::path::Path) -> Node {
+        use std::io::BufRead as _;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args(["node", "--dev", "--output", "json", "--rpc-port"])
+            .arg(port.to_string())
+            .arg("--base-path")
+            .arg(base)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The endpoints arrive as one JSON object once the node serves.
+        let stdout = child.stdout.take().unwrap();
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            text.push_str(&line.unwrap());
+            if text.trim_end().ends_with('}') {
+                break;
+            }
+        }
+        let endpoints: serde_json::Value = serde_json::from_str(&text).unwrap();
+        Node {
+            child,
+            rpc: endpoints["rpc"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let output = lamina(args);
+    assert!(
+        output.status.success(),
+        "lamina {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn address(name: &str) -> String {
+    json(&["key", "inspect", name, "--output", "json"])[0]["address"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_dev_chain_takes_a_transfer_stops_cleanly_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bob = address("bob");
+    let alice = address("alice");
+    let node = Node::start(dir.path());
+    let before = json(&[
+        "query", "balance", &bob, "--rpc", &node.rpc, "--output", "json",
+    ]);
+    let receipt = json(&[
+        "tx", "transfer", "--to", &bob, "--amount", "7", "--from", "alice", "--rpc", &node.rpc,
+        "--output", "json",
+    ]);
+    assert_eq!(receipt["receipt"]["outcome"], "Success");
+    let height = receipt["height"].as_u64().unwrap();
+    assert!(height >= 1);
+    let after = json(&[
+        "query", "balance", &bob, "--rpc", &node.rpc, "--output", "json",
+    ]);
+    let amount = |v: &serde_json::Value| v["amount"].as_str().unwrap().parse::<u128>().unwrap();
+    assert_eq!(amount(&after), amount(&before) + 7);
+    let tx = json(&[
+        "query",
+        "tx",
+        receipt["id"].as_str().unwrap(),
+        "--rpc",
+        &node.rpc,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(tx["height"].as_u64(), Some(height));
+    assert!(node.stop().success(), "SIGTERM exits 0");
+
+    // The same data directory: the chain continues where it stopped.
+    let node = Node::start(dir.path());
+    let nonce = json(&[
+        "query", "nonce", &alice, "--rpc", &node.rpc, "--output", "json",
+    ]);
+    assert_eq!(nonce["nonce"], 1);
+    let block = json(&["query", "block", "--rpc", &node.rpc, "--output", "json"]);
+    assert!(block["header"]["height"].as_u64().unwrap() >= height);
+    let again = json(&[
+        "query", "balance", &bob, "--rpc", &node.rpc, "--output", "json",
+    ]);
+    assert_eq!(amount(&again), amount(&after));
+    assert!(node.stop().success());
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let output = lamina(&["query", "tx", "0x1234", "--rpc", "http://127.0.0.1:9"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("transaction id"));
+    let output = lamina(&["key", "inspect", "../etc"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("key names"));
+}
