@@ -326,6 +326,13 @@ impl<S: KvStore + ?Sized> lamina_interop::chain::ChainReader for BlockStore<S> {
         BlockStore::height_of(self, id).map_err(store_error)
     }
 
+    fn receipts(
+        &self,
+        height: Height,
+    ) -> std::result::Result<Vec<Receipt>, lamina_interop::messages::StoreError> {
+        BlockStore::receipts(self, height).map_err(store_error)
+    }
+
     fn tx(
         &self,
         id: &Hash,

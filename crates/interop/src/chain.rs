@@ -30,4 +30,6 @@ pub trait ChainReader: Send + Sync {
     fn height_of(&self, id: &Hash) -> Result<Option<Height>, StoreError>;
     /// Where transaction `id` is, and its receipt.
     fn tx(&self, id: &Hash) -> Result<Option<TxRecord>, StoreError>;
+    /// The receipts of the block at `height`, in block order (empty when there is none).
+    fn receipts(&self, height: Height) -> Result<Vec<Receipt>, StoreError>;
 }

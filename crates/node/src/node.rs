@@ -144,6 +144,7 @@ pub(crate) async fn run(
             chain,
             submit: bus.requester(),
             snapshots: bus.requester(),
+            bus: bus.clone(),
         },
         RpcLimits::default(),
     )

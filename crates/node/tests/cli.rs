@@ -177,3 +177,88 @@ fn bad_input_gets_a_clear_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("key names"));
 }
+
+#[test]
+fn websocket_subscriptions_follow_blocks_and_watch_a_transaction() {
+    use jsonrpsee::core::client::{Subscription, SubscriptionClientT as _};
+    use jsonrpsee::rpc_params;
+    use lamina_agreement::modules::bank::BankCall;
+    use lamina_agreement::UnsignedTx;
+    use lamina_interop::codec::{self, BoundedBytes};
+    use lamina_interop::{Address, ChainId, Hash};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let ws = node.rpc.replacen("http://", "ws://", 1);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = jsonrpsee::ws_client::WsClientBuilder::default()
+            .build(&ws)
+            .await
+            .unwrap();
+        let mut heads: Subscription<serde_json::Value> = client
+            .subscribe(
+                "chain_subscribeNewHeads",
+                rpc_params![],
+                "chain_unsubscribeNewHeads",
+            )
+            .await
+            .unwrap();
+        let first = heads.next().await.unwrap().unwrap();
+        let second = heads.next().await.unwrap().unwrap();
+        assert_eq!(
+            second["height"].as_u64().unwrap(),
+            first["height"].as_u64().unwrap() + 1
+        );
+        assert_eq!(second["parent"], first["hash"]);
+
+        // alice -> bob, signed here, watched until final.
+        let alice = {
+            let mut seed = b"lamina/dev/".to_vec();
+            seed.extend_from_slice(b"alice");
+            lamina_interop::crypto::SecretKey::from_seed(Hash::of(&seed).0)
+        };
+        let bob: Address = address("bob").parse().unwrap();
+        let tx = UnsignedTx {
+            chain_id: ChainId(1337),
+            sender: alice.public_key(),
+            nonce: 0,
+            max_fee: 100_000,
+            tip: 0,
+            gas_limit: 100_000,
+            module: 1,
+            call: BoundedBytes::try_from_vec(codec::encode(&BankCall::Transfer {
+                to: bob,
+                asset: 0,
+                amount: 3,
+            }))
+            .unwrap(),
+        }
+        .sign(&alice);
+        let hex = format!("0x{}", hex_encode(&codec::encode(&tx)));
+        let mut watch: Subscription<serde_json::Value> = client
+            .subscribe("tx_submitAndWatch", rpc_params![hex], "tx_unwatch")
+            .await
+            .unwrap();
+        let statuses: Vec<String> = [
+            watch.next().await.unwrap().unwrap(),
+            watch.next().await.unwrap().unwrap(),
+            watch.next().await.unwrap().unwrap(),
+        ]
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect();
+        assert_eq!(statuses, ["admitted", "included", "finalized"]);
+
+        let bad = "0xzz".to_string();
+        let rejected = client
+            .subscribe::<serde_json::Value, _>("tx_submitAndWatch", rpc_params![bad], "tx_unwatch")
+            .await;
+        assert!(rejected.is_err(), "a malformed transaction is refused");
+    });
+    assert!(node.stop().success());
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -21,6 +21,11 @@
 //! | `state_getBalance` | `[address, asset?]` | `{ amount }` (decimal string) |
 //! | `state_getNonce` | `[address]` | next nonce |
 //!
+//! Subscriptions (WebSocket): `chain_subscribeNewHeads` and `chain_subscribeFinalizedHeads`
+//! (a header per block), `chain_subscribeEvents` (each block's events), and
+//! `tx_submitAndWatch` (`[tx]`: `admitted` or `rejected` with the reason, then `included` and
+//! `finalized` with the receipt).
+//!
 //! Every error says what was wrong: invalid parameters are `-32602` with the reason, a store
 //! or bus failure `-32000`. Limits: request body size, batch size, connections (see
 //! [`RpcLimits`]), and at most [`MAX_SUBMIT_BATCH`] transactions per `tx_submit`.

@@ -8,9 +8,9 @@ use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use lamina_agreement::modules::{accounts, bank};
 use lamina_interop::block::{Block, RawTx};
-use lamina_interop::bus::Requester;
+use lamina_interop::bus::{Bus, RecvError, Requester};
 use lamina_interop::chain::ChainReader;
-use lamina_interop::messages::{OpenSnapshot, SubmitTxs};
+use lamina_interop::messages::{Admission, OpenSnapshot, StateCommitted, SubmitTxs};
 use lamina_interop::{Address, ChainId, Hash, Height};
 
 use super::{Balance, BlockView, ChainInfo, Head, HeaderView, Health, MAX_SUBMIT_BATCH};
@@ -31,6 +31,8 @@ pub struct RpcContext {
     pub submit: Requester<SubmitTxs>,
     /// State snapshots.
     pub snapshots: Requester<OpenSnapshot>,
+    /// The bus, for subscriptions to committed blocks.
+    pub bus: Bus,
 }
 
 /// Limits of the server.
@@ -218,6 +220,7 @@ fn methods(
             accounts::committed_nonce(&*snapshot, &account).map_err(failed)
         },
     )?;
+    register_subscriptions(&mut module)?;
     let names: Vec<String> = module
         .method_names()
         .map(str::to_string)
@@ -227,6 +230,175 @@ fn methods(
         Ok::<_, ErrorObjectOwned>(names.clone())
     })?;
     Ok(module)
+}
+
+/// One notification per committed block, built by `make` (`None`: nothing to send), until
+/// the client unsubscribes or the node stops. A subscriber that falls behind skips blocks.
+async fn follow_blocks<T: serde::Serialize>(
+    pending: jsonrpsee::PendingSubscriptionSink,
+    ctx: Arc<RpcContext>,
+    make: impl Fn(&RpcContext, StateCommitted) -> Result<Option<T>, ErrorObjectOwned>,
+) -> jsonrpsee::core::SubscriptionResult {
+    let mut events = ctx.bus.subscribe::<StateCommitted>();
+    let sink = pending.accept().await?;
+    loop {
+        let event = tokio::select! {
+            _ = sink.closed() => return Ok(()),
+            event = events.recv() => event,
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(RecvError::Lagged { .. }) => continue,
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        if let Some(item) = make(&ctx, event).map_err(|e| e.message().to_string())? {
+            sink.send(serde_json::value::to_raw_value(&item)?).await?;
+        }
+    }
+}
+
+fn committed_header(
+    ctx: &RpcContext,
+    event: StateCommitted,
+) -> Result<Option<HeaderView>, ErrorObjectOwned> {
+    Ok(ctx
+        .chain
+        .header(event.height)
+        .map_err(failed)?
+        .map(|header| HeaderView {
+            hash: header.id(),
+            header,
+        }))
+}
+
+/// The notifications of `tx_submitAndWatch`.
+#[derive(serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum TxStatus {
+    /// In the pool.
+    Admitted { id: Hash },
+    /// Refused at admission.
+    Rejected {
+        id: Hash,
+        reason: lamina_interop::messages::Rejection,
+    },
+    /// In a block.
+    Included {
+        id: Hash,
+        height: Height,
+        index: u32,
+    },
+    /// The block is final, with the receipt.
+    Finalized {
+        id: Hash,
+        height: Height,
+        receipt: lamina_interop::block::Receipt,
+    },
+}
+
+fn register_subscriptions(
+    module: &mut RpcModule<RpcContext>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    module.register_subscription(
+        "chain_subscribeNewHeads",
+        "chain_newHead",
+        "chain_unsubscribeNewHeads",
+        |_, pending, ctx, _| follow_blocks(pending, ctx, committed_header),
+    )?;
+    // With the engines so far a block is final when it is committed; a BFT engine's heads
+    // will arrive before their finality.
+    module.register_subscription(
+        "chain_subscribeFinalizedHeads",
+        "chain_finalizedHead",
+        "chain_unsubscribeFinalizedHeads",
+        |_, pending, ctx, _| follow_blocks(pending, ctx, committed_header),
+    )?;
+    module.register_subscription(
+        "chain_subscribeEvents",
+        "chain_events",
+        "chain_unsubscribeEvents",
+        |_, pending, ctx, _| {
+            follow_blocks(pending, ctx, |ctx, event| {
+                let receipts = ctx.chain.receipts(event.height).map_err(failed)?;
+                let events: Vec<serde_json::Value> = receipts
+                    .iter()
+                    .flat_map(|r| {
+                        r.events.iter().map(move |e| {
+                            serde_json::json!({ "tx": r.tx, "module": e.module, "data": e.data })
+                        })
+                    })
+                    .collect();
+                Ok(Some(serde_json::json!({
+                    "height": event.height,
+                    "block": event.block,
+                    "events": events,
+                })))
+            })
+        },
+    )?;
+    module.register_subscription(
+        "tx_submitAndWatch",
+        "tx_status",
+        "tx_unwatch",
+        |params, pending, ctx, _| async move {
+            let text: String = match params.one() {
+                Ok(text) => text,
+                Err(e) => {
+                    pending.reject(invalid(e.message())).await;
+                    return Ok(());
+                }
+            };
+            let tx = match parse_tx(&text) {
+                Ok(tx) => tx,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            };
+            // Subscribe before submitting, so the block that includes it cannot be missed.
+            let mut events = ctx.bus.subscribe::<StateCommitted>();
+            let verdict = ctx.submit.request(SubmitTxs { txs: vec![tx] }).await;
+            let sink = pending.accept().await?;
+            let send = |status: TxStatus| serde_json::value::to_raw_value(&status);
+            let id = match verdict.ok().and_then(|mut v| v.pop()) {
+                Some(Admission::Accepted { id }) => {
+                    sink.send(send(TxStatus::Admitted { id })?).await?;
+                    id
+                }
+                Some(Admission::Rejected { id, reason }) => {
+                    sink.send(send(TxStatus::Rejected { id, reason })?).await?;
+                    return Ok(());
+                }
+                None => return Err("the node is shutting down".into()),
+            };
+            loop {
+                let event = tokio::select! {
+                    _ = sink.closed() => return Ok(()),
+                    event = events.recv() => event,
+                };
+                match event {
+                    Ok(_) | Err(RecvError::Lagged { .. }) => {}
+                    Err(RecvError::Closed) => return Ok(()),
+                }
+                if let Some(record) = ctx.chain.tx(&id).map_err(|e| e.to_string())? {
+                    sink.send(send(TxStatus::Included {
+                        id,
+                        height: record.height,
+                        index: record.index,
+                    })?)
+                    .await?;
+                    sink.send(send(TxStatus::Finalized {
+                        id,
+                        height: record.height,
+                        receipt: record.receipt,
+                    })?)
+                    .await?;
+                    return Ok(());
+                }
+            }
+        },
+    )?;
+    Ok(())
 }
 
 fn head(ctx: &RpcContext) -> Result<Head, ErrorObjectOwned> {
