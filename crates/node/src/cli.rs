@@ -102,6 +102,9 @@ struct NodeArgs {
     /// JSON-RPC port (9944 by default).
     #[arg(long, env = "LAMINA_RPC_PORT")]
     rpc_port: Option<u16>,
+    /// Prometheus metrics port, on 127.0.0.1 (9615 by default).
+    #[arg(long, env = "LAMINA_METRICS_PORT")]
+    metrics_port: Option<u16>,
     /// Runs several nodes on one machine: adds 10 * N to every port.
     #[arg(long, env = "LAMINA_INSTANCE")]
     instance: Option<u16>,
@@ -328,6 +331,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             base_path: args.base_path.clone(),
             rpc_host: args.rpc_host,
             rpc_port: args.rpc_port,
+            metrics_port: args.metrics_port,
             instance: args.instance,
             cache_pages: args.cache_pages,
         },
@@ -351,6 +355,10 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         rpc: SocketAddr::new(resolved.rpc_host, resolved.rpc_port),
         cache_pages: resolved.cache_pages,
         validator: node::dev_validator(),
+        metrics: SocketAddr::new(
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            resolved.metrics_port,
+        ),
     };
     let runner = commonware_runtime::tokio::Runner::new(
         commonware_runtime::tokio::Config::new()
@@ -362,10 +370,11 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             let _ = match output {
                 Output::Json => print_json(endpoints),
                 Output::Text => say(format!(
-                    "lamina node: chain {}, height {}\n  JSON-RPC (HTTP and WebSocket): {}\n  data: {}{}\n  dev accounts (funded): {}",
+                    "lamina node: chain {}, height {}\n  JSON-RPC (HTTP and WebSocket): {}\n  metrics (Prometheus): {}\n  data: {}{}\n  dev accounts (funded): {}",
                     endpoints.chain,
                     endpoints.height,
                     endpoints.rpc,
+                    endpoints.metrics,
                     endpoints.base_path.display(),
                     if temporary_hint(&endpoints.base_path) { " (temporary, removed on exit)" } else { "" },
                     crate::spec::DEV_ACCOUNTS.join(", "),

@@ -5,6 +5,7 @@
 //! base_path = "/var/lib/lamina"
 //! rpc_host = "127.0.0.1"
 //! rpc_port = 9944
+//! metrics_port = 9615       # Prometheus, on 127.0.0.1
 //! instance = 0               # adds 10 * instance to every port
 //! cache_pages = 65536        # authenticated-state page cache, 4 KiB pages
 //! ```
@@ -20,6 +21,8 @@ use serde::Deserialize;
 
 /// Default JSON-RPC port.
 pub(crate) const DEFAULT_RPC_PORT: u16 = 9944;
+/// Default Prometheus metrics port.
+pub(crate) const DEFAULT_METRICS_PORT: u16 = 9615;
 /// Ports move by this much per `--instance`.
 pub(crate) const INSTANCE_STRIDE: u16 = 10;
 
@@ -35,6 +38,8 @@ pub(crate) struct FileConfig {
     pub(crate) rpc_host: Option<IpAddr>,
     /// JSON-RPC port.
     pub(crate) rpc_port: Option<u16>,
+    /// Prometheus metrics port (on 127.0.0.1).
+    pub(crate) metrics_port: Option<u16>,
     /// Port offset index.
     pub(crate) instance: Option<u16>,
     /// Authenticated-state page cache, in 4 KiB pages.
@@ -61,6 +66,8 @@ pub(crate) struct Resolved {
     pub(crate) rpc_host: IpAddr,
     /// JSON-RPC port, after the instance offset.
     pub(crate) rpc_port: u16,
+    /// Metrics port, after the instance offset.
+    pub(crate) metrics_port: u16,
     /// Authenticated-state page cache.
     pub(crate) cache_pages: usize,
 }
@@ -76,6 +83,8 @@ pub(crate) struct Given {
     pub(crate) rpc_host: Option<IpAddr>,
     /// `--rpc-port` / `LAMINA_RPC_PORT`.
     pub(crate) rpc_port: Option<u16>,
+    /// `--metrics-port` / `LAMINA_METRICS_PORT`.
+    pub(crate) metrics_port: Option<u16>,
     /// `--instance` / `LAMINA_INSTANCE`.
     pub(crate) instance: Option<u16>,
     /// `--cache-pages` / `LAMINA_CACHE_PAGES`.
@@ -94,10 +103,19 @@ pub(crate) fn resolve(given: Given, file: FileConfig, dev: bool) -> anyhow::Resu
     }
     let instance = given.instance.or(file.instance).unwrap_or(0);
     let port = given.rpc_port.or(file.rpc_port).unwrap_or(DEFAULT_RPC_PORT);
-    let rpc_port = instance
-        .checked_mul(INSTANCE_STRIDE)
-        .and_then(|offset| port.checked_add(offset))
-        .context("--instance moves the port past 65535")?;
+    let offset = |port: u16| {
+        instance
+            .checked_mul(INSTANCE_STRIDE)
+            .and_then(|offset| port.checked_add(offset))
+            .context("--instance moves a port past 65535")
+    };
+    let rpc_port = offset(port)?;
+    let metrics_port = offset(
+        given
+            .metrics_port
+            .or(file.metrics_port)
+            .unwrap_or(DEFAULT_METRICS_PORT),
+    )?;
     Ok(Resolved {
         chain,
         base_path,
@@ -106,6 +124,7 @@ pub(crate) fn resolve(given: Given, file: FileConfig, dev: bool) -> anyhow::Resu
             .or(file.rpc_host)
             .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         rpc_port,
+        metrics_port,
         cache_pages: given.cache_pages.or(file.cache_pages).unwrap_or(65_536),
     })
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod keys;
+mod metrics;
 mod node;
 mod spec;
 

@@ -15,6 +15,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use lamina_interop::messages::{BlockFinalized, StateCommitted};
 use lamina_interop::module::Env;
 use lamina_interop::{Address, Hash, Height, Timestamp};
 
+use crate::metrics::{self, Counters, Sources};
 use crate::spec::{dev_key, ChainSpec, ConsensusSpec};
 
 /// How to run a node.
@@ -47,6 +49,8 @@ pub(crate) struct NodeOptions {
     pub(crate) cache_pages: usize,
     /// The validator's account (the dev chain's is alice).
     pub(crate) validator: Address,
+    /// Prometheus metrics address.
+    pub(crate) metrics: SocketAddr,
 }
 
 /// Where a running node can be reached.
@@ -56,6 +60,8 @@ pub(crate) struct Endpoints {
     pub(crate) chain: String,
     /// JSON-RPC over HTTP and WebSocket.
     pub(crate) rpc: String,
+    /// Prometheus metrics.
+    pub(crate) metrics: String,
     /// The data directory.
     pub(crate) base_path: PathBuf,
     /// The height the node resumed from.
@@ -122,6 +128,20 @@ pub(crate) async fn run(
         AgreementConfig::default(),
         (height, block, root),
     )?;
+    let counters = Arc::new(Counters::default());
+    counters.height.store(height.0, Ordering::Relaxed);
+    let metrics_listener = metrics::bind(options.metrics)
+        .await
+        .with_context(|| format!("starting metrics on {}", options.metrics))?;
+    let metrics_address = metrics_listener.local_addr()?;
+    let metrics_task = tokio::spawn(metrics::serve(
+        metrics_listener,
+        Arc::new(Sources {
+            bus: bus.clone(),
+            pool: agreement.pool(),
+            counters: counters.clone(),
+        }),
+    ));
     let ConsensusSpec::Solo { block_time_ms } = spec.consensus;
     let engine = Solo::new(
         ctx.child("engine"),
@@ -162,6 +182,7 @@ pub(crate) async fn run(
     ready(&Endpoints {
         chain: spec.name.clone(),
         rpc: format!("http://{}", rpc.address),
+        metrics: format!("http://{metrics_address}/metrics"),
         base_path: options.base_path.clone(),
         height,
     });
@@ -180,7 +201,11 @@ pub(crate) async fn run(
                     if let Ok(event) = event { last_finalized = event.block.header.height; }
                 }
                 event = committed.recv() => {
-                    if let Ok(event) = event { last_committed = event.height; }
+                    if let Ok(event) = event {
+                        last_committed = event.height;
+                        counters.height.store(event.height.0, Ordering::Relaxed);
+                        counters.committed_txs.fetch_add(event.tx_count as u64, Ordering::Relaxed);
+                    }
                 }
                 result = &mut engine => {
                     engine_done = true;
@@ -196,6 +221,7 @@ pub(crate) async fn run(
 
     tracing::info!("stopping: no new requests or blocks");
     rpc.stop().await;
+    metrics_task.abort();
     if !engine_done {
         engine.abort();
     }

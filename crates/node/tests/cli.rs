@@ -46,19 +46,25 @@ fn unknown_command_fails_with_usage() {
 struct Node {
     child: std::process::Child,
     rpc: String,
+    metrics: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Node {
     fn start(base: &std::path::Path) -> Node {
         use std::io::BufRead as _;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lamina"))
             .args(["node", "--dev", "--output", "json", "--rpc-port"])
-            .arg(port.to_string())
+            .arg(free_port().to_string())
+            .arg("--metrics-port")
+            .arg(free_port().to_string())
             .arg("--base-path")
             .arg(base)
             .env("RUST_LOG", "warn")
@@ -79,6 +85,7 @@ impl Node {
         Node {
             child,
             rpc: endpoints["rpc"].as_str().unwrap().to_string(),
+            metrics: endpoints["metrics"].as_str().unwrap().to_string(),
         }
     }
 
@@ -151,6 +158,14 @@ fn a_dev_chain_takes_a_transfer_stops_cleanly_and_resumes() {
         "json",
     ]);
     assert_eq!(tx["height"].as_u64(), Some(height));
+    let metrics = scrape(&node.metrics);
+    assert!(
+        metrics.contains("lamina_transactions_committed_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lamina_bus_latency_seconds{message=\"CommitBlock\",quantile=\"0.99\"}")
+    );
     assert!(node.stop().success(), "SIGTERM exits 0");
 
     // The same data directory: the chain continues where it stopped.
@@ -261,4 +276,20 @@ fn websocket_subscriptions_follow_blocks_and_watch_a_transaction() {
 
 fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `GET /metrics` over a plain socket.
+fn scrape(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
 }
