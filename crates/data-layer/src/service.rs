@@ -1,5 +1,7 @@
 //! The data layer on the bus: the handler of [`CommitBlock`], which publishes
-//! [`StateCommitted`] once a block is durable.
+//! [`StateCommitted`] once a block is durable, and of [`ProveState`], which proves keys
+//! against the latest root (the store that commits is the one that proves, so a proof never
+//! races a commit).
 //!
 //! ```text
 //! agreement --CommitBlock{block, receipts, delta}--> CommitService --> ChainStore::commit
@@ -11,8 +13,12 @@
 //! and a block out of order is refused with [`StoreError::OutOfOrder`] without touching either
 //! store.
 
+use futures::FutureExt as _;
 use lamina_interop::bus::{Bus, Inbox, Publisher, Request, WiringError};
-use lamina_interop::messages::{CommitBlock, StateCommitted, StoreError};
+use lamina_interop::messages::{
+    CommitBlock, ProveState, StateCommitted, StateValueProof, StoreError,
+};
+use lamina_interop::module::MAX_KEY_LEN;
 
 use crate::commit::ChainStore;
 use crate::kv::KvStore;
@@ -23,15 +29,17 @@ use crate::Error;
 pub struct CommitService<S: KvStore + ?Sized, A: AuthenticatedState> {
     store: ChainStore<S, A>,
     inbox: Inbox<CommitBlock>,
+    proofs: Inbox<ProveState>,
     committed: Publisher<StateCommitted>,
 }
 
 impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
-    /// Registers as the handler of [`CommitBlock`] on `bus`.
+    /// Registers as the handler of [`CommitBlock`] and [`ProveState`] on `bus`.
     pub fn new(bus: &Bus, store: ChainStore<S, A>) -> Result<Self, WiringError> {
         Ok(CommitService {
             store,
             inbox: bus.handle::<CommitBlock>()?,
+            proofs: bus.handle::<ProveState>()?,
             committed: bus.publisher::<StateCommitted>(),
         })
     }
@@ -41,10 +49,22 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
     /// Cancel safety: not cancel safe; dropping the future in the middle of a commit leaves
     /// the stores as [`ChainStore::open`] repairs them, and that command unanswered.
     pub async fn run(mut self) -> ChainStore<S, A> {
-        while let Some(Request {
-            command, responder, ..
-        }) = self.inbox.recv().await
-        {
+        loop {
+            let request = futures::select_biased! {
+                request = self.inbox.recv().fuse() => match request {
+                    Some(request) => request,
+                    None => break,
+                },
+                request = self.proofs.recv().fuse() => {
+                    if let Some(Request { command, responder, .. }) = request {
+                        let _ = responder.send(self.prove(command.key).await);
+                    }
+                    continue;
+                }
+            };
+            let Request {
+                command, responder, ..
+            } = request;
             let result = self
                 .store
                 .commit(&command.block, &command.receipts, &command.delta)
@@ -65,6 +85,21 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
             }
         }
         self.store
+    }
+
+    async fn prove(&self, key: Vec<u8>) -> Result<StateValueProof, StoreError> {
+        if key.len() > MAX_KEY_LEN {
+            return Err(StoreError::Backend {
+                detail: format!("key of {} bytes exceeds {MAX_KEY_LEN}", key.len()),
+            });
+        }
+        let state = self.store.state();
+        let proof = state.prove(&key).await.map_err(to_store_error)?;
+        Ok(StateValueProof {
+            height: state.height(),
+            root: state.root(),
+            proof,
+        })
     }
 }
 
@@ -213,6 +248,28 @@ mod tests {
                 Ok(Some(3u64.to_be_bytes().to_vec()))
             );
             assert_eq!(snapshot.view.get(b"other"), Ok(None));
+            // Proofs against the same root, for a present and an absent key.
+            let prove = bus.requester::<lamina_interop::messages::ProveState>();
+            for (key, expected) in [
+                (b"counter".to_vec(), Some(3u64.to_be_bytes().to_vec())),
+                (b"other".to_vec(), None),
+            ] {
+                let proof = prove
+                    .request(lamina_interop::messages::ProveState { key: key.clone() })
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!((proof.height, proof.root), (last.height, last.root));
+                assert_eq!(
+                    crate::state::verify(&proof.root, &key, &proof.proof),
+                    Ok(expected)
+                );
+            }
+            let too_long = prove
+                .request(lamina_interop::messages::ProveState { key: vec![0; 300] })
+                .await
+                .unwrap();
+            assert!(matches!(too_long, Err(StoreError::Backend { .. })));
             let old = open
                 .request(OpenSnapshot {
                     height: Some(Height(2)),

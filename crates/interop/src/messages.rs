@@ -7,6 +7,7 @@
 //! incentive engine  --VerifyProposal--->  agreement   check a peer's block
 //! incentive engine  ==BlockFinalized==>   (event)     agreement executes it, app streams it
 //! agreement         --OpenSnapshot----->  data-layer  a read-only state view to execute on
+//! app (RPC)         --ProveState------->  data-layer  a key's value with its proof
 //! agreement         --CommitBlock------>  data-layer  persist block, receipts, state delta
 //! data-layer        ==StateCommitted==>   (event)     app, agreement, incentive engine
 //! incentive modules ==ValidatorSetChanged==> (event)  incentive engine
@@ -313,6 +314,37 @@ impl Command for OpenSnapshot {
     type Reply = Result<Snapshot, StoreError>;
 }
 
+/// Prove a state key's value, or its absence, against the latest committed root.
+///
+/// From: the application layer (RPC `state_getValue`, light-client servers). Handler: the
+/// data layer. The key is at most [`MAX_KEY_LEN`](crate::module::MAX_KEY_LEN) bytes.
+#[derive(Debug, Clone)]
+pub struct ProveState {
+    /// The state key.
+    pub key: Vec<u8>,
+}
+
+impl Message for ProveState {
+    const NAME: &'static str = "ProveState";
+}
+
+impl Command for ProveState {
+    /// The proof with the root and height it holds for, or why none can be given.
+    type Reply = Result<StateValueProof, StoreError>;
+}
+
+/// A state proof and what it is a proof against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateValueProof {
+    /// The committed height.
+    pub height: Height,
+    /// The state root at that height.
+    pub root: Hash,
+    /// The value or its absence, with the proof; check with
+    /// [`state_proof::verify`](crate::state_proof::verify).
+    pub proof: crate::state_proof::StateProof,
+}
+
 /// Persist a finalized block with its execution results.
 ///
 /// From: the agreement layer, after executing a finalized block. Handler: the data layer,
@@ -513,6 +545,13 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
         from: "agreement, app",
         to: "data-layer",
         meaning: "open a read-only state view; reply: the Snapshot or a StoreError",
+    },
+    CatalogueEntry {
+        name: ProveState::NAME,
+        kind: Kind::Command,
+        from: "app (RPC)",
+        to: "data-layer",
+        meaning: "prove a key's value or absence; reply: the proof, root and height",
     },
     CatalogueEntry {
         name: CommitBlock::NAME,

@@ -196,6 +196,11 @@ enum QueryCommand {
         /// Its height.
         height: Option<u64>,
     },
+    /// A raw state key's value, with its proof checked against the state root.
+    Value {
+        /// The key, hex.
+        key: String,
+    },
     /// A transaction's place and receipt.
     Tx {
         /// Its id (0x and 64 hex digits).
@@ -495,6 +500,16 @@ async fn query(command: QueryCommand, rpc: &str, output: Output) -> anyhow::Resu
                 None => client.finalized_head().await?.height,
             };
             serde_json::to_value(client.block(height).await?)?
+        }
+        QueryCommand::Value { key } => {
+            let key = hex::decode(key.trim_start_matches("0x")).context("the key is hex")?;
+            let (height, root, value) = client.value(&key).await?;
+            serde_json::json!({
+                "height": height,
+                "root": root,
+                "value": value.map(|v| format!("0x{}", hex::encode(v))),
+                "proof": "verified",
+            })
         }
         QueryCommand::Tx { id } => {
             let id =

@@ -164,6 +164,7 @@ pub(crate) async fn run(
             chain,
             submit: bus.requester(),
             snapshots: bus.requester(),
+            prove: bus.requester(),
             bus: bus.clone(),
         },
         RpcLimits::default(),

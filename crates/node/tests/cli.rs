@@ -158,6 +158,19 @@ fn a_dev_chain_takes_a_transfer_stops_cleanly_and_resumes() {
         "json",
     ]);
     assert_eq!(tx["height"].as_u64(), Some(height));
+    // The same balance, proven against the state root.
+    let key = lamina_agreement::modules::bank::balance_key(0, &bob.parse().unwrap());
+    let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let value = json(&[
+        "query", "value", &key_hex, "--rpc", &node.rpc, "--output", "json",
+    ]);
+    assert_eq!(value["proof"], "verified");
+    let encoded: String = (amount(&after))
+        .to_le_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(value["value"], format!("0x{encoded}"));
     let metrics = scrape(&node.metrics);
     assert!(
         metrics.contains("lamina_transactions_committed_total 1"),

@@ -134,6 +134,40 @@ impl RpcClient {
             .map_err(|_| RpcClientError::Unexpected(format!("balance {:?}", balance.amount)))
     }
 
+    /// `state_getValue`, with the proof checked here against the root the node names:
+    /// `(height, root, value)`. A light client also checks that root against a header it
+    /// trusts (a block's header names the state root of the height before it).
+    pub async fn value(
+        &self,
+        key: &[u8],
+    ) -> Result<(Height, Hash, Option<Vec<u8>>), RpcClientError> {
+        let answer: super::ValueWithProof = self
+            .call(
+                "state_getValue",
+                rpc_params![format!("0x{}", hex::encode(key))],
+            )
+            .await?;
+        let bytes = hex::decode(answer.proof.trim_start_matches("0x"))
+            .map_err(|e| RpcClientError::Unexpected(format!("proof hex: {e}")))?;
+        let proof = lamina_interop::state_proof::StateProof::decode(&bytes)
+            .map_err(|e| RpcClientError::Unexpected(format!("proof: {e}")))?;
+        let value = lamina_interop::state_proof::verify(&answer.root, key, &proof)
+            .map_err(|e| RpcClientError::Unexpected(e.to_string()))?;
+        let claimed = match answer.value {
+            Some(text) => Some(
+                hex::decode(text.trim_start_matches("0x"))
+                    .map_err(|e| RpcClientError::Unexpected(format!("value hex: {e}")))?,
+            ),
+            None => None,
+        };
+        if claimed != value {
+            return Err(RpcClientError::Unexpected(
+                "the value does not match its proof".into(),
+            ));
+        }
+        Ok((answer.height, answer.root, value))
+    }
+
     /// `state_getNonce`.
     pub async fn nonce(&self, account: Address) -> Result<u64, RpcClientError> {
         self.call("state_getNonce", rpc_params![account]).await

@@ -20,6 +20,7 @@
 //! | `tx_get` | `[id]` | `{ height, index, receipt }`, or null |
 //! | `state_getBalance` | `[address, asset?]` | `{ amount }` (decimal string) |
 //! | `state_getNonce` | `[address]` | next nonce |
+//! | `state_getValue` | `[key]` (hex) | `{ height, root, value, proof }`: the value (or null) with a proof against `root` |
 //!
 //! Subscriptions (WebSocket): `chain_subscribeNewHeads` and `chain_subscribeFinalizedHeads`
 //! (a header per block), `chain_subscribeEvents` (each block's events), and
@@ -94,6 +95,20 @@ pub struct BlockView {
     pub header: Header,
     /// The transactions' encodings, hex.
     pub txs: Vec<RawTx>,
+}
+
+/// `state_getValue`: a value and its proof. Check it with
+/// `lamina_interop::state_proof::verify(root, key, StateProof::decode(proof))`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueWithProof {
+    /// The committed height.
+    pub height: Height,
+    /// The state root the proof is against.
+    pub root: Hash,
+    /// The value, hex, or null when the key has none.
+    pub value: Option<String>,
+    /// The encoded proof, hex.
+    pub proof: String,
 }
 
 /// `state_getBalance`.

@@ -10,7 +10,7 @@ use lamina_agreement::modules::{accounts, bank};
 use lamina_interop::block::{Block, RawTx};
 use lamina_interop::bus::{Bus, RecvError, Requester};
 use lamina_interop::chain::ChainReader;
-use lamina_interop::messages::{Admission, OpenSnapshot, StateCommitted, SubmitTxs};
+use lamina_interop::messages::{Admission, OpenSnapshot, ProveState, StateCommitted, SubmitTxs};
 use lamina_interop::{Address, ChainId, Hash, Height};
 
 use super::{Balance, BlockView, ChainInfo, Head, HeaderView, Health, MAX_SUBMIT_BATCH};
@@ -31,6 +31,8 @@ pub struct RpcContext {
     pub submit: Requester<SubmitTxs>,
     /// State snapshots.
     pub snapshots: Requester<OpenSnapshot>,
+    /// State proofs.
+    pub prove: Requester<ProveState>,
     /// The bus, for subscriptions to committed blocks.
     pub bus: Bus,
 }
@@ -218,6 +220,38 @@ fn methods(
             let account = parse_address(&address)?;
             let snapshot = snapshot(&ctx).await?;
             accounts::committed_nonce(&*snapshot, &account).map_err(failed)
+        },
+    )?;
+    module.register_async_method(
+        "state_getValue",
+        |params: Params<'static>, ctx, _| async move {
+            let text: String = params.one().map_err(|e| invalid(e.message()))?;
+            let key = hex::decode(text.strip_prefix("0x").unwrap_or(&text))
+                .map_err(|e| invalid(format!("key hex: {e}")))?;
+            if key.len() > lamina_interop::module::MAX_KEY_LEN {
+                return Err(invalid(format!(
+                    "key of {} bytes exceeds {}",
+                    key.len(),
+                    lamina_interop::module::MAX_KEY_LEN
+                )));
+            }
+            let answer = match ctx.prove.request(ProveState { key }).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(err)) => return Err(failed(err)),
+                Err(_) => return Err(failed("the node is shutting down")),
+            };
+            let value = match &answer.proof {
+                lamina_interop::state_proof::StateProof::Member { value, .. } => {
+                    Some(format!("0x{}", hex::encode(value)))
+                }
+                lamina_interop::state_proof::StateProof::NonMember { .. } => None,
+            };
+            Ok::<_, ErrorObjectOwned>(super::ValueWithProof {
+                height: answer.height,
+                root: answer.root,
+                value,
+                proof: format!("0x{}", hex::encode(answer.proof.encode())),
+            })
         },
     )?;
     register_subscriptions(&mut module)?;
