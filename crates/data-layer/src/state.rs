@@ -49,7 +49,7 @@ use crate::{Error, Result};
 ///
 /// A backend maps a state key to whatever it stores internally; proofs are [`StateProof`]s,
 /// the chain's wire format for them, so light clients and RPC need not know the backend.
-pub trait AuthenticatedState: Send {
+pub trait AuthenticatedState: Send + Sync {
     /// The height of the last commit (0 before any).
     fn height(&self) -> Height;
 

@@ -17,7 +17,7 @@ use lamina_interop::{Address, Hash, Height};
 
 use crate::config::{self, FileConfig, Given};
 use crate::keys::Keystore;
-use crate::node::{self, NodeOptions};
+use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SoloEngine};
 use crate::spec::{ChainSpec, Preset};
 
 #[derive(Parser)]
@@ -111,6 +111,9 @@ struct NodeArgs {
     /// Authenticated-state page cache in 4 KiB pages (256 MiB per million keys is ideal).
     #[arg(long, env = "LAMINA_CACHE_PAGES")]
     cache_pages: Option<usize>,
+    /// The key-value store for blocks and the flat state.
+    #[arg(long, value_enum, default_value_t = Storage::Fjall, env = "LAMINA_STORAGE")]
+    storage: Storage,
     /// Output format of the endpoints printed at start.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -225,6 +228,14 @@ enum DbCommand {
         #[arg(long, short)]
         yes: bool,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Storage {
+    /// fjall, the embedded default.
+    Fjall,
+    /// redb.
+    Redb,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -354,24 +365,26 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
         .context("no data directory")?;
     init_logging();
-    let options = NodeOptions {
-        spec,
-        base_path: base_path.clone(),
-        rpc: SocketAddr::new(resolved.rpc_host, resolved.rpc_port),
-        cache_pages: resolved.cache_pages,
-        validator: node::dev_validator(),
-        metrics: SocketAddr::new(
-            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            resolved.metrics_port,
-        ),
-    };
+    let rpc = SocketAddr::new(resolved.rpc_host, resolved.rpc_port);
+    let metrics = SocketAddr::new(
+        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        resolved.metrics_port,
+    );
+    let engine = SoloEngine::from_spec(&spec)?;
+    let cache_pages = resolved.cache_pages;
+    let node = NodeBuilder::new(spec, base_path.clone())
+        .state(Qmdb { cache_pages })
+        .engine(engine)
+        .rpc(rpc)
+        .metrics(metrics);
     let runner = commonware_runtime::tokio::Runner::new(
         commonware_runtime::tokio::Config::new()
             .with_storage_directory(node::state_dir(&base_path)),
     );
     let output = args.output;
+    let storage = args.storage;
     let result = runner.start(|ctx| async move {
-        node::run(ctx, options, shutdown_signal(), |endpoints| {
+        let ready = |endpoints: &node::Endpoints| {
             let _ = match output {
                 Output::Json => print_json(endpoints),
                 Output::Text => say(format!(
@@ -385,8 +398,11 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
                     crate::spec::DEV_ACCOUNTS.join(", "),
                 )),
             };
-        })
-        .await
+        };
+        match storage {
+            Storage::Fjall => node.storage(Fjall).run(ctx, shutdown_signal(), ready).await,
+            Storage::Redb => node.storage(Redb).run(ctx, shutdown_signal(), ready).await,
+        }
     });
     drop(temporary);
     result

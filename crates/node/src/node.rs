@@ -14,7 +14,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +23,10 @@ use anyhow::Context as _;
 use commonware_runtime::{Clock as _, Spawner as _, Supervisor as _};
 use lamina_agreement::service::{AgreementConfig, AgreementService};
 use lamina_app::rpc::{serve, RpcContext, RpcLimits};
-use lamina_data_layer::kv::FjallStore;
-use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
+use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
+use lamina_data_layer::state::{AuthenticatedState, QmdbState, StateConfig};
 use lamina_data_layer::{BlockStore, ChainStore, CommitService, Pruning, SnapshotService};
-use lamina_incentive::{ChainTip, Engine as _, Solo, SoloConfig};
+use lamina_incentive::{ChainTip, Engine, Solo, SoloConfig};
 use lamina_interop::bus::{Bus, BusConfig};
 use lamina_interop::chain::ChainReader;
 use lamina_interop::messages::{BlockFinalized, StateCommitted};
@@ -36,21 +36,225 @@ use lamina_interop::{Address, Hash, Height, Timestamp};
 use crate::metrics::{self, Counters, Sources};
 use crate::spec::{dev_key, ChainSpec, ConsensusSpec};
 
-/// How to run a node.
-#[derive(Debug, Clone)]
-pub(crate) struct NodeOptions {
-    /// The chain.
-    pub(crate) spec: ChainSpec,
-    /// Where the node keeps its data (`<base>/db`).
-    pub(crate) base_path: PathBuf,
-    /// JSON-RPC address.
-    pub(crate) rpc: SocketAddr,
-    /// Authenticated-state page cache, in 4 KiB pages.
+/// A part not chosen yet: `run` exists only once every part is chosen, so a missing part is a
+/// compile error.
+pub(crate) struct Missing;
+
+/// Where blocks, receipts, the redo log and the flat state are kept.
+pub(crate) trait StorageBackend {
+    /// Opens (or creates) the store under `dir`.
+    fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>>;
+    /// Its name, for logs.
+    fn name(&self) -> &'static str;
+}
+
+/// fjall, the embedded default (ADR 0007).
+pub(crate) struct Fjall;
+
+impl StorageBackend for Fjall {
+    fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
+        let path = dir.join("kv");
+        std::fs::create_dir_all(&path)?;
+        Ok(Arc::new(
+            FjallStore::open(&path, &lamina_data_layer::commit::columns())
+                .with_context(|| format!("opening {}", path.display()))?,
+        ))
+    }
+
+    fn name(&self) -> &'static str {
+        "fjall"
+    }
+}
+
+/// redb, a copy-on-write B-tree in one file.
+pub(crate) struct Redb;
+
+impl StorageBackend for Redb {
+    fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("kv.redb");
+        Ok(Arc::new(
+            RedbStore::open(&path, &lamina_data_layer::commit::columns())
+                .with_context(|| format!("opening {}", path.display()))?,
+        ))
+    }
+
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+}
+
+/// The authenticated state.
+pub(crate) trait StateBackend {
+    /// The state.
+    type State: AuthenticatedState + 'static;
+    /// Opens it in the runtime's storage.
+    fn open(
+        &self,
+        ctx: &commonware_runtime::tokio::Context,
+    ) -> impl Future<Output = anyhow::Result<Self::State>>;
+}
+
+/// QMDB (ADR 0008).
+pub(crate) struct Qmdb {
+    /// Page cache, in 4 KiB pages.
     pub(crate) cache_pages: usize,
-    /// The validator's account (the dev chain's is alice).
-    pub(crate) validator: Address,
+}
+
+impl StateBackend for Qmdb {
+    type State = QmdbState<commonware_runtime::tokio::Context>;
+
+    async fn open(&self, ctx: &commonware_runtime::tokio::Context) -> anyhow::Result<Self::State> {
+        let config = StateConfig {
+            cache_pages: self.cache_pages,
+            ..StateConfig::default()
+        };
+        Ok(QmdbState::open(ctx.child("state"), &config).await?)
+    }
+}
+
+/// How blocks are ordered.
+pub(crate) trait EngineChoice {
+    /// The engine.
+    type Engine: Engine;
+    /// The engine on `bus`, continuing from `tip`, proposing as `validator`.
+    fn build(
+        self,
+        ctx: &commonware_runtime::tokio::Context,
+        bus: &Bus,
+        tip: ChainTip,
+        validator: Address,
+    ) -> Self::Engine;
+}
+
+/// The solo engine.
+pub(crate) struct SoloEngine {
+    /// Time between blocks when the pool does not fill them.
+    pub(crate) block_time: Duration,
+}
+
+impl SoloEngine {
+    /// The solo engine the spec asks for; another engine in the spec is an error.
+    pub(crate) fn from_spec(spec: &ChainSpec) -> anyhow::Result<SoloEngine> {
+        match spec.consensus {
+            ConsensusSpec::Solo { block_time_ms } => Ok(SoloEngine {
+                block_time: Duration::from_millis(block_time_ms.max(1)),
+            }),
+        }
+    }
+}
+
+impl EngineChoice for SoloEngine {
+    type Engine = Solo<commonware_runtime::tokio::Context>;
+
+    fn build(
+        self,
+        ctx: &commonware_runtime::tokio::Context,
+        bus: &Bus,
+        tip: ChainTip,
+        validator: Address,
+    ) -> Self::Engine {
+        let config = SoloConfig {
+            block_time: self.block_time,
+            proposer: validator,
+            ..SoloConfig::default()
+        };
+        Solo::new(ctx.child("engine"), bus, config, tip)
+    }
+}
+
+/// Composes a node. Each part is one call, and swapping one is changing that call:
+///
+/// ```text
+/// NodeBuilder::new(spec, base_path)
+///     .storage(Fjall)                       // or Redb
+///     .state(Qmdb { cache_pages })
+///     .engine(SoloEngine::from_spec(&spec)?)
+///     .rpc(address)
+///     .metrics(address)
+///     .run(ctx, shutdown, ready)            // compiles only with every part chosen
+/// ```
+pub(crate) struct NodeBuilder<K, A, E> {
+    spec: ChainSpec,
+    base_path: PathBuf,
+    rpc: SocketAddr,
+    metrics: SocketAddr,
+    validator: Address,
+    storage: K,
+    state: A,
+    engine: E,
+}
+
+impl NodeBuilder<Missing, Missing, Missing> {
+    /// A node of the chain `spec` keeping its data in `base_path`.
+    pub(crate) fn new(spec: ChainSpec, base_path: PathBuf) -> Self {
+        NodeBuilder {
+            spec,
+            base_path,
+            rpc: SocketAddr::from(([127, 0, 0, 1], 9944)),
+            metrics: SocketAddr::from(([127, 0, 0, 1], 9615)),
+            validator: dev_validator(),
+            storage: Missing,
+            state: Missing,
+            engine: Missing,
+        }
+    }
+}
+
+impl<K, A, E> NodeBuilder<K, A, E> {
+    /// The key-value store.
+    pub(crate) fn storage<K2: StorageBackend>(self, storage: K2) -> NodeBuilder<K2, A, E> {
+        NodeBuilder {
+            spec: self.spec,
+            base_path: self.base_path,
+            rpc: self.rpc,
+            metrics: self.metrics,
+            validator: self.validator,
+            storage,
+            state: self.state,
+            engine: self.engine,
+        }
+    }
+
+    /// The authenticated state.
+    pub(crate) fn state<A2: StateBackend>(self, state: A2) -> NodeBuilder<K, A2, E> {
+        NodeBuilder {
+            spec: self.spec,
+            base_path: self.base_path,
+            rpc: self.rpc,
+            metrics: self.metrics,
+            validator: self.validator,
+            storage: self.storage,
+            state,
+            engine: self.engine,
+        }
+    }
+
+    /// The consensus engine.
+    pub(crate) fn engine<E2: EngineChoice>(self, engine: E2) -> NodeBuilder<K, A, E2> {
+        NodeBuilder {
+            spec: self.spec,
+            base_path: self.base_path,
+            rpc: self.rpc,
+            metrics: self.metrics,
+            validator: self.validator,
+            storage: self.storage,
+            state: self.state,
+            engine,
+        }
+    }
+
+    /// JSON-RPC address.
+    pub(crate) fn rpc(mut self, address: SocketAddr) -> Self {
+        self.rpc = address;
+        self
+    }
+
     /// Prometheus metrics address.
-    pub(crate) metrics: SocketAddr,
+    pub(crate) fn metrics(mut self, address: SocketAddr) -> Self {
+        self.metrics = address;
+        self
+    }
 }
 
 /// Where a running node can be reached.
@@ -73,189 +277,175 @@ pub(crate) fn state_dir(base_path: &std::path::Path) -> PathBuf {
     base_path.join("db").join("state")
 }
 
-/// Runs a node until `shutdown` completes; `ready` learns its endpoints once it serves.
-pub(crate) async fn run(
-    ctx: commonware_runtime::tokio::Context,
-    options: NodeOptions,
-    shutdown: impl Future<Output = ()>,
-    ready: impl FnOnce(&Endpoints),
-) -> anyhow::Result<()> {
-    let spec = &options.spec;
-    let runtime = Arc::new(spec.runtime()?);
-    let kv_path = options.base_path.join("db").join("kv");
-    std::fs::create_dir_all(&kv_path)?;
-    let kv = Arc::new(
-        FjallStore::open(&kv_path, &lamina_data_layer::commit::columns())
-            .with_context(|| format!("opening {}", kv_path.display()))?,
-    );
-    let state_config = StateConfig {
-        cache_pages: options.cache_pages,
-        ..StateConfig::default()
-    };
-    let state = QmdbState::open(ctx.child("state"), &state_config).await?;
-    let (mut store, recovery) = ChainStore::open(kv.clone(), Pruning::Archive, state).await?;
-    if !recovery.replayed.is_empty() {
-        tracing::info!(replayed = ?recovery.replayed, "repaired the state from the redo log");
-    }
-    if !store.is_initialized()? {
-        let env = Env {
-            chain_id: spec.chain_id,
-            height: Height::GENESIS,
-            timestamp: Timestamp(0),
-            proposer: Address([0; 32]),
+impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
+    /// Runs the node until `shutdown` completes; `ready` learns its endpoints once it serves.
+    pub(crate) async fn run(
+        self,
+        ctx: commonware_runtime::tokio::Context,
+        shutdown: impl Future<Output = ()>,
+        ready: impl FnOnce(&Endpoints),
+    ) -> anyhow::Result<()> {
+        let spec = &self.spec;
+        let runtime = Arc::new(spec.runtime()?);
+        let kv = self.storage.open(&self.base_path.join("db"))?;
+        let state = self.state.open(&ctx).await?;
+        tracing::info!(storage = self.storage.name(), "opened the store");
+        let (mut store, recovery) = ChainStore::open(kv.clone(), Pruning::Archive, state).await?;
+        if !recovery.replayed.is_empty() {
+            tracing::info!(replayed = ?recovery.replayed, "repaired the state from the redo log");
+        }
+        if !store.is_initialized()? {
+            let env = Env {
+                chain_id: spec.chain_id,
+                height: Height::GENESIS,
+                timestamp: Timestamp(0),
+                proposer: Address([0; 32]),
+            };
+            let genesis = runtime.genesis(&spec.genesis, &env)?;
+            let root = store.init_genesis(&genesis).await?;
+            tracing::info!(%root, "wrote the genesis state");
+        }
+        let height = store.height();
+        let block = match height {
+            Height::GENESIS => Hash::ZERO,
+            h => store
+                .blocks()
+                .header(h)?
+                .context("the finalized header is missing")?
+                .id(),
         };
-        let genesis = runtime.genesis(&spec.genesis, &env)?;
-        let root = store.init_genesis(&genesis).await?;
-        tracing::info!(%root, "wrote the genesis state");
-    }
-    let height = store.height();
-    let block = match height {
-        Height::GENESIS => Hash::ZERO,
-        h => store
-            .blocks()
-            .header(h)?
-            .context("the finalized header is missing")?
-            .id(),
-    };
-    let root = store.root_at(height)?.unwrap_or(store.state().root());
+        let root = store.root_at(height)?.unwrap_or(store.state().root());
 
-    let bus = Bus::new(BusConfig::default())?;
-    let commits = CommitService::new(&bus, store)?;
-    let snapshots = SnapshotService::new(&bus, kv.clone())?;
-    let agreement = AgreementService::new(
-        &bus,
-        runtime.clone(),
-        AgreementConfig::default(),
-        (height, block, root),
-    )?;
-    let counters = Arc::new(Counters::default());
-    counters.height.store(height.0, Ordering::Relaxed);
-    let metrics_listener = metrics::bind(options.metrics)
+        let bus = Bus::new(BusConfig::default())?;
+        let commits = CommitService::new(&bus, store)?;
+        let snapshots = SnapshotService::new(&bus, kv.clone())?;
+        let agreement = AgreementService::new(
+            &bus,
+            runtime.clone(),
+            AgreementConfig::default(),
+            (height, block, root),
+        )?;
+        let counters = Arc::new(Counters::default());
+        counters.height.store(height.0, Ordering::Relaxed);
+        let metrics_listener = metrics::bind(self.metrics)
+            .await
+            .with_context(|| format!("starting metrics on {}", self.metrics))?;
+        let metrics_address = metrics_listener.local_addr()?;
+        let metrics_task = tokio::spawn(metrics::serve(
+            metrics_listener,
+            Arc::new(Sources {
+                bus: bus.clone(),
+                pool: agreement.pool(),
+                counters: counters.clone(),
+            }),
+        ));
+        let engine = self
+            .engine
+            .build(&ctx, &bus, ChainTip { height, block }, self.validator);
+        let chain: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
+        let rpc = serve(
+            self.rpc,
+            RpcContext {
+                name: spec.name.clone(),
+                chain_id: spec.chain_id,
+                gas_price: spec.runtime.gas_price,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                chain,
+                submit: bus.requester(),
+                snapshots: bus.requester(),
+                prove: bus.requester(),
+                bus: bus.clone(),
+            },
+            RpcLimits::default(),
+        )
         .await
-        .with_context(|| format!("starting metrics on {}", options.metrics))?;
-    let metrics_address = metrics_listener.local_addr()?;
-    let metrics_task = tokio::spawn(metrics::serve(
-        metrics_listener,
-        Arc::new(Sources {
-            bus: bus.clone(),
-            pool: agreement.pool(),
-            counters: counters.clone(),
-        }),
-    ));
-    let ConsensusSpec::Solo { block_time_ms } = spec.consensus;
-    let engine = Solo::new(
-        ctx.child("engine"),
-        &bus,
-        SoloConfig {
-            block_time: Duration::from_millis(block_time_ms.max(1)),
-            proposer: options.validator,
-            ..SoloConfig::default()
-        },
-        ChainTip { height, block },
-    );
-    let chain: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
-    let rpc = serve(
-        options.rpc,
-        RpcContext {
-            name: spec.name.clone(),
-            chain_id: spec.chain_id,
-            gas_price: spec.runtime.gas_price,
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            chain,
-            submit: bus.requester(),
-            snapshots: bus.requester(),
-            prove: bus.requester(),
-            bus: bus.clone(),
-        },
-        RpcLimits::default(),
-    )
-    .await
-    .with_context(|| format!("starting JSON-RPC on {}", options.rpc))?;
-    let mut finalized = bus.subscribe::<BlockFinalized>();
-    let mut committed = bus.subscribe::<StateCommitted>();
-    bus.check_wiring()?;
+        .with_context(|| format!("starting JSON-RPC on {}", self.rpc))?;
+        let mut finalized = bus.subscribe::<BlockFinalized>();
+        let mut committed = bus.subscribe::<StateCommitted>();
+        bus.check_wiring()?;
 
-    let commits = ctx.child("commit").spawn(|_| commits.run());
-    let snapshots = ctx.child("snapshots").spawn(|_| snapshots.run());
-    let mut agreement = ctx.child("agreement").spawn(|_| agreement.run());
-    tracing::info!(engine = engine.name(), %height, "starting");
-    let mut engine = ctx.child("engine").spawn(|_| engine.run());
-    ready(&Endpoints {
-        chain: spec.name.clone(),
-        rpc: format!("http://{}", rpc.address),
-        metrics: format!("http://{metrics_address}/metrics"),
-        base_path: options.base_path.clone(),
-        height,
-    });
+        let commits = ctx.child("commit").spawn(|_| commits.run());
+        let snapshots = ctx.child("snapshots").spawn(|_| snapshots.run());
+        let mut agreement = ctx.child("agreement").spawn(|_| agreement.run());
+        tracing::info!(engine = engine.name(), %height, "starting");
+        let mut engine = ctx.child("engine").spawn(|_| engine.run());
+        ready(&Endpoints {
+            chain: spec.name.clone(),
+            rpc: format!("http://{}", rpc.address),
+            metrics: format!("http://{metrics_address}/metrics"),
+            base_path: self.base_path.clone(),
+            height,
+        });
 
-    // Track the last finalized and last committed heights, to drain on shutdown.
-    let mut last_finalized = height;
-    let mut last_committed = height;
-    let mut engine_done = false;
-    let mut agreement_done = false;
-    let failure = {
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break None,
-                event = finalized.recv() => {
-                    if let Ok(event) = event { last_finalized = event.block.header.height; }
-                }
-                event = committed.recv() => {
-                    if let Ok(event) = event {
-                        last_committed = event.height;
-                        counters.height.store(event.height.0, Ordering::Relaxed);
-                        counters.committed_txs.fetch_add(event.tx_count as u64, Ordering::Relaxed);
+        // Track the last finalized and last committed heights, to drain on shutdown.
+        let mut last_finalized = height;
+        let mut last_committed = height;
+        let mut engine_done = false;
+        let mut agreement_done = false;
+        let failure = {
+            let mut shutdown = std::pin::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => break None,
+                    event = finalized.recv() => {
+                        if let Ok(event) = event { last_finalized = event.block.header.height; }
+                    }
+                    event = committed.recv() => {
+                        if let Ok(event) = event {
+                            last_committed = event.height;
+                            counters.height.store(event.height.0, Ordering::Relaxed);
+                            counters.committed_txs.fetch_add(event.tx_count as u64, Ordering::Relaxed);
+                        }
+                    }
+                    result = &mut engine => {
+                        engine_done = true;
+                        break Some(format!("engine stopped: {result:?}"));
+                    }
+                    result = &mut agreement => {
+                        agreement_done = true;
+                        break Some(format!("agreement stopped: {result:?}"));
                     }
                 }
-                result = &mut engine => {
-                    engine_done = true;
-                    break Some(format!("engine stopped: {result:?}"));
-                }
-                result = &mut agreement => {
-                    agreement_done = true;
-                    break Some(format!("agreement stopped: {result:?}"));
-                }
+            }
+        };
+
+        tracing::info!("stopping: no new requests or blocks");
+        rpc.stop().await;
+        metrics_task.abort();
+        if !engine_done {
+            engine.abort();
+        }
+        while let Ok(event) = finalized.try_recv() {
+            match event {
+                Some(event) => last_finalized = event.block.header.height,
+                None => break,
             }
         }
-    };
-
-    tracing::info!("stopping: no new requests or blocks");
-    rpc.stop().await;
-    metrics_task.abort();
-    if !engine_done {
-        engine.abort();
-    }
-    while let Ok(event) = finalized.try_recv() {
-        match event {
-            Some(event) => last_finalized = event.block.header.height,
-            None => break,
+        // Let the blocks already final be executed and committed.
+        let deadline = ctx.current() + Duration::from_secs(60);
+        while failure.is_none() && last_committed < last_finalized && ctx.current() < deadline {
+            tokio::select! {
+                event = committed.recv() => match event {
+                    Ok(event) => last_committed = event.height,
+                    Err(_) => break,
+                },
+                _ = ctx.sleep(Duration::from_millis(100)) => {}
+            }
         }
-    }
-    // Let the blocks already final be executed and committed.
-    let deadline = ctx.current() + Duration::from_secs(60);
-    while failure.is_none() && last_committed < last_finalized && ctx.current() < deadline {
-        tokio::select! {
-            event = committed.recv() => match event {
-                Ok(event) => last_committed = event.height,
-                Err(_) => break,
-            },
-            _ = ctx.sleep(Duration::from_millis(100)) => {}
+        bus.close();
+        let _ = snapshots.await;
+        if !agreement_done {
+            let _ = agreement.await;
         }
-    }
-    bus.close();
-    let _ = snapshots.await;
-    if !agreement_done {
-        let _ = agreement.await;
-    }
-    if let Ok(store) = commits.await {
-        drop(store);
-    }
-    lamina_data_layer::KvStore::sync(&*kv)?;
-    tracing::info!(height = %last_committed, "stopped");
-    match failure {
-        Some(reason) => anyhow::bail!(reason),
-        None => Ok(()),
+        if let Ok(store) = commits.await {
+            drop(store);
+        }
+        lamina_data_layer::KvStore::sync(&*kv)?;
+        tracing::info!(height = %last_committed, "stopped");
+        match failure {
+            Some(reason) => anyhow::bail!(reason),
+            None => Ok(()),
+        }
     }
 }
 
