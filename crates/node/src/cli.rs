@@ -218,6 +218,9 @@ enum DbCommand {
         /// The data directory.
         #[arg(long, env = "LAMINA_BASE_PATH")]
         base_path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
     /// Delete the database (keys are kept).
     Purge {
@@ -541,14 +544,26 @@ async fn query(command: QueryCommand, rpc: &str, output: Output) -> anyhow::Resu
 
 fn db(command: DbCommand) -> anyhow::Result<()> {
     match command {
-        DbCommand::Info { base_path } => {
+        DbCommand::Info { base_path, output } => {
             let db = base_path.join("db");
             let size = dir_size(&db);
-            say(format!(
-                "database: {}\n  size on disk: {} bytes",
-                db.display(),
-                size
-            ))
+            let chain: serde_json::Value = std::fs::read_to_string(db.join("chain.json"))
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or(serde_json::Value::Null);
+            match output {
+                Output::Json => print_json(&serde_json::json!({
+                    "path": db,
+                    "chain": chain,
+                    "size_bytes": size,
+                })),
+                Output::Text => say(format!(
+                    "database: {}\n  chain: {}\n  size on disk: {} bytes",
+                    db.display(),
+                    chain,
+                    size
+                )),
+            }
         }
         DbCommand::Purge { base_path, yes } => {
             let db = base_path.join("db");

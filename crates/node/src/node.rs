@@ -294,6 +294,7 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         if !recovery.replayed.is_empty() {
             tracing::info!(replayed = ?recovery.replayed, "repaired the state from the redo log");
         }
+        check_chain(&self.base_path, spec, store.is_initialized()?)?;
         if !store.is_initialized()? {
             let env = Env {
                 chain_id: spec.chain_id,
@@ -445,6 +446,38 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         match failure {
             Some(reason) => anyhow::bail!(reason),
             None => Ok(()),
+        }
+    }
+}
+
+/// Records which chain a data directory holds, and refuses to start another chain on it.
+fn check_chain(base_path: &Path, spec: &ChainSpec, initialized: bool) -> anyhow::Result<()> {
+    let path = base_path.join("db").join("chain.json");
+    let identity = serde_json::json!({ "name": spec.name, "chain_id": spec.chain_id });
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let stored: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if stored != identity {
+                anyhow::bail!(
+                    "{} holds chain {} (id {}), not {} (id {}): use another --base-path, or `lamina db purge`",
+                    base_path.display(),
+                    stored["name"],
+                    stored["chain_id"],
+                    spec.name,
+                    spec.chain_id.0
+                );
+            }
+            Ok(())
+        }
+        Err(_) if initialized => anyhow::bail!(
+            "{} holds a chain but no record of which: refusing to guess",
+            base_path.display()
+        ),
+        Err(_) => {
+            std::fs::write(&path, serde_json::to_string_pretty(&identity)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(())
         }
     }
 }
