@@ -1,15 +1,15 @@
-//! The typed client, over HTTP.
+//! The typed client, over HTTP. Its calls are [`LaminaApiClient`]'s, which jsonrpsee derives
+//! from the same trait the server implements; this wrapper adds connection settings and checks
+//! state proofs.
 
-use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use jsonrpsee::rpc_params;
 use lamina_interop::block::RawTx;
 use lamina_interop::chain::TxRecord;
 use lamina_interop::messages::Admission;
 use lamina_interop::{Address, Hash, Height};
-use serde::de::DeserializeOwned;
 
-use super::{Balance, BlockView, ChainInfo, Head, HeaderView, Health};
+use super::api::LaminaApiClient;
+use super::{BlockView, ChainInfo, Head, HeaderView, Health, TxInput};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +17,7 @@ pub enum RpcClientError {
     /// The transport or the server reported an error.
     #[error("{0}")]
     Rpc(#[from] jsonrpsee::core::ClientError),
-    /// The server answered something this client does not understand.
+    /// The server answered something this client does not accept.
     #[error("unexpected answer: {0}")]
     Unexpected(String),
 }
@@ -26,6 +26,10 @@ pub enum RpcClientError {
 #[derive(Clone)]
 pub struct RpcClient {
     http: HttpClient,
+}
+
+fn hex_tx(tx: &RawTx) -> String {
+    format!("0x{}", hex::encode(tx.as_ref()))
 }
 
 impl RpcClient {
@@ -39,37 +43,24 @@ impl RpcClient {
         Ok(RpcClient { http })
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        params: jsonrpsee::core::params::ArrayParams,
-    ) -> Result<T, RpcClientError> {
-        Ok(self.http.request(method, params).await?)
+    /// The generated client, for calls this wrapper does not add to.
+    pub fn api(&self) -> &HttpClient {
+        &self.http
     }
 
     /// `system_health`.
     pub async fn health(&self) -> Result<Health, RpcClientError> {
-        self.call("system_health", rpc_params![]).await
+        Ok(LaminaApiClient::health(&self.http).await?)
     }
 
     /// `system_chain`.
     pub async fn chain(&self) -> Result<ChainInfo, RpcClientError> {
-        self.call("system_chain", rpc_params![]).await
-    }
-
-    /// `system_version`.
-    pub async fn version(&self) -> Result<String, RpcClientError> {
-        self.call("system_version", rpc_params![]).await
-    }
-
-    /// `rpc_methods`.
-    pub async fn methods(&self) -> Result<Vec<String>, RpcClientError> {
-        self.call("rpc_methods", rpc_params![]).await
+        Ok(LaminaApiClient::chain(&self.http).await?)
     }
 
     /// `chain_getFinalizedHead`.
     pub async fn finalized_head(&self) -> Result<Head, RpcClientError> {
-        self.call("chain_getFinalizedHead", rpc_params![]).await
+        Ok(LaminaApiClient::finalized_head(&self.http).await?)
     }
 
     /// `chain_getHeader`; the latest when `height` is `None`.
@@ -77,25 +68,22 @@ impl RpcClient {
         &self,
         height: Option<Height>,
     ) -> Result<Option<HeaderView>, RpcClientError> {
-        match height {
-            Some(height) => self.call("chain_getHeader", rpc_params![height]).await,
-            None => self.call("chain_getHeader", rpc_params![]).await,
-        }
+        Ok(LaminaApiClient::header(&self.http, height).await?)
     }
 
     /// `chain_getBlock`.
     pub async fn block(&self, height: Height) -> Result<Option<BlockView>, RpcClientError> {
-        self.call("chain_getBlock", rpc_params![height]).await
+        Ok(LaminaApiClient::block(&self.http, height).await?)
     }
 
     /// `chain_getBlockByHash`.
     pub async fn block_by_hash(&self, hash: Hash) -> Result<Option<BlockView>, RpcClientError> {
-        self.call("chain_getBlockByHash", rpc_params![hash]).await
+        Ok(LaminaApiClient::block_by_hash(&self.http, hash).await?)
     }
 
     /// `tx_submit` of one transaction.
     pub async fn submit(&self, tx: &RawTx) -> Result<Admission, RpcClientError> {
-        let mut verdicts: Vec<Admission> = self.submit_batch(std::slice::from_ref(tx)).await?;
+        let mut verdicts = LaminaApiClient::submit(&self.http, TxInput::One(hex_tx(tx))).await?;
         verdicts
             .pop()
             .ok_or_else(|| RpcClientError::Unexpected("no verdict".into()))
@@ -103,16 +91,21 @@ impl RpcClient {
 
     /// `tx_submit` of a batch: one verdict per transaction, in order.
     pub async fn submit_batch(&self, txs: &[RawTx]) -> Result<Vec<Admission>, RpcClientError> {
-        let hex: Vec<String> = txs
-            .iter()
-            .map(|tx| format!("0x{}", hex::encode(tx.as_ref())))
-            .collect();
-        self.call("tx_submit", rpc_params![hex]).await
+        let batch = TxInput::Many(txs.iter().map(hex_tx).collect());
+        let verdicts = LaminaApiClient::submit(&self.http, batch).await?;
+        if verdicts.len() != txs.len() {
+            return Err(RpcClientError::Unexpected(format!(
+                "{} verdicts for {} transactions",
+                verdicts.len(),
+                txs.len()
+            )));
+        }
+        Ok(verdicts)
     }
 
     /// `tx_get`.
     pub async fn tx(&self, id: Hash) -> Result<Option<TxRecord>, RpcClientError> {
-        self.call("tx_get", rpc_params![id]).await
+        Ok(LaminaApiClient::tx(&self.http, id).await?)
     }
 
     /// `state_getBalance` of the native asset or `asset`.
@@ -121,17 +114,16 @@ impl RpcClient {
         account: Address,
         asset: Option<u32>,
     ) -> Result<u128, RpcClientError> {
-        let balance: Balance = match asset {
-            Some(asset) => {
-                self.call("state_getBalance", rpc_params![account, asset])
-                    .await?
-            }
-            None => self.call("state_getBalance", rpc_params![account]).await?,
-        };
+        let balance = LaminaApiClient::balance(&self.http, account, asset).await?;
         balance
             .amount
             .parse()
             .map_err(|_| RpcClientError::Unexpected(format!("balance {:?}", balance.amount)))
+    }
+
+    /// `state_getNonce`.
+    pub async fn nonce(&self, account: Address) -> Result<u64, RpcClientError> {
+        Ok(LaminaApiClient::nonce(&self.http, account).await?)
     }
 
     /// `state_getValue`, with the proof checked here against the root the node names:
@@ -141,12 +133,7 @@ impl RpcClient {
         &self,
         key: &[u8],
     ) -> Result<(Height, Hash, Option<Vec<u8>>), RpcClientError> {
-        let answer: super::ValueWithProof = self
-            .call(
-                "state_getValue",
-                rpc_params![format!("0x{}", hex::encode(key))],
-            )
-            .await?;
+        let answer = LaminaApiClient::value(&self.http, format!("0x{}", hex::encode(key))).await?;
         let bytes = hex::decode(answer.proof.trim_start_matches("0x"))
             .map_err(|e| RpcClientError::Unexpected(format!("proof hex: {e}")))?;
         let proof = lamina_interop::state_proof::StateProof::decode(&bytes)
@@ -166,10 +153,5 @@ impl RpcClient {
             ));
         }
         Ok((answer.height, answer.root, value))
-    }
-
-    /// `state_getNonce`.
-    pub async fn nonce(&self, account: Address) -> Result<u64, RpcClientError> {
-        self.call("state_getNonce", rpc_params![account]).await
     }
 }

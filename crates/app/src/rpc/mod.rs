@@ -31,9 +31,11 @@
 //! or bus failure `-32000`. Limits: request body size, batch size, connections (see
 //! [`RpcLimits`]), and at most [`MAX_SUBMIT_BATCH`] transactions per `tx_submit`.
 
+mod api;
 mod client;
 mod server;
 
+pub use api::{LaminaApiClient, LaminaApiServer};
 pub use client::{RpcClient, RpcClientError};
 pub use server::{serve, RpcContext, RpcLimits, RpcServer};
 
@@ -109,6 +111,52 @@ pub struct ValueWithProof {
     pub value: Option<String>,
     /// The encoded proof, hex.
     pub proof: String,
+}
+
+/// `tx_submit`'s parameter: one transaction or a batch, hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TxInput {
+    /// One transaction.
+    One(String),
+    /// A batch.
+    Many(Vec<String>),
+}
+
+/// The notifications of `tx_submitAndWatch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxStatus {
+    /// In the pool.
+    Admitted {
+        /// The transaction id.
+        id: Hash,
+    },
+    /// Refused at admission.
+    Rejected {
+        /// The transaction id.
+        id: Hash,
+        /// Why.
+        reason: lamina_interop::messages::Rejection,
+    },
+    /// In a block.
+    Included {
+        /// The transaction id.
+        id: Hash,
+        /// The block's height.
+        height: Height,
+        /// Position in the block.
+        index: u32,
+    },
+    /// The block is final; the receipt says what happened.
+    Finalized {
+        /// The transaction id.
+        id: Hash,
+        /// The block's height.
+        height: Height,
+        /// The receipt.
+        receipt: lamina_interop::block::Receipt,
+    },
 }
 
 /// `state_getBalance`.
