@@ -136,6 +136,9 @@ fn a_dev_chain_takes_a_transfer_stops_cleanly_and_resumes() {
     let before = json(&[
         "query", "balance", &bob, "--rpc", &node.rpc, "--output", "json",
     ]);
+    let alice_before = json(&[
+        "query", "balance", &alice, "--rpc", &node.rpc, "--output", "json",
+    ]);
     let receipt = json(&[
         "tx", "transfer", "--to", &bob, "--amount", "7", "--from", "alice", "--rpc", &node.rpc,
         "--output", "json",
@@ -148,6 +151,14 @@ fn a_dev_chain_takes_a_transfer_stops_cleanly_and_resumes() {
     ]);
     let amount = |v: &serde_json::Value| v["amount"].as_str().unwrap().parse::<u128>().unwrap();
     assert_eq!(amount(&after), amount(&before) + 7);
+    // The sender pays exactly the amount and the fee in its receipt (alice, the dev
+    // validator, gets back only tips, and this transfer tips nothing).
+    let alice_after = json(&[
+        "query", "balance", &alice, "--rpc", &node.rpc, "--output", "json",
+    ]);
+    let fee: u128 = receipt["receipt"]["fee_paid"].as_u64().unwrap().into();
+    assert!(fee > 0);
+    assert_eq!(amount(&alice_before) - amount(&alice_after), 7 + fee);
     let tx = json(&[
         "query",
         "tx",
@@ -305,4 +316,220 @@ fn scrape(url: &str) -> String {
     stream.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     text
+}
+
+/// The dev account `name`'s key, derived as the node derives it.
+fn dev_key(name: &str) -> lamina_interop::crypto::SecretKey {
+    let mut seed = b"lamina/dev/".to_vec();
+    seed.extend_from_slice(name.as_bytes());
+    lamina_interop::crypto::SecretKey::from_seed(lamina_interop::Hash::of(&seed).0)
+}
+
+/// A signed dev-chain transfer, hex.
+fn signed_transfer(
+    from: &lamina_interop::crypto::SecretKey,
+    nonce: u64,
+    chain_id: u64,
+    to: lamina_interop::Address,
+) -> String {
+    use lamina_agreement::modules::bank::BankCall;
+    use lamina_interop::codec::{self, BoundedBytes};
+    let tx = lamina_agreement::UnsignedTx {
+        chain_id: lamina_interop::ChainId(chain_id),
+        sender: from.public_key(),
+        nonce,
+        max_fee: 100_000,
+        tip: 0,
+        gas_limit: 100_000,
+        module: 1,
+        call: BoundedBytes::try_from_vec(codec::encode(&BankCall::Transfer {
+            to,
+            asset: 0,
+            amount: 1,
+        }))
+        .unwrap(),
+    }
+    .sign(from);
+    format!("0x{}", hex_encode(&codec::encode(&tx)))
+}
+
+fn http(url: &str) -> jsonrpsee::http_client::HttpClient {
+    jsonrpsee::http_client::HttpClientBuilder::default()
+        .max_request_size(200 * 1024 * 1024)
+        .build(url)
+        .unwrap()
+}
+
+#[test]
+fn kill_9_under_load_loses_no_finalized_block() {
+    use jsonrpsee::core::client::ClientT as _;
+    use jsonrpsee::rpc_params;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let bob: lamina_interop::Address = address("bob").parse().unwrap();
+    let senders: Vec<_> = ["alice", "charlie", "dave"]
+        .iter()
+        .map(|n| dev_key(n))
+        .collect();
+    let submit = |client: &jsonrpsee::http_client::HttpClient, round: u64| {
+        let txs: Vec<String> = senders
+            .iter()
+            .flat_map(|key| (0..50).map(move |i| signed_transfer(key, round * 50 + i, 1337, bob)))
+            .collect();
+        runtime.block_on(async {
+            let verdicts: Vec<serde_json::Value> =
+                client.request("tx_submit", rpc_params![txs]).await.unwrap();
+            assert!(
+                verdicts.iter().all(|v| v["status"] == "accepted"),
+                "{verdicts:?}"
+            );
+        });
+    };
+    let client = http(&node.rpc);
+    // Two rounds final, then a third in flight when the node is killed.
+    let mut seen: Vec<(u64, serde_json::Value)> = Vec::new();
+    for round in 0..2 {
+        submit(&client, round);
+        let target = 50 * (round + 1);
+        runtime.block_on(async {
+            loop {
+                let nonce: u64 = client
+                    .request("state_getNonce", rpc_params![address("charlie")])
+                    .await
+                    .unwrap();
+                if nonce >= target {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+    }
+    runtime.block_on(async {
+        let head: serde_json::Value = client
+            .request("chain_getFinalizedHead", rpc_params![])
+            .await
+            .unwrap();
+        for h in 1..=head["height"].as_u64().unwrap() {
+            let header: serde_json::Value = client
+                .request("chain_getHeader", rpc_params![h])
+                .await
+                .unwrap();
+            seen.push((h, header));
+        }
+    });
+    submit(&client, 2);
+    let pid = node.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    drop(node);
+
+    let node = Node::start(dir.path());
+    let client = http(&node.rpc);
+    runtime.block_on(async {
+        let head: serde_json::Value = client
+            .request("chain_getFinalizedHead", rpc_params![])
+            .await
+            .unwrap();
+        assert!(
+            head["height"].as_u64().unwrap() >= seen.len() as u64,
+            "no finalized block lost"
+        );
+        for (h, header) in &seen {
+            let now: serde_json::Value = client
+                .request("chain_getHeader", rpc_params![h])
+                .await
+                .unwrap();
+            // Same block id, and so the same state roots it names.
+            assert_eq!(&now, header, "height {h}");
+        }
+        // The chain goes on from where it was.
+        let nonce: u64 = client
+            .request("state_getNonce", rpc_params![address("charlie")])
+            .await
+            .unwrap();
+        assert!(nonce >= 100);
+    });
+    assert!(node.stop().success());
+}
+
+#[test]
+fn malformed_requests_get_clear_errors_and_the_node_keeps_serving() {
+    use jsonrpsee::core::client::ClientT as _;
+    use jsonrpsee::rpc_params;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let client = http(&node.rpc);
+    let alice = dev_key("alice");
+    let bob: lamina_interop::Address = address("bob").parse().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let error = |result: Result<serde_json::Value, jsonrpsee::core::ClientError>| {
+            result.expect_err("an error").to_string()
+        };
+        let bad_hex = error(client.request("tx_submit", rpc_params!["0xzz"]).await);
+        assert!(bad_hex.contains("hex"), "{bad_hex}");
+        let wrong_type = error(client.request("chain_getBlock", rpc_params!["tall"]).await);
+        assert!(wrong_type.contains("Invalid params"), "{wrong_type}");
+        let unknown = error(client.request("chain_frobnicate", rpc_params![]).await);
+        assert!(unknown.contains("Method not found"), "{unknown}");
+        let bad_address = error(client.request("state_getNonce", rpc_params!["0x12"]).await);
+        assert!(bad_address.contains("Invalid params"), "{bad_address}");
+        // A body over the 64 MiB limit is refused whole.
+        let huge = "0".repeat(65 * 1024 * 1024);
+        let oversize = error(client.request("tx_submit", rpc_params![huge]).await);
+        assert!(
+            oversize.to_lowercase().contains("too large") || oversize.contains("413"),
+            "{oversize}"
+        );
+
+        // Transactions that decode but must not pass: a verdict each, with the reason.
+        let good = signed_transfer(&alice, 0, 1337, bob);
+        let mut forged = good.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == '0' { '1' } else { '0' });
+        let wrong_chain = signed_transfer(&alice, 0, 9, bob);
+        let verdicts: Vec<serde_json::Value> = client
+            .request(
+                "tx_submit",
+                rpc_params![vec![good.clone(), forged, wrong_chain]],
+            )
+            .await
+            .unwrap();
+        assert_eq!(verdicts[0]["status"], "accepted");
+        assert_eq!(verdicts[1]["reason"]["reason"], "bad_signature");
+        assert_eq!(verdicts[2]["reason"]["reason"], "wrong_chain");
+        // Replayed: first while pooled, then once executed.
+        let again: Vec<serde_json::Value> = client
+            .request("tx_submit", rpc_params![good.clone()])
+            .await
+            .unwrap();
+        assert_eq!(again[0]["reason"]["reason"], "duplicate");
+        loop {
+            let nonce: u64 = client
+                .request("state_getNonce", rpc_params![address("alice")])
+                .await
+                .unwrap();
+            if nonce == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let replay: Vec<serde_json::Value> = client
+            .request("tx_submit", rpc_params![good])
+            .await
+            .unwrap();
+        assert_eq!(replay[0]["reason"]["reason"], "nonce_too_low");
+        let health: serde_json::Value = client
+            .request("system_health", rpc_params![])
+            .await
+            .unwrap();
+        assert!(health["height"].as_u64().unwrap() >= 1, "still serving");
+    });
+    assert!(node.stop().success());
 }
