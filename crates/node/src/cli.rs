@@ -15,7 +15,7 @@ use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::messages::{Admission, CATALOGUE};
 use lamina_interop::{Address, Hash, Height};
 
-use crate::config::{self, FileConfig, Given};
+use crate::config::{self, Settings};
 use crate::keys::Keystore;
 use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SoloEngine};
 use crate::spec::{ChainSpec, Preset};
@@ -341,11 +341,11 @@ pub(crate) fn main() -> anyhow::Result<()> {
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
+        Some(path) => Settings::load(path)?,
+        None => Settings::default(),
     };
     let resolved = config::resolve(
-        Given {
+        Settings {
             chain: args.chain.clone(),
             base_path: args.base_path.clone(),
             rpc_host: args.rpc_host,

@@ -26,10 +26,11 @@ pub(crate) const DEFAULT_METRICS_PORT: u16 = 9615;
 /// Ports move by this much per `--instance`.
 pub(crate) const INSTANCE_STRIDE: u16 = 10;
 
-/// The file's keys; every one optional.
+/// The settings of `lamina node`, every one optional: what the file says, or what flags and
+/// environment gave (`None`: not given there).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FileConfig {
+pub(crate) struct Settings {
     /// A preset or a chain spec file.
     pub(crate) chain: Option<String>,
     /// The data directory.
@@ -46,9 +47,9 @@ pub(crate) struct FileConfig {
     pub(crate) cache_pages: Option<usize>,
 }
 
-impl FileConfig {
+impl Settings {
     /// Reads `path`; a missing file is an error (the user named it).
-    pub(crate) fn load(path: &Path) -> anyhow::Result<FileConfig> {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Settings> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("config {}", path.display()))
@@ -72,27 +73,8 @@ pub(crate) struct Resolved {
     pub(crate) cache_pages: usize,
 }
 
-/// What flags and environment gave (`None`: neither).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Given {
-    /// `--chain` / `LAMINA_CHAIN`.
-    pub(crate) chain: Option<String>,
-    /// `--base-path` / `LAMINA_BASE_PATH`.
-    pub(crate) base_path: Option<PathBuf>,
-    /// `--rpc-host` / `LAMINA_RPC_HOST`.
-    pub(crate) rpc_host: Option<IpAddr>,
-    /// `--rpc-port` / `LAMINA_RPC_PORT`.
-    pub(crate) rpc_port: Option<u16>,
-    /// `--metrics-port` / `LAMINA_METRICS_PORT`.
-    pub(crate) metrics_port: Option<u16>,
-    /// `--instance` / `LAMINA_INSTANCE`.
-    pub(crate) instance: Option<u16>,
-    /// `--cache-pages` / `LAMINA_CACHE_PAGES`.
-    pub(crate) cache_pages: Option<usize>,
-}
-
-/// Applies the precedence.
-pub(crate) fn resolve(given: Given, file: FileConfig, dev: bool) -> anyhow::Result<Resolved> {
+/// Applies the precedence: `given` (flags, then environment) over `file` over defaults.
+pub(crate) fn resolve(given: Settings, file: Settings, dev: bool) -> anyhow::Result<Resolved> {
     let chain = given
         .chain
         .or(file.chain)
@@ -102,20 +84,12 @@ pub(crate) fn resolve(given: Given, file: FileConfig, dev: bool) -> anyhow::Resu
         anyhow::bail!("--base-path is required (or --dev for a temporary chain)");
     }
     let instance = given.instance.or(file.instance).unwrap_or(0);
-    let port = given.rpc_port.or(file.rpc_port).unwrap_or(DEFAULT_RPC_PORT);
     let offset = |port: u16| {
         instance
             .checked_mul(INSTANCE_STRIDE)
             .and_then(|offset| port.checked_add(offset))
             .context("--instance moves a port past 65535")
     };
-    let rpc_port = offset(port)?;
-    let metrics_port = offset(
-        given
-            .metrics_port
-            .or(file.metrics_port)
-            .unwrap_or(DEFAULT_METRICS_PORT),
-    )?;
     Ok(Resolved {
         chain,
         base_path,
@@ -123,8 +97,13 @@ pub(crate) fn resolve(given: Given, file: FileConfig, dev: bool) -> anyhow::Resu
             .rpc_host
             .or(file.rpc_host)
             .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        rpc_port,
-        metrics_port,
+        rpc_port: offset(given.rpc_port.or(file.rpc_port).unwrap_or(DEFAULT_RPC_PORT))?,
+        metrics_port: offset(
+            given
+                .metrics_port
+                .or(file.metrics_port)
+                .unwrap_or(DEFAULT_METRICS_PORT),
+        )?,
         cache_pages: given.cache_pages.or(file.cache_pages).unwrap_or(65_536),
     })
 }
@@ -135,14 +114,14 @@ mod tests {
 
     #[test]
     fn flags_beat_the_file_which_beats_defaults() {
-        let file: FileConfig = toml::from_str(
+        let file: Settings = toml::from_str(
             "chain = \"local\"\nrpc_port = 7000\ninstance = 1\nbase_path = \"/data\"\n",
         )
         .unwrap();
         let resolved = resolve(
-            Given {
+            Settings {
                 rpc_port: Some(8000),
-                ..Given::default()
+                ..Settings::default()
             },
             file.clone(),
             false,
@@ -155,12 +134,12 @@ mod tests {
         assert_eq!(resolved.chain, "local");
         assert_eq!(resolved.base_path, Some(PathBuf::from("/data")));
         assert_eq!(resolved.rpc_host, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let defaults = resolve(Given::default(), FileConfig::default(), true).unwrap();
+        let defaults = resolve(Settings::default(), Settings::default(), true).unwrap();
         assert_eq!(
             (defaults.chain.as_str(), defaults.rpc_port),
             ("dev", DEFAULT_RPC_PORT)
         );
-        assert!(resolve(Given::default(), FileConfig::default(), false).is_err());
-        assert!(toml::from_str::<FileConfig>("unknown = 1").is_err());
+        assert!(resolve(Settings::default(), Settings::default(), false).is_err());
+        assert!(toml::from_str::<Settings>("unknown = 1").is_err());
     }
 }
