@@ -353,6 +353,30 @@ fn signed_transfer(
     format!("0x{}", hex_encode(&codec::encode(&tx)))
 }
 
+/// Sends only the head of a request that declares a 65 MiB body, and returns
+/// the status line the server answers with. Sending the body itself races the
+/// server closing the connection once it has refused it.
+fn oversize_status(url: &str) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        65 * 1024 * 1024
+    )
+    .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
 fn http(url: &str) -> jsonrpsee::http_client::HttpClient {
     jsonrpsee::http_client::HttpClientBuilder::default()
         .max_request_size(200 * 1024 * 1024)
@@ -480,13 +504,9 @@ fn malformed_requests_get_clear_errors_and_the_node_keeps_serving() {
         assert!(unknown.contains("Method not found"), "{unknown}");
         let bad_address = error(client.request("state_getNonce", rpc_params!["0x12"]).await);
         assert!(bad_address.contains("Invalid params"), "{bad_address}");
-        // A body over the 64 MiB limit is refused whole.
-        let huge = "0".repeat(65 * 1024 * 1024);
-        let oversize = error(client.request("tx_submit", rpc_params![huge]).await);
-        assert!(
-            oversize.to_lowercase().contains("too large") || oversize.contains("413"),
-            "{oversize}"
-        );
+        // A body over the 64 MiB limit is refused whole, from its declared length.
+        let status = oversize_status(&node.rpc);
+        assert!(status.starts_with("HTTP/1.1 413"), "{status}");
 
         // Transactions that decode but must not pass: a verdict each, with the reason.
         let good = signed_transfer(&alice, 0, 1337, bob);
