@@ -23,6 +23,7 @@ use lamina_interop::codec::DecodeError;
 use lamina_interop::crypto::verify_each;
 use lamina_interop::messages::{Admission, Rejection};
 use lamina_interop::module::StateView;
+use lamina_interop::profile::{measure, Stage};
 use lamina_interop::Hash;
 use parking_lot::Mutex;
 use rayon::prelude::*;
@@ -52,7 +53,11 @@ pub fn admit(
     raw: &[RawTx],
 ) -> Vec<Admission> {
     raw.par_chunks(SIGNATURE_BATCH)
-        .map(|chunk| admit_chunk(runtime, pool, state, chunk))
+        .map(|chunk| {
+            measure(Stage::Admission, || {
+                admit_chunk(runtime, pool, state, chunk)
+            })
+        })
         .collect::<Vec<_>>()
         .into_iter()
         .flatten()

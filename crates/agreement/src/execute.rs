@@ -24,6 +24,7 @@ use hashbrown::{HashMap, HashTable};
 
 use lamina_interop::block::{Receipt, StateChange, StateDelta};
 use lamina_interop::module::{Env, StateError, StateView};
+use lamina_interop::profile::{measure, Stage};
 use rayon::prelude::*;
 
 use crate::runtime::{FeeTotals, PreparedTx, Runtime, RuntimeError};
@@ -47,6 +48,23 @@ pub enum Mode {
     Sequential,
     /// By conflict level, each level in parallel on the current rayon pool.
     Parallel,
+}
+
+/// Transactions one rayon job prepares or executes: enough to make measuring the job cheap,
+/// few enough to spread a level over every core.
+const CHUNK: usize = 64;
+
+/// `items` in pieces of [`CHUNK`].
+fn chunked<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut chunks = Vec::with_capacity(items.len().div_ceil(CHUNK));
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            return chunks;
+        }
+        chunks.push(chunk);
+    }
 }
 
 /// Shards of the block's change set; a power of two.
@@ -126,9 +144,11 @@ impl Changes {
             .par_iter_mut()
             .zip(by_shard)
             .for_each(|(shard, changes)| {
-                for hashed in changes {
-                    Changes::insert(shard, hashed);
-                }
+                measure(Stage::Execution, || {
+                    for hashed in changes {
+                        Changes::insert(shard, hashed);
+                    }
+                })
             });
     }
 
@@ -212,16 +232,24 @@ pub fn execute_block(
         Mode::Parallel => {
             let hasher = &changes.hasher;
             let prepared: Vec<(PreparedTx, KeyHashes)> = txs
-                .par_iter()
-                .map(|tx| {
-                    let prepared = runtime.prepare(tx);
-                    // Warm the snapshot while the schedule is not yet known: these loads are
-                    // independent, so the memory system overlaps them.
-                    for key in prepared.access.writes().chain(prepared.access.reads()) {
-                        state.prefetch(key);
-                    }
-                    let hashes = KeyHashes::of(&prepared, hasher);
-                    (prepared, hashes)
+                .par_chunks(CHUNK)
+                .flat_map_iter(|chunk| {
+                    measure(Stage::Execution, || {
+                        chunk
+                            .iter()
+                            .map(|tx| {
+                                let prepared = runtime.prepare(tx);
+                                // Warm the snapshot while the schedule is not yet known:
+                                // these loads are independent, so the memory system overlaps
+                                // them.
+                                for key in prepared.access.writes().chain(prepared.access.reads()) {
+                                    state.prefetch(key);
+                                }
+                                let hashes = KeyHashes::of(&prepared, hasher);
+                                (prepared, hashes)
+                            })
+                            .collect::<Vec<_>>()
+                    })
                 })
                 .collect();
             for level in schedule(prepared) {
@@ -229,12 +257,20 @@ pub fn execute_block(
                     base: state,
                     changes: &changes,
                 };
-                let results: Vec<(usize, Receipt, FeeTotals, Vec<Hashed>)> = level
+                let results: Vec<(usize, Receipt, FeeTotals, Vec<Hashed>)> = chunked(level)
                     .into_par_iter()
-                    .map(|(index, prepared)| {
-                        let effects = runtime.apply(env, &txs[index], prepared, &view)?;
-                        let hashed = view.changes.hashed(effects.changes);
-                        Ok((index, effects.receipt, effects.fees, hashed))
+                    .flat_map_iter(|chunk| {
+                        measure(Stage::Execution, || {
+                            chunk
+                                .into_iter()
+                                .map(|(index, prepared)| {
+                                    let effects =
+                                        runtime.apply(env, &txs[index], prepared, &view)?;
+                                    let hashed = view.changes.hashed(effects.changes);
+                                    Ok((index, effects.receipt, effects.fees, hashed))
+                                })
+                                .collect::<Vec<_>>()
+                        })
                     })
                     .collect::<Result<_, RuntimeError>>()?;
                 let mut level_changes = Vec::with_capacity(results.len());

@@ -20,18 +20,23 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::collections::VecDeque;
+
 use futures::channel::oneshot;
-use lamina_interop::block::{Block, Header, RawTx, MAX_BLOCK_LEN, MAX_BLOCK_TXS};
+use futures::future::Either;
+use futures::stream::{FuturesOrdered, StreamExt as _};
+use lamina_interop::block::{Block, Header, RawTx, StateDelta, MAX_BLOCK_LEN, MAX_BLOCK_TXS};
 use lamina_interop::bus::{
-    Bus, Inbox, Overflow, RecvError, Request, Requester, Subscription, WiringError,
+    Bus, Inbox, Overflow, RecvError, Request, RequestError, Requester, Subscription, WiringError,
 };
 use lamina_interop::codec::BoundedVec;
 use lamina_interop::crypto::verify_each;
 use lamina_interop::messages::{
-    Admission, BlockFinalized, BuildProposal, CommitBlock, OpenSnapshot, ProposalError, Rejection,
-    Snapshot, StoreError, SubmitTxs, VerifyProposal,
+    Admission, BlockFinalized, BuildProposal, CommitBlock, Committed, OpenSnapshot, ProposalError,
+    Rejection, Snapshot, StoreError, SubmitTxs, VerifyProposal,
 };
 use lamina_interop::module::StateView;
+use lamina_interop::profile::{span, Stage};
 use lamina_interop::{Address, Hash, Height};
 use parking_lot::Mutex;
 
@@ -53,6 +58,9 @@ pub struct AgreementConfig {
     pub max_known_blocks: usize,
     /// Queue of finalized blocks waiting for execution.
     pub finalized_queue: usize,
+    /// Blocks executed ahead of the last durable one: the next block executes while the data
+    /// layer merkleizes and persists these.
+    pub commit_depth: usize,
 }
 
 impl Default for AgreementConfig {
@@ -62,6 +70,7 @@ impl Default for AgreementConfig {
             mode: Mode::Parallel,
             max_known_blocks: 64,
             finalized_queue: 16,
+            commit_depth: 2,
         }
     }
 }
@@ -263,9 +272,13 @@ impl Inner {
                     let pool = self.pool.clone();
                     let txs = Arc::new(command.txs);
                     let submitted = txs.clone();
-                    on_rayon(move || admit(&runtime, &pool, &ViewRef(snapshot.view), &submitted))
-                        .await
-                        .unwrap_or_else(|| unavailable_for(&txs, "admission stopped"))
+                    on_rayon(move || {
+                        span(Stage::Admission, || {
+                            admit(&runtime, &pool, &ViewRef(snapshot.view), &submitted)
+                        })
+                    })
+                    .await
+                    .unwrap_or_else(|| unavailable_for(&txs, "admission stopped"))
                 }
                 Err(err) => unavailable_for(&command.txs, &err.to_string()),
             };
@@ -278,7 +291,7 @@ impl Inner {
             command, responder, ..
         }) = self.build.recv().await
         {
-            let _ = responder.send(self.build_block(command));
+            let _ = responder.send(span(Stage::Build, || self.build_block(command)));
         }
     }
 
@@ -378,32 +391,88 @@ impl Inner {
         Ok(())
     }
 
+    /// Executes finalized blocks in order. Up to [`AgreementConfig::commit_depth`] executed
+    /// blocks may be on their way to durability: the next block executes over the committed
+    /// state plus their deltas, while the data layer merkleizes and persists them.
     async fn execute_loop(
         &self,
         finalized: &mut Subscription<BlockFinalized>,
     ) -> Result<(), ServiceError> {
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut replies = FuturesOrdered::new();
+        let mut closed = false;
         loop {
-            let event = match finalized.recv().await {
-                Ok(event) => event,
-                Err(RecvError::Closed) => return Ok(()),
-                Err(RecvError::Lagged { missed }) => return Err(ServiceError::Missed(missed)),
+            if closed && in_flight.is_empty() {
+                return Ok(());
+            }
+            let can_execute = !closed && in_flight.len() < self.config.commit_depth.max(1);
+            let next = {
+                let reply = async {
+                    match replies.next().await {
+                        Some(reply) => Next::Committed(reply),
+                        None => futures::future::pending().await,
+                    }
+                };
+                let block = async {
+                    if can_execute {
+                        Next::Finalized(finalized.recv().await)
+                    } else {
+                        futures::future::pending().await
+                    }
+                };
+                futures::pin_mut!(reply, block);
+                // Commits first: they free room for the next block.
+                match futures::future::select(reply, block).await {
+                    Either::Left((next, _)) | Either::Right((next, _)) => next,
+                }
             };
-            self.execute(event.block).await?;
+            match next {
+                Next::Committed(reply) => {
+                    let committed = reply.map_err(|_| ServiceError::Closed)??;
+                    let Some(flight) = in_flight.pop_front() else {
+                        return Err(ServiceError::Closed);
+                    };
+                    self.committed(flight, committed).await?;
+                }
+                Next::Finalized(Ok(event)) => {
+                    if let Some((flight, command)) = self.execute(event.block, &in_flight).await? {
+                        // Queued now, so the data layer receives blocks in height order.
+                        let reply = self
+                            .commit
+                            .send(command)
+                            .await
+                            .map_err(|_| ServiceError::Closed)?;
+                        replies.push_back(reply);
+                        in_flight.push_back(flight);
+                    }
+                }
+                Next::Finalized(Err(RecvError::Closed)) => closed = true,
+                Next::Finalized(Err(RecvError::Lagged { missed })) => {
+                    return Err(ServiceError::Missed(missed))
+                }
+            }
         }
     }
 
-    async fn execute(&self, block: Arc<Block>) -> Result<(), ServiceError> {
+    /// Executes `block` over the committed state and the deltas of `in_flight`; returns the
+    /// block's `CommitBlock`, or nothing for a block already executed.
+    async fn execute(
+        &self,
+        block: Arc<Block>,
+        in_flight: &VecDeque<InFlight>,
+    ) -> Result<Option<(InFlight, CommitBlock)>, ServiceError> {
         let height = block.header.height;
         let id = block.id();
         let known = {
             let chain = self.chain.lock();
-            if height <= chain.height {
+            let executed = in_flight.back().map_or(chain.height, |f| f.height);
+            if height <= executed {
                 // Already executed (a replay after restart).
-                return Ok(());
+                return Ok(None);
             }
-            if height.0 != chain.height.0 + 1 {
+            if height.0 != executed.0 + 1 {
                 return Err(ServiceError::OutOfOrder {
-                    executed: chain.height,
+                    executed,
                     got: height,
                 });
             }
@@ -428,6 +497,10 @@ impl Inner {
             .remove_included(txs.iter().map(|tx| (tx.sender, tx.tx.body.nonce)));
 
         let snapshot = self.snapshot().await?;
+        let view = Overlay {
+            base: snapshot.view,
+            deltas: in_flight.iter().rev().map(|f| f.delta.clone()).collect(),
+        };
         let env = lamina_interop::module::Env {
             chain_id: block.header.chain_id,
             height,
@@ -438,7 +511,9 @@ impl Inner {
         let mode = self.config.mode;
         let executing = txs.clone();
         let output = on_rayon(move || {
-            execute_block(&runtime, &env, &executing, &ViewRef(snapshot.view), mode)
+            span(Stage::Execution, || {
+                execute_block(&runtime, &env, &executing, &view, mode)
+            })
         })
         .await
         .ok_or(ServiceError::Closed)?
@@ -447,20 +522,34 @@ impl Inner {
             detail: e.to_string(),
         })?;
 
-        let touched = touched_accounts(&output.delta);
-        let committed = self
-            .commit
-            .request(CommitBlock {
-                block: block.clone(),
-                receipts: Arc::new(output.receipts),
-                delta: Arc::new(output.delta),
-            })
-            .await
-            .map_err(|_| ServiceError::Closed)??;
+        let delta = Arc::new(output.delta);
+        let flight = InFlight {
+            height,
+            id,
+            touched: touched_accounts(&delta),
+            delta: delta.clone(),
+        };
+        let command = CommitBlock {
+            block,
+            receipts: Arc::new(output.receipts),
+            delta,
+        };
+        Ok(Some((flight, command)))
+    }
+
+    /// Records that `flight` is durable, and re-validates the pool against it.
+    async fn committed(&self, flight: InFlight, committed: Committed) -> Result<(), ServiceError> {
+        let height = flight.height;
+        if committed.height != height {
+            return Err(ServiceError::OutOfOrder {
+                executed: committed.height,
+                got: height,
+            });
+        }
         {
             let mut chain = self.chain.lock();
             chain.height = committed.height;
-            chain.block = id;
+            chain.block = flight.id;
             chain.root = committed.root;
             chain.roots.insert(committed.height, committed.root);
             let keep_from = Height(
@@ -476,7 +565,7 @@ impl Inner {
         let view = after.view;
         self.pool
             .lock()
-            .revalidate(touched, |account| {
+            .revalidate(flight.touched, |account| {
                 Ok::<_, lamina_interop::module::StateError>((
                     accounts::committed_nonce(&*view, account)?,
                     bank::committed_balance(&*view, bank::NATIVE, account)?,
@@ -487,6 +576,42 @@ impl Inner {
                 detail: e.to_string(),
             })?;
         Ok(())
+    }
+}
+
+/// What the execution loop waits for next.
+enum Next {
+    Committed(Result<Result<Committed, StoreError>, RequestError<CommitBlock>>),
+    Finalized(Result<BlockFinalized, RecvError>),
+}
+
+/// A block executed and sent to the data layer, not yet durable.
+struct InFlight {
+    height: Height,
+    id: Hash,
+    delta: Arc<StateDelta>,
+    /// Accounts to re-validate in the pool once it is durable.
+    touched: Vec<Address>,
+}
+
+/// The committed state under the deltas of blocks executed but not yet durable, newest first.
+struct Overlay {
+    base: Arc<dyn StateView + Send + Sync>,
+    deltas: Vec<Arc<StateDelta>>,
+}
+
+impl StateView for Overlay {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, lamina_interop::module::StateError> {
+        for delta in &self.deltas {
+            if let Some(change) = delta.get(key) {
+                return Ok(change.map(<[u8]>::to_vec));
+            }
+        }
+        self.base.get(key)
+    }
+
+    fn prefetch(&self, key: &[u8]) {
+        self.base.prefetch(key);
     }
 }
 

@@ -31,9 +31,11 @@ use std::sync::Arc;
 use lamina_interop::block::{Block, Receipt, StateChange, StateDelta};
 use lamina_interop::codec;
 use lamina_interop::messages::Committed;
+use lamina_interop::profile::{metered, span, Stage};
 use lamina_interop::{Hash, Height};
 
 use crate::blocks::{BlockStore, Pruning};
+use crate::hot::{HotState, DEFAULT_HOT_ENTRIES};
 use crate::kv::{Column, Durability, KvStore, WriteBatch};
 use crate::state::AuthenticatedState;
 use crate::{Error, Result};
@@ -74,14 +76,32 @@ pub struct ChainStore<S: KvStore + ?Sized, A: AuthenticatedState> {
     kv: Arc<S>,
     blocks: BlockStore<S>,
     state: A,
+    hot: Arc<HotState>,
 }
 
 impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
     /// Opens over `kv` (with [`columns`]) and `state`, checking that they agree
-    /// and repairing the state from the redo log when it is behind.
+    /// and repairing the state from the redo log when it is behind. Its hot state holds at
+    /// most [`DEFAULT_HOT_ENTRIES`].
     pub async fn open(kv: Arc<S>, pruning: Pruning, state: A) -> Result<(Self, Recovery)> {
+        ChainStore::open_with_hot_state(kv, pruning, state, DEFAULT_HOT_ENTRIES).await
+    }
+
+    /// [`ChainStore::open`] with a hot state of at most `hot_entries` entries.
+    pub async fn open_with_hot_state(
+        kv: Arc<S>,
+        pruning: Pruning,
+        state: A,
+        hot_entries: usize,
+    ) -> Result<(Self, Recovery)> {
         let blocks = BlockStore::new(kv.clone(), pruning);
-        let mut store = ChainStore { kv, blocks, state };
+        let hot = Arc::new(HotState::new(hot_entries));
+        let mut store = ChainStore {
+            kv,
+            blocks,
+            state,
+            hot,
+        };
         let chain = store.blocks.finalized()?.unwrap_or(Height::GENESIS);
         let genesis = store.kv.get(ROOTS, GENESIS_MARK)?.is_some();
         let mut replayed = Vec::new();
@@ -158,6 +178,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         }
         batch.put(ROOTS, GENESIS_MARK, Vec::new());
         self.kv.write(batch, Durability::Durable)?;
+        self.hot.apply(delta.changes());
         let root = self.state.commit(Height::GENESIS, delta.changes()).await?;
         self.record_root(Height::GENESIS, root)?;
         Ok(root)
@@ -178,24 +199,28 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         delta: &StateDelta,
     ) -> Result<Committed> {
         let height = block.header.height;
-        let mut batch = WriteBatch::new();
-        self.blocks.stage(&mut batch, block, receipts)?;
-        batch.put(
-            DELTAS,
-            height.0.to_be_bytes(),
-            codec::encode(delta.changes()),
-        );
-        if height.0 > REDO_DEPTH {
-            batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
-        }
-        for change in delta.changes() {
-            match &change.value {
-                Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),
-                None => batch.delete(FLAT_STATE, change.key.clone()),
+        span(Stage::Persist, || {
+            let mut batch = WriteBatch::new();
+            self.blocks.stage(&mut batch, block, receipts)?;
+            batch.put(
+                DELTAS,
+                height.0.to_be_bytes(),
+                codec::encode(delta.changes()),
+            );
+            if height.0 > REDO_DEPTH {
+                batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
             }
-        }
-        self.kv.write(batch, Durability::Durable)?;
-        let root = self.state.commit(height, delta.changes()).await?;
+            for change in delta.changes() {
+                match &change.value {
+                    Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),
+                    None => batch.delete(FLAT_STATE, change.key.clone()),
+                }
+            }
+            self.kv.write(batch, Durability::Durable)?;
+            self.hot.apply(delta.changes());
+            Ok::<_, Error>(())
+        })?;
+        let root = metered(Stage::Merkleize, self.state.commit(height, delta.changes())).await?;
         self.record_root(height, root)?;
         Ok(Committed { height, root })
     }
@@ -203,6 +228,11 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
     /// The block store.
     pub fn blocks(&self) -> &BlockStore<S> {
         &self.blocks
+    }
+
+    /// The hot state in front of the flat state, for [`crate::FlatState`] views.
+    pub fn hot_state(&self) -> Arc<HotState> {
+        self.hot.clone()
     }
 
     /// The authenticated state.

@@ -12,6 +12,7 @@
 
 pub mod blocks;
 pub mod commit;
+pub mod hot;
 pub mod kv;
 pub mod service;
 pub mod snapshot;
@@ -19,6 +20,7 @@ pub mod state;
 
 pub use blocks::{BlockStore, Pruning, TxLocation};
 pub use commit::{ChainStore, Recovery};
+pub use hot::{HotState, DEFAULT_HOT_ENTRIES};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 pub use service::CommitService;
 pub use snapshot::{FlatState, SnapshotService};

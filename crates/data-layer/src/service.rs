@@ -215,8 +215,9 @@ mod tests {
                 .await
                 .unwrap();
             let bus = Bus::new(Default::default()).unwrap();
+            let hot = store.hot_state();
             let commits = CommitService::new(&bus, store).unwrap();
-            let snapshots = SnapshotService::new(&bus, kv).unwrap();
+            let snapshots = SnapshotService::new(&bus, kv, hot).unwrap();
             bus.check_wiring().unwrap();
             ctx.child("commits").spawn(|_| commits.run());
             ctx.child("snapshots").spawn(|_| snapshots.run());

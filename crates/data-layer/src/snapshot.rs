@@ -10,13 +10,15 @@
 //!
 //! ```text
 //! agreement --OpenSnapshot{height: None}--> SnapshotService
-//!           <-- Snapshot{height, root, view: FlatState} --+     view.get(key) = kv.get(state_flat, key)
+//!           <-- Snapshot{height, root, view: FlatState} --+
+//!                 view.get(key) = hot state (crate::hot), else kv.get(state_flat, key)
 //! ```
 //!
 //! A [`FlatState`] reads the latest committed state: it follows later commits rather than
-//! staying at the height it was opened at. The agreement layer executes block N + 1 only after
-//! the commit of block N has been acknowledged and before it sends N + 1's, so no commit lands
-//! while it reads; other readers (RPC queries) may see a later height than the snapshot names.
+//! staying at the height it was opened at. A commit changes only the keys of its block, so a
+//! reader that keeps blocks it executed but that are not yet durable in an overlay above the
+//! view (as the agreement layer does) reads a consistent state while commits land; other
+//! readers (RPC queries) may see a later height than the snapshot names.
 
 use std::sync::Arc;
 
@@ -26,27 +28,37 @@ use lamina_interop::module::{StateError, StateView};
 use lamina_interop::{Hash, Height};
 
 use crate::commit::{FLAT_STATE, ROOTS};
+use crate::hot::HotState;
 use crate::kv::KvStore;
 
-/// The latest committed state, read from the key-value store.
+/// The latest committed state, read through the hot state from the key-value store.
 pub struct FlatState<S: KvStore + ?Sized> {
     kv: Arc<S>,
+    hot: Arc<HotState>,
 }
 
 impl<S: KvStore + ?Sized> FlatState<S> {
-    /// A view over `kv`, opened with [`crate::commit::columns`].
-    pub fn new(kv: Arc<S>) -> FlatState<S> {
-        FlatState { kv }
+    /// A view over `kv`, opened with [`crate::commit::columns`], through `hot`, the hot state
+    /// of the [`crate::ChainStore`] that commits to `kv`.
+    pub fn new(kv: Arc<S>, hot: Arc<HotState>) -> FlatState<S> {
+        FlatState { kv, hot }
     }
 }
 
 impl<S: KvStore + ?Sized> StateView for FlatState<S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        self.kv
+        if let Some(cached) = self.hot.get(key) {
+            return Ok(cached);
+        }
+        let generation = self.hot.generation();
+        let value = self
+            .kv
             .get(FLAT_STATE, key)
             .map_err(|e| StateError::Backend {
                 detail: e.to_string(),
-            })
+            })?;
+        self.hot.fill(key, value.as_deref(), generation);
+        Ok(value)
     }
 }
 
@@ -71,14 +83,17 @@ pub fn latest<S: KvStore + ?Sized>(kv: &S) -> crate::Result<(Height, Hash)> {
 /// Serves [`OpenSnapshot`] from the bus.
 pub struct SnapshotService<S: KvStore + ?Sized + 'static> {
     kv: Arc<S>,
+    hot: Arc<HotState>,
     inbox: Inbox<OpenSnapshot>,
 }
 
 impl<S: KvStore + ?Sized + 'static> SnapshotService<S> {
-    /// Registers as the handler of [`OpenSnapshot`] on `bus`.
-    pub fn new(bus: &Bus, kv: Arc<S>) -> Result<Self, WiringError> {
+    /// Registers as the handler of [`OpenSnapshot`] on `bus`, serving views of `kv` through
+    /// `hot` (see [`FlatState::new`]).
+    pub fn new(bus: &Bus, kv: Arc<S>, hot: Arc<HotState>) -> Result<Self, WiringError> {
         Ok(SnapshotService {
             kv,
+            hot,
             inbox: bus.handle::<OpenSnapshot>()?,
         })
     }
@@ -104,7 +119,7 @@ impl<S: KvStore + ?Sized + 'static> SnapshotService<S> {
                     _ => Ok(Snapshot {
                         height,
                         root,
-                        view: Arc::new(FlatState::new(self.kv.clone())),
+                        view: Arc::new(FlatState::new(self.kv.clone(), self.hot.clone())),
                     }),
                 });
             let _ = responder.send(reply);

@@ -209,6 +209,14 @@ impl StateDelta {
         &self.changes
     }
 
+    /// The change to `key`, if the delta has one: `Some(None)` for a deletion.
+    pub fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.changes
+            .binary_search_by(|c| c.key.as_slice().cmp(key))
+            .ok()
+            .map(|i| self.changes[i].value.as_deref())
+    }
+
     /// Number of keys changed.
     pub fn len(&self) -> usize {
         self.changes.len()

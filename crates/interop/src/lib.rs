@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod hash;
 pub mod messages;
 pub mod module;
+pub mod profile;
 pub mod signing;
 pub mod state_proof;
 pub mod types;

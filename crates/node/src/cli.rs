@@ -73,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Measure end-to-end throughput: signed transfers through a chain built like `node`'s,
+    /// until finalized and durable.
+    Bench(crate::bench::BenchArgs),
+    /// The load process of `bench --ingest rpc`.
+    #[command(hide = true)]
+    BenchLoad(crate::bench::LoadArgs),
     /// List the messages that cross between layers on the bus: who sends, who handles.
     Catalogue {
         /// Output format.
@@ -233,28 +239,28 @@ enum DbCommand {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Storage {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Storage {
     /// fjall, the embedded default.
     Fjall,
     /// redb.
     Redb,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
     Text,
     Json,
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
 }
 
-fn say(line: impl std::fmt::Display) -> anyhow::Result<()> {
+pub(crate) fn say(line: impl std::fmt::Display) -> anyhow::Result<()> {
     writeln!(std::io::stdout().lock(), "{line}")?;
     Ok(())
 }
@@ -267,7 +273,7 @@ fn default_keystore() -> PathBuf {
         .join("keys")
 }
 
-fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -335,6 +341,12 @@ pub(crate) fn main() -> anyhow::Result<()> {
             output,
         } => tokio_runtime()?.block_on(query(command, &rpc, output)),
         Command::Db { command } => db(command),
+        Command::Bench(args) => {
+            // QMDB warns that a new database is empty: expected here.
+            init_logging("warn,commonware_storage=error");
+            crate::bench::run(args)
+        }
+        Command::BenchLoad(args) => crate::bench::run_load(args),
         Command::Catalogue { output } => catalogue(output),
     }
 }
@@ -367,7 +379,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
         .context("no data directory")?;
-    init_logging();
+    init_logging("info");
     let rpc = SocketAddr::new(resolved.rpc_host, resolved.rpc_port);
     let metrics = SocketAddr::new(
         IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -387,7 +399,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let output = args.output;
     let storage = args.storage;
     let result = runner.start(|ctx| async move {
-        let ready = |endpoints: &node::Endpoints| {
+        let ready = |endpoints: &node::Endpoints, _: &lamina_interop::bus::Bus| {
             let _ = match output {
                 Output::Json => print_json(endpoints),
                 Output::Text => say(format!(
@@ -403,7 +415,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             };
         };
         match storage {
-            Storage::Fjall => node.storage(Fjall).run(ctx, shutdown_signal(), ready).await,
+            Storage::Fjall => node.storage(Fjall::default()).run(ctx, shutdown_signal(), ready).await,
             Storage::Redb => node.storage(Redb).run(ctx, shutdown_signal(), ready).await,
         }
     });
@@ -417,9 +429,9 @@ fn temporary_hint(path: &std::path::Path) -> bool {
         .is_some_and(|n| n.starts_with("lamina-dev-"))
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

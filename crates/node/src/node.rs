@@ -49,15 +49,31 @@ pub(crate) trait StorageBackend {
 }
 
 /// fjall, the embedded default (ADR 0007).
-pub(crate) struct Fjall;
+pub(crate) struct Fjall {
+    /// Most memory its block cache holds.
+    pub(crate) cache_bytes: u64,
+}
+
+impl Default for Fjall {
+    /// A 512 MiB cache: the flat state of a million accounts and the recent blocks.
+    fn default() -> Self {
+        Fjall {
+            cache_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
 
 impl StorageBackend for Fjall {
     fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
         let path = dir.join("kv");
         std::fs::create_dir_all(&path)?;
         Ok(Arc::new(
-            FjallStore::open(&path, &lamina_data_layer::commit::columns())
-                .with_context(|| format!("opening {}", path.display()))?,
+            FjallStore::open_with_cache(
+                &path,
+                &lamina_data_layer::commit::columns(),
+                self.cache_bytes,
+            )
+            .with_context(|| format!("opening {}", path.display()))?,
         ))
     }
 
@@ -131,6 +147,8 @@ pub(crate) trait EngineChoice {
 pub(crate) struct SoloEngine {
     /// Time between blocks when the pool does not fill them.
     pub(crate) block_time: Duration,
+    /// A block with this many transactions counts as full: the next is built at once.
+    pub(crate) full_at_txs: usize,
 }
 
 impl SoloEngine {
@@ -139,6 +157,7 @@ impl SoloEngine {
         match spec.consensus {
             ConsensusSpec::Solo { block_time_ms } => Ok(SoloEngine {
                 block_time: Duration::from_millis(block_time_ms.max(1)),
+                full_at_txs: SoloConfig::default().full_at_txs,
             }),
         }
     }
@@ -156,6 +175,7 @@ impl EngineChoice for SoloEngine {
     ) -> Self::Engine {
         let config = SoloConfig {
             block_time: self.block_time,
+            full_at_txs: self.full_at_txs,
             proposer: validator,
             ..SoloConfig::default()
         };
@@ -167,7 +187,7 @@ impl EngineChoice for SoloEngine {
 ///
 /// ```text
 /// NodeBuilder::new(spec, base_path)
-///     .storage(Fjall)                       // or Redb
+///     .storage(Fjall::default())            // or Redb
 ///     .state(Qmdb { cache_pages })
 ///     .engine(SoloEngine::from_spec(&spec)?)
 ///     .rpc(address)
@@ -278,12 +298,13 @@ pub(crate) fn state_dir(base_path: &std::path::Path) -> PathBuf {
 }
 
 impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
-    /// Runs the node until `shutdown` completes; `ready` learns its endpoints once it serves.
+    /// Runs the node until `shutdown` completes; `ready` learns its endpoints and gets its bus
+    /// (for in-process clients such as `lamina bench`) once it serves.
     pub(crate) async fn run(
         self,
         ctx: commonware_runtime::tokio::Context,
         shutdown: impl Future<Output = ()>,
-        ready: impl FnOnce(&Endpoints),
+        ready: impl FnOnce(&Endpoints, &Bus),
     ) -> anyhow::Result<()> {
         let spec = &self.spec;
         let runtime = Arc::new(spec.runtime()?);
@@ -318,8 +339,9 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         let root = store.root_at(height)?.unwrap_or(store.state().root());
 
         let bus = Bus::new(BusConfig::default())?;
+        let hot = store.hot_state();
         let commits = CommitService::new(&bus, store)?;
-        let snapshots = SnapshotService::new(&bus, kv.clone())?;
+        let snapshots = SnapshotService::new(&bus, kv.clone(), hot)?;
         let agreement = AgreementService::new(
             &bus,
             runtime.clone(),
@@ -370,13 +392,16 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         let mut agreement = ctx.child("agreement").spawn(|_| agreement.run());
         tracing::info!(engine = engine.name(), %height, "starting");
         let mut engine = ctx.child("engine").spawn(|_| engine.run());
-        ready(&Endpoints {
-            chain: spec.name.clone(),
-            rpc: format!("http://{}", rpc.address),
-            metrics: format!("http://{metrics_address}/metrics"),
-            base_path: self.base_path.clone(),
-            height,
-        });
+        ready(
+            &Endpoints {
+                chain: spec.name.clone(),
+                rpc: format!("http://{}", rpc.address),
+                metrics: format!("http://{metrics_address}/metrics"),
+                base_path: self.base_path.clone(),
+                height,
+            },
+            &bus,
+        );
 
         // Track the last finalized and last committed heights, to drain on shutdown.
         let mut last_finalized = height;

@@ -11,6 +11,10 @@ use crate::{Error, Result};
 
 const BACKEND: &str = "fjall";
 
+/// The block cache of [`FjallStore::open`]: 32 MiB, fjall's own default. A node sizes it to
+/// its hot set (blocks being served and the flat state that execution reads).
+pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// A store in a fjall database folder.
 pub struct FjallStore {
     db: Database,
@@ -18,10 +22,24 @@ pub struct FjallStore {
 }
 
 impl FjallStore {
-    /// Opens (or creates) the database folder `path` with `columns`.
+    /// Opens (or creates) the database folder `path` with `columns` and the default block
+    /// cache, [`DEFAULT_CACHE_BYTES`].
     pub fn open(path: &Path, columns: &[Column]) -> Result<FjallStore> {
+        FjallStore::open_with_cache(path, columns, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the database folder `path` with `columns` and a block cache of at
+    /// most `cache_bytes`.
+    pub fn open_with_cache(
+        path: &Path,
+        columns: &[Column],
+        cache_bytes: u64,
+    ) -> Result<FjallStore> {
         let err = backend_error(BACKEND);
-        let db = Database::builder(path).open().map_err(|e| err(&e))?;
+        let db = Database::builder(path)
+            .cache_size(cache_bytes)
+            .open()
+            .map_err(|e| err(&e))?;
         let keyspaces = columns
             .iter()
             .map(|column| {

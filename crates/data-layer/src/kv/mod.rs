@@ -31,7 +31,7 @@ mod conformance;
 
 use std::ops::Bound;
 
-pub use self::fjall::FjallStore;
+pub use self::fjall::{FjallStore, DEFAULT_CACHE_BYTES as FJALL_DEFAULT_CACHE_BYTES};
 pub use self::memory::MemoryStore;
 pub use self::redb::RedbStore;
 #[cfg(feature = "rocksdb")]

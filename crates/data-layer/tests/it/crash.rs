@@ -167,7 +167,7 @@ fn verify(
         let (store, _) = ChainStore::open(kv.clone(), Pruning::Archive, state)
             .await
             .unwrap();
-        let flat = FlatState::new(kv);
+        let flat = FlatState::new(kv, store.hot_state());
         let height = store.height().0;
         assert!(
             height == last_acked || height == last_acked + 1,

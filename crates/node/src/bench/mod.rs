@@ -1,0 +1,739 @@
+//! `lamina bench`: end-to-end throughput of a chain built from the same parts as
+//! `lamina node`, measured the strict way.
+//!
+//! ```text
+//! not timed:  derive M account keys, plan N transfers (uniform senders and receivers),
+//!             sign them, measure raw Ed25519 batch verification on all cores
+//! timed:      bench --SubmitTxs batches (window-limited)--> node (solo, fjall, QMDB)
+//!             (or a child process --tx_submit batches over JSON-RPC--> node)
+//!             node: admission -> pool -> build -> finalize -> execute -> persist + merkleize
+//!             bench <==BlockFinalized, StateCommitted== node: latency, TPS, progress
+//! report:     committed TPS (finalized, durable, a state root per block), its ratio to raw
+//!             verification, CPU per transaction per stage, latency p50/p99, peak memory
+//! ```
+//!
+//! At most `window` transactions are submitted and not yet committed, so the pool never
+//! refuses one for being full and latency measures the pipeline, not an unbounded queue.
+
+mod load;
+mod plot;
+mod workload;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use commonware_runtime::Runner as _;
+use futures::StreamExt as _;
+use lamina_agreement::admission::SIGNATURE_BATCH;
+use lamina_agreement::modules::bank::{Amount, AssetGenesis, AssetInfo, BankGenesis, NATIVE};
+use lamina_agreement::SignedTx;
+use lamina_interop::block::{Block, RawTx};
+use lamina_interop::bus::{Bus, Overflow};
+use lamina_interop::crypto::{BatchVerifier, PublicKey, SecretKey};
+use lamina_interop::messages::{Admission, BlockFinalized, StateCommitted, SubmitTxs};
+use lamina_interop::profile::{self, Stage};
+use lamina_interop::{Address, ChainId, Height};
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub(crate) use load::{run_load, LoadArgs};
+use workload::{Index, Shape};
+
+use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SoloEngine};
+use crate::spec::{ChainSpec, ConsensusSpec, Preset};
+
+/// The benchmark chain's id.
+const CHAIN_ID: ChainId = ChainId(7357);
+/// Each benchmark account's balance: enough fees for thousands of transfers.
+const BALANCE: u128 = 1_000_000_000_000_000_000;
+
+/// Where transactions enter the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Ingest {
+    /// `SubmitTxs` on the node's bus, from this process.
+    Bus,
+    /// `tx_submit` batches over JSON-RPC, from a separate process.
+    Rpc,
+}
+
+/// `lamina bench`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Funded accounts; senders and receivers are drawn uniformly from them.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) accounts: u32,
+    /// Transfers to commit.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub(crate) txs: u32,
+    /// Transactions per submission.
+    #[arg(long, default_value_t = 4_096)]
+    pub(crate) batch: usize,
+    /// Most transactions submitted and not yet committed.
+    #[arg(long, default_value_t = 60_000)]
+    pub(crate) window: u64,
+    /// Transactions at which a block counts as full (the next is built at once).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) block_txs: usize,
+    /// Longest time between blocks, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) block_time_ms: u64,
+    /// Where transactions enter the node.
+    #[arg(long, value_enum, default_value_t = Ingest::Bus)]
+    pub(crate) ingest: Ingest,
+    /// Validators (more than one needs a multi-validator engine).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) validators: u32,
+    /// Seed of the sender and receiver draws.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// The data directory (a temporary one, removed after, by default); must be new.
+    #[arg(long)]
+    pub(crate) base_path: Option<PathBuf>,
+    /// Authenticated-state page cache in 4 KiB pages.
+    #[arg(long, default_value_t = 262_144)]
+    pub(crate) cache_pages: usize,
+    /// The key-value store.
+    #[arg(long, value_enum, default_value_t = crate::cli::Storage::Fjall)]
+    pub(crate) storage: crate::cli::Storage,
+    /// Draws TPS and latency over time into this SVG file.
+    #[arg(long)]
+    pub(crate) plot: Option<PathBuf>,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = crate::cli::Output::Text)]
+    pub(crate) output: crate::cli::Output,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    pub(crate) accounts: u32,
+    pub(crate) txs: u32,
+    pub(crate) ingest: Ingest,
+    pub(crate) validators: u32,
+    pub(crate) cores: usize,
+    /// Raw Ed25519 batch verification on all cores, signatures per second.
+    pub(crate) raw_verify_per_s: f64,
+    /// Transactions committed (finalized, executed, merkleized, durable).
+    pub(crate) committed: u64,
+    /// Transactions the node refused (each a failure of the run).
+    pub(crate) rejected: u64,
+    pub(crate) blocks: u64,
+    /// From the first submission to the last commit.
+    pub(crate) seconds: f64,
+    pub(crate) tps: f64,
+    /// `tps / raw_verify_per_s`.
+    pub(crate) ratio: f64,
+    pub(crate) latency_ms: Latency,
+    /// CPU per committed transaction, by stage, then the whole process.
+    pub(crate) cpu_us_per_tx: Vec<StageCost>,
+    pub(crate) process_cpu_us_per_tx: f64,
+    /// Mean cores busy during the run.
+    pub(crate) cores_busy: f64,
+    pub(crate) peak_memory_mib: f64,
+    pub(crate) samples: Vec<plot::Sample>,
+}
+
+/// Submission to durable commit.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct Latency {
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+}
+
+/// One stage's cost.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StageCost {
+    pub(crate) stage: &'static str,
+    /// CPU microseconds per committed transaction, over all threads.
+    pub(crate) cpu_us: f64,
+    /// Share of the run during which the stage was working on a batch or block.
+    pub(crate) busy: f64,
+}
+
+/// Runs the benchmark and prints its report.
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.validators != 1 {
+        bail!(
+            "--validators {} needs a multi-validator engine; this build has only `solo`, so \
+             only --validators 1 runs",
+            args.validators
+        );
+    }
+    if args.accounts < 2 || args.txs == 0 || args.batch == 0 {
+        bail!("--accounts must be at least 2, and --txs and --batch at least 1");
+    }
+    if args.window < args.batch as u64 {
+        bail!("--window must hold at least one --batch");
+    }
+    let report = measure(&args)?;
+    if let Some(path) = &args.plot {
+        std::fs::write(path, plot::svg(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    match args.output {
+        crate::cli::Output::Json => crate::cli::print_json(&report),
+        crate::cli::Output::Text => crate::cli::say(table(&report)),
+    }
+}
+
+fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
+    let spec_gas_price = ChainSpec::preset(Preset::Dev).runtime.gas_price;
+    let shape = Shape {
+        accounts: args.accounts,
+        txs: args.txs,
+        seed: args.seed,
+        chain_id: CHAIN_ID,
+        gas_price: u128::from(spec_gas_price),
+    };
+    let progress = Progress::new();
+    progress.stage("deriving account keys", u64::from(args.accounts));
+    let keys = workload::keys(args.accounts);
+    let public: Vec<PublicKey> = keys.par_iter().map(SecretKey::public_key).collect();
+    let addresses: Vec<Address> = public.par_iter().map(Address::of).collect();
+    let plan = workload::plan(&shape);
+    let index = Index::new(&public, &plan);
+
+    // Signed here in-process mode; the load process signs its own in RPC mode, and here only
+    // a sample for the verification baseline.
+    let sample = plan.len().min(65_536);
+    let signed = match args.ingest {
+        Ingest::Bus => &plan[..],
+        Ingest::Rpc => &plan[..sample],
+    };
+    progress.stage("signing transfers", signed.len() as u64);
+    let raw = workload::sign(&shape, &keys, &addresses, signed, &|n| progress.add(n));
+    drop(keys);
+    progress.stage("measuring raw signature verification", 0);
+    let raw_verify_per_s = raw_verification(&raw[..sample.min(raw.len())])?;
+    let batches: Vec<Vec<RawTx>> = match args.ingest {
+        Ingest::Bus => raw.chunks(args.batch).map(<[RawTx]>::to_vec).collect(),
+        Ingest::Rpc => Vec::new(),
+    };
+    drop(raw);
+
+    let spec = spec(args, &addresses);
+    drop(addresses);
+    let temporary = match &args.base_path {
+        Some(path) => {
+            if path.exists() && std::fs::read_dir(path)?.next().is_some() {
+                bail!(
+                    "{} is not empty: the benchmark needs a new chain",
+                    path.display()
+                );
+            }
+            None
+        }
+        None => Some(tempfile::Builder::new().prefix("lamina-bench-").tempdir()?),
+    };
+    let base_path = args
+        .base_path
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
+        .context("no data directory")?;
+    let engine = SoloEngine {
+        block_time: Duration::from_millis(args.block_time_ms.max(1)),
+        full_at_txs: args.block_txs,
+    };
+    let node = NodeBuilder::new(spec, base_path.clone())
+        .state(Qmdb {
+            cache_pages: args.cache_pages,
+        })
+        .engine(engine)
+        .rpc(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .metrics(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    progress.stage("writing the genesis state", 0);
+
+    let runner = commonware_runtime::tokio::Runner::new(
+        commonware_runtime::tokio::Config::new()
+            .with_storage_directory(node::state_dir(&base_path)),
+    );
+    let storage = args.storage;
+    let run = Run {
+        args: args.clone(),
+        index: Arc::new(index),
+        progress,
+    };
+    let outcome = runner.start(|ctx| async move {
+        let (ready_tx, ready_rx) = futures::channel::oneshot::channel::<(String, Bus)>();
+        let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
+        let ready = move |endpoints: &node::Endpoints, bus: &Bus| {
+            let _ = ready_tx.send((endpoints.rpc.clone(), bus.clone()));
+        };
+        let driver = tokio::spawn(async move {
+            let (rpc, bus) = ready_rx.await.context("the node stopped before serving")?;
+            let measured = run.drive(bus, rpc, batches, raw_verify_per_s).await;
+            let _ = stop_tx.send(());
+            measured
+        });
+        let stop = async move {
+            let _ = stop_rx.await;
+        };
+        let served = match storage {
+            crate::cli::Storage::Fjall => {
+                node.storage(Fjall::default()).run(ctx, stop, ready).await
+            }
+            crate::cli::Storage::Redb => node.storage(Redb).run(ctx, stop, ready).await,
+        };
+        let measured = driver.await.context("the benchmark driver panicked")?;
+        served?;
+        measured
+    });
+    drop(temporary);
+    outcome
+}
+
+/// The benchmark chain: the dev chain's runtime, every account funded.
+fn spec(args: &BenchArgs, addresses: &[Address]) -> ChainSpec {
+    let mut spec = ChainSpec::preset(Preset::Dev);
+    spec.name = "lamina-bench".into();
+    spec.chain_id = CHAIN_ID;
+    spec.consensus = ConsensusSpec::Solo {
+        block_time_ms: args.block_time_ms,
+    };
+    let bank = BankGenesis {
+        assets: vec![AssetGenesis {
+            id: NATIVE,
+            info: AssetInfo {
+                symbol: "LAM".into(),
+                decimals: 18,
+            },
+            balances: addresses.iter().map(|a| (*a, Amount(BALANCE))).collect(),
+            minters: Vec::new(),
+        }],
+    };
+    spec.genesis.insert(
+        "bank".into(),
+        serde_json::to_value(bank).unwrap_or_else(|_| unreachable!("amounts are strings")),
+    );
+    spec
+}
+
+/// Signatures per second of batch verification alone, on all cores (rayon), in batches of
+/// the size admission uses: the best of three rounds of at least a second each.
+fn raw_verification(sample: &[RawTx]) -> anyhow::Result<f64> {
+    let triples: Vec<_> = sample
+        .par_iter()
+        .map(|raw| {
+            let tx = SignedTx::decode_raw(raw.as_ref())?;
+            let message = tx.body.signing_bytes();
+            Ok((tx.body.sender, message, tx.signature))
+        })
+        .collect::<Result<_, lamina_interop::codec::DecodeError>>()?;
+    let mut best: f64 = 0.0;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let mut verified = 0usize;
+        while start.elapsed() < Duration::from_secs(1) {
+            let ok = triples
+                .par_chunks(SIGNATURE_BATCH)
+                .map(|chunk| {
+                    let mut batch = BatchVerifier::new();
+                    for (key, message, signature) in chunk {
+                        batch.add(key, message, signature);
+                    }
+                    batch.verify().is_ok()
+                })
+                .filter(|ok| *ok)
+                .count();
+            if ok != triples.len().div_ceil(SIGNATURE_BATCH) {
+                bail!("a benchmark signature does not verify");
+            }
+            verified += triples.len();
+        }
+        best = best.max(verified as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+/// The timed part's state.
+struct Run {
+    args: BenchArgs,
+    index: Arc<Index>,
+    progress: Progress,
+}
+
+/// Counts shared between the submitting side and the observer of commits.
+#[derive(Default)]
+struct Flow {
+    committed: AtomicU64,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    submitted_all: std::sync::atomic::AtomicBool,
+    moved: tokio::sync::Notify,
+}
+
+impl Flow {
+    /// Waits until `submitted` leaves room in the window.
+    async fn room(&self, submitted: u64, window: u64) {
+        loop {
+            let notified = self.moved.notified();
+            if submitted.saturating_sub(self.committed.load(Ordering::Acquire)) <= window {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Submission times: nanoseconds since the start per batch (`u64::MAX` until sent).
+struct SentAt(Vec<AtomicU64>);
+
+impl SentAt {
+    fn new(batches: usize) -> SentAt {
+        SentAt((0..batches).map(|_| AtomicU64::new(u64::MAX)).collect())
+    }
+}
+
+impl Run {
+    async fn drive(
+        self,
+        bus: Bus,
+        rpc: String,
+        batches: Vec<Vec<RawTx>>,
+        raw_verify_per_s: f64,
+    ) -> anyhow::Result<Report> {
+        let args = &self.args;
+        let mut finalized = bus.subscribe_with::<BlockFinalized>(4096, Overflow::Backpressure)?;
+        let mut committed = bus.subscribe_with::<StateCommitted>(4096, Overflow::Backpressure)?;
+        let flow = Arc::new(Flow::default());
+        let total_batches = (args.txs as usize).div_ceil(args.batch);
+        let sent = Arc::new(SentAt::new(total_batches));
+
+        // The submitting side: this process on the bus, or a load process over JSON-RPC.
+        let (started_tx, started_rx) = futures::channel::oneshot::channel::<Instant>();
+        let submitter = match args.ingest {
+            Ingest::Bus => tokio::spawn(submit_on_bus(
+                bus.clone(),
+                batches,
+                flow.clone(),
+                sent.clone(),
+                args.window,
+                started_tx,
+            )),
+            Ingest::Rpc => tokio::spawn(load::drive_child(
+                rpc,
+                args.clone(),
+                u128::from(ChainSpec::preset(Preset::Dev).runtime.gas_price),
+                flow.clone(),
+                sent.clone(),
+                started_tx,
+                self.progress.clone(),
+            )),
+        };
+        let start = started_rx
+            .await
+            .context("the load stopped before submitting")?;
+        let cpu_before = profile::totals();
+        let process_before = cpu_time::ProcessTime::now();
+        self.progress.stage("committing", u64::from(args.txs));
+
+        let mut contents: HashMap<Height, Vec<u32>> = HashMap::new();
+        let mut done_at: HashMap<Height, Instant> = HashMap::new();
+        let mut latencies_us: Vec<u32> = Vec::with_capacity(args.txs as usize);
+        let mut samples: Vec<plot::Sample> = Vec::new();
+        let mut blocks = 0u64;
+        let mut last_commit = start;
+        let stall = Duration::from_secs(60);
+        let mut submitter = submitter;
+        let mut submitter_done = false;
+        loop {
+            let total = flow.committed.load(Ordering::Acquire);
+            if submitter_done && total >= flow.accepted.load(Ordering::Acquire) {
+                break;
+            }
+            tokio::select! {
+                event = finalized.recv() => {
+                    let event = event.map_err(|e| anyhow::anyhow!("finalized blocks: {e}"))?;
+                    let block: &Block = &event.block;
+                    let ids: Vec<u32> = block
+                        .txs
+                        .iter()
+                        .filter_map(|tx| self.index.find(tx.as_ref()))
+                        .collect();
+                    contents.insert(block.header.height, ids);
+                }
+                event = committed.recv() => {
+                    let event = event.map_err(|e| anyhow::anyhow!("commits: {e}"))?;
+                    done_at.insert(event.height, Instant::now());
+                }
+                result = &mut submitter, if !submitter_done => {
+                    result.context("the load panicked")??;
+                    submitter_done = true;
+                    flow.submitted_all.store(true, Ordering::Release);
+                }
+                _ = tokio::time::sleep(stall) => {
+                    bail!(
+                        "no block committed for {}s: {} of {} accepted transactions committed",
+                        stall.as_secs(),
+                        flow.committed.load(Ordering::Acquire),
+                        flow.accepted.load(Ordering::Acquire)
+                    );
+                }
+            }
+            // Account for every block both finalized and committed, in height order.
+            let mut ready: Vec<Height> = done_at
+                .keys()
+                .filter(|h| contents.contains_key(h))
+                .copied()
+                .collect();
+            ready.sort();
+            for height in ready {
+                let (Some(ids), Some(at)) = (contents.remove(&height), done_at.remove(&height))
+                else {
+                    continue;
+                };
+                if ids.is_empty() {
+                    continue;
+                }
+                let at_ns = at.saturating_duration_since(start).as_nanos() as u64;
+                let first = latencies_us.len();
+                for id in &ids {
+                    let batch = *id as usize / args.batch;
+                    let sent_ns = sent
+                        .0
+                        .get(batch)
+                        .map_or(u64::MAX, |s| s.load(Ordering::Acquire));
+                    if sent_ns != u64::MAX {
+                        latencies_us.push((at_ns.saturating_sub(sent_ns) / 1_000) as u32);
+                    }
+                }
+                let block_latency = &mut latencies_us[first..].to_vec();
+                blocks += 1;
+                last_commit = last_commit.max(at);
+                let total =
+                    flow.committed.fetch_add(ids.len() as u64, Ordering::AcqRel) + ids.len() as u64;
+                flow.moved.notify_waiters();
+                self.progress.set(total);
+                samples.push(plot::Sample {
+                    seconds: at.saturating_duration_since(start).as_secs_f64(),
+                    committed: total,
+                    latency_ms: percentile(block_latency, 0.5),
+                });
+            }
+        }
+        let cpu_after = profile::totals();
+        let process_cpu = process_before.elapsed();
+        self.progress.finish();
+
+        let committed_txs = flow.committed.load(Ordering::Acquire);
+        let seconds = last_commit
+            .saturating_duration_since(start)
+            .as_secs_f64()
+            .max(1e-9);
+        let tps = committed_txs as f64 / seconds;
+        let per_tx = |d: Duration| d.as_secs_f64() * 1e6 / committed_txs.max(1) as f64;
+        let cpu_us_per_tx = Stage::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| StageCost {
+                stage: stage.name(),
+                cpu_us: per_tx(cpu_after[i].cpu.saturating_sub(cpu_before[i].cpu)),
+                busy: cpu_after[i]
+                    .wall
+                    .saturating_sub(cpu_before[i].wall)
+                    .as_secs_f64()
+                    / seconds,
+            })
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Report {
+            accounts: args.accounts,
+            txs: args.txs,
+            ingest: args.ingest,
+            validators: args.validators,
+            cores,
+            raw_verify_per_s,
+            committed: committed_txs,
+            rejected: flow.rejected.load(Ordering::Acquire),
+            blocks,
+            seconds,
+            tps,
+            ratio: tps / raw_verify_per_s,
+            latency_ms: Latency {
+                p50: percentile(&mut latencies_us, 0.5),
+                p99: percentile(&mut latencies_us, 0.99),
+                max: percentile(&mut latencies_us, 1.0),
+            },
+            cpu_us_per_tx,
+            process_cpu_us_per_tx: per_tx(process_cpu),
+            cores_busy: process_cpu.as_secs_f64() / (start.elapsed().as_secs_f64().max(1e-9)),
+            peak_memory_mib: peak_memory_mib(),
+            samples,
+        })
+    }
+}
+
+/// Submits `batches` as `SubmitTxs`, two in flight, within the window.
+async fn submit_on_bus(
+    bus: Bus,
+    batches: Vec<Vec<RawTx>>,
+    flow: Arc<Flow>,
+    sent: Arc<SentAt>,
+    window: u64,
+    started: futures::channel::oneshot::Sender<Instant>,
+) -> anyhow::Result<()> {
+    let submit = bus.requester::<SubmitTxs>();
+    let start = Instant::now();
+    let _ = started.send(start);
+    let mut submitted = 0u64;
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    for (i, txs) in batches.into_iter().enumerate() {
+        submitted += txs.len() as u64;
+        flow.room(submitted, window).await;
+        while in_flight.len() >= 2 {
+            if let Some(verdicts) = in_flight.next().await {
+                count(&flow, verdicts)?;
+            }
+        }
+        sent.0[i].store(start.elapsed().as_nanos() as u64, Ordering::Release);
+        let request = submit.request(SubmitTxs { txs });
+        in_flight.push(async move { request.await.map_err(|e| anyhow::anyhow!("{e}")) });
+    }
+    while let Some(verdicts) = in_flight.next().await {
+        count(&flow, verdicts)?;
+    }
+    Ok(())
+}
+
+fn count(flow: &Flow, verdicts: anyhow::Result<Vec<Admission>>) -> anyhow::Result<()> {
+    let verdicts = verdicts?;
+    let accepted = verdicts
+        .iter()
+        .filter(|v| matches!(v, Admission::Accepted { .. }))
+        .count() as u64;
+    if let Some(Admission::Rejected { reason, .. }) = verdicts
+        .iter()
+        .find(|v| matches!(v, Admission::Rejected { .. }))
+    {
+        tracing::warn!(?reason, "the node refused a benchmark transaction");
+    }
+    flow.accepted.fetch_add(accepted, Ordering::AcqRel);
+    flow.rejected
+        .fetch_add(verdicts.len() as u64 - accepted, Ordering::AcqRel);
+    Ok(())
+}
+
+/// The `q` quantile of `values` (microseconds), in milliseconds.
+fn percentile(values: &mut [u32], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let rank = ((values.len() - 1) as f64 * q).round() as usize;
+    let (_, value, _) = values.select_nth_unstable(rank);
+    f64::from(*value) / 1e3
+}
+
+/// The process's peak resident memory, from `/proc/self/status` (0 where there is none).
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The report as a table.
+fn table(r: &Report) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "lamina bench: {} transfers over {} accounts, ingest {}, {} validator(s), {} cores",
+        r.txs,
+        r.accounts,
+        match r.ingest {
+            Ingest::Bus => "bus",
+            Ingest::Rpc => "rpc",
+        },
+        r.validators,
+        r.cores
+    ));
+    line(format!(
+        "  raw Ed25519 batch verification   {:>10.0} sig/s",
+        r.raw_verify_per_s
+    ));
+    line(format!(
+        "  committed (final, durable)       {:>10.0} tx/s   {:.2} x raw   {} txs in {} blocks, {:.1} s",
+        r.tps, r.ratio, r.committed, r.blocks, r.seconds
+    ));
+    if r.rejected > 0 {
+        line(format!(
+            "  REFUSED by the node              {:>10}",
+            r.rejected
+        ));
+    }
+    line(format!(
+        "  latency, submit to commit        p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+        r.latency_ms.p50, r.latency_ms.p99, r.latency_ms.max
+    ));
+    line(format!(
+        "  peak memory {:.0} MiB; {:.2} cores busy; {:.1} us CPU per tx in all",
+        r.peak_memory_mib, r.cores_busy, r.process_cpu_us_per_tx
+    ));
+    line("  stage        CPU us/tx   busy".to_string());
+    for stage in &r.cpu_us_per_tx {
+        line(format!(
+            "  {:<12} {:>9.2}   {:>4.0}%",
+            stage.stage,
+            stage.cpu_us,
+            stage.busy * 100.0
+        ));
+    }
+    out
+}
+
+/// A progress bar on standard error (hidden when it is not a terminal).
+#[derive(Clone)]
+pub(crate) struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::stderr_with_hz(4),
+        );
+        Progress(bar)
+    }
+
+    pub(crate) fn stage(&self, message: &'static str, len: u64) {
+        let style = if len == 0 {
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+        } else {
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta})",
+            )
+        };
+        if let Ok(style) = style {
+            self.0.set_style(style.progress_chars("=> "));
+        }
+        self.0.set_message(message);
+        self.0.set_length(len);
+        self.0.set_position(0);
+        self.0.reset_elapsed();
+        self.0.enable_steady_tick(Duration::from_millis(250));
+    }
+
+    fn add(&self, n: u64) {
+        self.0.inc(n);
+    }
+
+    fn set(&self, n: u64) {
+        self.0.set_position(n);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
