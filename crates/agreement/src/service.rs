@@ -314,7 +314,10 @@ impl Inner {
             parent: command.parent,
             timestamp: command.timestamp,
             proposer: command.proposer,
-            tx_root: lamina_interop::block::tx_root(body.iter()),
+            // The ids admission computed are the hashes of these encodings.
+            tx_root: lamina_interop::block::merkle_root(
+                &txs.iter().map(|tx| tx.id).collect::<Vec<_>>(),
+            ),
             tx_count: body.len() as u32,
             state_height: chain.height,
             state_root: chain.root,
@@ -492,9 +495,11 @@ impl Inner {
                 })?)
             }
         };
-        self.pool
-            .lock()
-            .remove_included(txs.iter().map(|tx| (tx.sender, tx.tx.body.nonce)));
+        span(Stage::Pool, || {
+            self.pool
+                .lock()
+                .remove_included(txs.iter().map(|tx| (tx.sender, tx.tx.body.nonce)))
+        });
 
         let snapshot = self.snapshot().await?;
         let view = Overlay {
@@ -563,18 +568,18 @@ impl Inner {
         }
         let after = self.snapshot().await?;
         let view = after.view;
-        self.pool
-            .lock()
-            .revalidate(flight.touched, |account| {
+        span(Stage::Pool, || {
+            self.pool.lock().revalidate(flight.touched, |account| {
                 Ok::<_, lamina_interop::module::StateError>((
                     accounts::committed_nonce(&*view, account)?,
                     bank::committed_balance(&*view, bank::NATIVE, account)?,
                 ))
             })
-            .map_err(|e| ServiceError::Execution {
-                height,
-                detail: e.to_string(),
-            })?;
+        })
+        .map_err(|e| ServiceError::Execution {
+            height,
+            detail: e.to_string(),
+        })?;
         Ok(())
     }
 }

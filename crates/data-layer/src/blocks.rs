@@ -8,13 +8,17 @@
 //! block_headers   height u64 BE                Header (canonical encoding)
 //! block_bodies    height u64 BE                transactions: u32 n | n x (u32 len | bytes)
 //! block_ids       block id [32]                height u64 BE
-//! receipts        height u64 BE | index u32 BE Receipt (canonical encoding)
+//! receipts        height u64 BE                u32 n | (n + 1) x u32 offset | receipts
+//!                                              (each a canonical encoding, at its offset)
 //! tx_index        tx id [32]                   height u64 BE | index u32 BE
 //! block_meta      "finalized"                  height u64 BE: the last block stored
 //!                 "pruned_below"               height u64 BE: blocks below are gone
 //! ```
 //!
-//! Heights are big-endian so that key order is height order. A block is written as part of a
+//! Heights are big-endian so that key order is height order. A block's receipts are one value,
+//! with offsets (little-endian, relative to the end of the table) so that one receipt decodes
+//! without the others: one row per block instead of one per transaction. A block is written
+//! as part of a
 //! caller's [`WriteBatch`] ([`BlockStore::stage`]), so the commit protocol can put the block,
 //! its receipts and the state changes in one atomic batch.
 
@@ -24,7 +28,7 @@ use lamina_interop::block::{Block, Header, RawTx, Receipt, MAX_BLOCK_TXS};
 use lamina_interop::codec::{self, BoundedVec, Canonical};
 use lamina_interop::{Hash, Height};
 
-use crate::kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
+use crate::kv::{Column, Durability, KvStore, WriteBatch};
 use crate::{Error, Result};
 
 const HEADERS: Column = Column("block_headers");
@@ -104,10 +108,9 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         batch.put(HEADERS, key, block.header.encode());
         batch.put(BODIES, key, codec::encode(&block.txs));
         batch.put(IDS, block.id().0, key);
-        for (index, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
-            let position = position_key(height, index as u32);
-            batch.put(RECEIPTS, position, receipt.encode());
-            batch.put(TX_INDEX, Hash::of(tx).0, position);
+        batch.put(RECEIPTS, key, encode_receipts(receipts));
+        for (index, tx) in block.txs.iter().enumerate() {
+            batch.put(TX_INDEX, Hash::of(tx).0, position_key(height, index as u32));
         }
         batch.put(META, FINALIZED, key);
         self.stage_pruning(batch, height)
@@ -141,8 +144,8 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
             batch.delete(HEADERS, key);
             batch.delete(BODIES, key);
             batch.delete(IDS, block.id().0);
-            for (index, tx) in block.txs.iter().enumerate() {
-                batch.delete(RECEIPTS, position_key(old, index as u32));
+            batch.delete(RECEIPTS, key);
+            for tx in block.txs.iter() {
                 batch.delete(TX_INDEX, Hash::of(tx).0);
             }
         }
@@ -206,18 +209,11 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
 
     /// The receipts of the block at `height`, in transaction order.
     pub fn receipts(&self, height: Height) -> Result<Vec<Receipt>> {
-        let range = KeyRange::prefix(&height_key(height));
-        let mut receipts = Vec::new();
-        let mut next = range.clone();
-        loop {
-            let page = self.store.scan(RECEIPTS, &next, 4096)?;
-            let Some((last, _)) = page.last() else { break };
-            next = range.after(last);
-            for (_, bytes) in &page {
-                receipts.push(decode::<Receipt>(bytes)?);
-            }
-        }
-        Ok(receipts)
+        let Some(blob) = self.store.get(RECEIPTS, &height_key(height))? else {
+            return Ok(Vec::new());
+        };
+        let table = ReceiptTable::parse(&blob)?;
+        (0..table.len()).map(|i| table.decode(i)).collect()
     }
 
     /// Where transaction `tx` was included.
@@ -241,10 +237,21 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         let Some(location) = self.tx_location(tx)? else {
             return Ok(None);
         };
-        self.store
-            .get(RECEIPTS, &position_key(location.height, location.index))?
-            .map(|bytes| decode::<Receipt>(&bytes))
-            .transpose()
+        let Some(blob) = self.store.get(RECEIPTS, &height_key(location.height))? else {
+            return Ok(None);
+        };
+        let table = ReceiptTable::parse(&blob)?;
+        if location.index as usize >= table.len() {
+            return Err(Error::Corrupt {
+                what: "receipts",
+                detail: format!(
+                    "the tx index points at receipt {} of {}",
+                    location.index,
+                    table.len()
+                ),
+            });
+        }
+        table.decode(location.index as usize).map(Some)
     }
 
     fn meta_height(&self, key: &[u8]) -> Result<Option<Height>> {
@@ -280,6 +287,64 @@ fn parse_height(bytes: &[u8]) -> Result<Height> {
         detail: format!("{} bytes, expected 8", bytes.len()),
     })?;
     Ok(Height(u64::from_be_bytes(bytes)))
+}
+
+/// A block's receipts as one value; see the module docs.
+fn encode_receipts(receipts: &[Receipt]) -> Vec<u8> {
+    let encoded: Vec<Vec<u8>> = receipts.iter().map(Receipt::encode).collect();
+    let table = 4 * (receipts.len() + 2);
+    let mut out = Vec::with_capacity(table + encoded.iter().map(Vec::len).sum::<usize>());
+    out.extend_from_slice(&(receipts.len() as u32).to_le_bytes());
+    let mut offset = 0u32;
+    out.extend_from_slice(&offset.to_le_bytes());
+    for receipt in &encoded {
+        offset += receipt.len() as u32;
+        out.extend_from_slice(&offset.to_le_bytes());
+    }
+    for receipt in encoded {
+        out.extend_from_slice(&receipt);
+    }
+    out
+}
+
+/// A stored receipts value, checked: its offsets rise and stay inside it.
+struct ReceiptTable<'a> {
+    offsets: Vec<usize>,
+    data: &'a [u8],
+}
+
+impl<'a> ReceiptTable<'a> {
+    fn parse(blob: &'a [u8]) -> Result<ReceiptTable<'a>> {
+        let corrupt = |detail: String| Error::Corrupt {
+            what: "receipts",
+            detail,
+        };
+        let word = |i: usize| -> Option<usize> {
+            let bytes = blob.get(4 * i..4 * i + 4)?;
+            Some(u32::from_le_bytes(bytes.try_into().ok()?) as usize)
+        };
+        let n = word(0).ok_or_else(|| corrupt("no count".into()))?;
+        if n > MAX_BLOCK_TXS {
+            return Err(corrupt(format!("{n} receipts exceed {MAX_BLOCK_TXS}")));
+        }
+        let offsets: Vec<usize> = (1..=n + 1)
+            .map(word)
+            .collect::<Option<_>>()
+            .ok_or_else(|| corrupt("offset table cut short".into()))?;
+        let data = &blob[4 * (n + 2)..];
+        if offsets.windows(2).any(|w| w[0] > w[1]) || offsets.last() != Some(&data.len()) {
+            return Err(corrupt("offsets out of order or out of bounds".into()));
+        }
+        Ok(ReceiptTable { offsets, data })
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn decode(&self, index: usize) -> Result<Receipt> {
+        decode::<Receipt>(&self.data[self.offsets[index]..self.offsets[index + 1]])
+    }
 }
 
 fn decode<T: Canonical>(bytes: &[u8]) -> Result<T> {

@@ -5,6 +5,7 @@
 //! stage         measured around
 //! admission     each chunk of a SubmitTxs batch: decode, checks, batch verification, pool insert
 //! build         selecting a block's transactions from the pool and sealing its header
+//! pool          after each block: dropping its transactions from the pool, re-validating
 //! execution     executing a finalized block, each parallel piece on the worker that ran it
 //! merkleize     applying the block's delta to the authenticated state and committing it
 //! persist       writing the block, receipts, redo log and flat state in one durable batch
@@ -37,6 +38,8 @@ pub enum Stage {
     Admission,
     /// Building a block from the pool.
     Build,
+    /// Keeping the pool current after each block.
+    Pool,
     /// Executing a finalized block.
     Execution,
     /// Updating and committing the authenticated state.
@@ -47,9 +50,10 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Admission,
         Stage::Build,
+        Stage::Pool,
         Stage::Execution,
         Stage::Merkleize,
         Stage::Persist,
@@ -60,6 +64,7 @@ impl Stage {
         match self {
             Stage::Admission => "admission",
             Stage::Build => "build",
+            Stage::Pool => "pool",
             Stage::Execution => "execution",
             Stage::Merkleize => "merkleize",
             Stage::Persist => "persist",
@@ -71,8 +76,8 @@ impl Stage {
     }
 }
 
-static CPU_NANOS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-static WALL_NANOS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+static CPU_NANOS: [AtomicU64; Stage::ALL.len()] = [const { AtomicU64::new(0) }; Stage::ALL.len()];
+static WALL_NANOS: [AtomicU64; Stage::ALL.len()] = [const { AtomicU64::new(0) }; Stage::ALL.len()];
 
 /// Totals of one stage since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,7 +89,7 @@ pub struct StageTotals {
 }
 
 /// Every stage's totals, indexed like [`Stage::ALL`].
-pub fn totals() -> [StageTotals; 5] {
+pub fn totals() -> [StageTotals; Stage::ALL.len()] {
     Stage::ALL.map(|stage| StageTotals {
         cpu: Duration::from_nanos(CPU_NANOS[stage.index()].load(Ordering::Relaxed)),
         wall: Duration::from_nanos(WALL_NANOS[stage.index()].load(Ordering::Relaxed)),
@@ -191,7 +196,7 @@ mod tests {
         });
         let after = totals();
         let build = after[1].cpu - before[1].cpu;
-        let persist = after[4].cpu - before[4].cpu;
+        let persist = after[5].cpu - before[5].cpu;
         assert!(build >= Duration::from_millis(40), "{build:?}");
         assert!(
             build < Duration::from_millis(65),
@@ -214,7 +219,7 @@ mod tests {
         // Work outside the future is not charged.
         spin(Duration::from_millis(25));
         let after = totals();
-        let cpu = after[3].cpu - before[3].cpu;
+        let cpu = after[4].cpu - before[4].cpu;
         assert!(cpu >= Duration::from_millis(25), "{cpu:?}");
         assert!(cpu < Duration::from_millis(45), "{cpu:?}");
     }

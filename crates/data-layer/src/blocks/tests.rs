@@ -244,3 +244,28 @@ fn survives_reopen() {
     assert_eq!(blocks.finalized().unwrap(), Some(Height(2)));
     assert_eq!(blocks.block(Height(2)).unwrap().as_ref(), Some(&chain[1]));
 }
+
+#[test]
+fn a_receipts_value_round_trips_and_refuses_damage() {
+    let block = block(1, Hash::ZERO, 5);
+    let receipts = receipts(&block);
+    let blob = encode_receipts(&receipts);
+    let table = ReceiptTable::parse(&blob).unwrap();
+    assert_eq!(table.len(), 5);
+    for (i, receipt) in receipts.iter().enumerate() {
+        assert_eq!(&table.decode(i).unwrap(), receipt);
+    }
+    let empty = encode_receipts(&[]);
+    assert_eq!(ReceiptTable::parse(&empty).unwrap().len(), 0);
+
+    let corrupt = |blob: &[u8]| matches!(ReceiptTable::parse(blob), Err(Error::Corrupt { .. }));
+    assert!(corrupt(&[]), "no count");
+    assert!(corrupt(&blob[..10]), "table cut short");
+    assert!(corrupt(&blob[..blob.len() - 1]), "data cut short");
+    let mut huge = blob.clone();
+    huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(corrupt(&huge), "absurd count");
+    let mut backwards = blob.clone();
+    backwards[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(corrupt(&backwards), "offset out of bounds");
+}

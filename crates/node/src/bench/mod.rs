@@ -171,6 +171,14 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.window < args.batch as u64 {
         bail!("--window must hold at least one --batch");
     }
+    if let Some(path) = &args.base_path {
+        if path.exists() && std::fs::read_dir(path)?.next().is_some() {
+            bail!(
+                "{} is not empty: the benchmark needs a new chain",
+                path.display()
+            );
+        }
+    }
     let report = measure(&args)?;
     if let Some(path) = &args.plot {
         std::fs::write(path, plot::svg(&report))
@@ -220,15 +228,7 @@ fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let spec = spec(args, &addresses);
     drop(addresses);
     let temporary = match &args.base_path {
-        Some(path) => {
-            if path.exists() && std::fs::read_dir(path)?.next().is_some() {
-                bail!(
-                    "{} is not empty: the benchmark needs a new chain",
-                    path.display()
-                );
-            }
-            None
-        }
+        Some(_) => None,
         None => Some(tempfile::Builder::new().prefix("lamina-bench-").tempdir()?),
     };
     let base_path = args

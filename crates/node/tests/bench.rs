@@ -1,0 +1,110 @@
+//! `lamina bench`, run as a process on a small workload: every planned transfer is committed,
+//! the report is complete, and the modes that exist run.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> (serde_json::Value, std::process::Output) {
+    let output = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args([
+            "bench",
+            "--accounts",
+            "300",
+            "--txs",
+            "3000",
+            "--batch",
+            "500",
+        ])
+        .args([
+            "--window",
+            "1500",
+            "--block-txs",
+            "1000",
+            "--output",
+            "json",
+        ])
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (serde_json::from_slice(&output.stdout).unwrap(), output)
+}
+
+fn check_report(report: &serde_json::Value, ingest: &str) {
+    assert_eq!(report["ingest"], ingest);
+    assert_eq!(report["committed"], 3000, "every transfer committed");
+    assert_eq!(report["rejected"], 0);
+    let tps = report["tps"].as_f64().unwrap();
+    let raw = report["raw_verify_per_s"].as_f64().unwrap();
+    assert!(tps > 0.0 && raw > 0.0);
+    assert!((report["ratio"].as_f64().unwrap() - tps / raw).abs() < 1e-9);
+    let latency = &report["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() > 0.0);
+    assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap());
+    let stages: Vec<&str> = report["cpu_us_per_tx"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "admission",
+            "build",
+            "pool",
+            "execution",
+            "merkleize",
+            "persist"
+        ]
+    );
+    // Signatures are verified at admission: that stage cannot be free.
+    assert!(report["cpu_us_per_tx"][0]["cpu_us"].as_f64().unwrap() > 1.0);
+    assert!(report["peak_memory_mib"].as_f64().unwrap() > 1.0);
+    let samples = report["samples"].as_array().unwrap();
+    assert_eq!(
+        samples.last().unwrap()["committed"],
+        3000,
+        "samples reach the total"
+    );
+}
+
+#[test]
+fn bench_on_the_bus_commits_everything_and_draws_a_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("run.svg");
+    let (report, _) = bench(&["--plot", plot.to_str().unwrap()]);
+    check_report(&report, "bus");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
+}
+
+#[test]
+fn bench_over_json_rpc_from_another_process() {
+    let (report, _) = bench(&["--ingest", "rpc"]);
+    check_report(&report, "rpc");
+}
+
+#[test]
+fn bench_refuses_what_it_cannot_run() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["bench", "--validators", "4"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("multi-validator engine"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data"), b"x").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["bench", "--base-path", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not empty"));
+}
