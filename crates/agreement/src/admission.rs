@@ -179,7 +179,7 @@ fn check(
             needed: body.max_fee,
         });
     }
-    let message = body.signing_bytes();
+    let message = SignedTx::signing_bytes_of_raw(body.chain_id, bytes);
     Ok(Candidate {
         tx,
         id,

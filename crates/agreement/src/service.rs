@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use std::collections::VecDeque;
+use std::hash::BuildHasher as _;
 
 use futures::channel::oneshot;
 use futures::future::Either;
@@ -174,6 +175,8 @@ pub struct AgreementService {
 
 struct Inner {
     runtime: Arc<Runtime>,
+    /// Hashes keys for the overlay of blocks not yet durable; seeded per process.
+    hasher: hashbrown::DefaultHashBuilder,
     pool: Arc<Mutex<Mempool>>,
     chain: Mutex<Chain>,
     config: AgreementConfig,
@@ -206,6 +209,7 @@ impl AgreementService {
         let (height, block, root) = executed;
         let inner = Inner {
             runtime,
+            hasher: hashbrown::DefaultHashBuilder::default(),
             pool: Arc::new(Mutex::new(Mempool::new(config.pool))),
             chain: Mutex::new(Chain {
                 height,
@@ -504,6 +508,7 @@ impl Inner {
         let snapshot = self.snapshot().await?;
         let view = Overlay {
             base: snapshot.view,
+            hasher: self.hasher.clone(),
             deltas: in_flight.iter().rev().map(|f| f.delta.clone()).collect(),
         };
         let env = lamina_interop::module::Env {
@@ -532,7 +537,7 @@ impl Inner {
             height,
             id,
             touched: touched_accounts(&delta),
-            delta: delta.clone(),
+            delta: Arc::new(DeltaIndex::new(delta.clone(), &self.hasher)),
         };
         let command = CommitBlock {
             block,
@@ -594,22 +599,55 @@ enum Next {
 struct InFlight {
     height: Height,
     id: Hash,
-    delta: Arc<StateDelta>,
+    delta: Arc<DeltaIndex>,
     /// Accounts to re-validate in the pool once it is durable.
     touched: Vec<Address>,
+}
+
+/// A block's delta with a hash index, so that reading through several is one hash of the key
+/// and a probe per delta.
+struct DeltaIndex {
+    delta: Arc<StateDelta>,
+    slots: hashbrown::HashTable<u32>,
+}
+
+impl DeltaIndex {
+    fn new(delta: Arc<StateDelta>, hasher: &hashbrown::DefaultHashBuilder) -> DeltaIndex {
+        let changes = delta.changes();
+        let mut slots = hashbrown::HashTable::with_capacity(changes.len());
+        for (i, change) in changes.iter().enumerate() {
+            let hash = hasher.hash_one(change.key.as_slice());
+            // Keys of a delta are unique.
+            slots.insert_unique(hash, i as u32, |&j| {
+                hasher.hash_one(changes[j as usize].key.as_slice())
+            });
+        }
+        DeltaIndex { delta, slots }
+    }
+
+    fn get(&self, hash: u64, key: &[u8]) -> Option<Option<&[u8]>> {
+        let changes = self.delta.changes();
+        self.slots
+            .find(hash, |&i| changes[i as usize].key == key)
+            .map(|&i| changes[i as usize].value.as_deref())
+    }
 }
 
 /// The committed state under the deltas of blocks executed but not yet durable, newest first.
 struct Overlay {
     base: Arc<dyn StateView + Send + Sync>,
-    deltas: Vec<Arc<StateDelta>>,
+    hasher: hashbrown::DefaultHashBuilder,
+    deltas: Vec<Arc<DeltaIndex>>,
 }
 
 impl StateView for Overlay {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, lamina_interop::module::StateError> {
-        for delta in &self.deltas {
-            if let Some(change) = delta.get(key) {
-                return Ok(change.map(<[u8]>::to_vec));
+        if !self.deltas.is_empty() {
+            let hash = self.hasher.hash_one(key);
+            for delta in &self.deltas {
+                if let Some(change) = delta.get(hash, key) {
+                    return Ok(change.map(<[u8]>::to_vec));
+                }
             }
         }
         self.base.get(key)

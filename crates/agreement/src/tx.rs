@@ -113,6 +113,14 @@ impl SignedTx {
             .unwrap_or_else(|_| unreachable!("MAX_TX_SIZE is below the block's transaction limit"))
     }
 
+    /// The bytes the signature of the transaction encoded as `raw` covers, straight from the
+    /// encoding: a transaction is its body's encoding followed by the 64-byte signature.
+    /// `raw` must have decoded with [`SignedTx::decode_raw`] (which refuses trailing bytes).
+    pub fn signing_bytes_of_raw(chain_id: ChainId, raw: &[u8]) -> Vec<u8> {
+        let body = &raw[..raw.len().saturating_sub(64)];
+        SigningPayload::new(chain_id, Domain::TRANSACTION, body).message()
+    }
+
     /// Decodes untrusted bytes (size checked first, trailing bytes refused).
     pub fn decode_raw(bytes: &[u8]) -> Result<SignedTx, DecodeError> {
         <SignedTx as Canonical>::decode(bytes)
@@ -221,6 +229,7 @@ mod tests {
         signed.extend_from_slice(&42u64.to_le_bytes());
         signed.extend_from_slice(&bytes[..99]);
         assert_eq!(tx.body.signing_bytes(), signed);
+        assert_eq!(SignedTx::signing_bytes_of_raw(ChainId(42), &bytes), signed);
     }
 
     #[test]

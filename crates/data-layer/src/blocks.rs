@@ -109,8 +109,15 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         batch.put(BODIES, key, codec::encode(&block.txs));
         batch.put(IDS, block.id().0, key);
         batch.put(RECEIPTS, key, encode_receipts(receipts));
-        for (index, tx) in block.txs.iter().enumerate() {
-            batch.put(TX_INDEX, Hash::of(tx).0, position_key(height, index as u32));
+        // A receipt names its transaction's id (the hash of its encoding): the index takes it
+        // from there rather than hashing every transaction again.
+        for (index, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
+            debug_assert_eq!(
+                receipt.tx,
+                Hash::of(tx),
+                "receipt {index} of block {height}"
+            );
+            batch.put(TX_INDEX, receipt.tx.0, position_key(height, index as u32));
         }
         batch.put(META, FINALIZED, key);
         self.stage_pruning(batch, height)

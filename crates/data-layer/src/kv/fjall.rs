@@ -44,7 +44,14 @@ impl FjallStore {
             .iter()
             .map(|column| {
                 let keyspace = db
-                    .keyspace(column.0, KeyspaceCreateOptions::default)
+                    .keyspace(column.0, || {
+                        // Values of a kilobyte or more (block bodies, receipts, redo deltas)
+                        // go to blob files, so compaction moves pointers, not megabytes. They
+                        // are mostly keys, hashes and signatures: not worth compressing.
+                        let blobs = fjall::KvSeparationOptions::default()
+                            .compression(fjall::CompressionType::None);
+                        KeyspaceCreateOptions::default().with_kv_separation(Some(blobs))
+                    })
                     .map_err(|e| err(&e))?;
                 Ok((*column, keyspace))
             })
