@@ -77,7 +77,7 @@ fn panel(
     let y = |v: f64| top + PANEL - v / ymax * PANEL;
     let _ = writeln!(
         svg,
-        r#"<text x="{LEFT}" y="{}" font-size="15" font-weight="bold">{title}</text>"#,
+        r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{title}</text>"#,
         top - 12.0
     );
     let _ = writeln!(
@@ -153,8 +153,8 @@ pub(crate) fn svg(report: &Report) -> String {
     let end = report.samples.last().map_or(1.0, |s| s.seconds);
     let tps = tps_series(&report.samples);
     let title = format!(
-        "Committed TPS (1 s window): {} transfers, {} accounts, mean {:.0} tx/s = {:.2} x raw verification",
-        report.txs, report.accounts, report.tps, report.ratio
+        "Committed TPS, 1 s window: mean {:.0}/s = {:.2} x raw ({} transfers, {} accounts)",
+        report.tps, report.ratio, report.txs, report.accounts
     );
     let raw = format!(
         "raw Ed25519 batch verification {:.0}/s",
