@@ -39,6 +39,7 @@ pub const SIGNATURE_BATCH: usize = 128;
 /// A transaction that passed the checks before its signature.
 struct Candidate {
     tx: SignedTx,
+    sender: lamina_interop::Address,
     id: Hash,
     len: usize,
     message: Vec<u8>,
@@ -95,7 +96,7 @@ fn admit_chunk(
         let result = match signature {
             Err(_) => Err(Rejection::BadSignature),
             Ok(()) => {
-                let tx = VerifiedTx::after_verification(candidate.tx, id, candidate.len);
+                let tx = VerifiedTx::with_sender(candidate.tx, candidate.sender, id, candidate.len);
                 pool.insert(Arc::new(tx), candidate.next_nonce)
             }
         };
@@ -186,6 +187,7 @@ fn check(
         len: bytes.len(),
         message,
         next_nonce,
+        sender,
     })
 }
 

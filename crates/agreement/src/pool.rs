@@ -279,48 +279,80 @@ impl Mempool {
         limits: BlockLimits,
         pending: &HashMap<Address, u64>,
     ) -> Vec<Arc<VerifiedTx>> {
-        // Max-heap of each sender's next ready transaction.
-        let mut heads: BinaryHeap<(u128, Reverse<u64>, Address, u64)> = self
-            .senders
-            .iter()
-            .filter_map(|(address, sender)| {
-                let next = pending
+        // Greedy by (tip, earliest arrival) over each sender's next ready transaction. Those
+        // come from two sources merged in that order: the pool's tip index, walked from the
+        // top (a transaction there is ready when its nonce is its sender's next), and a heap
+        // of successors, pushed when their predecessor is chosen. The walk stops with the
+        // block, so the cost follows the block's size, not the pool's.
+        let ready_from = |address: &Address, sender: &Sender| {
+            pending
+                .get(address)
+                .map_or(sender.next_nonce, |p| (*p).max(sender.next_nonce))
+        };
+        // Each sender's next nonce within this block; `None` once its turn is over.
+        let mut next: hashbrown::HashMap<Address, Option<u64>> = hashbrown::HashMap::new();
+        let expected =
+            |address: &Address, next: &hashbrown::HashMap<Address, Option<u64>>| match next
+                .get(address)
+            {
+                Some(nonce) => *nonce,
+                None => self
+                    .senders
                     .get(address)
-                    .map_or(sender.next_nonce, |p| (*p).max(sender.next_nonce));
-                let pooled = sender.txs.get(&next)?;
-                Some((
-                    pooled.tx.tx.body.tip,
-                    Reverse(pooled.arrival),
-                    *address,
-                    next,
-                ))
-            })
-            .collect();
+                    .map(|sender| ready_from(address, sender)),
+            };
+        let mut walk = self.by_tip.iter().rev().peekable();
+        let mut successors: BinaryHeap<TipKey> = BinaryHeap::new();
         let (mut gas, mut bytes) = (0u64, 0usize);
         let mut out = Vec::new();
-        while let Some((_, _, address, nonce)) = heads.pop() {
-            if out.len() >= limits.max_txs {
-                break;
+        while out.len() < limits.max_txs {
+            // Skip walked transactions that are not their sender's next.
+            while let Some(key) = walk.peek() {
+                if expected(&key.2, &next) == Some(key.3) {
+                    break;
+                }
+                walk.next();
             }
-            let sender = &self.senders[&address];
-            let tx = &sender.txs[&nonce].tx;
+            let (_, _, address, nonce) = match (walk.peek(), successors.peek()) {
+                (Some(walked), Some(queued)) if *queued > **walked => {
+                    successors.pop().unwrap_or_else(|| unreachable!("peeked"))
+                }
+                (Some(_), _) => *walk.next().unwrap_or_else(|| unreachable!("peeked")),
+                (None, Some(_)) => successors.pop().unwrap_or_else(|| unreachable!("peeked")),
+                (None, None) => break,
+            };
+            if expected(&address, &next) != Some(nonce) {
+                // A successor already taken from the walk.
+                continue;
+            }
+            let Some(sender) = self.senders.get(&address) else {
+                continue;
+            };
+            let Some(pooled) = sender.txs.get(&nonce) else {
+                continue;
+            };
+            let tx = &pooled.tx;
             let next_gas = gas.saturating_add(tx.tx.body.gas_limit);
             if next_gas > limits.max_gas || bytes + tx.len > limits.max_bytes {
                 // This sender's later nonces wait for the next block.
+                next.insert(address, None);
                 continue;
             }
             gas = next_gas;
             bytes += tx.len;
             out.push(tx.clone());
-            if let Some(next) = nonce.checked_add(1) {
-                if let Some(pooled) = sender.txs.get(&next) {
-                    heads.push((
-                        pooled.tx.tx.body.tip,
-                        Reverse(pooled.arrival),
-                        address,
-                        next,
-                    ));
-                }
+            let Some(after) = nonce.checked_add(1) else {
+                next.insert(address, None);
+                continue;
+            };
+            next.insert(address, Some(after));
+            if let Some(successor) = sender.txs.get(&after) {
+                successors.push((
+                    successor.tx.tx.body.tip,
+                    Reverse(successor.arrival),
+                    address,
+                    after,
+                ));
             }
         }
         out

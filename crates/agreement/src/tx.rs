@@ -154,6 +154,18 @@ impl VerifiedTx {
         }
     }
 
+    /// [`VerifiedTx::after_verification`] when the caller has derived the sender's address
+    /// already (it is a hash of the public key: worth computing once).
+    pub(crate) fn with_sender(tx: SignedTx, sender: Address, id: Hash, len: usize) -> VerifiedTx {
+        debug_assert_eq!(sender, tx.sender_address());
+        VerifiedTx {
+            tx,
+            id,
+            sender,
+            len,
+        }
+    }
+
     /// Decodes and verifies one transaction on its own, outside admission's batches: for a
     /// block this node did not see through its own pool.
     pub fn verify(bytes: &[u8]) -> Result<VerifiedTx, TxError> {

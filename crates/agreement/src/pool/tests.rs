@@ -313,3 +313,87 @@ proptest! {
         }
     }
 }
+
+/// The selection rule written the obvious way: a heap of every sender's next ready
+/// transaction, the best popped and its successor pushed.
+fn reference_select(
+    pool: &Mempool,
+    limits: BlockLimits,
+    pending: &HashMap<Address, u64>,
+) -> Vec<(Address, u64)> {
+    let mut heads: BinaryHeap<TipKey> = pool
+        .senders
+        .iter()
+        .filter_map(|(address, sender)| {
+            let next = pending
+                .get(address)
+                .map_or(sender.next_nonce, |p| (*p).max(sender.next_nonce));
+            let pooled = sender.txs.get(&next)?;
+            Some((
+                pooled.tx.tx.body.tip,
+                Reverse(pooled.arrival),
+                *address,
+                next,
+            ))
+        })
+        .collect();
+    let (mut gas, mut bytes) = (0u64, 0usize);
+    let mut out = Vec::new();
+    while let Some((_, _, address, nonce)) = heads.pop() {
+        if out.len() >= limits.max_txs {
+            break;
+        }
+        let sender = &pool.senders[&address];
+        let tx = &sender.txs[&nonce].tx;
+        let next_gas = gas.saturating_add(tx.tx.body.gas_limit);
+        if next_gas > limits.max_gas || bytes + tx.len > limits.max_bytes {
+            continue;
+        }
+        gas = next_gas;
+        bytes += tx.len;
+        out.push((address, nonce));
+        if let Some(pooled) = sender.txs.get(&(nonce + 1)) {
+            heads.push((
+                pooled.tx.tx.body.tip,
+                Reverse(pooled.arrival),
+                address,
+                nonce + 1,
+            ));
+        }
+    }
+    out
+}
+
+proptest! {
+    /// Selection walks the tip index rather than every sender, and chooses exactly what the
+    /// obvious rule chooses, under block limits and with transactions pending in blocks.
+    #[test]
+    fn selection_equals_the_obvious_rule(
+        txs in proptest::collection::vec((0u8..12, 0u64..6, 0u16..4, 0u8..100), 1..80),
+        pending in proptest::collection::vec((0u8..12, 0u64..4), 0..6),
+        max_txs in 1usize..40,
+        max_gas in 10_000u64..300_000,
+    ) {
+        let mut pool = Mempool::new(PoolConfig::default());
+        for (sender, nonce, tip, padding) in txs {
+            let _ = pool.insert(tx(sender, nonce, tip as u128, 2_000_000, padding as usize), 0);
+        }
+        let pending: HashMap<Address, u64> = pending
+            .into_iter()
+            .map(|(s, n)| (Address::of(&super::tests::sender(s)), n))
+            .collect();
+        for limits in [
+            unlimited(),
+            BlockLimits { max_txs, ..unlimited() },
+            BlockLimits { max_gas, ..unlimited() },
+            BlockLimits { max_bytes: 2_000, max_txs, max_gas },
+        ] {
+            let chosen: Vec<(Address, u64)> = pool
+                .select_after(limits, &pending)
+                .iter()
+                .map(|t| (t.sender, t.tx.body.nonce))
+                .collect();
+            prop_assert_eq!(chosen, reference_select(&pool, limits, &pending));
+        }
+    }
+}
