@@ -203,7 +203,7 @@ fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
         gas_price: u128::from(spec_gas_price),
     };
     let progress = Progress::new();
-    progress.stage("deriving account keys", u64::from(args.accounts));
+    progress.stage("deriving account keys", 0);
     let keys = workload::keys(args.accounts);
     let public: Vec<PublicKey> = keys.par_iter().map(SecretKey::public_key).collect();
     let addresses: Vec<Address> = public.par_iter().map(Address::of).collect();
@@ -367,7 +367,6 @@ struct Flow {
     committed: AtomicU64,
     accepted: AtomicU64,
     rejected: AtomicU64,
-    submitted_all: std::sync::atomic::AtomicBool,
     moved: tokio::sync::Notify,
 }
 
@@ -471,7 +470,6 @@ impl Run {
                 result = &mut submitter, if !submitter_done => {
                     result.context("the load panicked")??;
                     submitter_done = true;
-                    flow.submitted_all.store(true, Ordering::Release);
                 }
                 _ = tokio::time::sleep(stall) => {
                     bail!(
