@@ -24,6 +24,26 @@ pub(crate) fn dev_key(name: &str) -> SecretKey {
     SecretKey::from_seed(Hash::of(&seed).0)
 }
 
+/// The `bank` genesis section: the native asset (LAM, 18 decimals), `accounts` funded, no
+/// minters.
+fn native_genesis(accounts: impl IntoIterator<Item = (Address, u128)>) -> serde_json::Value {
+    let bank = BankGenesis {
+        assets: vec![AssetGenesis {
+            id: NATIVE,
+            info: AssetInfo {
+                symbol: "LAM".into(),
+                decimals: 18,
+            },
+            balances: accounts
+                .into_iter()
+                .map(|(address, amount)| (address, Amount(amount)))
+                .collect(),
+            minters: Vec::new(),
+        }],
+    };
+    serde_json::to_value(bank).expect("amounts serialize as strings")
+}
+
 /// The chain spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,25 +99,9 @@ impl ChainSpec {
             Preset::Dev => ("lamina-dev", 1337),
             Preset::Local => ("lamina-local", 1338),
         };
-        let bank = BankGenesis {
-            assets: vec![AssetGenesis {
-                id: NATIVE,
-                info: AssetInfo {
-                    symbol: "LAM".into(),
-                    decimals: 18,
-                },
-                balances: DEV_ACCOUNTS
-                    .iter()
-                    .map(|name| {
-                        (
-                            Address::of(&dev_key(name).public_key()),
-                            Amount(DEV_BALANCE),
-                        )
-                    })
-                    .collect(),
-                minters: Vec::new(),
-            }],
-        };
+        let funded = DEV_ACCOUNTS
+            .iter()
+            .map(|name| (Address::of(&dev_key(name).public_key()), DEV_BALANCE));
         let defaults = RuntimeConfig::new(ChainId(chain_id));
         ChainSpec {
             name: name.into(),
@@ -110,11 +114,14 @@ impl ChainSpec {
                 tx_base_gas: defaults.tx_base_gas,
                 tx_byte_gas: defaults.tx_byte_gas,
             },
-            genesis: BTreeMap::from([(
-                "bank".to_string(),
-                serde_json::to_value(bank).expect("amounts serialize as strings"),
-            )]),
+            genesis: BTreeMap::from([("bank".to_string(), native_genesis(funded))]),
         }
+    }
+
+    /// Replaces the `bank` genesis with one funding `accounts` in the native asset.
+    pub(crate) fn fund(&mut self, accounts: impl IntoIterator<Item = (Address, u128)>) {
+        self.genesis
+            .insert("bank".to_string(), native_genesis(accounts));
     }
 
     /// Reads a spec from a JSON file.

@@ -29,7 +29,6 @@ use anyhow::{bail, Context as _};
 use commonware_runtime::Runner as _;
 use futures::StreamExt as _;
 use lamina_agreement::admission::SIGNATURE_BATCH;
-use lamina_agreement::modules::bank::{Amount, AssetGenesis, AssetInfo, BankGenesis, NATIVE};
 use lamina_agreement::SignedTx;
 use lamina_interop::block::{Block, RawTx};
 use lamina_interop::bus::{Bus, Overflow};
@@ -299,21 +298,7 @@ fn spec(args: &BenchArgs, addresses: &[Address]) -> ChainSpec {
     spec.consensus = ConsensusSpec::Solo {
         block_time_ms: args.block_time_ms,
     };
-    let bank = BankGenesis {
-        assets: vec![AssetGenesis {
-            id: NATIVE,
-            info: AssetInfo {
-                symbol: "LAM".into(),
-                decimals: 18,
-            },
-            balances: addresses.iter().map(|a| (*a, Amount(BALANCE))).collect(),
-            minters: Vec::new(),
-        }],
-    };
-    spec.genesis.insert(
-        "bank".into(),
-        serde_json::to_value(bank).unwrap_or_else(|_| unreachable!("amounts are strings")),
-    );
+    spec.fund(addresses.iter().map(|a| (*a, BALANCE)));
     spec
 }
 
