@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("lamina-agreement", &["lamina-interop"]),
     ("lamina-app", &["lamina-interop", "lamina-agreement"]),
     ("lamina-node", &["*"]),
+    ("lamina-simulation", &["*"]),
 ];
 
 /// Crates whose non-test code must run on any executor: they use the commonware-runtime
@@ -31,6 +32,7 @@ const RUNTIME_AGNOSTIC: &[&str] = &[
     "lamina-data-layer",
     "lamina-incentive",
     "lamina-agreement",
+    "lamina-simulation",
 ];
 
 /// One dependency of a workspace package, as cargo metadata reports it.

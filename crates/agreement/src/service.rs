@@ -62,6 +62,10 @@ pub struct AgreementConfig {
     /// Blocks executed ahead of the last durable one: the next block executes while the data
     /// layer merkleizes and persists these.
     pub commit_depth: usize,
+    /// Whether signature checks and execution run on the rayon pool while the task awaits
+    /// them (`true`, production), or inline on the calling task (`false`): a deterministic
+    /// simulation must not wait on threads its executor does not know of.
+    pub offload: bool,
 }
 
 impl Default for AgreementConfig {
@@ -72,6 +76,7 @@ impl Default for AgreementConfig {
             max_known_blocks: 64,
             finalized_queue: 16,
             commit_depth: 2,
+            offload: true,
         }
     }
 }
@@ -187,8 +192,15 @@ struct Inner {
     commit: Requester<CommitBlock>,
 }
 
-/// Runs `work` on the rayon pool and waits for it without blocking the task.
-async fn on_rayon<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+/// Runs `work` on the rayon pool and waits for it without blocking the task, or inline
+/// when `offload` is off.
+async fn on_rayon<T: Send + 'static>(
+    offload: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    if !offload {
+        return Some(work());
+    }
     let (send, receive) = oneshot::channel();
     rayon::spawn(move || {
         let _ = send.send(work());
@@ -276,7 +288,7 @@ impl Inner {
                     let pool = self.pool.clone();
                     let txs = Arc::new(command.txs);
                     let submitted = txs.clone();
-                    on_rayon(move || {
+                    on_rayon(self.config.offload, move || {
                         span(Stage::Admission, || {
                             admit(&runtime, &pool, &ViewRef(snapshot.view), &submitted)
                         })
@@ -382,7 +394,7 @@ impl Inner {
         }
         let runtime = self.runtime.clone();
         let checked = block.clone();
-        let txs = on_rayon(move || verify_txs(&runtime, &checked.txs))
+        let txs = on_rayon(self.config.offload, move || verify_txs(&runtime, &checked.txs))
             .await
             .ok_or_else(|| ProposalError::Unavailable {
                 detail: "verification stopped".into(),
@@ -490,7 +502,7 @@ impl Inner {
             None => {
                 let runtime = self.runtime.clone();
                 let unseen = block.clone();
-                let verified = on_rayon(move || verify_txs(&runtime, &unseen.txs))
+                let verified = on_rayon(self.config.offload, move || verify_txs(&runtime, &unseen.txs))
                     .await
                     .ok_or(ServiceError::Closed)?;
                 Arc::new(verified.map_err(|e| ServiceError::Execution {
@@ -520,7 +532,7 @@ impl Inner {
         let runtime = self.runtime.clone();
         let mode = self.config.mode;
         let executing = txs.clone();
-        let output = on_rayon(move || {
+        let output = on_rayon(self.config.offload, move || {
             span(Stage::Execution, || {
                 execute_block(&runtime, &env, &executing, &view, mode)
             })

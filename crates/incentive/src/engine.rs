@@ -44,6 +44,19 @@ pub enum EngineError {
         /// The application's answer.
         reason: ProposalError,
     },
+    /// The engine's settings cannot work.
+    #[error("engine settings: {0}")]
+    Config(String),
+    /// Consensus finalized a block that does not extend the chain this node delivered:
+    /// more validators misbehaved than the protocol tolerates, or this node's store is
+    /// damaged.
+    #[error("finalized chain forked at height {height}: {detail}")]
+    Forked {
+        /// The height below which the two chains differ.
+        height: Height,
+        /// What was seen.
+        detail: String,
+    },
 }
 
 /// A consensus engine.

@@ -7,9 +7,13 @@
 //!
 //! - [`engine`]: the seam every engine implements.
 //! - [`solo`]: one validator, instant finality, for development, tests and benchmarks.
+//! - [`simplex`]: Byzantine fault tolerant consensus among a validator set, over an
+//!   authenticated network.
 
 pub mod engine;
+pub mod simplex;
 pub mod solo;
 
 pub use engine::{ChainTip, Engine, EngineError};
+pub use simplex::{Simplex, SimplexConfig, SimplexError};
 pub use solo::{Solo, SoloConfig};

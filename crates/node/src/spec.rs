@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lamina_agreement::modules::bank::{Amount, AssetGenesis, AssetInfo, BankGenesis, NATIVE};
+use lamina_agreement::modules::bank::BankGenesis;
 use lamina_agreement::{Runtime, RuntimeConfig};
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::{Address, ChainId, Hash};
@@ -27,21 +27,7 @@ pub(crate) fn dev_key(name: &str) -> SecretKey {
 /// The `bank` genesis section: the native asset (LAM, 18 decimals), `accounts` funded, no
 /// minters.
 fn native_genesis(accounts: impl IntoIterator<Item = (Address, u128)>) -> serde_json::Value {
-    let bank = BankGenesis {
-        assets: vec![AssetGenesis {
-            id: NATIVE,
-            info: AssetInfo {
-                symbol: "LAM".into(),
-                decimals: 18,
-            },
-            balances: accounts
-                .into_iter()
-                .map(|(address, amount)| (address, Amount(amount)))
-                .collect(),
-            minters: Vec::new(),
-        }],
-    };
-    serde_json::to_value(bank).expect("amounts serialize as strings")
+    BankGenesis::native(accounts).to_section()
 }
 
 /// The chain spec.

@@ -14,6 +14,31 @@ pub struct BankGenesis {
     pub assets: Vec<AssetGenesis>,
 }
 
+impl BankGenesis {
+    /// The native asset (LAM, 18 decimals) with `accounts` funded and no minters.
+    pub fn native(accounts: impl IntoIterator<Item = (Address, u128)>) -> BankGenesis {
+        BankGenesis {
+            assets: vec![AssetGenesis {
+                id: super::NATIVE,
+                info: AssetInfo {
+                    symbol: "LAM".into(),
+                    decimals: 18,
+                },
+                balances: accounts
+                    .into_iter()
+                    .map(|(address, amount)| (address, Amount(amount)))
+                    .collect(),
+                minters: Vec::new(),
+            }],
+        }
+    }
+
+    /// This genesis as its chain-spec section.
+    pub fn to_section(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 /// One asset at genesis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

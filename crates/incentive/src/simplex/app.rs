@@ -1,0 +1,525 @@
+//! The application side of simplex: what the consensus engine calls, answered through the
+//! bus and the blocks channel.
+//!
+//! ```text
+//! simplex --propose(ctx)------> BuildProposal on ctx.parent       --> digest
+//! simplex --verify(ctx, d)----> block d (broadcast, else fetched)  --> VerifyProposal --> bool
+//! simplex --broadcast(d)------> the block to the plan's recipients (blocks channel)
+//! simplex --report(finalized)-> walk back from the finalized block to the last delivered one,
+//!                               fetching what is missing; ==BlockFinalized==> oldest first
+//! simplex --report(fault)-----> ==MisbehaviourDetected==>
+//! ```
+//!
+//! Blocks live in a bounded cache keyed by id (the SHA-256 of the header, which is also the
+//! digest consensus orders). A block missing from the cache is asked of every peer, again
+//! after each fetch timeout; peers answer from their cache or their finalized chain. Since a
+//! block's id is the hash of its header and the header commits to the body, a peer cannot
+//! substitute another block.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use commonware_codec::Encode as _;
+use commonware_consensus::simplex::scheme::ed25519::Scheme;
+use commonware_consensus::simplex::types::{Activity, Attributable as _, Context, Finalization};
+use commonware_consensus::simplex::Plan;
+use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
+use commonware_cryptography::{ed25519, sha256};
+use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_runtime::{Clock, Spawner};
+use commonware_utils::channel::oneshot;
+use futures::channel::mpsc;
+use futures::future::{self, Either};
+use lamina_interop::block::Block;
+use lamina_interop::bus::{Bus, Requester};
+use lamina_interop::chain::ChainReader;
+use lamina_interop::crypto::PublicKey;
+use lamina_interop::messages::{BuildProposal, Misbehaviour, ProposalError, VerifyProposal};
+use lamina_interop::{Address, Hash, Height, Timestamp};
+use parking_lot::Mutex;
+
+use super::wire::Wire;
+use crate::engine::ChainTip;
+
+/// The digest consensus orders: a block id.
+pub(crate) type Digest = sha256::Digest;
+/// A validator's identity on the network and in consensus.
+pub(crate) type Key = ed25519::PublicKey;
+/// What simplex hands the application with each request.
+pub(crate) type Ctx = Context<Digest, Key>;
+
+/// The digest of block `id`.
+pub(crate) fn digest(id: Hash) -> Digest {
+    sha256::Digest(id.0)
+}
+
+/// The block id of `digest`.
+pub(crate) fn block_id(digest: &Digest) -> Hash {
+    Hash(digest.0)
+}
+
+/// The address a validator names in the headers it proposes.
+pub(crate) fn address_of(key: &Key) -> Address {
+    let bytes: [u8; 32] = key
+        .as_ref()
+        .try_into()
+        .unwrap_or([0; 32]);
+    Address::of(&PublicKey(bytes))
+}
+
+/// Settings the application side needs.
+#[derive(Debug, Clone)]
+pub(crate) struct AppConfig {
+    pub max_gas: u64,
+    pub max_bytes: usize,
+    /// How long to wait for a broadcast block before asking peers.
+    pub block_wait: Duration,
+    /// How long to wait for a peer's answer before asking again.
+    pub fetch_timeout: Duration,
+    /// Pause before retrying a request the application could not answer yet.
+    pub retry: Duration,
+    /// Blocks kept in the cache.
+    pub cached_blocks: usize,
+    /// Ancestors verified at most to make a parent known.
+    pub max_ancestors: usize,
+}
+
+/// What the reporter passes on to the finalizer.
+pub(crate) enum Report {
+    /// A finalization certificate.
+    Finalized(Finalization<Scheme, Digest>),
+    /// Verified evidence of misbehaviour.
+    Fault {
+        offender: usize,
+        kind: Misbehaviour,
+        evidence: Vec<u8>,
+    },
+}
+
+struct Cache {
+    blocks: HashMap<Hash, Arc<Block>>,
+    waiters: HashMap<Hash, Vec<oneshot::Sender<Arc<Block>>>>,
+    /// The last block published as finalized.
+    delivered: ChainTip,
+}
+
+/// State shared by the engine's callbacks, the network task and the finalizer.
+pub(crate) struct Shared<E, S> {
+    context: E,
+    config: AppConfig,
+    me: Address,
+    bus: Bus,
+    build: Requester<BuildProposal>,
+    verify: Requester<VerifyProposal>,
+    chain: Arc<dyn ChainReader>,
+    sender: S,
+    cache: Mutex<Cache>,
+}
+
+impl<E, S> Shared<E, S>
+where
+    E: Clock + Spawner + Send + Sync + 'static,
+    S: Sender<PublicKey = Key>,
+{
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        context: E,
+        config: AppConfig,
+        me: Address,
+        bus: &Bus,
+        chain: Arc<dyn ChainReader>,
+        sender: S,
+        tip: ChainTip,
+    ) -> Shared<E, S> {
+        Shared {
+            context,
+            config,
+            me,
+            bus: bus.clone(),
+            build: bus.requester::<BuildProposal>(),
+            verify: bus.requester::<VerifyProposal>(),
+            chain,
+            sender,
+            cache: Mutex::new(Cache {
+                blocks: HashMap::new(),
+                waiters: HashMap::new(),
+                delivered: tip,
+            }),
+        }
+    }
+
+    pub(crate) fn delivered(&self) -> ChainTip {
+        self.cache.lock().delivered
+    }
+
+    pub(crate) fn set_delivered(&self, tip: ChainTip) {
+        self.cache.lock().delivered = tip;
+    }
+
+    fn now(&self) -> Timestamp {
+        let millis = self
+            .context
+            .current()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Timestamp(millis)
+    }
+
+    /// Keeps `block` if someone waits for it or it is above the finalized tip; the lowest
+    /// blocks leave first when the cache is full.
+    pub(crate) fn insert(&self, block: Arc<Block>) {
+        let id = block.id();
+        let mut cache = self.cache.lock();
+        let waited = cache.waiters.remove(&id);
+        let wanted = waited.is_some() || block.header.height > cache.delivered.height;
+        if let Some(waiters) = waited {
+            for waiter in waiters {
+                let _ = waiter.send(block.clone());
+            }
+        }
+        if !wanted || cache.blocks.contains_key(&id) {
+            return;
+        }
+        while cache.blocks.len() >= self.config.cached_blocks.max(1) {
+            let Some(lowest) = cache
+                .blocks
+                .iter()
+                .min_by_key(|(_, b)| b.header.height)
+                .map(|(id, _)| *id)
+            else {
+                break;
+            };
+            cache.blocks.remove(&lowest);
+        }
+        cache.blocks.insert(id, block);
+    }
+
+    /// The block with id `id` from the cache or the finalized chain.
+    pub(crate) fn lookup(&self, id: &Hash) -> Option<Arc<Block>> {
+        if let Some(block) = self.cache.lock().blocks.get(id) {
+            return Some(block.clone());
+        }
+        let height = self.chain.height_of(id).ok()??;
+        let block = self.chain.block(height).ok()??;
+        (block.id() == *id).then(|| Arc::new(block))
+    }
+
+    fn stopped(&self, asker: &oneshot::Sender<impl Sized>) -> bool {
+        asker.is_closed() || self.bus.is_closed()
+    }
+
+    /// Block `id`: from the cache or the chain at once, else as it arrives; peers are asked
+    /// after [`AppConfig::block_wait`] and again after each fetch timeout. `None` once the
+    /// asker gave up or the bus closed.
+    pub(crate) async fn fetch(
+        &self,
+        id: Hash,
+        asker: &oneshot::Sender<impl Sized>,
+    ) -> Option<Arc<Block>> {
+        if let Some(block) = self.lookup(&id) {
+            return Some(block);
+        }
+        let (send, mut arrived) = oneshot::channel();
+        {
+            let mut cache = self.cache.lock();
+            if let Some(block) = cache.blocks.get(&id) {
+                return Some(block.clone());
+            }
+            let waiters = cache.waiters.entry(id).or_default();
+            waiters.retain(|w| !w.is_closed());
+            waiters.push(send);
+        }
+        let mut wait = self.config.block_wait;
+        loop {
+            let timer = self.context.sleep(wait);
+            futures::pin_mut!(timer);
+            match future::select(&mut arrived, timer).await {
+                Either::Left((Ok(block), _)) => return Some(block),
+                Either::Left((Err(_), _)) => return None,
+                Either::Right(_) => {}
+            }
+            if self.stopped(asker) {
+                return None;
+            }
+            tracing::debug!(block = %id, "asking peers for a block");
+            let mut sender = self.sender.clone();
+            let _ = sender.send(Recipients::All, Wire::Request(id).encode(), false);
+            wait = self.config.fetch_timeout;
+        }
+    }
+
+    /// The height of block `id` (0 for the genesis parent).
+    async fn height_of(&self, id: Hash, asker: &oneshot::Sender<impl Sized>) -> Option<Height> {
+        if id == Hash::ZERO {
+            return Some(Height::GENESIS);
+        }
+        if let Ok(Some(height)) = self.chain.height_of(&id) {
+            return Some(height);
+        }
+        self.fetch(id, asker).await.map(|b| b.header.height)
+    }
+
+    /// Has the agreement layer verify block `id`, and first those of its ancestors above the
+    /// finalized tip it does not know (a validator that missed a proposal learns it from a
+    /// certificate). Finalized ancestors are left to execution.
+    async fn make_known(&self, id: Hash, asker: &oneshot::Sender<impl Sized>) {
+        let mut stack = vec![id];
+        let mut attempts = 0;
+        while let Some(&top) = stack.last() {
+            attempts += 1;
+            if attempts > 4 * self.config.max_ancestors || self.stopped(asker) {
+                return;
+            }
+            let Some(block) = self.fetch(top, asker).await else {
+                return;
+            };
+            if block.header.height <= self.delivered().height {
+                stack.pop();
+                continue;
+            }
+            match self.verify.request(VerifyProposal { block: block.clone() }).await {
+                Ok(Ok(())) => {
+                    stack.pop();
+                }
+                Ok(Err(ProposalError::UnknownParent { .. }))
+                    if stack.len() < self.config.max_ancestors =>
+                {
+                    stack.push(block.header.parent)
+                }
+                Ok(Err(ProposalError::Unavailable { .. })) => {
+                    self.context.sleep(self.config.retry).await
+                }
+                _ => return,
+            }
+        }
+    }
+
+    async fn propose(&self, ctx: Ctx, asker: &oneshot::Sender<Digest>) -> Option<Digest> {
+        let parent = block_id(&ctx.parent.1);
+        let height = Height(self.height_of(parent, asker).await?.0 + 1);
+        loop {
+            if self.stopped(asker) {
+                return None;
+            }
+            let request = BuildProposal {
+                parent,
+                height,
+                timestamp: self.now(),
+                proposer: self.me,
+                max_gas: self.config.max_gas,
+                max_bytes: self.config.max_bytes,
+            };
+            match self.build.request(request).await {
+                Ok(Ok(block)) => {
+                    let id = block.id();
+                    self.insert(block);
+                    return Some(digest(id));
+                }
+                Ok(Err(ProposalError::UnknownParent { .. })) => {
+                    self.make_known(parent, asker).await
+                }
+                Ok(Err(ProposalError::Unavailable { .. })) => {}
+                Ok(Err(reason)) => {
+                    tracing::warn!(%height, %reason, "cannot propose");
+                    return None;
+                }
+                Err(_) => return None,
+            }
+            self.context.sleep(self.config.retry).await;
+        }
+    }
+
+    async fn verify(&self, ctx: Ctx, payload: Digest, asker: &oneshot::Sender<bool>) -> Option<bool> {
+        let block = self.fetch(block_id(&payload), asker).await?;
+        let header = &block.header;
+        let parent = block_id(&ctx.parent.1);
+        if header.parent != parent || header.proposer != address_of(&ctx.leader) {
+            return Some(false);
+        }
+        if header.height.0 != self.height_of(parent, asker).await?.0 + 1 {
+            return Some(false);
+        }
+        loop {
+            if self.stopped(asker) {
+                return None;
+            }
+            match self.verify.request(VerifyProposal { block: block.clone() }).await {
+                Ok(Ok(())) => return Some(true),
+                Ok(Err(ProposalError::UnknownParent { .. })) => {
+                    self.make_known(parent, asker).await
+                }
+                Ok(Err(ProposalError::Unavailable { .. })) => {}
+                Ok(Err(reason)) => {
+                    tracing::warn!(height = %header.height, %reason, "proposal refused");
+                    return Some(false);
+                }
+                Err(_) => return None,
+            }
+            self.context.sleep(self.config.retry).await;
+        }
+    }
+
+    /// Answers peers on the blocks channel until it closes.
+    pub(crate) async fn serve(self: Arc<Self>, mut receiver: impl Receiver<PublicKey = Key>) {
+        while let Ok((peer, bytes)) = receiver.recv().await {
+            match Wire::decode(bytes.as_ref()) {
+                Ok(Wire::Block(block)) => self.insert(Arc::new(block)),
+                Ok(Wire::Request(id)) => {
+                    if let Some(block) = self.lookup(&id) {
+                        let mut sender = self.sender.clone();
+                        let reply = Wire::Block((*block).clone()).encode();
+                        let _ = sender.send(Recipients::One(peer), reply, false);
+                    }
+                }
+                Err(err) => tracing::debug!(%peer, %err, "undecodable block message"),
+            }
+        }
+    }
+
+    /// The blocks from the last delivered one (exclusive) to `target` (inclusive), oldest
+    /// first; `None` when `target` is delivered already or the bus closed.
+    pub(crate) async fn missing_chain(
+        &self,
+        target: Hash,
+        never: &oneshot::Sender<()>,
+    ) -> Result<Option<Vec<Arc<Block>>>, Height> {
+        let tip = self.delivered();
+        if target == tip.block || matches!(self.chain.height_of(&target), Ok(Some(h)) if h <= tip.height) {
+            return Ok(None);
+        }
+        let mut chain = Vec::new();
+        let mut cursor = target;
+        while cursor != tip.block {
+            let Some(block) = self.fetch(cursor, never).await else {
+                return Ok(None);
+            };
+            if block.header.height <= tip.height {
+                // A finalized block that does not descend from the delivered tip.
+                return Err(block.header.height);
+            }
+            cursor = block.header.parent;
+            chain.push(block);
+        }
+        chain.reverse();
+        Ok(Some(chain))
+    }
+}
+
+/// What simplex holds: the automaton, relay and reporter in one cloneable handle.
+pub(crate) struct Mailbox<E, S> {
+    shared: Arc<Shared<E, S>>,
+    reports: mpsc::Sender<Report>,
+}
+
+impl<E, S> Clone for Mailbox<E, S> {
+    fn clone(&self) -> Self {
+        Mailbox {
+            shared: self.shared.clone(),
+            reports: self.reports.clone(),
+        }
+    }
+}
+
+impl<E, S> Mailbox<E, S> {
+    pub(crate) fn new(shared: Arc<Shared<E, S>>, reports: mpsc::Sender<Report>) -> Self {
+        Mailbox { shared, reports }
+    }
+}
+
+impl<E, S> Automaton for Mailbox<E, S>
+where
+    E: Clock + Spawner + Send + Sync + 'static,
+    S: Sender<PublicKey = Key>,
+{
+    type Context = Ctx;
+    type Digest = Digest;
+
+    async fn propose(&mut self, context: Ctx) -> oneshot::Receiver<Digest> {
+        let (answer, receiver) = oneshot::channel();
+        let shared = self.shared.clone();
+        self.shared.context.child("propose").spawn(move |_| async move {
+            if let Some(digest) = shared.propose(context, &answer).await {
+                let _ = answer.send(digest);
+            }
+        });
+        receiver
+    }
+
+    async fn verify(&mut self, context: Ctx, payload: Digest) -> oneshot::Receiver<bool> {
+        let (answer, receiver) = oneshot::channel();
+        let shared = self.shared.clone();
+        self.shared.context.child("verify").spawn(move |_| async move {
+            if let Some(valid) = shared.verify(context, payload, &answer).await {
+                let _ = answer.send(valid);
+            }
+        });
+        receiver
+    }
+}
+
+impl<E, S> CertifiableAutomaton for Mailbox<E, S>
+where
+    E: Clock + Spawner + Send + Sync + 'static,
+    S: Sender<PublicKey = Key>,
+{
+}
+
+impl<E, S> Relay for Mailbox<E, S>
+where
+    E: Clock + Spawner + Send + Sync + 'static,
+    S: Sender<PublicKey = Key>,
+{
+    type Digest = Digest;
+    type PublicKey = Key;
+    type Plan = Plan<Key>;
+
+    fn broadcast(&mut self, payload: Digest, plan: Plan<Key>) -> commonware_actor::Feedback {
+        let Some(block) = self.shared.lookup(&block_id(&payload)) else {
+            return commonware_actor::Feedback::Ok;
+        };
+        let recipients = match plan {
+            Plan::Forward { recipients, .. } => recipients,
+            _ => Recipients::All,
+        };
+        let mut sender = self.shared.sender.clone();
+        let _ = sender.send(recipients, Wire::Block((*block).clone()).encode(), false);
+        commonware_actor::Feedback::Ok
+    }
+}
+
+impl<E, S> Reporter for Mailbox<E, S>
+where
+    E: Clock + Spawner + Send + Sync + 'static,
+    S: Sender<PublicKey = Key>,
+{
+    type Activity = Activity<Scheme, Digest>;
+
+    fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
+        let report = match activity {
+            Activity::Finalization(finalization) => Report::Finalized(finalization),
+            Activity::ConflictingNotarize(fault) => Report::Fault {
+                offender: fault.signer().get() as usize,
+                kind: Misbehaviour::ConflictingVotes,
+                evidence: fault.encode().to_vec(),
+            },
+            Activity::ConflictingFinalize(fault) => Report::Fault {
+                offender: fault.signer().get() as usize,
+                kind: Misbehaviour::ConflictingVotes,
+                evidence: fault.encode().to_vec(),
+            },
+            Activity::NullifyFinalize(fault) => Report::Fault {
+                offender: fault.signer().get() as usize,
+                kind: Misbehaviour::ConflictingVotes,
+                evidence: fault.encode().to_vec(),
+            },
+            _ => return commonware_actor::Feedback::Ok,
+        };
+        // A dropped finalization is covered by the next one, which finalizes its ancestors.
+        match self.reports.try_send(report) {
+            Ok(()) => commonware_actor::Feedback::Ok,
+            Err(err) if err.is_disconnected() => commonware_actor::Feedback::Closed,
+            Err(_) => commonware_actor::Feedback::Backoff,
+        }
+    }
+}

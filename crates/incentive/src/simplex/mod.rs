@@ -1,0 +1,383 @@
+//! `simplex`: Byzantine fault tolerant consensus, wrapping `commonware-consensus`' simplex
+//! engine over an authenticated network.
+//!
+//! ```text
+//!             votes, certificates, resolver channels          blocks channel
+//!  peers <======================================> simplex   <=============> app side
+//!                                                  |  propose/verify/report     |
+//!                                                  +----------------------------+
+//!                        BuildProposal, VerifyProposal --> agreement (bus)
+//!                        ==BlockFinalized==, ==MisbehaviourDetected==> (bus)
+//! ```
+//!
+//! Simplex orders block ids; the blocks themselves travel on a fourth channel (see
+//! [`app`] and [`wire`]). A block is final when simplex reports a finalization certificate
+//! for it or a descendant; the engine then publishes every block from the last delivered
+//! one up to it, oldest first, fetching from peers what it lacks. A validator that starts
+//! late or restarts catches up the same way.
+//!
+//! Votes are journalled by simplex under [`SimplexConfig::partition`] before they leave the
+//! process, so a restarted validator never signs two conflicting votes for one view: keep
+//! that storage with the node's data.
+
+mod app;
+pub mod wire;
+
+use std::num::{NonZeroU16, NonZeroUsize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::simplex::scheme::ed25519::Scheme;
+use commonware_consensus::simplex::scheme::reporter::AttributableReporter;
+use commonware_consensus::simplex::{Config, Engine as SimplexEngine, Floor, ForwardPolicy, SkipPolicy};
+use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_cryptography::certificate::Scheme as _;
+use commonware_cryptography::ed25519;
+use commonware_p2p::{Blocker, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::buffer::paged::CacheRef;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use commonware_utils::channel::oneshot;
+use commonware_utils::ordered::Set;
+use commonware_utils::NonZeroDuration;
+use futures::channel::mpsc;
+use futures::future::{self, Either};
+use futures::StreamExt as _;
+use lamina_interop::bus::Bus;
+use lamina_interop::chain::ChainReader;
+use lamina_interop::crypto::{PublicKey, SecretKey};
+use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected};
+use lamina_interop::{ChainId, Hash};
+use rand_core_010::CryptoRng;
+
+use self::app::{address_of, block_id, digest, AppConfig, Key, Mailbox, Report, Shared};
+use crate::engine::{ChainTip, Engine, EngineError};
+
+/// Channel of consensus votes.
+pub const VOTES: u64 = 0;
+/// Channel of consensus certificates.
+pub const CERTIFICATES: u64 = 1;
+/// Channel on which simplex fetches missing certificates.
+pub const RESOLVER: u64 = 2;
+/// Channel of blocks and block requests.
+pub const BLOCKS: u64 = 3;
+
+/// Settings of the simplex engine.
+#[derive(Debug, Clone)]
+pub struct SimplexConfig {
+    /// The chain; its id separates this chain's signatures from any other's.
+    pub chain_id: ChainId,
+    /// The validators' consensus keys (any order; simplex sorts them).
+    pub validators: Vec<PublicKey>,
+    /// How long a view waits for its leader's proposal.
+    pub leader_timeout: Duration,
+    /// How long a view waits for a notarization before voting to skip it.
+    pub notarization_timeout: Duration,
+    /// How often a validator stuck in a view repeats its vote to skip it.
+    pub nullify_retry: Duration,
+    /// How long to wait for a peer's block before asking again.
+    pub fetch_timeout: Duration,
+    /// Gas limit of a block.
+    pub max_gas: u64,
+    /// Size limit of a block, in bytes; the blocks channel must carry this much.
+    pub max_bytes: usize,
+    /// Where simplex journals its votes (a storage partition name).
+    pub partition: String,
+    /// Blocks kept in memory above the finalized tip and for peers.
+    pub cached_blocks: usize,
+}
+
+impl SimplexConfig {
+    /// Defaults for `validators` on chain `chain_id`.
+    pub fn new(chain_id: ChainId, validators: Vec<PublicKey>) -> SimplexConfig {
+        SimplexConfig {
+            chain_id,
+            validators,
+            leader_timeout: Duration::from_secs(1),
+            notarization_timeout: Duration::from_secs(2),
+            nullify_retry: Duration::from_secs(5),
+            fetch_timeout: Duration::from_millis(500),
+            max_gas: 2_000_000_000,
+            max_bytes: 8 * 1024 * 1024,
+            partition: "simplex".into(),
+            cached_blocks: 1024,
+        }
+    }
+
+    /// The largest message on any channel: a block with its tag.
+    pub fn max_message(&self) -> u32 {
+        u32::try_from(self.max_bytes.saturating_add(1024)).unwrap_or(u32::MAX)
+    }
+}
+
+/// Why a simplex engine cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimplexError {
+    /// A validator key is not a valid Ed25519 point.
+    #[error("validator key {0} is not a valid Ed25519 key")]
+    BadKey(PublicKey),
+    /// This node's key is not one of the validators.
+    #[error("this node's key {0} is not in the validator set")]
+    NotAValidator(PublicKey),
+    /// The validator set is empty.
+    #[error("the validator set is empty")]
+    NoValidators,
+}
+
+/// One network channel: its sender and receiver.
+pub type Channel<S, R> = (S, R);
+
+/// The four channels simplex runs on, registered by the caller on its network
+/// ([`VOTES`], [`CERTIFICATES`], [`RESOLVER`], [`BLOCKS`]).
+pub struct Channels<S, R> {
+    /// Votes.
+    pub votes: Channel<S, R>,
+    /// Certificates.
+    pub certificates: Channel<S, R>,
+    /// Certificate fetching.
+    pub resolver: Channel<S, R>,
+    /// Blocks and block requests.
+    pub blocks: Channel<S, R>,
+}
+
+/// The simplex engine; see the module docs.
+pub struct Simplex<E, B, S, R> {
+    context: E,
+    config: SimplexConfig,
+    scheme: Scheme,
+    me: Key,
+    tip: ChainTip,
+    bus: Bus,
+    chain: Arc<dyn ChainReader>,
+    blocker: B,
+    channels: Channels<S, R>,
+}
+
+/// The Ed25519 key of simplex for one of ours.
+fn key_of(key: &PublicKey) -> Result<Key, SimplexError> {
+    ed25519::PublicKey::decode(key.0.to_vec()).map_err(|_| SimplexError::BadKey(*key))
+}
+
+impl<E, B, S, R> Simplex<E, B, S, R>
+where
+    E: Clock + CryptoRng + Spawner + Storage + Metrics + Send + Sync + 'static,
+    B: Blocker<PublicKey = Key>,
+    S: Sender<PublicKey = Key>,
+    R: Receiver<PublicKey = Key>,
+{
+    /// An engine for the validator holding `key`, continuing from `tip`. `chain` serves
+    /// finalized blocks to peers that lag behind.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        context: E,
+        bus: &Bus,
+        config: SimplexConfig,
+        key: &SecretKey,
+        tip: ChainTip,
+        chain: Arc<dyn ChainReader>,
+        blocker: B,
+        channels: Channels<S, R>,
+    ) -> Result<Self, SimplexError> {
+        if config.validators.is_empty() {
+            return Err(SimplexError::NoValidators);
+        }
+        let participants = config
+            .validators
+            .iter()
+            .map(key_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let participants = Set::from_iter_dedup(participants);
+        let signer = ed25519::PrivateKey::decode(key.seed().to_vec())
+            .map_err(|_| SimplexError::BadKey(key.public_key()))?;
+        let me = key_of(&key.public_key())?;
+        let scheme = Scheme::signer(&namespace(config.chain_id), participants, signer)
+            .ok_or(SimplexError::NotAValidator(key.public_key()))?;
+        Ok(Simplex {
+            context,
+            config,
+            scheme,
+            me,
+            tip,
+            bus: bus.clone(),
+            chain,
+            blocker,
+            channels,
+        })
+    }
+}
+
+/// The namespace of this chain's consensus signatures.
+pub fn namespace(chain_id: ChainId) -> Vec<u8> {
+    let mut out = b"lamina-simplex-".to_vec();
+    out.extend_from_slice(&chain_id.0.to_be_bytes());
+    out
+}
+
+fn nz(value: usize) -> NonZeroUsize {
+    NonZeroUsize::new(value).unwrap_or(NonZeroUsize::MIN)
+}
+
+impl<E, B, S, R> Engine for Simplex<E, B, S, R>
+where
+    E: Clock + CryptoRng + Spawner + Storage + Metrics + Send + Sync + 'static,
+    B: Blocker<PublicKey = Key>,
+    S: Sender<PublicKey = Key>,
+    R: Receiver<PublicKey = Key>,
+{
+    fn name(&self) -> &'static str {
+        "simplex"
+    }
+
+    async fn run(self) -> Result<(), EngineError> {
+        let Simplex {
+            context,
+            config,
+            scheme,
+            me,
+            tip,
+            bus,
+            chain,
+            blocker,
+            channels,
+        } = self;
+        let app_config = AppConfig {
+            max_gas: config.max_gas,
+            max_bytes: config.max_bytes,
+            block_wait: config.fetch_timeout / 4,
+            fetch_timeout: config.fetch_timeout,
+            retry: Duration::from_millis(20),
+            cached_blocks: config.cached_blocks,
+            max_ancestors: 256,
+        };
+        let (blocks_sender, blocks_receiver) = channels.blocks;
+        let shared = Arc::new(Shared::new(
+            context.child("app"),
+            app_config,
+            address_of(&me),
+            &bus,
+            chain,
+            blocks_sender,
+            tip,
+        ));
+        let serving = shared.clone();
+        let server = context
+            .child("blocks")
+            .spawn(move |_| serving.serve(blocks_receiver));
+
+        let (reports, mut reported) = mpsc::channel(1024);
+        let mailbox = Mailbox::new(shared.clone(), reports);
+        let participants: Vec<Key> = scheme.participants().iter().cloned().collect();
+        let reporter = AttributableReporter::new(
+            context.child("evidence"),
+            scheme.clone(),
+            mailbox.clone(),
+            Sequential,
+            true,
+        );
+        let fetch_timeout = NonZeroDuration::new(config.fetch_timeout.max(Duration::from_millis(1)))
+            .ok_or(EngineError::Config("zero fetch timeout".into()))?;
+        let engine = SimplexEngine::new(
+            context.child("simplex"),
+            Config {
+                scheme,
+                elector: RoundRobin::<commonware_cryptography::Sha256>::default(),
+                blocker,
+                automaton: mailbox.clone(),
+                relay: mailbox,
+                reporter,
+                track_historical_votes: true,
+                strategy: Sequential,
+                partition: config.partition.clone(),
+                mailbox_size: nz(1024),
+                epoch: Epoch::zero(),
+                floor: Floor::Genesis(digest(Hash::ZERO)),
+                replay_buffer: nz(1 << 20),
+                write_buffer: nz(1 << 20),
+                page_cache: CacheRef::new(NonZeroU16::new(4096).unwrap_or(NonZeroU16::MIN), nz(64)),
+                leader_timeout: config.leader_timeout,
+                certification_timeout: config.notarization_timeout,
+                timeout_retry: config.nullify_retry,
+                view_retention: ViewDelta::new(256),
+                skip: SkipPolicy::Disabled,
+                fetch_timeout,
+                fetch_retry_delay: Duration::from_millis(100),
+                forward: ForwardPolicy::SilentVoters,
+            },
+        );
+        let consensus = engine.start(channels.votes, channels.certificates, channels.resolver);
+
+        let finalized = bus.publisher::<BlockFinalized>();
+        let faults = bus.publisher::<MisbehaviourDetected>();
+        // Never answered: the finalizer's fetches end only when the bus closes.
+        let (never, _keep) = oneshot::channel::<()>();
+        let result = loop {
+            let tick = context.sleep(Duration::from_millis(200));
+            futures::pin_mut!(tick);
+            let report = match future::select(reported.next(), tick).await {
+                Either::Left((Some(report), _)) => report,
+                Either::Left((None, _)) => break Ok(()),
+                Either::Right(_) if bus.is_closed() => break Ok(()),
+                Either::Right(_) => continue,
+            };
+            match report {
+                Report::Finalized(finalization) => {
+                    let target = block_id(&finalization.proposal.payload);
+                    let blocks = match shared.missing_chain(target, &never).await {
+                        Ok(Some(blocks)) => blocks,
+                        Ok(None) => continue,
+                        Err(height) => {
+                            break Err(EngineError::Forked {
+                                height,
+                                detail: format!("finalized block {target} does not descend from the delivered chain"),
+                            })
+                        }
+                    };
+                    let proof = Arc::new(finalization.encode().to_vec());
+                    let last = blocks.len() - 1;
+                    let mut closed = false;
+                    for (i, block) in blocks.into_iter().enumerate() {
+                        let next = ChainTip {
+                            height: block.header.height,
+                            block: block.id(),
+                        };
+                        let proof = if i == last { proof.clone() } else { Arc::new(Vec::new()) };
+                        if finalized.publish(BlockFinalized { block, proof }).await.is_err() {
+                            closed = true;
+                            break;
+                        }
+                        shared.set_delivered(next);
+                    }
+                    if closed {
+                        break Ok(());
+                    }
+                }
+                Report::Fault {
+                    offender,
+                    kind,
+                    evidence,
+                } => {
+                    let Some(offender) = participants.get(offender) else {
+                        continue;
+                    };
+                    let mut bytes = [0u8; 32];
+                    bytes.copy_from_slice(offender.as_ref());
+                    tracing::warn!(offender = %PublicKey(bytes), ?kind, "misbehaviour detected");
+                    let event = MisbehaviourDetected {
+                        offender: PublicKey(bytes),
+                        height: shared.delivered().height,
+                        kind,
+                        evidence: Arc::new(evidence),
+                    };
+                    if faults.publish(event).await.is_err() {
+                        break Ok(());
+                    }
+                }
+            }
+        };
+        consensus.abort();
+        server.abort();
+        result
+    }
+}

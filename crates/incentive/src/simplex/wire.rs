@@ -1,0 +1,119 @@
+//! What validators send each other on the blocks channel: whole blocks (a proposal, a
+//! forward, or the answer to a request) and requests for a block by id.
+//!
+//! ```text
+//! 0x00 | block (canonical encoding)      a block
+//! 0x01 | id (32 bytes)                   "send me this block"
+//! ```
+
+use lamina_interop::block::Block;
+use lamina_interop::codec::{Canonical, DecodeError};
+use lamina_interop::Hash;
+
+const BLOCK: u8 = 0;
+const REQUEST: u8 = 1;
+
+/// One message on the blocks channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wire {
+    /// A block.
+    Block(Block),
+    /// A request for the block with this id.
+    Request(Hash),
+}
+
+/// Why bytes from a peer are not a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Empty, or the first byte names no message.
+    #[error("unknown message tag")]
+    UnknownTag,
+    /// A request whose id is not 32 bytes.
+    #[error("request is {0} bytes, expected 33")]
+    BadRequest(usize),
+    /// The block does not decode.
+    #[error("block: {0}")]
+    Block(#[from] DecodeError),
+}
+
+impl Wire {
+    /// The message's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Wire::Block(block) => {
+                let body = block.encode();
+                let mut out = Vec::with_capacity(1 + body.len());
+                out.push(BLOCK);
+                out.extend_from_slice(&body);
+                out
+            }
+            Wire::Request(id) => {
+                let mut out = Vec::with_capacity(33);
+                out.push(REQUEST);
+                out.extend_from_slice(&id.0);
+                out
+            }
+        }
+    }
+
+    /// Decodes a peer's message; blocks are held to the block size limit.
+    pub fn decode(bytes: &[u8]) -> Result<Wire, WireError> {
+        match bytes.split_first() {
+            Some((&BLOCK, body)) => Ok(Wire::Block(Block::decode(body)?)),
+            Some((&REQUEST, id)) => {
+                let id: [u8; 32] = id
+                    .try_into()
+                    .map_err(|_| WireError::BadRequest(bytes.len()))?;
+                Ok(Wire::Request(Hash(id)))
+            }
+            _ => Err(WireError::UnknownTag),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lamina_interop::block::{tx_root, Header, RawTx};
+    use lamina_interop::codec::BoundedVec;
+    use lamina_interop::{Address, ChainId, Height, Timestamp};
+
+    use super::*;
+
+    fn block() -> Block {
+        let txs = BoundedVec::try_from_vec(vec![RawTx::try_from_vec(vec![7; 40]).unwrap()]).unwrap();
+        Block {
+            header: Header {
+                chain_id: ChainId(1),
+                height: Height(3),
+                parent: Hash::of(b"parent"),
+                timestamp: Timestamp(9),
+                proposer: Address([1; 32]),
+                tx_root: tx_root(txs.iter()),
+                tx_count: 1,
+                state_height: Height(2),
+                state_root: Hash::of(b"root"),
+            },
+            txs,
+        }
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        for message in [Wire::Block(block()), Wire::Request(Hash::of(b"x"))] {
+            assert_eq!(Wire::decode(&message.encode()), Ok(message));
+        }
+    }
+
+    #[test]
+    fn malformed_messages_are_refused() {
+        assert_eq!(Wire::decode(&[]), Err(WireError::UnknownTag));
+        assert_eq!(Wire::decode(&[9, 1, 2]), Err(WireError::UnknownTag));
+        assert_eq!(Wire::decode(&[1; 20]), Err(WireError::BadRequest(20)));
+        let mut truncated = Wire::Block(block()).encode();
+        truncated.truncate(truncated.len() - 5);
+        assert!(matches!(Wire::decode(&truncated), Err(WireError::Block(_))));
+        let mut trailing = Wire::Block(block()).encode();
+        trailing.push(0);
+        assert!(matches!(Wire::decode(&trailing), Err(WireError::Block(_))));
+    }
+}

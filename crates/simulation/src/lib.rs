@@ -1,0 +1,457 @@
+//! Deterministic whole-chain simulation: validators with the real runtime, storage and consensus on one seeded executor, over simulated links with faults.
+//!
+//! ```text
+//! seed --> deterministic executor --+-- validator 0: data layer + agreement + simplex --+
+//!                                   +-- validator 1: ...                                +-- simulated
+//!                                   +-- ...                                             |   network
+//!          scenario: transfers, a partition that heals, a crash and restart  ----------+
+//!          record:   every BlockFinalized / StateCommitted / MisbehaviourDetected, hashed in order
+//!          checks:   agreement, equal roots, nothing lost on restart, progress after healing
+//! ```
+//!
+//! [`run`] plays a [`Scenario`] and returns what happened as an [`Outcome`]: the chains each
+//! validator finalized, their state roots, the [`Violation`]s found and the trace hash, which
+//! is the same for the same scenario and seed.
+
+mod record;
+mod validator;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use commonware_p2p::simulated::{self, Link};
+use commonware_runtime::{deterministic, Clock as _, Runner as _, Supervisor as _};
+use commonware_utils::{Probability, NZUsize};
+use lamina_agreement::modules::bank::NATIVE;
+use lamina_agreement::testing::{key, transfer};
+use lamina_agreement::{Runtime, RuntimeConfig};
+use lamina_data_layer::commit::columns;
+use lamina_data_layer::kv::MemoryStore;
+use lamina_incentive::simplex::SimplexConfig;
+use lamina_interop::crypto::{PublicKey, SecretKey};
+use lamina_interop::messages::{Admission, SubmitTxs};
+use lamina_interop::{Address, ChainId, Hash};
+use parking_lot::Mutex;
+
+use crate::record::Record;
+use crate::validator::{network_key, start, Chain, Running};
+
+/// Links between every two validators.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Links {
+    /// Mean one-way latency.
+    pub latency: Duration,
+    /// Its standard deviation.
+    pub jitter: Duration,
+    /// Share of messages delivered, in `[0, 1]`.
+    pub delivery: f64,
+}
+
+/// Validators cut off from the rest between two instants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// The validators on one side.
+    pub side: Vec<usize>,
+    /// When the links are cut (simulated time since start).
+    pub from: Duration,
+    /// When they are restored.
+    pub heal: Duration,
+}
+
+/// A validator killed without warning and started again over the same storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crash {
+    /// Which validator.
+    pub validator: usize,
+    /// When it is killed.
+    pub at: Duration,
+    /// When it starts again.
+    pub restart: Duration,
+}
+
+/// What to simulate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Seeds the executor: task order, latencies, losses.
+    pub seed: u64,
+    /// Number of validators.
+    pub validators: usize,
+    /// The links.
+    pub links: Links,
+    /// Stop once every validator has finalized this height...
+    pub height: u64,
+    /// ...or at this simulated time.
+    pub limit: Duration,
+    /// A transfer is submitted to a validator this often.
+    pub transfer_every: Duration,
+    /// A partition, if any.
+    pub partition: Option<Partition>,
+    /// A crash and restart, if any.
+    pub crash: Option<Crash>,
+    /// Consensus timeouts (leader, notarization); the round timeout is the second.
+    pub timeouts: (Duration, Duration),
+}
+
+impl Scenario {
+    /// Four validators over 20-80 ms links, 30 blocks, a transfer every 50 ms, no faults.
+    pub fn new(seed: u64) -> Scenario {
+        Scenario {
+            seed,
+            validators: 4,
+            links: Links {
+                latency: Duration::from_millis(50),
+                jitter: Duration::from_millis(15),
+                delivery: 1.0,
+            },
+            height: 30,
+            limit: Duration::from_secs(300),
+            transfer_every: Duration::from_millis(50),
+            partition: None,
+            crash: None,
+            timeouts: (Duration::from_secs(1), Duration::from_secs(2)),
+        }
+    }
+
+    /// The faults this seed draws: lossy links, a one-validator partition that heals, and a
+    /// crash and restart of another validator, at times derived from the seed.
+    pub fn with_faults(seed: u64) -> Scenario {
+        let mut scenario = Scenario::new(seed);
+        let pick = |salt: u64, range: u64| Hash::of(&[seed.to_be_bytes(), salt.to_be_bytes()].concat()).0[0] as u64 % range;
+        scenario.links.delivery = 0.95;
+        let cut = pick(1, 4) as usize;
+        let from = Duration::from_millis(2_000 + 100 * pick(2, 30));
+        scenario.partition = Some(Partition {
+            side: vec![cut],
+            from,
+            heal: from + Duration::from_millis(1_000 + 100 * pick(3, 40)),
+        });
+        let crashed = (cut + 1 + pick(4, 3) as usize) % 4;
+        let at = Duration::from_millis(3_000 + 100 * pick(5, 40));
+        scenario.crash = Some(Crash {
+            validator: crashed,
+            at,
+            restart: at + Duration::from_millis(500 + 100 * pick(6, 30)),
+        });
+        scenario
+    }
+}
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// Two validators finalized different blocks at one height.
+    Fork {
+        /// The height.
+        height: u64,
+        /// The two validators.
+        validators: (usize, usize),
+    },
+    /// Two validators committed different state roots at one height.
+    RootMismatch {
+        /// The height.
+        height: u64,
+        /// The two validators.
+        validators: (usize, usize),
+    },
+    /// A restarted validator resumed below a height it had committed.
+    LostBlock {
+        /// The validator.
+        validator: usize,
+        /// What it had committed.
+        committed: u64,
+        /// Where it resumed.
+        resumed: u64,
+    },
+    /// An honest validator was reported for conflicting votes.
+    DoubleSign {
+        /// The validator reported.
+        validator: usize,
+    },
+    /// No block was finalized within five round timeouts of the faults healing.
+    NoRecovery {
+        /// Simulated time from healing to the next finalized block, if any.
+        took: Option<Duration>,
+    },
+    /// A validator did not reach the target height before the time limit.
+    Behind {
+        /// The validator.
+        validator: usize,
+        /// Its finalized height.
+        height: u64,
+    },
+    /// A validator's part stopped with an error.
+    Failed {
+        /// The validator.
+        validator: usize,
+        /// The error.
+        error: String,
+    },
+}
+
+/// What a simulation did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Height -> block id, per validator.
+    pub finalized: Vec<BTreeMap<u64, Hash>>,
+    /// Height -> state root, per validator.
+    pub roots: Vec<BTreeMap<u64, Hash>>,
+    /// Broken invariants; empty when the run is correct.
+    pub violations: Vec<Violation>,
+    /// Hash of every observation in order: equal for equal seeds.
+    pub trace: Hash,
+    /// Simulated time taken.
+    pub elapsed: Duration,
+    /// Transfers submitted and admitted.
+    pub submitted: usize,
+    /// Transactions in finalized blocks.
+    pub included: usize,
+}
+
+/// The key of simulated validator `index`.
+pub fn validator_key(index: usize) -> SecretKey {
+    SecretKey::from_seed(Hash::of(format!("lamina/simulation/validator/{index}").as_bytes()).0)
+}
+
+/// Accounts funded at genesis; each sends one transfer.
+const ACCOUNTS: u64 = 4_096;
+
+/// Plays `scenario` on a deterministic executor seeded with its seed.
+pub fn run(scenario: &Scenario) -> Outcome {
+    let scenario = scenario.clone();
+    let config = deterministic::Config::new().with_seed(scenario.seed);
+    deterministic::Runner::new(config).start(|ctx| simulate(ctx, scenario))
+}
+
+async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
+    let n = scenario.validators;
+    let chain_id = ChainId(0x51);
+    let keys: Vec<SecretKey> = (0..n).map(validator_key).collect();
+    let validators: Vec<PublicKey> = keys.iter().map(|k| k.public_key()).collect();
+    let mut simplex = SimplexConfig::new(chain_id, validators);
+    simplex.leader_timeout = scenario.timeouts.0;
+    simplex.notarization_timeout = scenario.timeouts.1;
+    simplex.nullify_retry = scenario.timeouts.1 * 2;
+    simplex.fetch_timeout = Duration::from_millis(300);
+    simplex.max_bytes = 1 << 20;
+    let senders: Vec<SecretKey> = (0..ACCOUNTS).map(key).collect();
+    let chain = Arc::new(Chain {
+        chain_id,
+        keys: (0..n).map(|i| validator_key(i).seed()).collect(),
+        funded: senders
+            .iter()
+            .map(|k| (Address::of(&k.public_key()), 1_000_000_000_000))
+            .collect(),
+        simplex: simplex.clone(),
+    });
+
+    let peers: Vec<_> = keys.iter().map(network_key).collect();
+    let (network, oracle) = simulated::Network::new_with_peers(
+        ctx.child("network"),
+        simulated::Config {
+            max_size: simplex.max_message(),
+            max_peers_per_set: NZUsize!(n.max(1)),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        peers.clone(),
+    )
+    .await;
+    network.start();
+    let link = Link {
+        latency: scenario.links.latency,
+        jitter: scenario.links.jitter,
+        success_rate: Probability::from_f64(scenario.links.delivery.clamp(0.0, 1.0))
+            .unwrap_or_else(|| unreachable!("a share in [0, 1]")),
+    };
+    let connect = |from: usize, to: usize| {
+        let (oracle, link, a, b) = (oracle.clone(), link.clone(), peers[from].clone(), peers[to].clone());
+        async move {
+            let _ = oracle.add_link(a, b, link).await;
+        }
+    };
+    for a in 0..n {
+        for b in 0..n {
+            if a != b {
+                connect(a, b).await;
+            }
+        }
+    }
+
+    let record = Arc::new(Mutex::new(Record::new(n, ctx.current())));
+    let stores: Vec<Arc<MemoryStore>> = (0..n).map(|_| Arc::new(MemoryStore::new(&columns()))).collect();
+    let mut running: Vec<Option<Running>> = Vec::new();
+    for i in 0..n {
+        running.push(Some(start(&ctx, chain.clone(), i, stores[i].clone(), &oracle, record.clone()).await));
+    }
+
+    let runtime = Runtime::builder(RuntimeConfig::new(chain_id)).build();
+    let mut submitted = 0;
+    let mut next_sender = 0u64;
+    let step = Duration::from_millis(10);
+    let start_time = ctx.current();
+    let mut elapsed;
+    let mut next_transfer = scenario.transfer_every;
+    let mut cut = false;
+    let mut healed = false;
+    let mut heal_height = None;
+    let mut crashed_at_height = None;
+    let mut stopped_at = None;
+    loop {
+        ctx.sleep(step).await;
+        elapsed = ctx.current().duration_since(start_time).unwrap_or_default();
+        if elapsed >= scenario.limit {
+            break;
+        }
+        // Transfers, each from a fresh account, to a validator picked by the seed's order.
+        if elapsed >= next_transfer && next_sender < ACCOUNTS {
+            next_transfer += scenario.transfer_every;
+            let target = (next_sender as usize) % n;
+            if let (Some(node), Ok(runtime)) = (&running[target], &runtime) {
+                let from = &senders[next_sender as usize];
+                let to = Address::of(&senders[((next_sender + 1) % ACCOUNTS) as usize].public_key());
+                let tx = transfer(runtime, from, 0, to, NATIVE, 1, 0).to_raw();
+                let request = node.bus.requester::<SubmitTxs>();
+                if let Ok(verdicts) = request.request(SubmitTxs { txs: vec![tx] }).await {
+                    submitted += verdicts.iter().filter(|v| matches!(v, Admission::Accepted { .. })).count();
+                }
+            }
+            next_sender += 1;
+        }
+        if let Some(partition) = &scenario.partition {
+            if !cut && elapsed >= partition.from {
+                cut = true;
+                for &a in &partition.side {
+                    for b in (0..n).filter(|b| !partition.side.contains(b)) {
+                        let _ = oracle.remove_link(peers[a].clone(), peers[b].clone()).await;
+                        let _ = oracle.remove_link(peers[b].clone(), peers[a].clone()).await;
+                    }
+                }
+            }
+            if cut && !healed && elapsed >= partition.heal {
+                healed = true;
+                for &a in &partition.side {
+                    for b in (0..n).filter(|b| !partition.side.contains(b)) {
+                        connect(a, b).await;
+                        connect(b, a).await;
+                    }
+                }
+            }
+        }
+        if let Some(crash) = scenario.crash {
+            if crashed_at_height.is_none() && elapsed >= crash.at {
+                if let Some(node) = running[crash.validator].take() {
+                    node.task.abort();
+                    node.bus.close();
+                }
+                let record = record.lock();
+                let committed = record.roots[crash.validator].keys().next_back().copied().unwrap_or(0);
+                crashed_at_height = Some(committed);
+            }
+            if running[crash.validator].is_none() && elapsed >= crash.restart {
+                let v = crash.validator;
+                running[v] = Some(start(&ctx, chain.clone(), v, stores[v].clone(), &oracle, record.clone()).await);
+            }
+        }
+        let faults_over = scenario.partition.as_ref().is_none_or(|p| elapsed >= p.heal)
+            && scenario.crash.is_none_or(|c| elapsed >= c.restart);
+        if faults_over && heal_height.is_none() {
+            let record = record.lock();
+            heal_height = Some((elapsed, (0..n).map(|v| record.height(v)).max().unwrap_or(0)));
+        }
+        let record = record.lock();
+        if faults_over && (0..n).all(|v| record.height(v) >= scenario.height) {
+            stopped_at = Some(elapsed);
+            break;
+        }
+    }
+    for node in running.iter().flatten() {
+        node.bus.close();
+        node.task.abort();
+    }
+
+    let record = record.lock();
+    let mut violations = check(&record, &scenario, &keys, crashed_at_height);
+    if stopped_at.is_none() {
+        for v in 0..n {
+            if record.height(v) < scenario.height {
+                violations.push(Violation::Behind {
+                    validator: v,
+                    height: record.height(v),
+                });
+            }
+        }
+    }
+    if let Some((healed_at, height)) = heal_height {
+        if scenario.partition.is_some() || scenario.crash.is_some() {
+            let next = record
+                .first_finalized
+                .range(height + 1..)
+                .map(|(_, at)| *at)
+                .min()
+                .map(|at| at.saturating_sub(healed_at));
+            let bound = scenario.timeouts.1 * 5;
+            if next.is_none_or(|took| took > bound) {
+                violations.push(Violation::NoRecovery { took: next });
+            }
+        }
+    }
+    Outcome {
+        finalized: record.finalized.clone(),
+        roots: record.roots.clone(),
+        violations,
+        trace: record.trace,
+        elapsed,
+        submitted,
+        included: record.txs,
+    }
+}
+
+/// Safety checks over the record.
+fn check(record: &Record, scenario: &Scenario, keys: &[SecretKey], crashed_at: Option<u64>) -> Vec<Violation> {
+    let n = scenario.validators;
+    let mut violations = Vec::new();
+    for a in 0..n {
+        for b in a + 1..n {
+            for (height, block) in &record.finalized[a] {
+                if record.finalized[b].get(height).is_some_and(|other| other != block) {
+                    violations.push(Violation::Fork {
+                        height: *height,
+                        validators: (a, b),
+                    });
+                }
+            }
+            for (height, root) in &record.roots[a] {
+                if record.roots[b].get(height).is_some_and(|other| other != root) {
+                    violations.push(Violation::RootMismatch {
+                        height: *height,
+                        validators: (a, b),
+                    });
+                }
+            }
+        }
+    }
+    if let (Some(crash), Some(committed)) = (scenario.crash, crashed_at) {
+        if let Some(resumed) = record.resumed[crash.validator].get(1) {
+            if resumed.0 < committed {
+                violations.push(Violation::LostBlock {
+                    validator: crash.validator,
+                    committed,
+                    resumed: resumed.0,
+                });
+            }
+        }
+    }
+    for (_, offender) in &record.misbehaviour {
+        if let Some(validator) = keys.iter().position(|k| k.public_key() == *offender) {
+            violations.push(Violation::DoubleSign { validator });
+        }
+    }
+    for (validator, error) in &record.failures {
+        violations.push(Violation::Failed {
+            validator: *validator,
+            error: error.clone(),
+        });
+    }
+    violations
+}

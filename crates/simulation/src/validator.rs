@@ -1,0 +1,232 @@
+//! One simulated validator, assembled from the same parts as a `lamina` node: the data
+//! layer (in-memory key-value store, QMDB state), the agreement layer with the runtime
+//! modules, and the `simplex` engine on the simulated network.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use commonware_p2p::simulated::Oracle;
+use commonware_runtime::{deterministic, Clock as _, Handle, Quota, Spawner as _, Supervisor as _};
+use commonware_utils::NZU32;
+use futures::channel::oneshot;
+use futures::FutureExt as _;
+use lamina_agreement::execute::Mode;
+use lamina_agreement::modules::bank::BankGenesis;
+use lamina_agreement::service::{AgreementConfig, AgreementService};
+use lamina_agreement::{Runtime, RuntimeConfig};
+use lamina_data_layer::kv::MemoryStore;
+use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
+use lamina_data_layer::{BlockStore, ChainStore, CommitService, Pruning, SnapshotService};
+use lamina_incentive::simplex::{self, Channels, Simplex, SimplexConfig};
+use lamina_incentive::{ChainTip, Engine as _};
+use lamina_interop::bus::{Bus, BusConfig};
+use lamina_interop::chain::ChainReader;
+use lamina_interop::crypto::SecretKey;
+use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected, StateCommitted};
+use lamina_interop::module::Env;
+use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
+use parking_lot::Mutex;
+
+use crate::record::{Event, Record};
+
+/// What every validator of one simulation shares.
+pub(crate) struct Chain {
+    pub chain_id: ChainId,
+    pub keys: Vec<[u8; 32]>,
+    pub funded: Vec<(Address, u128)>,
+    pub simplex: SimplexConfig,
+}
+
+/// Key of validator `index` on the simulated network.
+pub(crate) fn network_key(key: &SecretKey) -> commonware_cryptography::ed25519::PublicKey {
+    use commonware_codec::DecodeExt as _;
+    commonware_cryptography::ed25519::PublicKey::decode(key.public_key().0.to_vec())
+        .unwrap_or_else(|_| unreachable!("our keys are valid Ed25519 keys"))
+}
+
+/// A running validator: its bus, and the task whose abort stops every part of it.
+pub(crate) struct Running {
+    pub bus: Bus,
+    pub task: Handle<()>,
+}
+
+/// Starts validator `index` over `kv` (kept across restarts, as a disk would be). Its
+/// storage partitions are named after it, so a restart reopens the same state and journal.
+pub(crate) async fn start(
+    ctx: &deterministic::Context,
+    chain: Arc<Chain>,
+    index: usize,
+    kv: Arc<MemoryStore>,
+    oracle: &Oracle<commonware_cryptography::ed25519::PublicKey, deterministic::Context>,
+    record: Arc<Mutex<Record>>,
+) -> Running {
+    let key = SecretKey::from_seed(chain.keys[index]);
+    let control = oracle.control(network_key(&key));
+    let quota = Quota::per_second(NZU32!(100_000));
+    let mut channels = Vec::new();
+    for channel in [simplex::VOTES, simplex::CERTIFICATES, simplex::RESOLVER, simplex::BLOCKS] {
+        match control.register(channel, quota).await {
+            Ok(pair) => channels.push(pair),
+            Err(err) => unreachable!("the simulated network runs for the whole simulation: {err}"),
+        }
+    }
+    let mut channels = channels.into_iter();
+    let mut next = || channels.next().unwrap_or_else(|| unreachable!("four channels"));
+    let channels = Channels {
+        votes: next(),
+        certificates: next(),
+        resolver: next(),
+        blocks: next(),
+    };
+    let (ready, bus) = oneshot::channel();
+    let task = ctx
+        .child("validator")
+        .with_attribute("index", index)
+        .spawn(move |ctx| async move {
+            if let Err(err) = run(ctx, chain, index, key, kv, control, channels, record.clone(), ready).await {
+                record.lock().failures.push((index, err));
+            }
+        });
+    let bus = match bus.await {
+        Ok(bus) => bus,
+        // Assembly failed and was recorded; a closed bus stands in.
+        Err(_) => {
+            let bus = Bus::new(BusConfig::default()).unwrap_or_else(|_| unreachable!("default bus"));
+            bus.close();
+            bus
+        }
+    };
+    Running { bus, task }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    ctx: deterministic::Context,
+    chain: Arc<Chain>,
+    index: usize,
+    key: SecretKey,
+    kv: Arc<MemoryStore>,
+    control: commonware_p2p::simulated::Control<
+        commonware_cryptography::ed25519::PublicKey,
+        deterministic::Context,
+    >,
+    channels: Channels<
+        commonware_p2p::simulated::Sender<commonware_cryptography::ed25519::PublicKey, deterministic::Context>,
+        commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
+    >,
+    record: Arc<Mutex<Record>>,
+    ready: oneshot::Sender<Bus>,
+) -> Result<(), String> {
+    let runtime = Arc::new(
+        Runtime::builder(RuntimeConfig::new(chain.chain_id))
+            .build()
+            .map_err(|e| e.to_string())?,
+    );
+    let state_config = StateConfig {
+        partition: format!("v{index}_state"),
+        cache_pages: 64,
+        parallelism: 1,
+        prune_every: 16,
+    };
+    let state = QmdbState::open(ctx.child("state"), &state_config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut store, _) = ChainStore::open(kv.clone(), Pruning::Archive, state)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !store.is_initialized().map_err(|e| e.to_string())? {
+        let env = Env {
+            chain_id: chain.chain_id,
+            height: Height::GENESIS,
+            timestamp: Timestamp(0),
+            proposer: Address([0; 32]),
+        };
+        let sections = BTreeMap::from([(
+            "bank".to_string(),
+            BankGenesis::native(chain.funded.iter().copied()).to_section(),
+        )]);
+        let genesis = runtime.genesis(&sections, &env).map_err(|e| e.to_string())?;
+        store.init_genesis(&genesis).await.map_err(|e| e.to_string())?;
+    }
+    let height = store.height();
+    let block = match height {
+        Height::GENESIS => Hash::ZERO,
+        h => store
+            .blocks()
+            .header(h)
+            .map_err(|e| e.to_string())?
+            .ok_or("the finalized header is missing")?
+            .id(),
+    };
+    let root = store
+        .root_at(height)
+        .map_err(|e| e.to_string())?
+        .unwrap_or(store.state().root());
+    record.lock().resumed(index, height);
+
+    let bus = Bus::new(BusConfig::default()).map_err(|e| e.to_string())?;
+    let hot = store.hot_state();
+    let commits = CommitService::new(&bus, store).map_err(|e| e.to_string())?;
+    let snapshots = SnapshotService::new(&bus, kv.clone(), hot).map_err(|e| e.to_string())?;
+    let config = AgreementConfig {
+        mode: Mode::Sequential,
+        offload: false,
+        ..AgreementConfig::default()
+    };
+    let agreement =
+        AgreementService::new(&bus, runtime, config, (height, block, root)).map_err(|e| e.to_string())?;
+    let reader: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
+    let mut simplex_config = chain.simplex.clone();
+    simplex_config.partition = format!("v{index}_simplex");
+    let engine = Simplex::new(
+        ctx.child("engine"),
+        &bus,
+        simplex_config,
+        &key,
+        ChainTip { height, block },
+        reader,
+        control,
+        channels,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut finalized = bus.subscribe::<BlockFinalized>();
+    let mut committed = bus.subscribe::<StateCommitted>();
+    let mut faults = bus.subscribe::<MisbehaviourDetected>();
+    bus.check_wiring().map_err(|e| e.to_string())?;
+
+    ctx.child("commit").spawn(|_| async move {
+        commits.run().await;
+    });
+    ctx.child("snapshots").spawn(|_| snapshots.run());
+    let agreement = ctx.child("agreement").spawn(|_| agreement.run());
+    let engine = ctx.child("engine").spawn(|_| engine.run());
+    let observed = record.clone();
+    ctx.child("observer").spawn(move |clock| async move {
+        loop {
+            let event = futures::select_biased! {
+                e = finalized.recv().fuse() => match e {
+                    Ok(e) => Event::Finalized { height: e.block.header.height, block: e.block.id(), txs: e.block.txs.len() },
+                    Err(_) => break,
+                },
+                e = committed.recv().fuse() => match e {
+                    Ok(e) => Event::Committed { height: e.height, root: e.root },
+                    Err(_) => break,
+                },
+                e = faults.recv().fuse() => match e {
+                    Ok(e) => Event::Misbehaviour { offender: e.offender },
+                    Err(_) => break,
+                },
+            };
+            observed.lock().observe(index, clock.current(), event);
+        }
+    });
+    let _ = ready.send(bus);
+
+    let (agreement, engine) = futures::join!(agreement, engine);
+    match (agreement, engine) {
+        (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
+        (Ok(Err(err)), _) => Err(format!("agreement: {err}")),
+        (_, Ok(Err(err))) => Err(format!("engine: {err}")),
+        (Err(err), _) | (_, Err(err)) => Err(format!("task: {err}")),
+    }
+}
