@@ -394,11 +394,13 @@ impl Inner {
         }
         let runtime = self.runtime.clone();
         let checked = block.clone();
-        let txs = on_rayon(self.config.offload, move || verify_txs(&runtime, &checked.txs))
-            .await
-            .ok_or_else(|| ProposalError::Unavailable {
-                detail: "verification stopped".into(),
-            })??;
+        let txs = on_rayon(self.config.offload, move || {
+            verify_txs(&runtime, &checked.txs)
+        })
+        .await
+        .ok_or_else(|| ProposalError::Unavailable {
+            detail: "verification stopped".into(),
+        })??;
         let known = Known {
             height: header.height,
             parent: header.parent,
@@ -502,9 +504,11 @@ impl Inner {
             None => {
                 let runtime = self.runtime.clone();
                 let unseen = block.clone();
-                let verified = on_rayon(self.config.offload, move || verify_txs(&runtime, &unseen.txs))
-                    .await
-                    .ok_or(ServiceError::Closed)?;
+                let verified = on_rayon(self.config.offload, move || {
+                    verify_txs(&runtime, &unseen.txs)
+                })
+                .await
+                .ok_or(ServiceError::Closed)?;
                 Arc::new(verified.map_err(|e| ServiceError::Execution {
                     height,
                     detail: e.to_string(),

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use commonware_p2p::simulated::{self, Link};
 use commonware_runtime::{deterministic, Clock as _, Runner as _, Supervisor as _};
-use commonware_utils::{Probability, NZUsize};
+use commonware_utils::{NZUsize, Probability};
 use lamina_agreement::modules::bank::NATIVE;
 use lamina_agreement::testing::{key, transfer};
 use lamina_agreement::{Runtime, RuntimeConfig};
@@ -117,7 +117,9 @@ impl Scenario {
     /// crash and restart of another validator, at times derived from the seed.
     pub fn with_faults(seed: u64) -> Scenario {
         let mut scenario = Scenario::new(seed);
-        let pick = |salt: u64, range: u64| Hash::of(&[seed.to_be_bytes(), salt.to_be_bytes()].concat()).0[0] as u64 % range;
+        let pick = |salt: u64, range: u64| {
+            Hash::of(&[seed.to_be_bytes(), salt.to_be_bytes()].concat()).0[0] as u64 % range
+        };
         scenario.links.delivery = 0.95;
         let cut = pick(1, 4) as usize;
         let from = Duration::from_millis(2_000 + 100 * pick(2, 30));
@@ -206,6 +208,8 @@ pub struct Outcome {
     pub submitted: usize,
     /// Transactions in finalized blocks.
     pub included: usize,
+    /// The heights each validator started from, one entry per start.
+    pub starts: Vec<Vec<u64>>,
 }
 
 /// The key of simulated validator `index`.
@@ -265,7 +269,12 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
             .unwrap_or_else(|| unreachable!("a share in [0, 1]")),
     };
     let connect = |from: usize, to: usize| {
-        let (oracle, link, a, b) = (oracle.clone(), link.clone(), peers[from].clone(), peers[to].clone());
+        let (oracle, link, a, b) = (
+            oracle.clone(),
+            link.clone(),
+            peers[from].clone(),
+            peers[to].clone(),
+        );
         async move {
             let _ = oracle.add_link(a, b, link).await;
         }
@@ -279,10 +288,22 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
     }
 
     let record = Arc::new(Mutex::new(Record::new(n, ctx.current())));
-    let stores: Vec<Arc<MemoryStore>> = (0..n).map(|_| Arc::new(MemoryStore::new(&columns()))).collect();
+    let stores: Vec<Arc<MemoryStore>> = (0..n)
+        .map(|_| Arc::new(MemoryStore::new(&columns())))
+        .collect();
     let mut running: Vec<Option<Running>> = Vec::new();
-    for i in 0..n {
-        running.push(Some(start(&ctx, chain.clone(), i, stores[i].clone(), &oracle, record.clone()).await));
+    for (i, store) in stores.iter().enumerate() {
+        running.push(Some(
+            start(
+                &ctx,
+                chain.clone(),
+                i,
+                store.clone(),
+                &oracle,
+                record.clone(),
+            )
+            .await,
+        ));
     }
 
     let runtime = Runtime::builder(RuntimeConfig::new(chain_id)).build();
@@ -309,11 +330,15 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
             let target = (next_sender as usize) % n;
             if let (Some(node), Ok(runtime)) = (&running[target], &runtime) {
                 let from = &senders[next_sender as usize];
-                let to = Address::of(&senders[((next_sender + 1) % ACCOUNTS) as usize].public_key());
+                let to =
+                    Address::of(&senders[((next_sender + 1) % ACCOUNTS) as usize].public_key());
                 let tx = transfer(runtime, from, 0, to, NATIVE, 1, 0).to_raw();
                 let request = node.bus.requester::<SubmitTxs>();
                 if let Ok(verdicts) = request.request(SubmitTxs { txs: vec![tx] }).await {
-                    submitted += verdicts.iter().filter(|v| matches!(v, Admission::Accepted { .. })).count();
+                    submitted += verdicts
+                        .iter()
+                        .filter(|v| matches!(v, Admission::Accepted { .. }))
+                        .count();
                 }
             }
             next_sender += 1;
@@ -342,25 +367,47 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
             if crashed_at_height.is_none() && elapsed >= crash.at {
                 if let Some(node) = running[crash.validator].take() {
                     node.task.abort();
-                    node.bus.close();
                 }
-                let record = record.lock();
-                let committed = record.roots[crash.validator].keys().next_back().copied().unwrap_or(0);
+                // The abort reaches the validator's parts over the next executor cycles.
+                ctx.sleep(Duration::from_millis(5)).await;
+                let mut record = record.lock();
+                record.down[crash.validator] = Some(ctx.current());
+                let committed = record.roots[crash.validator]
+                    .keys()
+                    .next_back()
+                    .copied()
+                    .unwrap_or(0);
                 crashed_at_height = Some(committed);
             }
             if running[crash.validator].is_none() && elapsed >= crash.restart {
                 let v = crash.validator;
-                running[v] = Some(start(&ctx, chain.clone(), v, stores[v].clone(), &oracle, record.clone()).await);
+                record.lock().down[v] = None;
+                running[v] = Some(
+                    start(
+                        &ctx,
+                        chain.clone(),
+                        v,
+                        stores[v].clone(),
+                        &oracle,
+                        record.clone(),
+                    )
+                    .await,
+                );
             }
         }
-        let faults_over = scenario.partition.as_ref().is_none_or(|p| elapsed >= p.heal)
+        let faults_over = scenario
+            .partition
+            .as_ref()
+            .is_none_or(|p| elapsed >= p.heal)
             && scenario.crash.is_none_or(|c| elapsed >= c.restart);
         if faults_over && heal_height.is_none() {
             let record = record.lock();
             heal_height = Some((elapsed, (0..n).map(|v| record.height(v)).max().unwrap_or(0)));
         }
         let record = record.lock();
-        if faults_over && (0..n).all(|v| record.height(v) >= scenario.height) {
+        // Past the target, and a few blocks past the faults.
+        let target = heal_height.map_or(u64::MAX, |(_, h)| scenario.height.max(h + 3));
+        if (0..n).all(|v| record.height(v) >= target) {
             stopped_at = Some(elapsed);
             break;
         }
@@ -404,17 +451,30 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
         elapsed,
         submitted,
         included: record.txs,
+        starts: record
+            .resumed
+            .iter()
+            .map(|starts| starts.iter().map(|h| h.0).collect())
+            .collect(),
     }
 }
 
 /// Safety checks over the record.
-fn check(record: &Record, scenario: &Scenario, keys: &[SecretKey], crashed_at: Option<u64>) -> Vec<Violation> {
+fn check(
+    record: &Record,
+    scenario: &Scenario,
+    keys: &[SecretKey],
+    crashed_at: Option<u64>,
+) -> Vec<Violation> {
     let n = scenario.validators;
     let mut violations = Vec::new();
     for a in 0..n {
         for b in a + 1..n {
             for (height, block) in &record.finalized[a] {
-                if record.finalized[b].get(height).is_some_and(|other| other != block) {
+                if record.finalized[b]
+                    .get(height)
+                    .is_some_and(|other| other != block)
+                {
                     violations.push(Violation::Fork {
                         height: *height,
                         validators: (a, b),
@@ -422,7 +482,10 @@ fn check(record: &Record, scenario: &Scenario, keys: &[SecretKey], crashed_at: O
                 }
             }
             for (height, root) in &record.roots[a] {
-                if record.roots[b].get(height).is_some_and(|other| other != root) {
+                if record.roots[b]
+                    .get(height)
+                    .is_some_and(|other| other != root)
+                {
                     violations.push(Violation::RootMismatch {
                         height: *height,
                         validators: (a, b),

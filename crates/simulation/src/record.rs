@@ -42,6 +42,8 @@ pub(crate) struct Record {
     pub trace: Hash,
     /// When the simulation started.
     pub start: Option<SystemTime>,
+    /// When each validator was killed, until it restarts: it must be silent after.
+    pub down: Vec<Option<SystemTime>>,
 }
 
 impl Record {
@@ -51,6 +53,7 @@ impl Record {
             finalized: vec![BTreeMap::new(); validators],
             roots: vec![BTreeMap::new(); validators],
             resumed: vec![Vec::new(); validators],
+            down: vec![None; validators],
             ..Record::default()
         }
     }
@@ -61,14 +64,24 @@ impl Record {
     }
 
     pub(crate) fn observe(&mut self, validator: usize, at: SystemTime, event: Event) {
+        // Tasks killed in this instant may still finish the step they were in.
+        if let Some(since) = self.down[validator].filter(|since| at > *since) {
+            let after = at.duration_since(since).unwrap_or_default();
+            self.failures.push((
+                validator,
+                format!("{event:?} observed {after:?} after it was killed"),
+            ));
+        }
         match event {
             Event::Finalized { height, block, txs } => {
                 self.finalized[validator].insert(height.0, block);
                 let since = at
                     .duration_since(self.start.unwrap_or(UNIX_EPOCH))
                     .unwrap_or_default();
-                if !self.first_finalized.contains_key(&height.0) {
-                    self.first_finalized.insert(height.0, since);
+                if let std::collections::btree_map::Entry::Vacant(first) =
+                    self.first_finalized.entry(height.0)
+                {
+                    first.insert(since);
                     self.txs += txs;
                 }
                 self.fold(validator, at, 1, height.0, &block);
@@ -85,7 +98,9 @@ impl Record {
     }
 
     fn fold(&mut self, validator: usize, at: SystemTime, kind: u8, height: u64, item: &Hash) {
-        let millis = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let millis = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let mut bytes = Vec::with_capacity(32 + 8 + 1 + 8 + 8 + 32);
         bytes.extend_from_slice(&self.trace.0);
         bytes.extend_from_slice(&(validator as u64).to_be_bytes());

@@ -64,14 +64,23 @@ pub(crate) async fn start(
     let control = oracle.control(network_key(&key));
     let quota = Quota::per_second(NZU32!(100_000));
     let mut channels = Vec::new();
-    for channel in [simplex::VOTES, simplex::CERTIFICATES, simplex::RESOLVER, simplex::BLOCKS] {
+    for channel in [
+        simplex::VOTES,
+        simplex::CERTIFICATES,
+        simplex::RESOLVER,
+        simplex::BLOCKS,
+    ] {
         match control.register(channel, quota).await {
             Ok(pair) => channels.push(pair),
             Err(err) => unreachable!("the simulated network runs for the whole simulation: {err}"),
         }
     }
     let mut channels = channels.into_iter();
-    let mut next = || channels.next().unwrap_or_else(|| unreachable!("four channels"));
+    let mut next = || {
+        channels
+            .next()
+            .unwrap_or_else(|| unreachable!("four channels"))
+    };
     let channels = Channels {
         votes: next(),
         certificates: next(),
@@ -83,7 +92,19 @@ pub(crate) async fn start(
         .child("validator")
         .with_attribute("index", index)
         .spawn(move |ctx| async move {
-            if let Err(err) = run(ctx, chain, index, key, kv, control, channels, record.clone(), ready).await {
+            if let Err(err) = run(
+                ctx,
+                chain,
+                index,
+                key,
+                kv,
+                control,
+                channels,
+                record.clone(),
+                ready,
+            )
+            .await
+            {
                 record.lock().failures.push((index, err));
             }
         });
@@ -91,7 +112,8 @@ pub(crate) async fn start(
         Ok(bus) => bus,
         // Assembly failed and was recorded; a closed bus stands in.
         Err(_) => {
-            let bus = Bus::new(BusConfig::default()).unwrap_or_else(|_| unreachable!("default bus"));
+            let bus =
+                Bus::new(BusConfig::default()).unwrap_or_else(|_| unreachable!("default bus"));
             bus.close();
             bus
         }
@@ -111,7 +133,10 @@ async fn run(
         deterministic::Context,
     >,
     channels: Channels<
-        commonware_p2p::simulated::Sender<commonware_cryptography::ed25519::PublicKey, deterministic::Context>,
+        commonware_p2p::simulated::Sender<
+            commonware_cryptography::ed25519::PublicKey,
+            deterministic::Context,
+        >,
         commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
     >,
     record: Arc<Mutex<Record>>,
@@ -145,8 +170,13 @@ async fn run(
             "bank".to_string(),
             BankGenesis::native(chain.funded.iter().copied()).to_section(),
         )]);
-        let genesis = runtime.genesis(&sections, &env).map_err(|e| e.to_string())?;
-        store.init_genesis(&genesis).await.map_err(|e| e.to_string())?;
+        let genesis = runtime
+            .genesis(&sections, &env)
+            .map_err(|e| e.to_string())?;
+        store
+            .init_genesis(&genesis)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let height = store.height();
     let block = match height {
@@ -173,8 +203,8 @@ async fn run(
         offload: false,
         ..AgreementConfig::default()
     };
-    let agreement =
-        AgreementService::new(&bus, runtime, config, (height, block, root)).map_err(|e| e.to_string())?;
+    let agreement = AgreementService::new(&bus, runtime, config, (height, block, root))
+        .map_err(|e| e.to_string())?;
     let reader: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
     let mut simplex_config = chain.simplex.clone();
     simplex_config.partition = format!("v{index}_simplex");

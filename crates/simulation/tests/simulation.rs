@@ -1,5 +1,7 @@
 //! Whole-chain simulations: honest runs, runs with faults, determinism.
 
+#![allow(clippy::unwrap_used)]
+
 use lamina_simulation::{run, Scenario};
 
 #[test]
@@ -10,5 +12,110 @@ fn four_honest_validators_agree() {
         assert!(chain.len() >= 30, "finalized {} blocks", chain.len());
     }
     assert!(outcome.included > 0, "transfers were included");
-    eprintln!("elapsed {:?}, submitted {}, included {}", outcome.elapsed, outcome.submitted, outcome.included);
+    eprintln!(
+        "elapsed {:?}, submitted {}, included {}",
+        outcome.elapsed, outcome.submitted, outcome.included
+    );
+}
+
+#[test]
+fn faults_heal() {
+    for seed in 0..5 {
+        let scenario = Scenario::with_faults(seed);
+        let outcome = run(&scenario);
+        eprintln!(
+            "seed {seed}: {:?} elapsed {:?}, included {}",
+            scenario.crash, outcome.elapsed, outcome.included
+        );
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+        let crashed = scenario.crash.unwrap().validator;
+        let starts = &outcome.starts[crashed];
+        assert_eq!(starts.len(), 2, "the crashed validator started twice");
+        assert!(starts[1] > 0, "it resumed from its store, not from genesis");
+        assert!(outcome.finalized[crashed].len() as u64 >= scenario.height);
+    }
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let a = run(&Scenario::with_faults(7));
+    let b = run(&Scenario::with_faults(7));
+    assert_eq!(a.trace, b.trace);
+    let c = run(&Scenario::with_faults(8));
+    assert_ne!(a.trace, c.trace);
+}
+
+/// Runs `seeds` with faults on every core; returns the seeds with violations.
+fn sweep(seeds: std::ops::Range<u64>, height: u64) -> Vec<(u64, String)> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for worker in 0..threads {
+            let seeds = seeds.clone();
+            let failures = &failures;
+            scope.spawn(move || {
+                for seed in seeds.filter(|s| s % threads == worker) {
+                    let mut scenario = Scenario::with_faults(seed);
+                    scenario.height = height;
+                    let outcome = run(&scenario);
+                    if !outcome.violations.is_empty() {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push((seed, format!("{:?}", outcome.violations)));
+                    }
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort();
+    failures
+}
+
+/// 200 seeds with lossy links, a partition and a crash each: no violation.
+#[test]
+fn two_hundred_seeds_with_faults() {
+    let failures = sweep(100..300, 20);
+    assert!(
+        failures.is_empty(),
+        "{} seeds broke an invariant: {failures:?}",
+        failures.len()
+    );
+}
+
+/// The long mode: `SIM_SEEDS=10000 cargo test --release -p lamina-simulation --test
+/// simulation -- --ignored many_seeds --nocapture`.
+#[test]
+#[ignore = "long: thousands of seeds"]
+fn many_seeds() {
+    let count: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let started = std::time::Instant::now();
+    let failures = sweep(0..count, 20);
+    eprintln!(
+        "{count} seeds in {:?}: {} with violations",
+        started.elapsed(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// Replays one seed of the fault sweep with its scenario and outcome printed:
+/// `SIM_SEED=156 cargo test -p lamina-simulation --test simulation -- --ignored replay_seed
+/// --nocapture`.
+#[test]
+#[ignore = "replays the seed in SIM_SEED"]
+fn replay_seed() {
+    let seed: u64 = std::env::var("SIM_SEED").unwrap().parse().unwrap();
+    let scenario = Scenario::with_faults(seed);
+    eprintln!("{scenario:?}");
+    let outcome = run(&scenario);
+    eprintln!("{:?} {:?}", outcome.violations, outcome.starts);
 }

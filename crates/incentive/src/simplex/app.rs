@@ -61,10 +61,7 @@ pub(crate) fn block_id(digest: &Digest) -> Hash {
 
 /// The address a validator names in the headers it proposes.
 pub(crate) fn address_of(key: &Key) -> Address {
-    let bytes: [u8; 32] = key
-        .as_ref()
-        .try_into()
-        .unwrap_or([0; 32]);
+    let bytes: [u8; 32] = key.as_ref().try_into().unwrap_or([0; 32]);
     Address::of(&PublicKey(bytes))
 }
 
@@ -278,7 +275,13 @@ where
                 stack.pop();
                 continue;
             }
-            match self.verify.request(VerifyProposal { block: block.clone() }).await {
+            match self
+                .verify
+                .request(VerifyProposal {
+                    block: block.clone(),
+                })
+                .await
+            {
                 Ok(Ok(())) => {
                     stack.pop();
                 }
@@ -330,7 +333,12 @@ where
         }
     }
 
-    async fn verify(&self, ctx: Ctx, payload: Digest, asker: &oneshot::Sender<bool>) -> Option<bool> {
+    async fn verify(
+        &self,
+        ctx: Ctx,
+        payload: Digest,
+        asker: &oneshot::Sender<bool>,
+    ) -> Option<bool> {
         let block = self.fetch(block_id(&payload), asker).await?;
         let header = &block.header;
         let parent = block_id(&ctx.parent.1);
@@ -344,7 +352,13 @@ where
             if self.stopped(asker) {
                 return None;
             }
-            match self.verify.request(VerifyProposal { block: block.clone() }).await {
+            match self
+                .verify
+                .request(VerifyProposal {
+                    block: block.clone(),
+                })
+                .await
+            {
                 Ok(Ok(())) => return Some(true),
                 Ok(Err(ProposalError::UnknownParent { .. })) => {
                     self.make_known(parent, asker).await
@@ -385,7 +399,9 @@ where
         never: &oneshot::Sender<()>,
     ) -> Result<Option<Vec<Arc<Block>>>, Height> {
         let tip = self.delivered();
-        if target == tip.block || matches!(self.chain.height_of(&target), Ok(Some(h)) if h <= tip.height) {
+        if target == tip.block
+            || matches!(self.chain.height_of(&target), Ok(Some(h)) if h <= tip.height)
+        {
             return Ok(None);
         }
         let mut chain = Vec::new();
@@ -438,22 +454,28 @@ where
     async fn propose(&mut self, context: Ctx) -> oneshot::Receiver<Digest> {
         let (answer, receiver) = oneshot::channel();
         let shared = self.shared.clone();
-        self.shared.context.child("propose").spawn(move |_| async move {
-            if let Some(digest) = shared.propose(context, &answer).await {
-                let _ = answer.send(digest);
-            }
-        });
+        self.shared
+            .context
+            .child("propose")
+            .spawn(move |_| async move {
+                if let Some(digest) = shared.propose(context, &answer).await {
+                    let _ = answer.send(digest);
+                }
+            });
         receiver
     }
 
     async fn verify(&mut self, context: Ctx, payload: Digest) -> oneshot::Receiver<bool> {
         let (answer, receiver) = oneshot::channel();
         let shared = self.shared.clone();
-        self.shared.context.child("verify").spawn(move |_| async move {
-            if let Some(valid) = shared.verify(context, payload, &answer).await {
-                let _ = answer.send(valid);
-            }
-        });
+        self.shared
+            .context
+            .child("verify")
+            .spawn(move |_| async move {
+                if let Some(valid) = shared.verify(context, payload, &answer).await {
+                    let _ = answer.send(valid);
+                }
+            });
         receiver
     }
 }

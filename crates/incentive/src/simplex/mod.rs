@@ -31,7 +31,9 @@ use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::scheme::ed25519::Scheme;
 use commonware_consensus::simplex::scheme::reporter::AttributableReporter;
-use commonware_consensus::simplex::{Config, Engine as SimplexEngine, Floor, ForwardPolicy, SkipPolicy};
+use commonware_consensus::simplex::{
+    Config, Engine as SimplexEngine, Floor, ForwardPolicy, SkipPolicy,
+};
 use commonware_consensus::types::{Epoch, ViewDelta};
 use commonware_cryptography::certificate::Scheme as _;
 use commonware_cryptography::ed25519;
@@ -276,8 +278,9 @@ where
             Sequential,
             true,
         );
-        let fetch_timeout = NonZeroDuration::new(config.fetch_timeout.max(Duration::from_millis(1)))
-            .ok_or(EngineError::Config("zero fetch timeout".into()))?;
+        let fetch_timeout =
+            NonZeroDuration::new(config.fetch_timeout.max(Duration::from_millis(1)))
+                .ok_or(EngineError::Config("zero fetch timeout".into()))?;
         let engine = SimplexEngine::new(
             context.child("simplex"),
             Config {
@@ -342,8 +345,16 @@ where
                             height: block.header.height,
                             block: block.id(),
                         };
-                        let proof = if i == last { proof.clone() } else { Arc::new(Vec::new()) };
-                        if finalized.publish(BlockFinalized { block, proof }).await.is_err() {
+                        let proof = if i == last {
+                            proof.clone()
+                        } else {
+                            Arc::new(Vec::new())
+                        };
+                        if finalized
+                            .publish(BlockFinalized { block, proof })
+                            .await
+                            .is_err()
+                        {
                             closed = true;
                             break;
                         }

@@ -80,7 +80,8 @@ mod tests {
     use super::*;
 
     fn block() -> Block {
-        let txs = BoundedVec::try_from_vec(vec![RawTx::try_from_vec(vec![7; 40]).unwrap()]).unwrap();
+        let txs =
+            BoundedVec::try_from_vec(vec![RawTx::try_from_vec(vec![7; 40]).unwrap()]).unwrap();
         Block {
             header: Header {
                 chain_id: ChainId(1),
