@@ -114,8 +114,22 @@ fn many_seeds() {
 #[ignore = "replays the seed in SIM_SEED"]
 fn replay_seed() {
     let seed: u64 = std::env::var("SIM_SEED").unwrap().parse().unwrap();
+    // RUST_LOG=lamina_incentive=debug and the like print the validators' logs.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let scenario = Scenario::with_faults(seed);
     eprintln!("{scenario:?}");
     let outcome = run(&scenario);
-    eprintln!("{:?} {:?}", outcome.violations, outcome.starts);
+    eprintln!("violations: {:?}", outcome.violations);
+    eprintln!("starts: {:?}", outcome.starts);
+    for (v, (blocks, roots)) in outcome.finalized.iter().zip(&outcome.roots).enumerate() {
+        let last = |m: &std::collections::BTreeMap<u64, _>| m.keys().next_back().copied();
+        eprintln!(
+            "validator {v}: finalized {:?}, committed {:?}",
+            last(blocks),
+            last(roots)
+        );
+    }
 }

@@ -18,15 +18,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use commonware_codec::Encode as _;
+use commonware_codec::{Decode as _, Encode as _};
 use commonware_consensus::simplex::scheme::ed25519::Scheme;
 use commonware_consensus::simplex::types::{Activity, Attributable as _, Context, Finalization};
 use commonware_consensus::simplex::Plan;
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
+use commonware_cryptography::certificate::{Scheme as _, Verifier as _};
 use commonware_cryptography::{ed25519, sha256};
 use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Spawner};
 use commonware_utils::channel::oneshot;
 use futures::channel::mpsc;
@@ -38,6 +40,7 @@ use lamina_interop::crypto::PublicKey;
 use lamina_interop::messages::{BuildProposal, Misbehaviour, ProposalError, VerifyProposal};
 use lamina_interop::{Address, Hash, Height, Timestamp};
 use parking_lot::Mutex;
+use rand_core_010::CryptoRng;
 
 use super::wire::Wire;
 use crate::engine::ChainTip;
@@ -112,11 +115,20 @@ pub(crate) struct Shared<E, S> {
     chain: Arc<dyn ChainReader>,
     sender: S,
     cache: Mutex<Cache>,
+    /// Checks finalization certificates from peers.
+    scheme: Scheme,
+    rng: Mutex<E>,
+    /// Where verified certificates from peers go: the finalizer.
+    reports: mpsc::Sender<Report>,
+    /// The certificate of the newest block delivered, encoded, for peers that fell behind.
+    latest: Mutex<Option<Vec<u8>>>,
+    /// When this node last asked its peers for their latest finalization.
+    asked_tip: Mutex<Option<SystemTime>>,
 }
 
 impl<E, S> Shared<E, S>
 where
-    E: Clock + Spawner + Send + Sync + 'static,
+    E: Clock + Spawner + CryptoRng + Send + Sync + 'static,
     S: Sender<PublicKey = Key>,
 {
     #[allow(clippy::too_many_arguments)]
@@ -128,8 +140,15 @@ where
         chain: Arc<dyn ChainReader>,
         sender: S,
         tip: ChainTip,
+        scheme: Scheme,
+        reports: mpsc::Sender<Report>,
     ) -> Shared<E, S> {
         Shared {
+            rng: Mutex::new(context.child("certificates")),
+            scheme,
+            reports,
+            latest: Mutex::new(None),
+            asked_tip: Mutex::new(None),
             context,
             config,
             me,
@@ -154,6 +173,56 @@ where
         self.cache.lock().delivered = tip;
     }
 
+    /// Remembers the certificate of the newest delivered block, for peers.
+    pub(crate) fn set_latest(&self, certificate: Vec<u8>) {
+        *self.latest.lock() = Some(certificate);
+    }
+
+    /// Asks every peer for its latest finalization, at most once per fetch timeout: called
+    /// when this node cannot build or check a block because it lacks the blocks below it.
+    fn ask_for_tip(&self) {
+        let now = self.context.current();
+        {
+            let mut asked = self.asked_tip.lock();
+            let recent = asked.is_some_and(|at| {
+                now.duration_since(at).unwrap_or_default() < self.config.fetch_timeout
+            });
+            if recent {
+                return;
+            }
+            *asked = Some(now);
+        }
+        let mut sender = self.sender.clone();
+        let _ = sender.send(Recipients::All, Wire::Tip.encode(), false);
+    }
+
+    /// A peer's finalization certificate, passed to the finalizer if it checks out.
+    fn on_finalized(&self, peer: &Key, bytes: &[u8]) {
+        let participants = self.scheme.participants().len() as u32;
+        if bytes.len() > Finalization::<Scheme, Digest>::max_encode_size(participants) {
+            tracing::debug!(%peer, "oversized finalization");
+            return;
+        }
+        let config = self.scheme.certificate_codec_config();
+        let Ok(finalization) = Finalization::<Scheme, Digest>::decode_cfg(bytes.to_vec(), &config)
+        else {
+            tracing::debug!(%peer, "undecodable finalization");
+            return;
+        };
+        let valid = {
+            let mut rng = self.rng.lock();
+            finalization.verify(&mut *rng, &self.scheme, &Sequential)
+        };
+        if !valid {
+            tracing::debug!(%peer, "invalid finalization certificate");
+            return;
+        }
+        let _ = self
+            .reports
+            .clone()
+            .try_send(Report::Finalized(finalization));
+    }
+
     fn now(&self) -> Timestamp {
         let millis = self
             .context
@@ -163,13 +232,21 @@ where
         Timestamp(millis)
     }
 
-    /// Keeps `block` if someone waits for it or it is above the finalized tip; the lowest
-    /// blocks leave first when the cache is full.
+    /// Keeps `block` if someone waits for it, or if it is above the finalized tip by at most
+    /// half the cache; the lowest blocks leave first when the cache is full.
     pub(crate) fn insert(&self, block: Arc<Block>) {
         let id = block.id();
         let mut cache = self.cache.lock();
         let waited = cache.waiters.remove(&id);
-        let wanted = waited.is_some() || block.header.height > cache.delivered.height;
+        // Unasked-for blocks only near the tip, so a peer cannot fill the cache with blocks
+        // far ahead.
+        let ahead = block
+            .header
+            .height
+            .0
+            .saturating_sub(cache.delivered.height.0);
+        let wanted =
+            waited.is_some() || (1..=self.config.cached_blocks as u64 / 2).contains(&ahead);
         if let Some(waiters) = waited {
             for waiter in waiters {
                 let _ = waiter.send(block.clone());
@@ -261,6 +338,7 @@ where
     /// finalized tip it does not know (a validator that missed a proposal learns it from a
     /// certificate). Finalized ancestors are left to execution.
     async fn make_known(&self, id: Hash, asker: &oneshot::Sender<impl Sized>) {
+        self.ask_for_tip();
         let mut stack = vec![id];
         let mut attempts = 0;
         while let Some(&top) = stack.last() {
@@ -291,6 +369,7 @@ where
                     stack.push(block.header.parent)
                 }
                 Ok(Err(ProposalError::Unavailable { .. })) => {
+                    self.ask_for_tip();
                     self.context.sleep(self.config.retry).await
                 }
                 _ => return,
@@ -320,9 +399,13 @@ where
                     return Some(digest(id));
                 }
                 Ok(Err(ProposalError::UnknownParent { .. })) => {
+                    tracing::debug!(%height, %parent, tip = %self.delivered().block, tip_height = %self.delivered().height, "proposal waits for its parent");
                     self.make_known(parent, asker).await
                 }
-                Ok(Err(ProposalError::Unavailable { .. })) => {}
+                Ok(Err(ProposalError::Unavailable { detail })) => {
+                    tracing::debug!(%height, %detail, "proposal waits");
+                    self.ask_for_tip();
+                }
                 Ok(Err(reason)) => {
                     tracing::warn!(%height, %reason, "cannot propose");
                     return None;
@@ -361,9 +444,13 @@ where
             {
                 Ok(Ok(())) => return Some(true),
                 Ok(Err(ProposalError::UnknownParent { .. })) => {
+                    tracing::debug!(height = %header.height, %parent, "verification waits for the parent");
                     self.make_known(parent, asker).await
                 }
-                Ok(Err(ProposalError::Unavailable { .. })) => {}
+                Ok(Err(ProposalError::Unavailable { detail })) => {
+                    tracing::debug!(height = %header.height, %detail, "verification waits");
+                    self.ask_for_tip();
+                }
                 Ok(Err(reason)) => {
                     tracing::warn!(height = %header.height, %reason, "proposal refused");
                     return Some(false);
@@ -386,6 +473,15 @@ where
                         let _ = sender.send(Recipients::One(peer), reply, false);
                     }
                 }
+                Ok(Wire::Tip) => {
+                    let latest = self.latest.lock().clone();
+                    if let Some(certificate) = latest {
+                        let mut sender = self.sender.clone();
+                        let reply = Wire::Finalized(certificate).encode();
+                        let _ = sender.send(Recipients::One(peer), reply, false);
+                    }
+                }
+                Ok(Wire::Finalized(certificate)) => self.on_finalized(&peer, &certificate),
                 Err(err) => tracing::debug!(%peer, %err, "undecodable block message"),
             }
         }
@@ -445,7 +541,7 @@ impl<E, S> Mailbox<E, S> {
 
 impl<E, S> Automaton for Mailbox<E, S>
 where
-    E: Clock + Spawner + Send + Sync + 'static,
+    E: Clock + Spawner + CryptoRng + Send + Sync + 'static,
     S: Sender<PublicKey = Key>,
 {
     type Context = Ctx;
@@ -482,14 +578,14 @@ where
 
 impl<E, S> CertifiableAutomaton for Mailbox<E, S>
 where
-    E: Clock + Spawner + Send + Sync + 'static,
+    E: Clock + Spawner + CryptoRng + Send + Sync + 'static,
     S: Sender<PublicKey = Key>,
 {
 }
 
 impl<E, S> Relay for Mailbox<E, S>
 where
-    E: Clock + Spawner + Send + Sync + 'static,
+    E: Clock + Spawner + CryptoRng + Send + Sync + 'static,
     S: Sender<PublicKey = Key>,
 {
     type Digest = Digest;
@@ -512,7 +608,7 @@ where
 
 impl<E, S> Reporter for Mailbox<E, S>
 where
-    E: Clock + Spawner + Send + Sync + 'static,
+    E: Clock + Spawner + CryptoRng + Send + Sync + 'static,
     S: Sender<PublicKey = Key>,
 {
     type Activity = Activity<Scheme, Digest>;

@@ -254,6 +254,7 @@ where
             max_ancestors: 256,
         };
         let (blocks_sender, blocks_receiver) = channels.blocks;
+        let (reports, mut reported) = mpsc::channel(1024);
         let shared = Arc::new(Shared::new(
             context.child("app"),
             app_config,
@@ -262,13 +263,14 @@ where
             chain,
             blocks_sender,
             tip,
+            scheme.clone(),
+            reports.clone(),
         ));
         let serving = shared.clone();
         let server = context
             .child("blocks")
             .spawn(move |_| serving.serve(blocks_receiver));
 
-        let (reports, mut reported) = mpsc::channel(1024);
         let mailbox = Mailbox::new(shared.clone(), reports);
         let participants: Vec<Key> = scheme.participants().iter().cloned().collect();
         let reporter = AttributableReporter::new(
@@ -363,6 +365,7 @@ where
                     if closed {
                         break Ok(());
                     }
+                    shared.set_latest(proof.to_vec());
                 }
                 Report::Fault {
                     offender,

@@ -4,7 +4,12 @@
 //! ```text
 //! 0x00 | block (canonical encoding)      a block
 //! 0x01 | id (32 bytes)                   "send me this block"
+//! 0x02                                   "send me your latest finalization"
+//! 0x03 | finalization (simplex encoding) a finalization certificate
 //! ```
+//!
+//! A validator that falls behind (it missed the certificate that finalized the blocks its
+//! peers build on) asks for the latest finalization and catches up from it.
 
 use lamina_interop::block::Block;
 use lamina_interop::codec::{Canonical, DecodeError};
@@ -12,6 +17,8 @@ use lamina_interop::Hash;
 
 const BLOCK: u8 = 0;
 const REQUEST: u8 = 1;
+const TIP: u8 = 2;
+const FINALIZED: u8 = 3;
 
 /// One message on the blocks channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +27,10 @@ pub enum Wire {
     Block(Block),
     /// A request for the block with this id.
     Request(Hash),
+    /// A request for the sender's latest finalization certificate.
+    Tip,
+    /// A finalization certificate, in simplex's encoding (checked by the receiver).
+    Finalized(Vec<u8>),
 }
 
 /// Why bytes from a peer are not a message.
@@ -53,6 +64,13 @@ impl Wire {
                 out.extend_from_slice(&id.0);
                 out
             }
+            Wire::Tip => vec![TIP],
+            Wire::Finalized(certificate) => {
+                let mut out = Vec::with_capacity(1 + certificate.len());
+                out.push(FINALIZED);
+                out.extend_from_slice(certificate);
+                out
+            }
         }
     }
 
@@ -66,6 +84,8 @@ impl Wire {
                     .map_err(|_| WireError::BadRequest(bytes.len()))?;
                 Ok(Wire::Request(Hash(id)))
             }
+            Some((&TIP, [])) => Ok(Wire::Tip),
+            Some((&FINALIZED, certificate)) => Ok(Wire::Finalized(certificate.to_vec())),
             _ => Err(WireError::UnknownTag),
         }
     }
@@ -100,7 +120,12 @@ mod tests {
 
     #[test]
     fn messages_round_trip() {
-        for message in [Wire::Block(block()), Wire::Request(Hash::of(b"x"))] {
+        for message in [
+            Wire::Block(block()),
+            Wire::Request(Hash::of(b"x")),
+            Wire::Tip,
+            Wire::Finalized(vec![1, 2, 3]),
+        ] {
             assert_eq!(Wire::decode(&message.encode()), Ok(message));
         }
     }
@@ -109,6 +134,7 @@ mod tests {
     fn malformed_messages_are_refused() {
         assert_eq!(Wire::decode(&[]), Err(WireError::UnknownTag));
         assert_eq!(Wire::decode(&[9, 1, 2]), Err(WireError::UnknownTag));
+        assert_eq!(Wire::decode(&[2, 0]), Err(WireError::UnknownTag));
         assert_eq!(Wire::decode(&[1; 20]), Err(WireError::BadRequest(20)));
         let mut truncated = Wire::Block(block()).encode();
         truncated.truncate(truncated.len() - 5);
