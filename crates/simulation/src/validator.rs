@@ -252,11 +252,26 @@ async fn run(
     });
     let _ = ready.send(bus);
 
-    let (agreement, engine) = futures::join!(agreement, engine);
-    match (agreement, engine) {
-        (Ok(Ok(())), Ok(Ok(()))) => Ok(()),
-        (Ok(Err(err)), _) => Err(format!("agreement: {err}")),
-        (_, Ok(Err(err))) => Err(format!("engine: {err}")),
-        (Err(err), _) | (_, Err(err)) => Err(format!("task: {err}")),
+    // Either part stopping with an error is a failure, whatever the other does.
+    let agreement = async {
+        match agreement.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(format!("agreement: {err}")),
+            Err(err) => Err(format!("agreement task: {err}")),
+        }
+    };
+    let engine = async {
+        match engine.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(format!("engine: {err}")),
+            Err(err) => Err(format!("engine task: {err}")),
+        }
+    };
+    futures::pin_mut!(agreement, engine);
+    match futures::future::select(agreement, engine).await {
+        futures::future::Either::Left((Ok(()), engine)) => engine.await,
+        futures::future::Either::Right((Ok(()), agreement)) => agreement.await,
+        futures::future::Either::Left((Err(err), _))
+        | futures::future::Either::Right((Err(err), _)) => Err(err),
     }
 }

@@ -502,6 +502,13 @@ where
         }
         let mut chain = Vec::new();
         let mut cursor = target;
+        // A certificate for a block at or below the tip (a peer's stale one, or one replayed
+        // after a restart) finalizes nothing new.
+        match self.fetch(target, never).await {
+            Some(block) if block.header.height <= tip.height => return Ok(None),
+            Some(_) => {}
+            None => return Ok(None),
+        }
         while cursor != tip.block {
             let Some(block) = self.fetch(cursor, never).await else {
                 return Ok(None);
