@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Simplex orders block ids; the blocks themselves travel on a fourth channel (see
-//! [`app`] and [`wire`]). A block is final when simplex reports a finalization certificate
+//! `app.rs` and [`wire`]). A block is final when simplex reports a finalization certificate
 //! for it or a descendant; the engine then publishes every block from the last delivered
 //! one up to it, oldest first, fetching from peers what it lacks. A validator that starts
 //! late or restarts catches up the same way.
