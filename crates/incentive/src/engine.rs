@@ -11,9 +11,12 @@
 //! line, and an engine that needs more (a network, keys) takes it in its own constructor.
 
 use std::future::Future;
+use std::time::UNIX_EPOCH;
+
+use commonware_runtime::Clock;
 
 use lamina_interop::messages::ProposalError;
-use lamina_interop::{Hash, Height};
+use lamina_interop::{Hash, Height, Timestamp};
 
 /// The last finalized block an engine continues from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,15 @@ impl ChainTip {
         height: Height::GENESIS,
         block: Hash::ZERO,
     };
+}
+
+/// The time to put in a header built now, in milliseconds since the Unix epoch.
+pub fn timestamp_now(clock: &impl Clock) -> Timestamp {
+    let millis = clock
+        .current()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Timestamp(millis)
 }
 
 /// Why an engine stopped.

@@ -14,14 +14,14 @@
 //! speed of execution and commit.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use commonware_runtime::Clock;
 use lamina_interop::bus::{Bus, Publisher, RequestError, Requester};
 use lamina_interop::messages::{BlockFinalized, BuildProposal, ProposalError};
-use lamina_interop::{Address, Height, Timestamp};
+use lamina_interop::{Address, Height};
 
-use crate::engine::{ChainTip, Engine, EngineError};
+use crate::engine::{timestamp_now, ChainTip, Engine, EngineError};
 
 /// Settings of the solo engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,15 +70,6 @@ impl<C: Clock> Solo<C> {
             finalized: bus.publisher::<BlockFinalized>(),
         }
     }
-
-    fn now(&self) -> Timestamp {
-        let millis = self
-            .clock
-            .current()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        Timestamp(millis)
-    }
 }
 
 impl<C: Clock> Engine for Solo<C> {
@@ -99,7 +90,7 @@ impl<C: Clock> Engine for Solo<C> {
             let request = BuildProposal {
                 parent: self.tip.block,
                 height,
-                timestamp: self.now(),
+                timestamp: timestamp_now(&self.clock),
                 proposer: self.config.proposer,
                 max_gas: self.config.max_gas,
                 max_bytes: self.config.max_bytes,

@@ -459,6 +459,16 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
     }
 }
 
+/// The heights at which both maps hold a value and the values differ.
+fn differing<'a>(
+    a: &'a BTreeMap<u64, Hash>,
+    b: &'a BTreeMap<u64, Hash>,
+) -> impl Iterator<Item = u64> + 'a {
+    a.iter()
+        .filter(|(height, value)| b.get(*height).is_some_and(|other| other != *value))
+        .map(|(height, _)| *height)
+}
+
 /// Safety checks over the record.
 fn check(
     record: &Record,
@@ -470,27 +480,17 @@ fn check(
     let mut violations = Vec::new();
     for a in 0..n {
         for b in a + 1..n {
-            for (height, block) in &record.finalized[a] {
-                if record.finalized[b]
-                    .get(height)
-                    .is_some_and(|other| other != block)
-                {
-                    violations.push(Violation::Fork {
-                        height: *height,
-                        validators: (a, b),
-                    });
-                }
+            for height in differing(&record.finalized[a], &record.finalized[b]) {
+                violations.push(Violation::Fork {
+                    height,
+                    validators: (a, b),
+                });
             }
-            for (height, root) in &record.roots[a] {
-                if record.roots[b]
-                    .get(height)
-                    .is_some_and(|other| other != root)
-                {
-                    violations.push(Violation::RootMismatch {
-                        height: *height,
-                        validators: (a, b),
-                    });
-                }
+            for height in differing(&record.roots[a], &record.roots[b]) {
+                violations.push(Violation::RootMismatch {
+                    height,
+                    validators: (a, b),
+                });
             }
         }
     }

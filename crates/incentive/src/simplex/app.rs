@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use commonware_codec::{Decode as _, Encode as _};
 use commonware_consensus::simplex::scheme::ed25519::Scheme;
@@ -38,12 +38,12 @@ use lamina_interop::bus::{Bus, Requester};
 use lamina_interop::chain::ChainReader;
 use lamina_interop::crypto::PublicKey;
 use lamina_interop::messages::{BuildProposal, Misbehaviour, ProposalError, VerifyProposal};
-use lamina_interop::{Address, Hash, Height, Timestamp};
+use lamina_interop::{Address, Hash, Height};
 use parking_lot::Mutex;
 use rand_core_010::CryptoRng;
 
 use super::wire::Wire;
-use crate::engine::ChainTip;
+use crate::engine::{timestamp_now, ChainTip};
 
 /// The digest consensus orders: a block id.
 pub(crate) type Digest = sha256::Digest;
@@ -223,15 +223,6 @@ where
             .try_send(Report::Finalized(finalization));
     }
 
-    fn now(&self) -> Timestamp {
-        let millis = self
-            .context
-            .current()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        Timestamp(millis)
-    }
-
     /// Keeps `block` if someone waits for it, or if it is above the finalized tip by at most
     /// half the cache; the lowest blocks leave first when the cache is full.
     pub(crate) fn insert(&self, block: Arc<Block>) {
@@ -387,7 +378,7 @@ where
             let request = BuildProposal {
                 parent,
                 height,
-                timestamp: self.now(),
+                timestamp: timestamp_now(&self.context),
                 proposer: self.me,
                 max_gas: self.config.max_gas,
                 max_bytes: self.config.max_bytes,
