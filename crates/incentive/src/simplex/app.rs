@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use commonware_codec::{Decode as _, Encode as _};
+use commonware_codec::{Decode as _, Encode};
 use commonware_consensus::simplex::scheme::ed25519::Scheme;
-use commonware_consensus::simplex::types::{Activity, Attributable as _, Context, Finalization};
+use commonware_consensus::simplex::types::{Activity, Attributable, Context, Finalization};
 use commonware_consensus::simplex::Plan;
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
 use commonware_cryptography::certificate::{Scheme as _, Verifier as _};
@@ -95,6 +95,17 @@ pub(crate) enum Report {
         kind: Misbehaviour,
         evidence: Vec<u8>,
     },
+}
+
+impl Report {
+    /// Two votes of one validator that contradict each other, as simplex proved them.
+    fn conflicting_votes(evidence: &(impl Attributable + Encode)) -> Report {
+        Report::Fault {
+            offender: evidence.signer().get() as usize,
+            kind: Misbehaviour::ConflictingVotes,
+            evidence: evidence.encode().to_vec(),
+        }
+    }
 }
 
 struct Cache {
@@ -614,21 +625,9 @@ where
     fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
         let report = match activity {
             Activity::Finalization(finalization) => Report::Finalized(finalization),
-            Activity::ConflictingNotarize(fault) => Report::Fault {
-                offender: fault.signer().get() as usize,
-                kind: Misbehaviour::ConflictingVotes,
-                evidence: fault.encode().to_vec(),
-            },
-            Activity::ConflictingFinalize(fault) => Report::Fault {
-                offender: fault.signer().get() as usize,
-                kind: Misbehaviour::ConflictingVotes,
-                evidence: fault.encode().to_vec(),
-            },
-            Activity::NullifyFinalize(fault) => Report::Fault {
-                offender: fault.signer().get() as usize,
-                kind: Misbehaviour::ConflictingVotes,
-                evidence: fault.encode().to_vec(),
-            },
+            Activity::ConflictingNotarize(evidence) => Report::conflicting_votes(&evidence),
+            Activity::ConflictingFinalize(evidence) => Report::conflicting_votes(&evidence),
+            Activity::NullifyFinalize(evidence) => Report::conflicting_votes(&evidence),
             _ => return commonware_actor::Feedback::Ok,
         };
         // A dropped finalization is covered by the next one, which finalizes its ancestors.
