@@ -28,13 +28,14 @@ use futures::future::Either;
 use futures::stream::{FuturesOrdered, StreamExt as _};
 use lamina_interop::block::{Block, Header, RawTx, StateDelta, MAX_BLOCK_LEN, MAX_BLOCK_TXS};
 use lamina_interop::bus::{
-    Bus, Inbox, Overflow, RecvError, Request, RequestError, Requester, Subscription, WiringError,
+    Bus, Inbox, Overflow, Publisher, RecvError, Request, RequestError, Requester, Subscription,
+    WiringError,
 };
 use lamina_interop::codec::BoundedVec;
 use lamina_interop::crypto::verify_each;
 use lamina_interop::messages::{
     Admission, BlockFinalized, BuildProposal, CommitBlock, Committed, OpenSnapshot, ProposalError,
-    Rejection, Snapshot, StoreError, SubmitTxs, VerifyProposal,
+    Rejection, Snapshot, StoreError, SubmitTxs, TxOrigin, TxsAdmitted, VerifyProposal,
 };
 use lamina_interop::module::StateView;
 use lamina_interop::profile::{span, Stage};
@@ -190,6 +191,7 @@ struct Inner {
     verify: Inbox<VerifyProposal>,
     snapshots: Requester<OpenSnapshot>,
     commit: Requester<CommitBlock>,
+    admitted: Publisher<TxsAdmitted>,
 }
 
 /// Runs `work` on the rayon pool and waits for it without blocking the task, or inline
@@ -236,6 +238,7 @@ impl AgreementService {
             verify: bus.handle::<VerifyProposal>()?,
             snapshots: bus.requester::<OpenSnapshot>(),
             commit: bus.requester::<CommitBlock>(),
+            admitted: bus.publisher::<TxsAdmitted>(),
         };
         Ok(AgreementService {
             inner,
@@ -282,11 +285,11 @@ impl Inner {
             command, responder, ..
         }) = self.submit.recv().await
         {
+            let txs = Arc::new(command.txs);
             let verdicts = match self.snapshot().await {
                 Ok(snapshot) => {
                     let runtime = self.runtime.clone();
                     let pool = self.pool.clone();
-                    let txs = Arc::new(command.txs);
                     let submitted = txs.clone();
                     on_rayon(self.config.offload, move || {
                         span(Stage::Admission, || {
@@ -296,9 +299,23 @@ impl Inner {
                     .await
                     .unwrap_or_else(|| unavailable_for(&txs, "admission stopped"))
                 }
-                Err(err) => unavailable_for(&command.txs, &err.to_string()),
+                Err(err) => unavailable_for(&txs, &err.to_string()),
             };
+            let accepted: Vec<bool> = verdicts
+                .iter()
+                .map(|v| matches!(v, Admission::Accepted { .. }))
+                .collect();
             let _ = responder.send(verdicts);
+            // A peer's transactions reached the peers from their own client's node already.
+            if command.origin == TxOrigin::Client && accepted.contains(&true) {
+                let event = TxsAdmitted {
+                    submitted: txs,
+                    accepted: Arc::new(accepted),
+                };
+                if self.admitted.publish(event).await.is_err() {
+                    break;
+                }
+            }
         }
     }
 

@@ -11,6 +11,7 @@
 //!   authenticated network.
 
 pub mod engine;
+pub mod gossip;
 pub mod simplex;
 pub mod solo;
 

@@ -2,7 +2,8 @@
 //! it, and what its reply means.
 //!
 //! ```text
-//! app (RPC)         --SubmitTxs-------->  agreement   decode, batch-verify, admit to mempool
+//! app (RPC), network --SubmitTxs------->  agreement   decode, batch-verify, admit to mempool
+//! agreement         ==TxsAdmitted==>      (event)     network gossip (clients' transactions)
 //! incentive engine  --BuildProposal---->  agreement   select txs, build a block
 //! incentive engine  --VerifyProposal--->  agreement   check a peer's block
 //! incentive engine  ==BlockFinalized==>   (event)     agreement executes it, app streams it
@@ -39,6 +40,37 @@ use crate::types::{Address, Height, Timestamp};
 pub struct SubmitTxs {
     /// Canonical transaction encodings, as received.
     pub txs: Vec<RawTx>,
+    /// Who handed them to this node.
+    pub origin: TxOrigin,
+}
+
+impl SubmitTxs {
+    /// Transactions from a client of this node (RPC, a benchmark, a test).
+    pub fn from_client(txs: Vec<RawTx>) -> SubmitTxs {
+        SubmitTxs {
+            txs,
+            origin: TxOrigin::Client,
+        }
+    }
+
+    /// Transactions a peer relayed.
+    pub fn from_peer(txs: Vec<RawTx>) -> SubmitTxs {
+        SubmitTxs {
+            txs,
+            origin: TxOrigin::Peer,
+        }
+    }
+}
+
+/// Where submitted transactions come from: a client's are announced with [`TxsAdmitted`]
+/// so the network relays them; a peer's are not relayed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxOrigin {
+    /// A client of this node.
+    Client,
+    /// Another node.
+    Peer,
 }
 
 impl Message for SubmitTxs {
@@ -408,6 +440,38 @@ pub enum StoreError {
     },
 }
 
+/// Transactions from this node's clients that the mempool accepted: the network relays
+/// them to the other validators so that whichever proposes next can include them.
+///
+/// From: the agreement layer, once per [`SubmitTxs`] batch of [`TxOrigin::Client`] with at
+/// least one transaction accepted. Subscribers: the network's transaction gossip.
+#[derive(Debug, Clone)]
+pub struct TxsAdmitted {
+    /// The batch as submitted.
+    pub submitted: Arc<Vec<RawTx>>,
+    /// Whether each transaction of `submitted` was accepted, in order.
+    pub accepted: Arc<Vec<bool>>,
+}
+
+impl TxsAdmitted {
+    /// The accepted transactions.
+    pub fn txs(&self) -> impl Iterator<Item = &RawTx> {
+        self.submitted
+            .iter()
+            .zip(self.accepted.iter())
+            .filter_map(|(tx, ok)| ok.then_some(tx))
+    }
+}
+
+impl Message for TxsAdmitted {
+    const NAME: &'static str = "TxsAdmitted";
+    fn items(&self) -> usize {
+        self.submitted.len()
+    }
+}
+
+impl Event for TxsAdmitted {}
+
 /// State after a block is durable: the block, its receipts and its root can be read.
 ///
 /// From: the data layer. Subscribers: the application layer (subscriptions, indexer), the
@@ -517,6 +581,13 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
         from: "app (RPC), network",
         to: "agreement (mempool)",
         meaning: "admit a batch of transactions; reply: one Admission per transaction",
+    },
+    CatalogueEntry {
+        name: TxsAdmitted::NAME,
+        kind: Kind::Event,
+        from: "agreement (admission)",
+        to: "network (transaction gossip)",
+        meaning: "clients' transactions entered the mempool; relay them to the validators",
     },
     CatalogueEntry {
         name: BuildProposal::NAME,

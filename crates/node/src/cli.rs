@@ -17,8 +17,9 @@ use lamina_interop::{Address, Hash, Height};
 
 use crate::config::{self, Settings};
 use crate::keys::Keystore;
-use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SoloEngine};
-use crate::spec::{ChainSpec, Preset};
+use crate::network::NetworkSettings;
+use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SimplexEngine, SoloEngine};
+use crate::spec::{ChainSpec, ConsensusSpec, Preset};
 
 #[derive(Parser)]
 #[command(name = "lamina", version, about = "Lamina: a modular blockchain SDK")]
@@ -73,6 +74,8 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Start a BFT chain of several validators on this machine, one process each.
+    Testnet(crate::testnet::TestnetArgs),
     /// Measure end-to-end throughput: signed transfers through a chain built like `node`'s,
     /// until finalized and durable.
     Bench(crate::bench::BenchArgs),
@@ -117,6 +120,26 @@ struct NodeArgs {
     /// Authenticated-state page cache in 4 KiB pages (256 MiB per million keys is ideal).
     #[arg(long, env = "LAMINA_CACHE_PAGES")]
     cache_pages: Option<usize>,
+    /// The key this validator signs blocks and votes with (BFT chains): a keystore name or a
+    /// dev account (alice, bob, charlie, dave).
+    #[arg(long, env = "LAMINA_VALIDATOR")]
+    validator: Option<String>,
+    /// The keystore directory.
+    #[arg(long, env = "LAMINA_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// Peer-to-peer listen host (0.0.0.0 by default).
+    #[arg(long, env = "LAMINA_P2P_HOST")]
+    p2p_host: Option<IpAddr>,
+    /// Peer-to-peer port (30333 by default).
+    #[arg(long, env = "LAMINA_P2P_PORT")]
+    p2p_port: Option<u16>,
+    /// The address other nodes dial to reach this one (127.0.0.1 and the p2p port by
+    /// default).
+    #[arg(long, env = "LAMINA_PUBLIC_ADDRESS")]
+    public_address: Option<SocketAddr>,
+    /// A node to dial at start, PUBLIC_KEY@HOST:PORT, besides the chain spec's (repeatable).
+    #[arg(long = "bootnode", env = "LAMINA_BOOTNODES", value_delimiter = ',')]
+    bootnodes: Vec<crate::spec::Bootnode>,
     /// The key-value store for blocks and the flat state.
     #[arg(long, value_enum, default_value_t = Storage::Fjall, env = "LAMINA_STORAGE")]
     storage: Storage,
@@ -347,6 +370,7 @@ pub(crate) fn main() -> anyhow::Result<()> {
             crate::bench::run(args)
         }
         Command::BenchLoad(args) => crate::bench::run_load(args),
+        Command::Testnet(args) => crate::testnet::run(args),
         Command::Catalogue { output } => catalogue(output),
     }
 }
@@ -365,6 +389,11 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             metrics_port: args.metrics_port,
             instance: args.instance,
             cache_pages: args.cache_pages,
+            validator: args.validator.clone(),
+            p2p_host: args.p2p_host,
+            p2p_port: args.p2p_port,
+            public_address: args.public_address,
+            bootnodes: (!args.bootnodes.is_empty()).then(|| args.bootnodes.clone()),
         },
         file,
         args.dev,
@@ -385,13 +414,30 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         resolved.metrics_port,
     );
-    let engine = SoloEngine::from_spec(&spec)?;
     let cache_pages = resolved.cache_pages;
-    let node = NodeBuilder::new(spec, base_path.clone())
+    let node = NodeBuilder::new(spec.clone(), base_path.clone())
         .state(Qmdb { cache_pages })
-        .engine(engine)
         .rpc(rpc)
         .metrics(metrics);
+    let engine = match &spec.consensus {
+        ConsensusSpec::Solo { .. } => Engines::Solo(SoloEngine::from_spec(&spec)?),
+        ConsensusSpec::Simplex { .. } => {
+            let name = resolved.validator.clone().context(
+                "this chain runs BFT consensus: name the validator key with --validator",
+            )?;
+            let key = Keystore::new(args.keystore.clone().unwrap_or_else(default_keystore))
+                .secret(&name)?;
+            let network = NetworkSettings {
+                listen: resolved.p2p_listen,
+                public: resolved.public_address,
+                bootnodes: resolved.bootnodes.clone(),
+                consensus_rate: std::num::NonZeroU32::new(2_000)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+                gossip_rate: std::num::NonZeroU32::new(500).unwrap_or(std::num::NonZeroU32::MIN),
+            };
+            Engines::Simplex(Box::new(SimplexEngine::from_spec(&spec, key, network)?))
+        }
+    };
     let runner = commonware_runtime::tokio::Runner::new(
         commonware_runtime::tokio::Config::new()
             .with_storage_directory(node::state_dir(&base_path)),
@@ -414,13 +460,21 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
                 )),
             };
         };
-        match storage {
-            Storage::Fjall => node.storage(Fjall::default()).run(ctx, shutdown_signal(), ready).await,
-            Storage::Redb => node.storage(Redb).run(ctx, shutdown_signal(), ready).await,
+        match (storage, engine) {
+            (Storage::Fjall, Engines::Solo(engine)) => node.storage(Fjall::default()).engine(engine).run(ctx, shutdown_signal(), ready).await,
+            (Storage::Redb, Engines::Solo(engine)) => node.storage(Redb).engine(engine).run(ctx, shutdown_signal(), ready).await,
+            (Storage::Fjall, Engines::Simplex(engine)) => node.storage(Fjall::default()).engine(*engine).run(ctx, shutdown_signal(), ready).await,
+            (Storage::Redb, Engines::Simplex(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal(), ready).await,
         }
     });
     drop(temporary);
     result
+}
+
+/// The engine the chain spec names.
+enum Engines {
+    Solo(SoloEngine),
+    Simplex(Box<SimplexEngine>),
 }
 
 fn temporary_hint(path: &std::path::Path) -> bool {
@@ -439,7 +493,7 @@ fn init_logging(default: &str) {
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(signal) => signal,

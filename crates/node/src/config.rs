@@ -8,21 +8,30 @@
 //! metrics_port = 9615       # Prometheus, on 127.0.0.1
 //! instance = 0               # adds 10 * instance to every port
 //! cache_pages = 65536        # authenticated-state page cache, 4 KiB pages
+//! validator = "alice"        # keystore key (or dev account) this validator signs with
+//! p2p_host = "0.0.0.0"       # peer-to-peer listen address (BFT chains)
+//! p2p_port = 30333
+//! public_address = "203.0.113.7:30333"   # what peers dial; 127.0.0.1:p2p_port by default
+//! bootnodes = ["PUBLIC_KEY@HOST:PORT"]   # dialled at start, besides the chain spec's
 //! ```
 //!
 //! Flags and environment variables are resolved by the command line parser (a flag wins over
 //! its variable); what neither gives comes from the file, then from the defaults here.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use crate::spec::Bootnode;
+
 /// Default JSON-RPC port.
 pub(crate) const DEFAULT_RPC_PORT: u16 = 9944;
 /// Default Prometheus metrics port.
 pub(crate) const DEFAULT_METRICS_PORT: u16 = 9615;
+/// Default peer-to-peer port.
+pub(crate) const DEFAULT_P2P_PORT: u16 = crate::spec::LOCAL_P2P_PORT;
 /// Ports move by this much per `--instance`.
 pub(crate) const INSTANCE_STRIDE: u16 = 10;
 
@@ -45,6 +54,16 @@ pub(crate) struct Settings {
     pub(crate) instance: Option<u16>,
     /// Authenticated-state page cache, in 4 KiB pages.
     pub(crate) cache_pages: Option<usize>,
+    /// The key this validator signs with: a keystore name or a dev account.
+    pub(crate) validator: Option<String>,
+    /// Peer-to-peer listen host.
+    pub(crate) p2p_host: Option<IpAddr>,
+    /// Peer-to-peer port.
+    pub(crate) p2p_port: Option<u16>,
+    /// The address peers dial.
+    pub(crate) public_address: Option<SocketAddr>,
+    /// Boot nodes besides the chain spec's.
+    pub(crate) bootnodes: Option<Vec<Bootnode>>,
 }
 
 impl Settings {
@@ -71,6 +90,14 @@ pub(crate) struct Resolved {
     pub(crate) metrics_port: u16,
     /// Authenticated-state page cache.
     pub(crate) cache_pages: usize,
+    /// The validator key's name, if given.
+    pub(crate) validator: Option<String>,
+    /// Peer-to-peer listen address, after the instance offset.
+    pub(crate) p2p_listen: SocketAddr,
+    /// The address peers dial.
+    pub(crate) public_address: SocketAddr,
+    /// Boot nodes besides the chain spec's.
+    pub(crate) bootnodes: Vec<Bootnode>,
 }
 
 /// Applies the precedence: `given` (flags, then environment) over `file` over defaults.
@@ -90,6 +117,7 @@ pub(crate) fn resolve(given: Settings, file: Settings, dev: bool) -> anyhow::Res
             .and_then(|offset| port.checked_add(offset))
             .context("--instance moves a port past 65535")
     };
+    let p2p_port = offset(given.p2p_port.or(file.p2p_port).unwrap_or(DEFAULT_P2P_PORT))?;
     Ok(Resolved {
         chain,
         base_path,
@@ -105,6 +133,19 @@ pub(crate) fn resolve(given: Settings, file: Settings, dev: bool) -> anyhow::Res
                 .unwrap_or(DEFAULT_METRICS_PORT),
         )?,
         cache_pages: given.cache_pages.or(file.cache_pages).unwrap_or(65_536),
+        validator: given.validator.or(file.validator),
+        p2p_listen: SocketAddr::new(
+            given
+                .p2p_host
+                .or(file.p2p_host)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            p2p_port,
+        ),
+        public_address: given
+            .public_address
+            .or(file.public_address)
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p2p_port)),
+        bootnodes: given.bootnodes.or(file.bootnodes).unwrap_or_default(),
     })
 }
 
@@ -141,5 +182,20 @@ mod tests {
         );
         assert!(resolve(Settings::default(), Settings::default(), false).is_err());
         assert!(toml::from_str::<Settings>("unknown = 1").is_err());
+        assert_eq!(
+            (resolved.p2p_listen.port(), resolved.public_address.port()),
+            (DEFAULT_P2P_PORT + 10, DEFAULT_P2P_PORT + 10),
+            "the instance offset moves the p2p port too"
+        );
+        let key = crate::spec::dev_key("bob").public_key();
+        let file: Settings = toml::from_str(&format!(
+            "validator = \"bob\"\nbootnodes = [\"{key}@127.0.0.1:4000\"]\npublic_address = \"10.0.0.1:4001\"\n"
+        ))
+        .unwrap();
+        let resolved = resolve(Settings::default(), file, true).unwrap();
+        assert_eq!(resolved.validator.as_deref(), Some("bob"));
+        assert_eq!(resolved.bootnodes[0].key, key);
+        assert_eq!(resolved.public_address, "10.0.0.1:4001".parse().unwrap());
+        assert!(toml::from_str::<Settings>("bootnodes = [\"nokey\"]").is_err());
     }
 }

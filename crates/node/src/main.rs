@@ -5,8 +5,10 @@ mod cli;
 mod config;
 mod keys;
 mod metrics;
+mod network;
 mod node;
 mod spec;
+mod testnet;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -6,6 +6,8 @@
 //! QMDB  (authenticated state)          --+               SnapshotService      (OpenSnapshot)
 //! Runtime (spec) --> AgreementService  (SubmitTxs, BuildProposal, VerifyProposal, BlockFinalized)
 //! Solo engine ------> BuildProposal, BlockFinalized
+//!   or simplex ------> BuildProposal, VerifyProposal, BlockFinalized, over p2p (network.rs)
+//!   + TxGossip ------> clients' transactions to the other validators
 //! JSON-RPC ---------> SubmitTxs, OpenSnapshot, ChainReader (block store)
 //! ```
 //!
@@ -26,14 +28,18 @@ use lamina_app::rpc::{serve, RpcContext, RpcLimits};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 use lamina_data_layer::state::{AuthenticatedState, QmdbState, StateConfig};
 use lamina_data_layer::{BlockStore, ChainStore, CommitService, Pruning, SnapshotService};
+use lamina_incentive::gossip::TxGossip;
+use lamina_incentive::simplex::{self, Simplex, SimplexConfig};
 use lamina_incentive::{ChainTip, Engine, Solo, SoloConfig};
 use lamina_interop::bus::{Bus, BusConfig};
 use lamina_interop::chain::ChainReader;
+use lamina_interop::crypto::SecretKey;
 use lamina_interop::messages::{BlockFinalized, StateCommitted};
 use lamina_interop::module::Env;
 use lamina_interop::{Address, Hash, Height, Timestamp};
 
 use crate::metrics::{self, Counters, Sources};
+use crate::network::{self, NetworkSettings, P2pReceiver, P2pSender};
 use crate::spec::{dev_key, ChainSpec, ConsensusSpec};
 
 /// A part not chosen yet: `run` exists only once every part is chosen, so a missing part is a
@@ -133,14 +139,16 @@ impl StateBackend for Qmdb {
 pub(crate) trait EngineChoice {
     /// The engine.
     type Engine: Engine;
-    /// The engine on `bus`, continuing from `tip`, proposing as `validator`.
+    /// The engine on `bus`, continuing from `tip`, proposing as `validator`; `chain` reads
+    /// finalized blocks (for peers that lag behind).
     fn build(
         self,
         ctx: &commonware_runtime::tokio::Context,
         bus: &Bus,
         tip: ChainTip,
         validator: Address,
-    ) -> Self::Engine;
+        chain: Arc<dyn ChainReader>,
+    ) -> anyhow::Result<Self::Engine>;
 }
 
 /// The solo engine.
@@ -159,6 +167,9 @@ impl SoloEngine {
                 block_time: Duration::from_millis(block_time_ms.max(1)),
                 full_at_txs: SoloConfig::default().full_at_txs,
             }),
+            ConsensusSpec::Simplex { .. } => {
+                anyhow::bail!("chain {} runs simplex, not solo", spec.name)
+            }
         }
     }
 }
@@ -172,14 +183,114 @@ impl EngineChoice for SoloEngine {
         bus: &Bus,
         tip: ChainTip,
         validator: Address,
-    ) -> Self::Engine {
+        _chain: Arc<dyn ChainReader>,
+    ) -> anyhow::Result<Self::Engine> {
         let config = SoloConfig {
             block_time: self.block_time,
             full_at_txs: self.full_at_txs,
             proposer: validator,
             ..SoloConfig::default()
         };
-        Solo::new(ctx.child("engine"), bus, config, tip)
+        Ok(Solo::new(ctx.child("engine"), bus, config, tip))
+    }
+}
+
+/// The simplex engine, over the authenticated network.
+pub(crate) struct SimplexEngine {
+    config: SimplexConfig,
+    key: SecretKey,
+    network: NetworkSettings,
+}
+
+impl SimplexEngine {
+    /// The simplex engine the spec asks for, run by the validator holding `key`; another
+    /// engine in the spec, or a key outside its validator set, is an error.
+    pub(crate) fn from_spec(
+        spec: &ChainSpec,
+        key: SecretKey,
+        mut network: NetworkSettings,
+    ) -> anyhow::Result<SimplexEngine> {
+        let ConsensusSpec::Simplex {
+            validators,
+            bootnodes,
+            block_time_ms,
+            leader_timeout_ms,
+            notarization_timeout_ms,
+        } = &spec.consensus
+        else {
+            anyhow::bail!("chain {} runs solo, not simplex", spec.name);
+        };
+        if !validators.contains(&key.public_key()) {
+            anyhow::bail!(
+                "key {} is not one of the {} validators of chain {}",
+                key.public_key(),
+                validators.len(),
+                spec.name
+            );
+        }
+        let mut config = SimplexConfig::new(spec.chain_id, validators.clone());
+        config.block_time = Duration::from_millis(*block_time_ms);
+        config.leader_timeout = Duration::from_millis((*leader_timeout_ms).max(1));
+        config.notarization_timeout = Duration::from_millis((*notarization_timeout_ms).max(1));
+        // An address given in the configuration wins over the spec's for the same node.
+        for node in bootnodes {
+            if !network.bootnodes.iter().any(|given| given.key == node.key) {
+                network.bootnodes.push(node.clone());
+            }
+        }
+        Ok(SimplexEngine {
+            config,
+            key,
+            network,
+        })
+    }
+}
+
+impl EngineChoice for SimplexEngine {
+    type Engine = Simplex<
+        commonware_runtime::tokio::Context,
+        commonware_p2p::authenticated::discovery::Oracle<
+            commonware_cryptography::ed25519::PublicKey,
+        >,
+        P2pSender,
+        P2pReceiver,
+    >;
+
+    fn build(
+        self,
+        ctx: &commonware_runtime::tokio::Context,
+        bus: &Bus,
+        tip: ChainTip,
+        _validator: Address,
+        chain: Arc<dyn ChainReader>,
+    ) -> anyhow::Result<Self::Engine> {
+        let max_message = self.config.max_message();
+        let started = network::start(
+            ctx,
+            &self.key,
+            &self.config.validators,
+            &simplex::namespace(self.config.chain_id),
+            &self.network,
+            max_message,
+        )?;
+        tracing::info!(listen = %self.network.listen, public = %self.network.public, bootnodes = self.network.bootnodes.len(), "p2p network started");
+        let gossip = TxGossip::new(
+            bus,
+            started.txs,
+            started.oracle.clone(),
+            max_message as usize,
+        )?;
+        ctx.child("gossip").spawn(|_| gossip.run());
+        Ok(Simplex::new(
+            ctx.child("engine"),
+            bus,
+            self.config,
+            &self.key,
+            tip,
+            chain,
+            started.oracle,
+            started.consensus,
+        )?)
     }
 }
 
@@ -362,10 +473,14 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
                 counters: counters.clone(),
             }),
         ));
-        let engine = self
-            .engine
-            .build(&ctx, &bus, ChainTip { height, block }, self.validator);
         let chain: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
+        let engine = self.engine.build(
+            &ctx,
+            &bus,
+            ChainTip { height, block },
+            self.validator,
+            chain.clone(),
+        )?;
         let rpc = serve(
             self.rpc,
             RpcContext {

@@ -2,11 +2,12 @@
 //! JSON file (`lamina chain-spec export --preset dev` writes one to start from).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use lamina_agreement::modules::bank::BankGenesis;
 use lamina_agreement::{Runtime, RuntimeConfig};
-use lamina_interop::crypto::SecretKey;
+use lamina_interop::crypto::{PublicKey, SecretKey};
 use lamina_interop::{Address, ChainId, Hash};
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +56,71 @@ pub(crate) enum ConsensusSpec {
         /// Milliseconds between blocks when the pool does not fill them.
         block_time_ms: u64,
     },
+    /// Byzantine fault tolerant consensus among `validators` (a fixed set: proof of
+    /// authority), over the authenticated network.
+    Simplex {
+        /// The validators' consensus keys, which are also their network identities.
+        validators: Vec<PublicKey>,
+        /// Nodes a new node dials first: `PUBLIC_KEY@HOST:PORT`.
+        bootnodes: Vec<Bootnode>,
+        /// Milliseconds a leader waits before building its block.
+        block_time_ms: u64,
+        /// Milliseconds a view waits for its leader's proposal.
+        leader_timeout_ms: u64,
+        /// Milliseconds a view waits for a notarization before voting to skip it.
+        notarization_timeout_ms: u64,
+    },
 }
+
+/// A node to dial at start: its network key and address, written `PUBLIC_KEY@HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub(crate) struct Bootnode {
+    /// Its network (and consensus) key.
+    pub(crate) key: PublicKey,
+    /// Where it listens.
+    pub(crate) address: SocketAddr,
+}
+
+impl std::fmt::Display for Bootnode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.key, self.address)
+    }
+}
+
+impl std::str::FromStr for Bootnode {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<Bootnode> {
+        let (key, address) = text
+            .split_once('@')
+            .ok_or_else(|| anyhow::anyhow!("boot node {text:?} is not PUBLIC_KEY@HOST:PORT"))?;
+        Ok(Bootnode {
+            key: PublicKey::from_hex(key)
+                .map_err(|e| anyhow::anyhow!("boot node {text:?}: key: {e}"))?,
+            address: address
+                .parse()
+                .map_err(|e| anyhow::anyhow!("boot node {text:?}: address: {e}"))?,
+        })
+    }
+}
+
+impl TryFrom<String> for Bootnode {
+    type Error = anyhow::Error;
+
+    fn try_from(text: String) -> anyhow::Result<Bootnode> {
+        text.parse()
+    }
+}
+
+impl From<Bootnode> for String {
+    fn from(node: Bootnode) -> String {
+        node.to_string()
+    }
+}
+
+/// The network port of the `local` chain's first validator, its boot node.
+pub(crate) const LOCAL_P2P_PORT: u16 = 30333;
 
 /// Prices of gas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +139,8 @@ pub(crate) struct RuntimeSpec {
 pub(crate) enum Preset {
     /// One validator, the development accounts funded, a block a second.
     Dev,
-    /// Like dev, for a chain on this machine with other processes.
+    /// Four validators on this machine (alice, bob, charlie, dave, with `--instance` 0 to
+    /// 3), the development accounts funded, BFT consensus.
     Local,
 }
 
@@ -89,18 +155,46 @@ impl ChainSpec {
             .iter()
             .map(|name| (Address::of(&dev_key(name).public_key()), DEV_BALANCE));
         let defaults = RuntimeConfig::new(ChainId(chain_id));
+        let consensus = match preset {
+            Preset::Dev => ConsensusSpec::Solo {
+                block_time_ms: 1_000,
+            },
+            Preset::Local => ChainSpec::local_consensus(DEV_ACCOUNTS.len()),
+        };
         ChainSpec {
             name: name.into(),
             chain_id: ChainId(chain_id),
-            consensus: ConsensusSpec::Solo {
-                block_time_ms: 1_000,
-            },
+            consensus,
             runtime: RuntimeSpec {
                 gas_price: defaults.gas_price as u64,
                 tx_base_gas: defaults.tx_base_gas,
                 tx_byte_gas: defaults.tx_byte_gas,
             },
             genesis: BTreeMap::from([("bank".to_string(), native_genesis(funded))]),
+        }
+    }
+
+    /// BFT consensus among the first `validators` development accounts (at most four), the
+    /// first of them the boot node on [`LOCAL_P2P_PORT`] of this machine.
+    pub(crate) fn local_consensus(validators: usize) -> ConsensusSpec {
+        let keys: Vec<PublicKey> = DEV_ACCOUNTS
+            .iter()
+            .take(validators)
+            .map(|name| dev_key(name).public_key())
+            .collect();
+        ConsensusSpec::Simplex {
+            bootnodes: keys
+                .first()
+                .map(|key| Bootnode {
+                    key: *key,
+                    address: SocketAddr::from(([127, 0, 0, 1], LOCAL_P2P_PORT)),
+                })
+                .into_iter()
+                .collect(),
+            validators: keys,
+            block_time_ms: 200,
+            leader_timeout_ms: 1_000,
+            notarization_timeout_ms: 2_000,
         }
     }
 

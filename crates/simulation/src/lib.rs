@@ -334,7 +334,7 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
                     Address::of(&senders[((next_sender + 1) % ACCOUNTS) as usize].public_key());
                 let tx = transfer(runtime, from, 0, to, NATIVE, 1, 0).to_raw();
                 let request = node.bus.requester::<SubmitTxs>();
-                if let Ok(verdicts) = request.request(SubmitTxs { txs: vec![tx] }).await {
+                if let Ok(verdicts) = request.request(SubmitTxs::from_client(vec![tx])).await {
                     submitted += verdicts
                         .iter()
                         .filter(|v| matches!(v, Admission::Accepted { .. }))

@@ -17,6 +17,7 @@ use lamina_agreement::{Runtime, RuntimeConfig};
 use lamina_data_layer::kv::MemoryStore;
 use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
 use lamina_data_layer::{BlockStore, ChainStore, CommitService, Pruning, SnapshotService};
+use lamina_incentive::gossip::{self, TxGossip};
 use lamina_incentive::simplex::{self, Channels, Simplex, SimplexConfig};
 use lamina_incentive::{ChainTip, Engine as _};
 use lamina_interop::bus::{Bus, BusConfig};
@@ -69,6 +70,7 @@ pub(crate) async fn start(
         simplex::CERTIFICATES,
         simplex::RESOLVER,
         simplex::BLOCKS,
+        gossip::TXS,
     ] {
         match control.register(channel, quota).await {
             Ok(pair) => channels.push(pair),
@@ -87,6 +89,7 @@ pub(crate) async fn start(
         resolver: next(),
         blocks: next(),
     };
+    let txs = next();
     let (ready, bus) = oneshot::channel();
     let task = ctx
         .child("validator")
@@ -100,6 +103,7 @@ pub(crate) async fn start(
                 kv,
                 control,
                 channels,
+                txs,
                 record.clone(),
                 ready,
             )
@@ -139,6 +143,13 @@ async fn run(
         >,
         commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
     >,
+    txs: (
+        commonware_p2p::simulated::Sender<
+            commonware_cryptography::ed25519::PublicKey,
+            deterministic::Context,
+        >,
+        commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
+    ),
     record: Arc<Mutex<Record>>,
     ready: oneshot::Sender<Bus>,
 ) -> Result<(), String> {
@@ -208,6 +219,9 @@ async fn run(
     let reader: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
     let mut simplex_config = chain.simplex.clone();
     simplex_config.partition = format!("v{index}_simplex");
+    let max_message = simplex_config.max_message() as usize;
+    let gossip =
+        TxGossip::new(&bus, txs, control.clone(), max_message).map_err(|e| e.to_string())?;
     let engine = Simplex::new(
         ctx.child("engine"),
         &bus,
@@ -228,6 +242,7 @@ async fn run(
         commits.run().await;
     });
     ctx.child("snapshots").spawn(|_| snapshots.run());
+    ctx.child("gossip").spawn(|_| gossip.run());
     let agreement = ctx.child("agreement").spawn(|_| agreement.run());
     let engine = ctx.child("engine").spawn(|_| engine.run());
     let observed = record.clone();

@@ -103,6 +103,7 @@ fn submit_build_finalize_execute_commit() {
     );
     bus.check_wiring().unwrap();
     let submit = bus.requester::<SubmitTxs>();
+    let mut admitted = bus.subscribe::<TxsAdmitted>();
     let build_proposal = bus.requester::<BuildProposal>();
     let verify = bus.requester::<VerifyProposal>();
     let finalize = bus.publisher::<BlockFinalized>();
@@ -118,7 +119,7 @@ fn submit_build_finalize_execute_commit() {
         forged.signature.0[1] ^= 1;
         let mut raw: Vec<RawTx> = txs.iter().map(SignedTx::to_raw).collect();
         raw.push(forged.to_raw());
-        let verdicts = submit.request(SubmitTxs { txs: raw }).await.unwrap();
+        let verdicts = submit.request(SubmitTxs::from_client(raw)).await.unwrap();
         assert!(matches!(verdicts[0], Admission::Accepted { .. }));
         assert!(matches!(verdicts[2], Admission::Accepted { .. }));
         assert!(matches!(
@@ -128,6 +129,10 @@ fn submit_build_finalize_execute_commit() {
                 ..
             }
         ));
+        // The client's accepted transactions are announced for gossip, the forged one not.
+        let announced = admitted.recv().await.unwrap();
+        assert_eq!(*announced.accepted, vec![true, true, true, false]);
+        assert_eq!(announced.txs().count(), 3);
 
         let block = build_proposal
             .request(build(Hash::ZERO, 1))
@@ -215,9 +220,7 @@ fn submit_build_finalize_execute_commit() {
         // The next block builds on the executed one and names its state.
         let third = transfer(&runtime, &key(0), 2, accounts[1], NATIVE, 1, 1);
         let verdicts = submit
-            .request(SubmitTxs {
-                txs: vec![third.to_raw()],
-            })
+            .request(SubmitTxs::from_client(vec![third.to_raw()]))
             .await
             .unwrap();
         assert!(matches!(verdicts[0], Admission::Accepted { .. }));
@@ -228,6 +231,15 @@ fn submit_build_finalize_execute_commit() {
             .unwrap();
         assert_eq!(block2.txs.len(), 1);
         assert_eq!(block2.header.state_height, Height(1));
+        assert_eq!(admitted.recv().await.unwrap().txs().count(), 1);
+        // A peer's transactions are admitted but not announced again.
+        let relayed = transfer(&runtime, &key(1), 1, accounts[0], NATIVE, 7, 1);
+        let verdicts = submit
+            .request(SubmitTxs::from_peer(vec![relayed.to_raw()]))
+            .await
+            .unwrap();
+        assert!(matches!(verdicts[0], Admission::Accepted { .. }));
+        assert!(matches!(admitted.try_recv(), Ok(None)));
         bus.close();
     };
     let (_, _, result) =

@@ -199,7 +199,7 @@ impl LaminaApiServer for Api {
             .collect::<Result<Vec<_>, _>>()?;
         self.ctx
             .submit
-            .request(SubmitTxs { txs })
+            .request(SubmitTxs::from_client(txs))
             .await
             .map_err(|_| failed("the node is shutting down"))
     }
@@ -293,7 +293,7 @@ impl LaminaApiServer for Api {
         let ctx = &self.ctx;
         // Subscribe before submitting, so the block that includes it cannot be missed.
         let mut events = ctx.bus.subscribe::<StateCommitted>();
-        let verdict = ctx.submit.request(SubmitTxs { txs: vec![tx] }).await;
+        let verdict = ctx.submit.request(SubmitTxs::from_client(vec![tx])).await;
         let sink = pending.accept().await?;
         let send = |status: TxStatus| serde_json::value::to_raw_value(&status);
         let id = match verdict.ok().and_then(|mut v| v.pop()) {

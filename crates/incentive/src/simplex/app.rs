@@ -83,6 +83,8 @@ pub(crate) struct AppConfig {
     pub cached_blocks: usize,
     /// Ancestors verified at most to make a parent known.
     pub max_ancestors: usize,
+    /// Pause of a leader before it builds.
+    pub block_time: Duration,
 }
 
 /// What the reporter passes on to the finalizer.
@@ -382,6 +384,9 @@ where
     async fn propose(&self, ctx: Ctx, asker: &oneshot::Sender<Digest>) -> Option<Digest> {
         let parent = block_id(&ctx.parent.1);
         let height = Height(self.height_of(parent, asker).await?.0 + 1);
+        if !self.config.block_time.is_zero() {
+            self.context.sleep(self.config.block_time).await;
+        }
         loop {
             if self.stopped(asker) {
                 return None;

@@ -89,6 +89,10 @@ pub struct SimplexConfig {
     pub partition: String,
     /// Blocks kept in memory above the finalized tip and for peers.
     pub cached_blocks: usize,
+    /// How long a leader waits before building its proposal, so the pool gathers
+    /// transactions and an idle chain does not spin (zero: build at once). Keep it well
+    /// below `leader_timeout`.
+    pub block_time: Duration,
 }
 
 impl SimplexConfig {
@@ -105,6 +109,7 @@ impl SimplexConfig {
             max_bytes: 8 * 1024 * 1024,
             partition: "simplex".into(),
             cached_blocks: 1024,
+            block_time: Duration::ZERO,
         }
     }
 
@@ -252,6 +257,7 @@ where
             retry: Duration::from_millis(20),
             cached_blocks: config.cached_blocks,
             max_ancestors: 256,
+            block_time: config.block_time,
         };
         let (blocks_sender, blocks_receiver) = channels.blocks;
         let (reports, mut reported) = mpsc::channel(1024);

@@ -581,7 +581,7 @@ async fn submit_on_bus(
             }
         }
         sent.0[i].store(start.elapsed().as_nanos() as u64, Ordering::Release);
-        let request = submit.request(SubmitTxs { txs });
+        let request = submit.request(SubmitTxs::from_client(txs));
         in_flight.push(async move { request.await.map_err(|e| anyhow::anyhow!("{e}")) });
     }
     while let Some(verdicts) = in_flight.next().await {
