@@ -76,7 +76,7 @@ impl Default for AgreementConfig {
             mode: Mode::Parallel,
             max_known_blocks: 64,
             finalized_queue: 16,
-            commit_depth: 2,
+            commit_depth: 3,
             offload: true,
         }
     }

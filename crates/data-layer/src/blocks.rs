@@ -77,6 +77,11 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         BlockStore { store, pruning }
     }
 
+    /// How much history it keeps.
+    pub fn pruning(&self) -> Pruning {
+        self.pruning
+    }
+
     /// Adds `block` and its `receipts` to `batch`, with the pointer and pruning changes that go
     /// with it. Blocks come in height order, one receipt per transaction.
     pub fn stage(&self, batch: &mut WriteBatch, block: &Block, receipts: &[Receipt]) -> Result<()> {

@@ -20,6 +20,10 @@
 //!   redo log missing a delta       refuse: cannot repair without the block's changes
 //! ```
 //!
+//! Step 1 of block h + 1 may run while steps 2 and 3 of block h do ([`Persister`], used by
+//! the commit service on its own thread): the key-value store is then up to
+//! [`MAX_STATE_LAG`] blocks ahead of the state, which the redo log covers.
+//!
 //! A crash before 1 completes loses nothing acknowledged (the block was never acknowledged) and
 //! leaves both stores at h - 1. A crash between 1 and 2 leaves the state one block behind; the
 //! redo log brings it forward on open, to the same root, because applying the same changes at
@@ -60,6 +64,48 @@ pub fn columns() -> Vec<Column> {
     let mut columns = crate::blocks::COLUMNS.to_vec();
     columns.extend([DELTAS, ROOTS, FLAT_STATE]);
     columns
+}
+
+/// How many blocks the key-value store may be ahead of the authenticated state while
+/// commits are pipelined (the redo log keeps [`REDO_DEPTH`], enough to repair any of them).
+pub const MAX_STATE_LAG: u64 = REDO_DEPTH - 1;
+
+/// Step 1 of the commit protocol, on its own: block, receipts, tx index, redo log entry,
+/// finalized pointer and flat state in one durable batch of the key-value store.
+pub struct Persister<S: KvStore + ?Sized> {
+    kv: Arc<S>,
+    blocks: BlockStore<S>,
+    hot: Arc<HotState>,
+}
+
+impl<S: KvStore + ?Sized> Persister<S> {
+    /// Writes block `block`, its `receipts` and its state `delta` durably, and makes the
+    /// delta visible to reads of the flat state. Blocks come in height order (a gap is
+    /// refused with [`Error::OutOfOrder`], writing nothing).
+    pub fn persist(&self, block: &Block, receipts: &[Receipt], delta: &StateDelta) -> Result<()> {
+        let height = block.header.height;
+        span(Stage::Persist, || {
+            let mut batch = WriteBatch::new();
+            self.blocks.stage(&mut batch, block, receipts)?;
+            batch.put(
+                DELTAS,
+                height.0.to_be_bytes(),
+                codec::encode(delta.changes()),
+            );
+            if height.0 > REDO_DEPTH {
+                batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
+            }
+            for change in delta.changes() {
+                match &change.value {
+                    Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),
+                    None => batch.delete(FLAT_STATE, change.key.clone()),
+                }
+            }
+            self.kv.write(batch, Durability::Durable)?;
+            self.hot.apply(delta.changes());
+            Ok(())
+        })
+    }
 }
 
 /// What [`ChainStore::open`] found and did.
@@ -198,28 +244,25 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         receipts: &[Receipt],
         delta: &StateDelta,
     ) -> Result<Committed> {
-        let height = block.header.height;
-        span(Stage::Persist, || {
-            let mut batch = WriteBatch::new();
-            self.blocks.stage(&mut batch, block, receipts)?;
-            batch.put(
-                DELTAS,
-                height.0.to_be_bytes(),
-                codec::encode(delta.changes()),
-            );
-            if height.0 > REDO_DEPTH {
-                batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
-            }
-            for change in delta.changes() {
-                match &change.value {
-                    Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),
-                    None => batch.delete(FLAT_STATE, change.key.clone()),
-                }
-            }
-            self.kv.write(batch, Durability::Durable)?;
-            self.hot.apply(delta.changes());
-            Ok::<_, Error>(())
-        })?;
+        self.persister().persist(block, receipts, delta)?;
+        self.merkleize(block.header.height, delta).await
+    }
+
+    /// The half of the commit that writes the key-value store (step 1), to run on its own
+    /// thread while [`ChainStore::merkleize`] works on an earlier block.
+    pub fn persister(&self) -> Persister<S> {
+        Persister {
+            kv: self.kv.clone(),
+            blocks: BlockStore::new(self.kv.clone(), self.blocks.pruning()),
+            hot: self.hot.clone(),
+        }
+    }
+
+    /// Steps 2 and 3 of the commit of block `height`, whose step 1 ([`Persister::persist`])
+    /// is done: the state applies `delta` and becomes durable, and its root is recorded.
+    /// Blocks come in height order; at most [`MAX_STATE_LAG`] blocks may be persisted and
+    /// not yet merkleized, or the redo log could not repair a crash.
+    pub async fn merkleize(&mut self, height: Height, delta: &StateDelta) -> Result<Committed> {
         let root = metered(Stage::Merkleize, self.state.commit(height, delta.changes())).await?;
         self.record_root(height, root)?;
         Ok(Committed { height, root })

@@ -19,7 +19,7 @@ pub mod snapshot;
 pub mod state;
 
 pub use blocks::{BlockStore, Pruning, TxLocation};
-pub use commit::{ChainStore, Recovery};
+pub use commit::{ChainStore, Persister, Recovery};
 pub use hot::{HotState, DEFAULT_HOT_ENTRIES};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 pub use service::CommitService;

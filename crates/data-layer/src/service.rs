@@ -13,14 +13,16 @@
 //! and a block out of order is refused with [`StoreError::OutOfOrder`] without touching either
 //! store.
 
-use futures::FutureExt as _;
+use futures::channel::mpsc;
+use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
+
 use lamina_interop::bus::{Bus, Inbox, Publisher, Request, WiringError};
 use lamina_interop::messages::{
     CommitBlock, ProveState, StateCommitted, StateValueProof, StoreError,
 };
 use lamina_interop::module::MAX_KEY_LEN;
 
-use crate::commit::ChainStore;
+use crate::commit::{ChainStore, Persister};
 use crate::kv::KvStore;
 use crate::state::AuthenticatedState;
 use crate::Error;
@@ -31,7 +33,11 @@ pub struct CommitService<S: KvStore + ?Sized, A: AuthenticatedState> {
     inbox: Inbox<CommitBlock>,
     proofs: Inbox<ProveState>,
     committed: Publisher<StateCommitted>,
+    offload: bool,
 }
+
+/// A block whose step 1 is done, waiting for the state.
+type Persisted = Request<CommitBlock>;
 
 impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
     /// Registers as the handler of [`CommitBlock`] and [`ProveState`] on `bus`.
@@ -41,66 +47,148 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
             inbox: bus.handle::<CommitBlock>()?,
             proofs: bus.handle::<ProveState>()?,
             committed: bus.publisher::<StateCommitted>(),
+            offload: true,
         })
+    }
+
+    /// Whether the key-value writes run on a thread of their own (`true`, the default), so
+    /// that block N + 1 is persisted while block N is merkleized, or inline on the calling
+    /// task (`false`): a deterministic simulation must not wait on threads its executor does
+    /// not know of. Either way, blocks are acknowledged in order, each once both stores hold
+    /// it.
+    pub fn offload(mut self, offload: bool) -> Self {
+        self.offload = offload;
+        self
     }
 
     /// Serves commands until the bus closes, then returns the store.
     ///
+    /// Two stages, each in height order: persist (the key-value batch), then merkleize (the
+    /// state) and acknowledge. At most one persisted block waits between them, so the state
+    /// lags the key-value store by at most [`MAX_STATE_LAG`](crate::commit::MAX_STATE_LAG)
+    /// blocks.
+    ///
     /// Cancel safety: not cancel safe; dropping the future in the middle of a commit leaves
     /// the stores as [`ChainStore::open`] repairs them, and that command unanswered.
-    pub async fn run(mut self) -> ChainStore<S, A> {
-        loop {
-            let request = futures::select_biased! {
-                request = self.inbox.recv().fuse() => match request {
-                    Some(request) => request,
-                    None => break,
-                },
-                request = self.proofs.recv().fuse() => {
-                    if let Some(Request { command, responder, .. }) = request {
-                        let _ = responder.send(self.prove(command.key).await);
+    pub async fn run(self) -> ChainStore<S, A> {
+        let CommitService {
+            mut store,
+            inbox,
+            proofs,
+            committed,
+            offload,
+        } = self;
+        let persister = store.persister();
+        let (to_state, mut persisted) = mpsc::channel::<Persisted>(0);
+        let persist = persist_loop(inbox, persister, to_state);
+        // On a thread of its own, the persist stage needs nothing of this task: block N + 1
+        // is written while this task merkleizes block N.
+        let (thread, inline) = if offload {
+            let spawned = std::thread::Builder::new()
+                .name("lamina-persist".into())
+                .spawn(move || futures::executor::block_on(persist));
+            // Without the thread, the inbox is gone with it: requesters see the service
+            // closed, and the node stops rather than stalls.
+            (spawned.ok(), None)
+        } else {
+            (None, Some(persist))
+        };
+        let merkleize = async {
+            loop {
+                let request = futures::select_biased! {
+                    request = persisted.next() => match request {
+                        Some(request) => request,
+                        None => break,
+                    },
+                    request = proofs.recv().fuse() => {
+                        if let Some(Request { command, responder, .. }) = request {
+                            let _ = responder.send(prove(&store, command.key).await);
+                        }
+                        continue;
                     }
-                    continue;
+                };
+                let Request {
+                    command, responder, ..
+                } = request;
+                let height = command.block.header.height;
+                tracing::debug!(%height, "merkleize start");
+                let reply = store
+                    .merkleize(height, &command.delta)
+                    .await
+                    .map_err(to_store_error);
+                tracing::debug!(%height, "merkleize end");
+                let announce = reply.as_ref().ok().map(|done| StateCommitted {
+                    height: done.height,
+                    block: command.block.id(),
+                    root: done.root,
+                    tx_count: command.block.header.tx_count,
+                });
+                // The requester may have stopped waiting; the block is committed all the same.
+                let _ = responder.send(reply);
+                if let Some(event) = announce {
+                    if committed.publish(event).await.is_err() {
+                        break;
+                    }
                 }
-            };
-            let Request {
-                command, responder, ..
-            } = request;
-            let result = self
-                .store
-                .commit(&command.block, &command.receipts, &command.delta)
-                .await;
-            let reply = result.map_err(to_store_error);
-            let announce = reply.as_ref().ok().map(|committed| StateCommitted {
-                height: committed.height,
-                block: command.block.id(),
-                root: committed.root,
-                tx_count: command.block.header.tx_count,
-            });
-            // The requester may have stopped waiting; the block is committed all the same.
-            let _ = responder.send(reply);
-            if let Some(event) = announce {
-                if self.committed.publish(event).await.is_err() {
-                    break;
+            }
+        };
+        match inline {
+            Some(persist) => {
+                futures::join!(persist, merkleize);
+            }
+            None => {
+                merkleize.await;
+                if let Some(thread) = thread {
+                    let _ = thread.join();
                 }
             }
         }
-        self.store
+        store
     }
+}
 
-    async fn prove(&self, key: Vec<u8>) -> Result<StateValueProof, StoreError> {
-        if key.len() > MAX_KEY_LEN {
-            return Err(StoreError::Backend {
-                detail: format!("key of {} bytes exceeds {MAX_KEY_LEN}", key.len()),
-            });
+/// The persist stage: each block's key-value batch, in arrival order, then on to the state.
+/// A refused block is answered here and goes no further.
+async fn persist_loop<S: KvStore + ?Sized>(
+    inbox: Inbox<CommitBlock>,
+    persister: Persister<S>,
+    mut to_state: mpsc::Sender<Persisted>,
+) {
+    while let Some(request) = inbox.recv().await {
+        let command = &request.command;
+        let height = command.block.header.height;
+        tracing::debug!(%height, "persist start");
+        let persisted = persister.persist(&command.block, &command.receipts, &command.delta);
+        tracing::debug!(%height, "persist end");
+        match persisted {
+            Ok(()) => {
+                if to_state.send(request).await.is_err() {
+                    return;
+                }
+            }
+            Err(err) => {
+                let _ = request.responder.send(Err(to_store_error(err)));
+            }
         }
-        let state = self.store.state();
-        let proof = state.prove(&key).await.map_err(to_store_error)?;
-        Ok(StateValueProof {
-            height: state.height(),
-            root: state.root(),
-            proof,
-        })
     }
+}
+
+async fn prove<S: KvStore + ?Sized, A: AuthenticatedState>(
+    store: &ChainStore<S, A>,
+    key: Vec<u8>,
+) -> Result<StateValueProof, StoreError> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(StoreError::Backend {
+            detail: format!("key of {} bytes exceeds {MAX_KEY_LEN}", key.len()),
+        });
+    }
+    let state = store.state();
+    let proof = state.prove(&key).await.map_err(to_store_error)?;
+    Ok(StateValueProof {
+        height: state.height(),
+        root: state.root(),
+        proof,
+    })
 }
 
 fn to_store_error(err: Error) -> StoreError {
@@ -162,7 +250,7 @@ mod tests {
             let (store, _) = ChainStore::open(kv, Pruning::Archive, state).await.unwrap();
             let bus = Bus::new(Default::default()).unwrap();
             let mut announcements = bus.subscribe::<StateCommitted>();
-            let service = CommitService::new(&bus, store).unwrap();
+            let service = CommitService::new(&bus, store).unwrap().offload(false);
             let requester = bus.requester::<CommitBlock>();
             bus.check_wiring().unwrap();
             let served = ctx.child("service").spawn(|_| service.run());
@@ -216,7 +304,7 @@ mod tests {
                 .unwrap();
             let bus = Bus::new(Default::default()).unwrap();
             let hot = store.hot_state();
-            let commits = CommitService::new(&bus, store).unwrap();
+            let commits = CommitService::new(&bus, store).unwrap().offload(false);
             let snapshots = SnapshotService::new(&bus, kv, hot).unwrap();
             bus.check_wiring().unwrap();
             ctx.child("commits").spawn(|_| commits.run());

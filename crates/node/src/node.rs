@@ -127,8 +127,11 @@ impl StateBackend for Qmdb {
     type State = QmdbState<commonware_runtime::tokio::Context>;
 
     async fn open(&self, ctx: &commonware_runtime::tokio::Context) -> anyhow::Result<Self::State> {
+        // Merkleization hashes on its own threads: a quarter of the cores, at least two.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = StateConfig {
             cache_pages: self.cache_pages,
+            parallelism: (cores / 4).clamp(2, 8),
             ..StateConfig::default()
         };
         Ok(QmdbState::open(ctx.child("state"), &config).await?)

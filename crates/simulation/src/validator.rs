@@ -207,7 +207,9 @@ async fn run(
 
     let bus = Bus::new(BusConfig::default()).map_err(|e| e.to_string())?;
     let hot = store.hot_state();
-    let commits = CommitService::new(&bus, store).map_err(|e| e.to_string())?;
+    let commits = CommitService::new(&bus, store)
+        .map_err(|e| e.to_string())?
+        .offload(false);
     let snapshots = SnapshotService::new(&bus, kv.clone(), hot).map_err(|e| e.to_string())?;
     let config = AgreementConfig {
         mode: Mode::Sequential,

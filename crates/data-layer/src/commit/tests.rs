@@ -169,6 +169,45 @@ fn crash_between_the_writes_is_repaired_to_the_same_root() {
     });
 }
 
+/// Pipelined commits: the key-value store runs [`MAX_STATE_LAG`] blocks ahead of the state
+/// when the process dies; the redo log still holds every delta the state lacks.
+#[test]
+fn a_crash_at_the_deepest_pipeline_lag_is_repaired() {
+    deterministic::Runner::seeded(9).start(|ctx| async move {
+        let kv = kv();
+        let ahead = MAX_STATE_LAG;
+        {
+            let (mut store, _) = open(&ctx, &kv, "main").await.unwrap();
+            let persister = store.persister();
+            for h in 1..=6 {
+                let (b, r, d) = block(h);
+                persister.persist(&b, &r, &d).unwrap();
+                if h > ahead {
+                    let (_, _, d) = block(h - ahead);
+                    store.merkleize(Height(h - ahead), &d).await.unwrap();
+                }
+            }
+            assert_eq!(store.height(), Height(6 - ahead));
+        }
+        let (store, recovery) = open(&ctx, &kv, "main").await.unwrap();
+        assert_eq!(
+            recovery,
+            Recovery {
+                height: Height(6),
+                replayed: (7 - ahead..=6).map(Height).collect()
+            }
+        );
+        let reference = reference_roots(&ctx, 6).await;
+        assert_eq!(store.state().root(), reference[5]);
+        for h in 1..=6u64 {
+            assert_eq!(
+                store.root_at(Height(h)).unwrap(),
+                Some(reference[h as usize - 1])
+            );
+        }
+    });
+}
+
 #[test]
 fn crash_during_the_first_commit_is_repaired() {
     deterministic::Runner::seeded(3).start(|ctx| async move {
