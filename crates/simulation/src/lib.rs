@@ -13,6 +13,7 @@
 //! validator finalized, their state roots, the [`Violation`]s found and the trace hash, which
 //! is the same for the same scenario and seed.
 
+mod byzantine;
 mod record;
 mod validator;
 
@@ -91,6 +92,9 @@ pub struct Scenario {
     pub crash: Option<Crash>,
     /// Consensus timeouts (leader, notarization); the round timeout is the second.
     pub timeouts: (Duration, Duration),
+    /// A Byzantine validator that signs two conflicting votes in every view, if any (it runs
+    /// no chain: the others must report it and finalize without it).
+    pub equivocator: Option<usize>,
 }
 
 impl Scenario {
@@ -110,7 +114,16 @@ impl Scenario {
             partition: None,
             crash: None,
             timeouts: (Duration::from_secs(1), Duration::from_secs(2)),
+            equivocator: None,
         }
+    }
+
+    /// No faults but one Byzantine validator, picked by the seed, that equivocates.
+    pub fn with_equivocator(seed: u64) -> Scenario {
+        let mut scenario = Scenario::new(seed);
+        scenario.equivocator =
+            Some(Hash::of(&seed.to_be_bytes()).0[0] as usize % scenario.validators);
+        scenario
     }
 
     /// The faults this seed draws: lossy links, a one-validator partition that heals, and a
@@ -168,6 +181,11 @@ pub enum Violation {
     /// An honest validator was reported for conflicting votes.
     DoubleSign {
         /// The validator reported.
+        validator: usize,
+    },
+    /// An honest validator never reported the equivocator.
+    EquivocationMissed {
+        /// The honest validator.
         validator: usize,
     },
     /// No block was finalized within five round timeouts of the faults healing.
@@ -293,6 +311,13 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
         .collect();
     let mut running: Vec<Option<Running>> = Vec::new();
     for (i, store) in stores.iter().enumerate() {
+        if scenario.equivocator == Some(i) {
+            if let Err(err) = byzantine::start(&ctx, &simplex, &keys[i], &oracle).await {
+                record.lock().failures.push((i, err));
+            }
+            running.push(None);
+            continue;
+        }
         running.push(Some(
             start(
                 &ctx,
@@ -306,6 +331,7 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
         ));
     }
 
+    let honest = || (0..n).filter(|v| scenario.equivocator != Some(*v));
     let runtime = Runtime::builder(RuntimeConfig::new(chain_id)).build();
     let mut submitted = 0;
     let mut next_sender = 0u64;
@@ -402,12 +428,15 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
             && scenario.crash.is_none_or(|c| elapsed >= c.restart);
         if faults_over && heal_height.is_none() {
             let record = record.lock();
-            heal_height = Some((elapsed, (0..n).map(|v| record.height(v)).max().unwrap_or(0)));
+            heal_height = Some((
+                elapsed,
+                honest().map(|v| record.height(v)).max().unwrap_or(0),
+            ));
         }
         let record = record.lock();
         // Past the target, and a few blocks past the faults.
         let target = heal_height.map_or(u64::MAX, |(_, h)| scenario.height.max(h + 3));
-        if (0..n).all(|v| record.height(v) >= target) {
+        if honest().all(|v| record.height(v) >= target) {
             stopped_at = Some(elapsed);
             break;
         }
@@ -420,7 +449,7 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
     let record = record.lock();
     let mut violations = check(&record, &scenario, &keys, crashed_at_height);
     if stopped_at.is_none() {
-        for v in 0..n {
+        for v in honest() {
             if record.height(v) < scenario.height {
                 violations.push(Violation::Behind {
                     validator: v,
@@ -507,7 +536,21 @@ fn check(
     }
     for (_, offender) in &record.misbehaviour {
         if let Some(validator) = keys.iter().position(|k| k.public_key() == *offender) {
-            violations.push(Violation::DoubleSign { validator });
+            if scenario.equivocator != Some(validator) {
+                violations.push(Violation::DoubleSign { validator });
+            }
+        }
+    }
+    if let Some(equivocator) = scenario.equivocator {
+        let offender = keys[equivocator].public_key();
+        for validator in (0..n).filter(|v| *v != equivocator) {
+            let reported = record
+                .misbehaviour
+                .iter()
+                .any(|(by, who)| *by == validator && *who == offender);
+            if !reported {
+                violations.push(Violation::EquivocationMissed { validator });
+            }
         }
     }
     for (validator, error) in &record.failures {

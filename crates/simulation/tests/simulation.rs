@@ -40,6 +40,27 @@ fn faults_heal() {
     }
 }
 
+/// One validator signs two conflicting votes in every view: every honest validator reports
+/// it, none is reported itself, and the three honest ones finalize without it.
+#[test]
+fn an_equivocator_is_reported_and_the_chain_goes_on() {
+    for seed in 0..3 {
+        let scenario = Scenario::with_equivocator(seed);
+        let outcome = run(&scenario);
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+        let byzantine = scenario.equivocator.unwrap();
+        for (v, chain) in outcome.finalized.iter().enumerate() {
+            if v != byzantine {
+                assert!(chain.len() as u64 >= scenario.height, "validator {v}");
+            }
+        }
+    }
+}
+
 #[test]
 fn same_seed_same_trace() {
     let a = run(&Scenario::with_faults(7));

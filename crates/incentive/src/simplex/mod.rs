@@ -190,17 +190,8 @@ where
         if config.validators.is_empty() {
             return Err(SimplexError::NoValidators);
         }
-        let participants = config
-            .validators
-            .iter()
-            .map(key_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        let participants = Set::from_iter_dedup(participants);
-        let signer = ed25519::PrivateKey::decode(key.seed().to_vec())
-            .map_err(|_| SimplexError::BadKey(key.public_key()))?;
+        let scheme = signing_scheme(&config, key)?;
         let me = key_of(&key.public_key())?;
-        let scheme = Scheme::signer(&namespace(config.chain_id), participants, signer)
-            .ok_or(SimplexError::NotAValidator(key.public_key()))?;
         Ok(Simplex {
             context,
             config,
@@ -213,6 +204,21 @@ where
             channels,
         })
     }
+}
+
+/// The consensus signing scheme of the validator holding `key` on the chain of `config`:
+/// what it signs votes with, and checks its peers' votes and certificates against.
+pub fn signing_scheme(config: &SimplexConfig, key: &SecretKey) -> Result<Scheme, SimplexError> {
+    let participants = config
+        .validators
+        .iter()
+        .map(key_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let participants = Set::from_iter_dedup(participants);
+    let signer = ed25519::PrivateKey::decode(key.seed().to_vec())
+        .map_err(|_| SimplexError::BadKey(key.public_key()))?;
+    Scheme::signer(&namespace(config.chain_id), participants, signer)
+        .ok_or(SimplexError::NotAValidator(key.public_key()))
 }
 
 /// The namespace of this chain's consensus signatures.
