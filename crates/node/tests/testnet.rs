@@ -1,6 +1,7 @@
 //! Four `lamina node` processes of the `local` chain (BFT), on loopback: they finalize the
-//! same blocks, a transfer sent to any of them is final on all, one killed with SIGKILL does
-//! not stop the others, and once restarted it catches up from its peers and goes on.
+//! same blocks, one that starts late catches up, a transfer sent to any of them is final on
+//! all, one killed with SIGKILL does not stop the others, and once restarted it catches up
+//! from its peers and goes on.
 
 #![allow(clippy::unwrap_used)]
 
@@ -124,7 +125,7 @@ async fn wait_for(urls: &[String], height: Height, what: &str, logs: &Path) {
 }
 
 #[test]
-fn four_validators_finalize_survive_a_kill_and_catch_up() {
+fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut validators: Vec<Validator> = NAMES
         .iter()
@@ -142,16 +143,31 @@ fn four_validators_finalize_survive_a_kill_and_catch_up() {
         .unwrap()
         .to_string();
     let bootnode = format!("{alice_key}@127.0.0.1:{}", validators[0].p2p);
-    for validator in &mut validators {
-        validator.start(&bootnode);
-    }
     let urls: Vec<String> = validators.iter().map(Validator::url).collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
 
-    runtime.block_on(wait_for(&urls, Height(5), "all four finalize", dir.path()));
+    // Three of four are a quorum: the chain starts without dave, who joins late, catches up
+    // from its peers and then keeps pace.
+    for validator in &mut validators[..3] {
+        validator.start(&bootnode);
+    }
+    runtime.block_on(wait_for(
+        &urls[..3],
+        Height(5),
+        "three finalize",
+        dir.path(),
+    ));
+    validators[3].start(&bootnode);
+    let joined = runtime.block_on(finalized(&urls[0])).unwrap();
+    runtime.block_on(wait_for(
+        &urls,
+        Height(joined.0 + 3),
+        "dave joins late and catches up",
+        dir.path(),
+    ));
 
     // A transfer submitted to dave is final everywhere, with the same block and receipt.
     let charlie = lamina(&["key", "inspect", "charlie", "--output", "json"])[0]["address"]
