@@ -14,6 +14,7 @@ pub mod engine;
 pub mod gossip;
 pub mod simplex;
 pub mod solo;
+pub mod staking;
 
 pub use engine::{ChainTip, Engine, EngineError};
 pub use simplex::{Simplex, SimplexConfig, SimplexError};

@@ -21,6 +21,7 @@
 //! that storage with the node's data.
 
 mod app;
+pub mod evidence;
 pub mod wire;
 
 use std::num::{NonZeroU16, NonZeroUsize};

@@ -1,5 +1,6 @@
 //! The bank's section of the chain spec: assets, initial balances, and minting rights.
 
+pub use lamina_interop::module::Amount;
 use lamina_interop::module::Context;
 use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
@@ -54,35 +55,6 @@ pub struct AssetGenesis {
     /// Modules that may mint and burn it.
     #[serde(default)]
     pub minters: Vec<String>,
-}
-
-/// An amount in a chain spec: a decimal string, since JSON numbers stop at 2^64 (and many
-/// readers at 2^53). A plain number is accepted on input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Amount(pub u128);
-
-impl Serialize for Amount {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Text(String),
-            Number(u64),
-        }
-        match Either::deserialize(deserializer)? {
-            Either::Number(n) => Ok(Amount(n as u128)),
-            Either::Text(text) => text
-                .parse()
-                .map(Amount)
-                .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an amount"))),
-        }
-    }
 }
 
 pub(super) fn init(

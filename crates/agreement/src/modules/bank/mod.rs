@@ -20,6 +20,7 @@
 mod call;
 mod event;
 mod genesis;
+mod ledger;
 mod query;
 
 use borsh::{BorshDeserialize, BorshSerialize};

@@ -1,0 +1,147 @@
+//! Staking's section of the chain spec: the rules and the validators bonded at genesis.
+//!
+//! ```json
+//! "staking": {
+//!   "params": { "max_validators": 4, "min_bond": "1000", "unbonding_blocks": 100,
+//!               "epoch_blocks": 50, "slash_per_mille": 50, "reward_per_block": "10" },
+//!   "validators": [ { "operator": "<address>", "key": "<public key>", "bond": "100000" } ]
+//! }
+//! ```
+//!
+//! Each genesis validator's bond moves from its operator's balance (funded in the bank's
+//! section) to the staking account, and the genesis set is the top `max_validators` of them.
+
+use lamina_interop::crypto::PublicKey;
+use lamina_interop::module::{Amount, Context, Ledger};
+use lamina_interop::Address;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    top_candidates, ActiveSet, Params, Staking, StakingError, StakingEvent, Validator, ACTIVE,
+    CANDIDATES, KEYS, MAX_CANDIDATES, NATIVE, PARAMS, VALIDATORS,
+};
+
+/// Staking's genesis.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StakingGenesis {
+    /// The rules; required.
+    pub params: Option<Params>,
+    /// The validators bonded at genesis.
+    #[serde(default)]
+    pub validators: Vec<GenesisValidator>,
+}
+
+/// A validator bonded at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// The account that bonds, is paid and is slashed.
+    pub operator: Address,
+    /// The consensus key.
+    pub key: PublicKey,
+    /// Its bond.
+    pub bond: Amount,
+}
+
+impl StakingGenesis {
+    /// This genesis as its chain-spec section.
+    pub fn to_section(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// `u128` amounts in the spec as decimal strings (see [`Amount`]).
+pub(crate) mod amount {
+    use lamina_interop::module::Amount;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(value: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        Amount(*value).serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<u128, D::Error> {
+        Ok(Amount::deserialize(deserializer)?.0)
+    }
+}
+
+pub(super) fn init<L: Ledger>(
+    staking: &Staking<L>,
+    genesis: &StakingGenesis,
+    ctx: &mut Context<'_, '_, Staking<L>>,
+) -> Result<(), StakingError> {
+    let Some(params) = &genesis.params else {
+        if genesis.validators.is_empty() {
+            return Ok(());
+        }
+        return Err(StakingError::Genesis("validators without params".into()));
+    };
+    if params.max_validators == 0 || params.epoch_blocks == 0 || params.slash_per_mille > 1000 {
+        return Err(StakingError::Genesis(
+            "max_validators and epoch_blocks must be positive, slash_per_mille at most 1000".into(),
+        ));
+    }
+    if genesis.validators.len() > MAX_CANDIDATES {
+        return Err(StakingError::Limit("candidates"));
+    }
+    PARAMS.set(ctx.state(), params)?;
+    if params.reward_per_block > 0 {
+        // Rewards are minted: without the right, every block's end would fail.
+        staking
+            .ledger
+            .mint(
+                ctx.state(),
+                <Staking<L> as lamina_interop::module::Module>::NAME,
+                NATIVE,
+                &Staking::<L>::account(),
+                0,
+            )
+            .map_err(|e| StakingError::Genesis(format!("rewards need the minting right: {e}")))?;
+    }
+    let mut candidates = Vec::new();
+    for validator in &genesis.validators {
+        let bond = validator.bond.0;
+        if bond < params.min_bond {
+            return Err(StakingError::BondTooSmall {
+                bond,
+                min: params.min_bond,
+            });
+        }
+        if VALIDATORS.get(ctx.state(), &validator.operator)?.is_some()
+            || KEYS.get(ctx.state(), &validator.key)?.is_some()
+        {
+            return Err(StakingError::AlreadyRegistered(
+                validator.operator.to_string(),
+            ));
+        }
+        staking.ledger.transfer(
+            ctx.state(),
+            NATIVE,
+            &validator.operator,
+            &Staking::<L>::account(),
+            bond,
+        )?;
+        VALIDATORS.set(
+            ctx.state(),
+            &validator.operator,
+            &Validator {
+                key: validator.key,
+                bonded: bond,
+                jailed: false,
+            },
+        )?;
+        KEYS.set(ctx.state(), &validator.key, &validator.operator)?;
+        candidates.push(validator.operator);
+    }
+    CANDIDATES.set(ctx.state(), &candidates)?;
+    let members = top_candidates(ctx, params.max_validators as usize)?;
+    let active = ActiveSet::new(0, members);
+    ACTIVE.set(ctx.state(), &active)?;
+    ctx.emit(&StakingEvent::ValidatorSetChanged {
+        epoch: 0,
+        validators: active.members.iter().map(|m| (m.key, m.bond)).collect(),
+    })?;
+    Ok(())
+}

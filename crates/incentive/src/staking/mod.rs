@@ -1,0 +1,378 @@
+//! The `staking` module: validators bond the native asset, the largest bonds form the
+//! validator set at each epoch, block rewards are paid pro rata to bond, and proven
+//! equivocation burns part of the offender's bond and removes it from the set.
+//!
+//! ```text
+//! Register{key, bond}   operator's balance --bond--> staking account; candidate with `key`
+//! Bond{amount}          more of the operator's balance into the bond
+//! Unbond{amount}        bond --> unbonding, released after `unbonding_blocks`
+//! Withdraw              released unbondings --> operator's balance
+//! ReportEquivocation    simplex evidence, checked against the active set: burn
+//!                       `slash_per_mille` of the bond, jail, drop from the set at once
+//! end of block          mint `reward_per_block`, paid to the active set pro rata to bond;
+//!                       every `epoch_blocks`: the top `max_validators` unjailed candidates by
+//!                       bond become the active set (event `ValidatorSetChanged`)
+//! ```
+//!
+//! Bonded and unbonding amounts are held in the module's own account
+//! ([`module_account`]`("staking")`) through the chain's [`Ledger`]; the bank's supply
+//! counts them. Rewards are minted and slashes burned, so the module must hold the minting
+//! right for the native asset (genesis checks it when rewards are on).
+//!
+//! State:
+//!
+//! ```text
+//! staking/params                   -> Params
+//! staking/validator/ | operator    -> Validator { key, bonded, jailed }
+//! staking/key/ | consensus key     -> operator
+//! staking/candidates               -> [operator]               (at most MAX_CANDIDATES)
+//! staking/active                   -> ActiveSet { epoch, members: [(operator, key, bond)], keys }
+//! staking/unbonding/ | operator    -> [Unbonding { amount, release }]  (at most MAX_UNBONDINGS)
+//! staking/evidence/ | evidence id  -> ()                        (each offence slashed once)
+//! ```
+
+mod call;
+mod event;
+mod genesis;
+mod query;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use lamina_interop::crypto::PublicKey;
+use lamina_interop::module::{
+    module_account, AccessSet, Context, Ledger, LedgerError, Module, ModuleError, StateError,
+    StateMap, StateValue, StateView,
+};
+use lamina_interop::{Address, Hash};
+use serde::{Deserialize, Serialize};
+
+pub use call::StakingCall;
+pub use event::StakingEvent;
+pub use genesis::{GenesisValidator, StakingGenesis};
+pub use query::{StakingQuery, StakingResponse};
+
+/// The native asset, bonded and paid in.
+pub const NATIVE: u32 = 0;
+/// Most registered validators.
+pub const MAX_CANDIDATES: usize = 256;
+/// Most pending unbondings per operator.
+pub const MAX_UNBONDINGS: usize = 16;
+
+/// The rules of staking, set at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Size of the active set.
+    pub max_validators: u32,
+    /// Smallest bond a validator registers with.
+    #[serde(with = "genesis::amount")]
+    pub min_bond: u128,
+    /// Blocks between an unbond and the withdrawal of its amount.
+    pub unbonding_blocks: u64,
+    /// Blocks per epoch; the active set is recomputed at the end of each.
+    pub epoch_blocks: u64,
+    /// Share of the bond burned for an equivocation, in thousandths.
+    pub slash_per_mille: u16,
+    /// Native units minted each block for the active set.
+    #[serde(with = "genesis::amount")]
+    pub reward_per_block: u128,
+}
+
+/// A registered validator.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Validator {
+    /// Its consensus (and network) key.
+    pub key: PublicKey,
+    /// What it has bonded.
+    pub bonded: u128,
+    /// Whether it was slashed: a jailed validator never re-enters the set.
+    pub jailed: bool,
+}
+
+/// A member of the active set.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Member {
+    /// The operator account (bonds, is paid, is slashed).
+    pub operator: Address,
+    /// The consensus key.
+    pub key: PublicKey,
+    /// Its bond when the set was formed (rewards are pro rata to it).
+    pub bond: u128,
+}
+
+/// The validators of an epoch.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct ActiveSet {
+    /// The epoch, counted from 0 at genesis.
+    pub epoch: u64,
+    /// Largest bond first; a slashed member leaves at once.
+    pub members: Vec<Member>,
+    /// The consensus keys of the set as it was formed: what the epoch's votes, and evidence
+    /// against them, are signed in. Slashing does not change it.
+    pub keys: Vec<PublicKey>,
+}
+
+impl ActiveSet {
+    /// The set of `epoch` with `members`.
+    pub fn new(epoch: u64, members: Vec<Member>) -> ActiveSet {
+        let keys = members.iter().map(|m| m.key).collect();
+        ActiveSet {
+            epoch,
+            members,
+            keys,
+        }
+    }
+}
+
+/// An amount on its way out of the bond.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Unbonding {
+    /// How much.
+    pub amount: u128,
+    /// The first height at which it can be withdrawn.
+    pub release: u64,
+}
+
+/// The rules.
+pub const PARAMS: StateValue<Params> = StateValue::new(b"staking/params");
+/// Validators by operator.
+pub const VALIDATORS: StateMap<Address, Validator> = StateMap::new(b"staking/validator/");
+/// Operators by consensus key.
+pub const KEYS: StateMap<PublicKey, Address> = StateMap::new(b"staking/key/");
+/// Every registered operator.
+pub const CANDIDATES: StateValue<Vec<Address>> = StateValue::new(b"staking/candidates");
+/// The current validator set.
+pub const ACTIVE: StateValue<ActiveSet> = StateValue::new(b"staking/active");
+/// Pending unbondings by operator.
+pub const UNBONDING: StateMap<Address, Vec<Unbonding>> = StateMap::new(b"staking/unbonding/");
+/// Offences already slashed.
+pub const EVIDENCE: StateMap<Hash, ()> = StateMap::new(b"staking/evidence/");
+
+/// The module, moving assets through ledger `L` (the bank).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Staking<L> {
+    ledger: L,
+}
+
+impl<L: Ledger> Staking<L> {
+    /// Staking over `ledger`.
+    pub fn new(ledger: L) -> Staking<L> {
+        Staking { ledger }
+    }
+
+    /// The account bonds are held in.
+    pub fn account() -> Address {
+        module_account(Self::NAME)
+    }
+}
+
+/// The module's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StakingError {
+    /// A bond below the minimum.
+    #[error("bond {bond} is below the minimum {min}")]
+    BondTooSmall {
+        /// What was offered.
+        bond: u128,
+        /// The minimum.
+        min: u128,
+    },
+    /// The sender is already a validator, or the key is taken.
+    #[error("already registered: {0}")]
+    AlreadyRegistered(String),
+    /// The sender is not a validator.
+    #[error("{0} is not a registered validator")]
+    NotRegistered(Address),
+    /// More than the bond was asked for.
+    #[error("bonded {bonded}, asked {asked}")]
+    InsufficientBond {
+        /// The bond.
+        bonded: u128,
+        /// What was asked.
+        asked: u128,
+    },
+    /// A limit on candidates or pending unbondings was reached.
+    #[error("limit reached: {0}")]
+    Limit(&'static str),
+    /// Nothing to withdraw yet.
+    #[error("nothing released to withdraw")]
+    NothingToWithdraw,
+    /// A jailed validator may not bond again.
+    #[error("{0} is jailed")]
+    Jailed(Address),
+    /// The evidence does not prove an offence by a member of the active set.
+    #[error("evidence refused: {0}")]
+    Evidence(String),
+    /// The offence was already slashed.
+    #[error("offence {0} already slashed")]
+    AlreadySlashed(Hash),
+    /// The genesis section is invalid.
+    #[error("invalid genesis: {0}")]
+    Genesis(String),
+    /// Staking was used before genesis wrote its parameters.
+    #[error("staking has no parameters")]
+    NoParams,
+    /// The ledger refused a movement of assets.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// State access failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl ModuleError for StakingError {
+    fn code(&self) -> u32 {
+        match self {
+            StakingError::BondTooSmall { .. } => 1,
+            StakingError::AlreadyRegistered(_) => 2,
+            StakingError::NotRegistered(_) => 3,
+            StakingError::InsufficientBond { .. } => 4,
+            StakingError::Limit(_) => 5,
+            StakingError::NothingToWithdraw => 6,
+            StakingError::Jailed(_) => 7,
+            StakingError::Evidence(_) => 8,
+            StakingError::AlreadySlashed(_) => 9,
+            StakingError::Genesis(_) => 10,
+            StakingError::NoParams => 11,
+            StakingError::Ledger(_) => 12,
+            StakingError::State(_) => 13,
+        }
+    }
+}
+
+fn params<L: Ledger>(ctx: &mut Context<'_, '_, Staking<L>>) -> Result<Params, StakingError> {
+    PARAMS.get(ctx.state())?.ok_or(StakingError::NoParams)
+}
+
+/// The unjailed candidates with the largest bonds, at most `max`, largest first (ties by key).
+fn top_candidates<L: Ledger>(
+    ctx: &mut Context<'_, '_, Staking<L>>,
+    max: usize,
+) -> Result<Vec<Member>, StakingError> {
+    let mut members = Vec::new();
+    for operator in CANDIDATES.get(ctx.state())?.unwrap_or_default() {
+        if let Some(validator) = VALIDATORS.get(ctx.state(), &operator)? {
+            if !validator.jailed && validator.bonded > 0 {
+                members.push(Member {
+                    operator,
+                    key: validator.key,
+                    bond: validator.bonded,
+                });
+            }
+        }
+    }
+    members.sort_by(|a, b| b.bond.cmp(&a.bond).then(a.key.cmp(&b.key)));
+    members.truncate(max);
+    Ok(members)
+}
+
+/// Shares of `total` pro rata to each bond; the rounding remainder goes to the first
+/// (largest) member, so the shares add up to `total` exactly.
+fn pro_rata(total: u128, members: &[Member]) -> Vec<u128> {
+    let bonded: u128 = members.iter().map(|m| m.bond).fold(0, u128::saturating_add);
+    if bonded == 0 || members.is_empty() {
+        return vec![0; members.len()];
+    }
+    let mut shares: Vec<u128> = members
+        .iter()
+        .map(|m| mul_div(total, m.bond, bonded))
+        .collect();
+    let paid: u128 = shares.iter().fold(0, |a, b| a.saturating_add(*b));
+    shares[0] = shares[0].saturating_add(total.saturating_sub(paid));
+    shares
+}
+
+/// `a * b / c` without overflow for `b <= c` (the result is at most `a`).
+fn mul_div(a: u128, b: u128, c: u128) -> u128 {
+    if c == 0 {
+        return 0;
+    }
+    let (high, low) = (a / c, a % c);
+    // a * b / c = high * b + low * b / c, with low < c; low * b may still overflow, so
+    // split b as well when it does.
+    let exact = high.saturating_mul(b);
+    let rest = match low.checked_mul(b) {
+        Some(product) => product / c,
+        None => {
+            let (bh, bl) = (b / c, b % c);
+            low.saturating_mul(bh)
+                .saturating_add(low.checked_mul(bl).map_or(low / c * bl, |p| p / c))
+        }
+    };
+    exact.saturating_add(rest)
+}
+
+impl<L: Ledger> Module for Staking<L> {
+    const NAME: &'static str = "staking";
+    const MAX_CALL_LEN: usize = 2 * 1024;
+
+    type Call = StakingCall;
+    type Event = StakingEvent;
+    type Genesis = StakingGenesis;
+    type Query = StakingQuery;
+    type QueryResponse = StakingResponse;
+    type Error = StakingError;
+
+    fn init_genesis(
+        &self,
+        genesis: &StakingGenesis,
+        ctx: &mut Context<'_, '_, Self>,
+    ) -> Result<(), StakingError> {
+        genesis::init(self, genesis, ctx)
+    }
+
+    fn access(&self, call: &StakingCall, sender: &Address) -> AccessSet {
+        call::access(self, call, sender)
+    }
+
+    fn call(&self, call: StakingCall, ctx: &mut Context<'_, '_, Self>) -> Result<(), StakingError> {
+        call::execute(self, call, ctx)
+    }
+
+    fn query(
+        &self,
+        query: StakingQuery,
+        state: &dyn StateView,
+    ) -> Result<StakingResponse, StakingError> {
+        query::answer(query, state)
+    }
+
+    fn end_block(&self, ctx: &mut Context<'_, '_, Self>) -> Result<(), StakingError> {
+        let Some(params) = PARAMS.get(ctx.state())? else {
+            // No staking section in the spec: nothing to pay, no set to rotate.
+            return Ok(());
+        };
+        let mut active = ACTIVE.get(ctx.state())?.unwrap_or_default();
+        let reward = params.reward_per_block;
+        if reward > 0 && !active.members.is_empty() {
+            let shares = pro_rata(reward, &active.members);
+            for (member, share) in active.members.iter().zip(shares) {
+                if share > 0 {
+                    self.ledger
+                        .mint(ctx.state(), Self::NAME, NATIVE, &member.operator, share)?;
+                }
+            }
+            ctx.emit(&StakingEvent::Rewarded {
+                epoch: active.epoch,
+                amount: reward,
+            })?;
+        }
+        let height = ctx.env().height.0;
+        if params.epoch_blocks > 0 && height > 0 && height % params.epoch_blocks == 0 {
+            let members = top_candidates(ctx, params.max_validators as usize)?;
+            active = ActiveSet::new(active.epoch + 1, members);
+            ACTIVE.set(ctx.state(), &active)?;
+            ctx.emit(&StakingEvent::ValidatorSetChanged {
+                epoch: active.epoch,
+                validators: active.members.iter().map(|m| (m.key, m.bond)).collect(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
