@@ -41,6 +41,7 @@ use lamina_interop::{Address, Hash, Height, Timestamp};
 use crate::metrics::{self, Counters, Sources};
 use crate::network::{self, NetworkSettings, P2pReceiver, P2pSender};
 use crate::spec::{dev_key, ChainSpec, ConsensusSpec};
+use lamina_node::evidence::EvidenceReporter;
 
 /// A part not chosen yet: `run` exists only once every part is chosen, so a missing part is a
 /// compile error.
@@ -203,6 +204,9 @@ pub(crate) struct SimplexEngine {
     config: SimplexConfig,
     key: SecretKey,
     network: NetworkSettings,
+    /// On a proof-of-stake chain, the runtime the evidence reporter signs slashing reports
+    /// for.
+    slashing: Option<Arc<lamina_agreement::Runtime>>,
 }
 
 impl SimplexEngine {
@@ -231,6 +235,15 @@ impl SimplexEngine {
                 spec.name
             );
         }
+        spec.check_validators()?;
+        let staking = spec
+            .staking()?
+            .is_some_and(|section| section.params.is_some());
+        let slashing = if staking {
+            Some(Arc::new(spec.runtime()?))
+        } else {
+            None
+        };
         let mut config = SimplexConfig::new(spec.chain_id, validators.clone());
         config.block_time = Duration::from_millis(*block_time_ms);
         config.leader_timeout = Duration::from_millis((*leader_timeout_ms).max(1));
@@ -245,6 +258,7 @@ impl SimplexEngine {
             config,
             key,
             network,
+            slashing,
         })
     }
 }
@@ -284,6 +298,11 @@ impl EngineChoice for SimplexEngine {
             max_message as usize,
         )?;
         ctx.child("gossip").spawn(|_| gossip.run());
+        if let Some(runtime) = self.slashing {
+            let reporter =
+                EvidenceReporter::new(bus, runtime, SecretKey::from_seed(self.key.seed()));
+            ctx.child("evidence").spawn(|_| reporter.run());
+        }
         Ok(Simplex::new(
             ctx.child("engine"),
             bus,

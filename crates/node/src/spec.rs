@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use lamina_agreement::modules::bank::BankGenesis;
+use lamina_agreement::modules::bank::{Bank, BankGenesis};
 use lamina_agreement::{Runtime, RuntimeConfig};
+use lamina_incentive::staking::{Staking, StakingGenesis};
 use lamina_interop::crypto::{PublicKey, SecretKey};
 use lamina_interop::{Address, ChainId, Hash};
 use serde::{Deserialize, Serialize};
@@ -119,6 +120,9 @@ impl From<Bootnode> for String {
     }
 }
 
+/// The staking module's name, its section in `genesis`.
+pub(crate) const STAKING: &str = "staking";
+
 /// The network port of the `local` chain's first validator, its boot node.
 pub(crate) const LOCAL_P2P_PORT: u16 = 30333;
 
@@ -227,7 +231,57 @@ impl ChainSpec {
         config.gas_price = self.runtime.gas_price as u128;
         config.tx_base_gas = self.runtime.tx_base_gas;
         config.tx_byte_gas = self.runtime.tx_byte_gas;
-        Ok(Runtime::builder(config).build()?)
+        // Staking is always composed (module 2); without a `staking` section it holds
+        // nothing and does nothing, and the validator set is the spec's (proof of authority).
+        Ok(Runtime::builder(config)
+            .module(Staking::new(Bank))
+            .build()?)
+    }
+
+    /// The staking section, if the chain has one (proof of stake).
+    pub(crate) fn staking(&self) -> anyhow::Result<Option<StakingGenesis>> {
+        self.genesis
+            .get(STAKING)
+            .map(|section| {
+                serde_json::from_value::<StakingGenesis>(section.clone())
+                    .map_err(|e| anyhow::anyhow!("chain spec, staking section: {e}"))
+            })
+            .transpose()
+    }
+
+    /// Checks that a proof-of-stake chain's consensus starts with the validators its staking
+    /// section bonds: the spec's validator list must be the genesis set.
+    pub(crate) fn check_validators(&self) -> anyhow::Result<()> {
+        let (Some(staking), ConsensusSpec::Simplex { validators, .. }) =
+            (self.staking()?, &self.consensus)
+        else {
+            return Ok(());
+        };
+        let Some(params) = &staking.params else {
+            return Ok(());
+        };
+        let mut bonded: Vec<(u128, PublicKey)> = staking
+            .validators
+            .iter()
+            .map(|v| (v.bond.0, v.key))
+            .collect();
+        bonded.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut genesis_set: Vec<PublicKey> = bonded
+            .into_iter()
+            .take(params.max_validators as usize)
+            .map(|(_, key)| key)
+            .collect();
+        let mut listed = validators.clone();
+        genesis_set.sort();
+        listed.sort();
+        if genesis_set != listed {
+            anyhow::bail!(
+                "chain spec: consensus lists {} validators, but staking's genesis set is {} others; list the largest bonds",
+                listed.len(),
+                genesis_set.len()
+            );
+        }
+        Ok(())
     }
 }
 

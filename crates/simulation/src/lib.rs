@@ -29,9 +29,12 @@ use lamina_agreement::testing::{key, transfer};
 use lamina_agreement::{Runtime, RuntimeConfig};
 use lamina_data_layer::commit::columns;
 use lamina_data_layer::kv::MemoryStore;
+use lamina_data_layer::{FlatState, HotState};
 use lamina_incentive::simplex::SimplexConfig;
+use lamina_incentive::staking::{GenesisValidator, Params, StakingGenesis, VALIDATORS};
 use lamina_interop::crypto::{PublicKey, SecretKey};
 use lamina_interop::messages::{Admission, SubmitTxs};
+use lamina_interop::module::Amount;
 use lamina_interop::{Address, ChainId, Hash};
 use parking_lot::Mutex;
 
@@ -188,6 +191,12 @@ pub enum Violation {
         /// The honest validator.
         validator: usize,
     },
+    /// In an honest validator's committed state, the equivocator was not slashed (its bond
+    /// not cut, or it was not jailed).
+    NotSlashed {
+        /// The honest validator whose state was read.
+        validator: usize,
+    },
     /// No block was finalized within five round timeouts of the faults healing.
     NoRecovery {
         /// Simulated time from healing to the next finalized block, if any.
@@ -235,6 +244,9 @@ pub fn validator_key(index: usize) -> SecretKey {
     SecretKey::from_seed(Hash::of(format!("lamina/simulation/validator/{index}").as_bytes()).0)
 }
 
+/// What each validator bonds at genesis.
+const BOND: u128 = 1_000_000;
+
 /// Accounts funded at genesis; each sends one transfer.
 const ACCOUNTS: u64 = 4_096;
 
@@ -262,8 +274,27 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
         keys: (0..n).map(|i| validator_key(i).seed()).collect(),
         funded: senders
             .iter()
+            .chain(&keys)
             .map(|k| (Address::of(&k.public_key()), 1_000_000_000_000))
             .collect(),
+        staking: StakingGenesis {
+            params: Some(Params {
+                max_validators: n as u32,
+                min_bond: 1_000,
+                unbonding_blocks: 100,
+                epoch_blocks: 1_000_000,
+                slash_per_mille: 100,
+                reward_per_block: 0,
+            }),
+            validators: keys
+                .iter()
+                .map(|k| GenesisValidator {
+                    operator: Address::of(&k.public_key()),
+                    key: k.public_key(),
+                    bond: Amount(BOND),
+                })
+                .collect(),
+        },
         simplex: simplex.clone(),
     });
 
@@ -469,6 +500,20 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
             let bound = scenario.timeouts.1 * 5;
             if next.is_none_or(|took| took > bound) {
                 violations.push(Violation::NoRecovery { took: next });
+            }
+        }
+    }
+    if let Some(equivocator) = scenario.equivocator {
+        let operator = Address::of(&keys[equivocator].public_key());
+        for validator in honest() {
+            let view = FlatState::new(stores[validator].clone(), Arc::new(HotState::new(0)));
+            let slashed = VALIDATORS
+                .get_committed(&view, &operator)
+                .ok()
+                .flatten()
+                .is_some_and(|v| v.jailed && v.bonded < BOND);
+            if !slashed {
+                violations.push(Violation::NotSlashed { validator });
             }
         }
     }

@@ -11,7 +11,7 @@ use commonware_utils::NZU32;
 use futures::channel::oneshot;
 use futures::FutureExt as _;
 use lamina_agreement::execute::Mode;
-use lamina_agreement::modules::bank::BankGenesis;
+use lamina_agreement::modules::bank::{Bank, BankGenesis};
 use lamina_agreement::service::{AgreementConfig, AgreementService};
 use lamina_agreement::{Runtime, RuntimeConfig};
 use lamina_data_layer::kv::MemoryStore;
@@ -19,13 +19,16 @@ use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
 use lamina_data_layer::{BlockStore, ChainStore, CommitService, Pruning, SnapshotService};
 use lamina_incentive::gossip::{self, TxGossip};
 use lamina_incentive::simplex::{self, Channels, Simplex, SimplexConfig};
+use lamina_incentive::staking::{Staking, StakingGenesis};
 use lamina_incentive::{ChainTip, Engine as _};
 use lamina_interop::bus::{Bus, BusConfig};
 use lamina_interop::chain::ChainReader;
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected, StateCommitted};
 use lamina_interop::module::Env;
+use lamina_interop::module::Module as _;
 use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
+use lamina_node::evidence::EvidenceReporter;
 use parking_lot::Mutex;
 
 use crate::record::{Event, Record};
@@ -35,6 +38,8 @@ pub(crate) struct Chain {
     pub chain_id: ChainId,
     pub keys: Vec<[u8; 32]>,
     pub funded: Vec<(Address, u128)>,
+    /// Every validator bonded at genesis; equivocation is slashed.
+    pub staking: StakingGenesis,
     pub simplex: SimplexConfig,
 }
 
@@ -155,6 +160,7 @@ async fn run(
 ) -> Result<(), String> {
     let runtime = Arc::new(
         Runtime::builder(RuntimeConfig::new(chain.chain_id))
+            .module(Staking::new(Bank))
             .build()
             .map_err(|e| e.to_string())?,
     );
@@ -177,10 +183,15 @@ async fn run(
             timestamp: Timestamp(0),
             proposer: Address([0; 32]),
         };
-        let sections = BTreeMap::from([(
-            "bank".to_string(),
-            BankGenesis::native(chain.funded.iter().copied()).to_section(),
-        )]);
+        let mut bank = BankGenesis::native(chain.funded.iter().copied());
+        for asset in &mut bank.assets {
+            // Slashing burns bonded stake.
+            asset.minters.push(Staking::<Bank>::NAME.to_string());
+        }
+        let sections = BTreeMap::from([
+            ("bank".to_string(), bank.to_section()),
+            ("staking".to_string(), chain.staking.to_section()),
+        ]);
         let genesis = runtime
             .genesis(&sections, &env)
             .map_err(|e| e.to_string())?;
@@ -216,7 +227,7 @@ async fn run(
         offload: false,
         ..AgreementConfig::default()
     };
-    let agreement = AgreementService::new(&bus, runtime, config, (height, block, root))
+    let agreement = AgreementService::new(&bus, runtime.clone(), config, (height, block, root))
         .map_err(|e| e.to_string())?;
     let reader: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
     let mut simplex_config = chain.simplex.clone();
@@ -245,6 +256,8 @@ async fn run(
     });
     ctx.child("snapshots").spawn(|_| snapshots.run());
     ctx.child("gossip").spawn(|_| gossip.run());
+    let reporter = EvidenceReporter::new(&bus, runtime.clone(), SecretKey::from_seed(key.seed()));
+    ctx.child("evidence").spawn(|_| reporter.run());
     let agreement = ctx.child("agreement").spawn(|_| agreement.run());
     let engine = ctx.child("engine").spawn(|_| engine.run());
     let observed = record.clone();

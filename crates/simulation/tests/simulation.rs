@@ -41,9 +41,10 @@ fn faults_heal() {
 }
 
 /// One validator signs two conflicting votes in every view: every honest validator reports
-/// it, none is reported itself, and the three honest ones finalize without it.
+/// it, none is reported itself, the three honest ones finalize without it, and the report
+/// ends in a slash (its bond cut, jailed) in every honest validator's committed state.
 #[test]
-fn an_equivocator_is_reported_and_the_chain_goes_on() {
+fn an_equivocator_is_slashed_and_the_chain_goes_on() {
     for seed in 0..3 {
         let scenario = Scenario::with_equivocator(seed);
         let outcome = run(&scenario);

@@ -233,6 +233,10 @@ fn slash<L: Ledger>(
     let mut validator = VALIDATORS
         .get(ctx.state(), &operator)?
         .ok_or(StakingError::NotRegistered(operator))?;
+    if validator.jailed {
+        // Punished once: further proofs of the same behaviour add nothing.
+        return Err(StakingError::Jailed(operator));
+    }
     let amount = validator.bonded / 1000 * u128::from(params.slash_per_mille)
         + validator.bonded % 1000 * u128::from(params.slash_per_mille) / 1000;
     if amount > 0 {

@@ -461,6 +461,17 @@ fn equivocation_is_slashed_once_and_removes_the_offender() {
         call(&mut chain, operator(2), 4, StakingCall::Bond { amount: 1 }),
         Err(StakingError::Jailed(_))
     ));
+    // Another offence of the jailed validator in the same epoch adds nothing.
+    let again = equivocation(2, &set, 8);
+    assert!(matches!(
+        call(
+            &mut chain,
+            operator(1),
+            4,
+            StakingCall::ReportEquivocation { evidence: again }
+        ),
+        Err(StakingError::Jailed(_))
+    ));
     // Nor does the next epoch bring it back.
     end_block(&mut chain, 5);
     assert!(active(&chain)
