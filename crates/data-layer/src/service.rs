@@ -138,6 +138,8 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
             }
             None => {
                 merkleize.await;
+                // A persist thread blocked handing on a block sees the stage gone and ends.
+                drop(persisted);
                 if let Some(thread) = thread {
                     let _ = thread.join();
                 }
