@@ -7,8 +7,9 @@ use std::path::Path;
 
 use lamina_agreement::modules::bank::{Bank, BankGenesis};
 use lamina_agreement::{Runtime, RuntimeConfig};
-use lamina_incentive::staking::{Staking, StakingGenesis};
+use lamina_incentive::staking::{GenesisValidator, Params, Staking, StakingGenesis};
 use lamina_interop::crypto::{PublicKey, SecretKey};
+use lamina_interop::module::Amount;
 use lamina_interop::{Address, ChainId, Hash};
 use serde::{Deserialize, Serialize};
 
@@ -144,8 +145,11 @@ pub(crate) enum Preset {
     /// One validator, the development accounts funded, a block a second.
     Dev,
     /// Four validators on this machine (alice, bob, charlie, dave, with `--instance` 0 to
-    /// 3), the development accounts funded, BFT consensus.
+    /// 3), the development accounts funded, BFT consensus with a fixed set (proof of
+    /// authority).
     Local,
+    /// `local` with proof of stake: the four validators bonded, block rewards, slashing.
+    LocalPos,
 }
 
 impl ChainSpec {
@@ -154,6 +158,7 @@ impl ChainSpec {
         let (name, chain_id) = match preset {
             Preset::Dev => ("lamina-dev", 1337),
             Preset::Local => ("lamina-local", 1338),
+            Preset::LocalPos => ("lamina-local-pos", 1339),
         };
         let funded = DEV_ACCOUNTS
             .iter()
@@ -163,9 +168,9 @@ impl ChainSpec {
             Preset::Dev => ConsensusSpec::Solo {
                 block_time_ms: 1_000,
             },
-            Preset::Local => ChainSpec::local_consensus(DEV_ACCOUNTS.len()),
+            Preset::Local | Preset::LocalPos => ChainSpec::local_consensus(DEV_ACCOUNTS.len()),
         };
-        ChainSpec {
+        let mut spec = ChainSpec {
             name: name.into(),
             chain_id: ChainId(chain_id),
             consensus,
@@ -175,6 +180,46 @@ impl ChainSpec {
                 tx_byte_gas: defaults.tx_byte_gas,
             },
             genesis: BTreeMap::from([("bank".to_string(), native_genesis(funded))]),
+        };
+        if preset == Preset::LocalPos {
+            spec.stake(DEV_ACCOUNTS.len());
+        }
+        spec
+    }
+
+    /// Makes the chain proof of stake: the first `validators` development accounts bond a
+    /// tenth of their balance at genesis, and staking may mint (rewards) and burn (slashes)
+    /// the native asset.
+    pub(crate) fn stake(&mut self, validators: usize) {
+        let validators = DEV_ACCOUNTS
+            .iter()
+            .take(validators)
+            .map(|name| {
+                let key = dev_key(name).public_key();
+                GenesisValidator {
+                    operator: Address::of(&key),
+                    key,
+                    bond: Amount(DEV_BALANCE / 10),
+                }
+            })
+            .collect();
+        let staking = StakingGenesis {
+            params: Some(Params {
+                max_validators: DEV_ACCOUNTS.len() as u32,
+                min_bond: DEV_BALANCE / 1_000,
+                unbonding_blocks: 600,
+                epoch_blocks: 300,
+                slash_per_mille: 50,
+                reward_per_block: 1_000_000_000_000_000,
+            }),
+            validators,
+        };
+        self.genesis
+            .insert(STAKING.to_string(), staking.to_section());
+        if let Some(bank) = self.genesis.get_mut("bank") {
+            if let Some(minters) = bank["assets"][0]["minters"].as_array_mut() {
+                minters.push(serde_json::Value::from(STAKING));
+            }
         }
     }
 
@@ -221,6 +266,7 @@ impl ChainSpec {
         match chain {
             "dev" => Ok(ChainSpec::preset(Preset::Dev)),
             "local" => Ok(ChainSpec::preset(Preset::Local)),
+            "local-pos" => Ok(ChainSpec::preset(Preset::LocalPos)),
             path => ChainSpec::from_file(Path::new(path)),
         }
     }
@@ -291,7 +337,7 @@ mod tests {
 
     #[test]
     fn presets_round_trip_through_json_and_build_a_genesis() {
-        for preset in [Preset::Dev, Preset::Local] {
+        for preset in [Preset::Dev, Preset::Local, Preset::LocalPos] {
             let spec = ChainSpec::preset(preset);
             let text = serde_json::to_string_pretty(&spec).unwrap();
             let back: ChainSpec = serde_json::from_str(&text).unwrap();
@@ -307,5 +353,42 @@ mod tests {
             assert!(delta.len() >= DEV_ACCOUNTS.len());
         }
         assert_ne!(dev_key("alice").public_key(), dev_key("bob").public_key());
+    }
+
+    #[test]
+    fn proof_of_stake_genesis_bonds_the_listed_validators() {
+        let spec = ChainSpec::preset(Preset::LocalPos);
+        spec.check_validators().unwrap();
+        let runtime = spec.runtime().unwrap();
+        let env = lamina_interop::module::Env {
+            chain_id: spec.chain_id,
+            height: lamina_interop::Height(0),
+            timestamp: lamina_interop::Timestamp(0),
+            proposer: Address([0; 32]),
+        };
+        let delta = runtime.genesis(&spec.genesis, &env).unwrap();
+        let state: BTreeMap<Vec<u8>, Vec<u8>> = delta
+            .changes()
+            .iter()
+            .filter_map(|c| c.value.clone().map(|v| (c.key.clone(), v)))
+            .collect();
+        let active = lamina_incentive::staking::ACTIVE
+            .get_committed(&state)
+            .unwrap()
+            .unwrap();
+        assert_eq!(active.members.len(), DEV_ACCOUNTS.len());
+        let alice = Address::of(&dev_key("alice").public_key());
+        assert_eq!(
+            lamina_agreement::modules::bank::committed_balance(&state, 0, &alice).unwrap(),
+            DEV_BALANCE - DEV_BALANCE / 10,
+            "the bond left alice's balance"
+        );
+
+        // A spec whose consensus lists other validators than staking bonds is refused.
+        let mut wrong = spec.clone();
+        if let ConsensusSpec::Simplex { validators, .. } = &mut wrong.consensus {
+            validators.pop();
+        }
+        assert!(wrong.check_validators().is_err());
     }
 }

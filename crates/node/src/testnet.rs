@@ -7,8 +7,8 @@
 //! ...
 //! ```
 //!
-//! Four validators run the `local` preset itself; fewer run a copy of it trimmed to that many
-//! (written to `DIR/chain.json`). Each node logs to `DIR/NAME/node.log`. Ctrl-C (or SIGTERM)
+//! Four validators run the `local` preset itself (`local-pos` with `--staking`); fewer run a
+//! copy of it trimmed to that many (written to `DIR/chain.json`). Each node logs to `DIR/NAME/node.log`. Ctrl-C (or SIGTERM)
 //! stops them all with SIGTERM, so each finishes its block in flight and flushes.
 
 use std::io::BufRead as _;
@@ -30,6 +30,10 @@ pub(crate) struct TestnetArgs {
     /// default).
     #[arg(long)]
     base_path: Option<PathBuf>,
+    /// Proof of stake (the `local-pos` preset): the validators bonded, block rewards, and
+    /// slashing of equivocation. Without it, a fixed set (`local`).
+    #[arg(long)]
+    staking: bool,
     /// Output format of the endpoints.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -70,10 +74,13 @@ pub(crate) fn run(args: TestnetArgs) -> anyhow::Result<()> {
         .context("no data directory")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let chain = if args.validators == DEV_ACCOUNTS.len() {
-        "local".to_string()
+        if args.staking { "local-pos" } else { "local" }.to_string()
     } else {
         let mut spec = ChainSpec::preset(Preset::Local);
         spec.consensus = ChainSpec::local_consensus(args.validators);
+        if args.staking {
+            spec.stake(args.validators);
+        }
         let path = dir.join("chain.json");
         std::fs::write(&path, serde_json::to_string_pretty(&spec)?)
             .with_context(|| format!("writing {}", path.display()))?;
