@@ -158,7 +158,11 @@ pub(crate) fn run(args: TestnetArgs) -> anyhow::Result<()> {
 }
 
 /// Starts one node with its stdout piped, stderr to `log`, and reads the endpoints it prints.
-fn start(exe: &Path, args: &[String], log: &Path) -> anyhow::Result<(Child, serde_json::Value)> {
+pub(crate) fn start(
+    exe: &Path,
+    args: &[String],
+    log: &Path,
+) -> anyhow::Result<(Child, serde_json::Value)> {
     let log_file = std::fs::File::create(log)?;
     let mut child = Command::new(exe)
         .args(args)
@@ -201,7 +205,7 @@ async fn watch(children: &mut [Child]) -> anyhow::Result<()> {
 }
 
 /// SIGTERM to every node still running, then waits for each.
-fn stop(children: &mut [Child]) {
+pub(crate) fn stop(children: &mut [Child]) {
     for child in children.iter() {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

@@ -1,0 +1,301 @@
+//! `lamina bench --validators N`: the same workload through N validators, each a `lamina
+//! node` process, reaching BFT consensus over the authenticated network on loopback.
+//!
+//! ```text
+//! this process: keys, plan, sign (not timed); raw verification
+//!               spec (the `local` chain, N validators, every account funded) -> chain.json
+//!               N x `lamina node --chain chain.json --validator NAME` (own ports, one boot node)
+//! timed:        tx_submit batches, round-robin over the N nodes (window-limited)
+//!               node 0's finalized blocks, polled: committed count, and for every 8th
+//!               transaction the time from its submission to its block being final there
+//! ```
+//!
+//! Per-stage CPU is not reported in this mode: the stages run in other processes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use lamina_app::rpc::RpcClient;
+use lamina_interop::block::RawTx;
+use lamina_interop::crypto::{PublicKey, SecretKey};
+use lamina_interop::messages::Admission;
+use lamina_interop::{Address, Hash, Height};
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+use super::workload::{self, Shape};
+use super::{
+    percentile, plot, raw_verification, BenchArgs, Latency, Progress, Report, BALANCE, CHAIN_ID,
+    LATENCY_SAMPLE,
+};
+use crate::spec::{ChainSpec, ConsensusSpec, Preset, DEV_ACCOUNTS};
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Runs the workload through `args.validators` node processes.
+pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
+    let n = args.validators as usize;
+    if n < 2 || n > DEV_ACCOUNTS.len() {
+        bail!(
+            "--validators must be 1 (in process) or 2 to {} (processes of the local chain)",
+            DEV_ACCOUNTS.len()
+        );
+    }
+    let spec_gas_price = ChainSpec::preset(Preset::Local).runtime.gas_price;
+    let shape = Shape {
+        accounts: args.accounts,
+        txs: args.txs,
+        seed: args.seed,
+        chain_id: CHAIN_ID,
+        gas_price: u128::from(spec_gas_price),
+    };
+    let progress = Progress::new();
+    progress.stage("deriving account keys", 0);
+    let keys = workload::keys(args.accounts);
+    let public: Vec<PublicKey> = keys.par_iter().map(SecretKey::public_key).collect();
+    let addresses: Vec<Address> = public.par_iter().map(Address::of).collect();
+    let plan = workload::plan(&shape);
+    progress.stage("signing transfers", plan.len() as u64);
+    let raw = workload::sign(&shape, &keys, &addresses, &plan, &|k| progress.add(k));
+    drop(keys);
+    progress.stage("measuring raw signature verification", 0);
+    let raw_verify_per_s = raw_verification(&raw[..raw.len().min(65_536)])?;
+
+    let temporary = match &args.base_path {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("lamina-bench-").tempdir()?),
+    };
+    let dir = args
+        .base_path
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
+        .context("no data directory")?;
+    std::fs::create_dir_all(&dir)?;
+    let mut spec = ChainSpec::preset(Preset::Local);
+    spec.name = "lamina-bench".into();
+    spec.chain_id = CHAIN_ID;
+    spec.consensus = ChainSpec::local_consensus(n);
+    if let ConsensusSpec::Simplex { block_time_ms, .. } = &mut spec.consensus {
+        *block_time_ms = args.block_time_ms;
+    }
+    spec.fund(addresses.iter().map(|a| (*a, BALANCE)));
+    drop(addresses);
+    progress.stage("writing the chain spec", 0);
+    let spec_path = dir.join("chain.json");
+    std::fs::write(&spec_path, serde_json::to_vec(&spec)?)?;
+    drop(spec);
+
+    progress.stage("starting the validators (each writes the genesis state)", 0);
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let ports: Vec<(u16, u16, u16)> = (0..n)
+        .map(|_| Ok((free_port()?, free_port()?, free_port()?)))
+        .collect::<anyhow::Result<_>>()?;
+    let alice = crate::spec::dev_key(DEV_ACCOUNTS[0]).public_key();
+    let bootnode = format!("{alice}@127.0.0.1:{}", ports[0].2);
+    let mut children = Vec::new();
+    let mut urls = Vec::new();
+    for (i, name) in DEV_ACCOUNTS.iter().take(n).enumerate() {
+        let (rpc, metrics, p2p) = ports[i];
+        let base = dir.join(name);
+        std::fs::create_dir_all(&base)?;
+        let log = base.join("node.log");
+        let node_args: Vec<String> = [
+            "node",
+            "--chain",
+            &spec_path.display().to_string(),
+            "--validator",
+            name,
+            "--base-path",
+            &base.display().to_string(),
+            "--rpc-port",
+            &rpc.to_string(),
+            "--metrics-port",
+            &metrics.to_string(),
+            "--p2p-host",
+            "127.0.0.1",
+            "--p2p-port",
+            &p2p.to_string(),
+            "--public-address",
+            &format!("127.0.0.1:{p2p}"),
+            "--bootnode",
+            &bootnode,
+            "--cache-pages",
+            &args.cache_pages.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match crate::testnet::start(&exe, &node_args, &log) {
+            Ok((child, endpoints)) => {
+                children.push(child);
+                urls.push(endpoints["rpc"].as_str().unwrap_or_default().to_string());
+            }
+            Err(err) => {
+                crate::testnet::stop(&mut children);
+                return Err(
+                    err.context(format!("starting validator {name}; see {}", log.display()))
+                );
+            }
+        }
+    }
+    let batches: Vec<Vec<RawTx>> = raw.chunks(args.batch).map(<[RawTx]>::to_vec).collect();
+    drop(raw);
+    let driven = crate::cli::tokio_runtime()?.block_on(drive(args, &urls, batches, &progress));
+    crate::testnet::stop(&mut children);
+    progress.finish();
+    drop(temporary);
+    let (committed, rejected, blocks, seconds, mut latencies, samples) = driven?;
+    let tps = committed as f64 / seconds.max(1e-9);
+    Ok(Report {
+        accounts: args.accounts,
+        txs: args.txs,
+        // The load always enters over JSON-RPC here.
+        ingest: super::Ingest::Rpc,
+        validators: args.validators,
+        cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
+        raw_verify_per_s,
+        committed,
+        rejected,
+        blocks,
+        seconds,
+        tps,
+        ratio: tps / raw_verify_per_s.max(1.0),
+        latency_ms: Latency {
+            p50: percentile(&mut latencies, 0.50),
+            p99: percentile(&mut latencies, 0.99),
+            max: percentile(&mut latencies, 1.0),
+        },
+        cpu_us_per_tx: Vec::new(),
+        process_cpu_us_per_tx: 0.0,
+        cores_busy: 0.0,
+        peak_memory_mib: super::peak_memory_mib(),
+        samples,
+    })
+}
+
+type Driven = (u64, u64, u64, f64, Vec<u32>, Vec<plot::Sample>);
+
+/// Submits every batch and follows node 0's finalized blocks until all are final.
+async fn drive(
+    args: &BenchArgs,
+    urls: &[String],
+    batches: Vec<Vec<RawTx>>,
+    progress: &Progress,
+) -> anyhow::Result<Driven> {
+    let clients: Vec<Arc<RpcClient>> = urls
+        .iter()
+        .map(|url| RpcClient::new(url).map(Arc::new))
+        .collect::<Result<_, _>>()?;
+    let total: u64 = batches.iter().map(|b| b.len() as u64).sum();
+    let sent: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let committed = Arc::new(AtomicU64::new(0));
+    let rejected = Arc::new(AtomicU64::new(0));
+    let submitted = Arc::new(AtomicU64::new(0));
+    let queue = Arc::new(Mutex::new(batches.into_iter().enumerate()));
+    let window = args.window;
+    progress.stage("committing", total);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..2 * clients.len() {
+        let (client, sent, committed, rejected, submitted, queue) = (
+            clients[worker % clients.len()].clone(),
+            sent.clone(),
+            committed.clone(),
+            rejected.clone(),
+            submitted.clone(),
+            queue.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some((_, txs)) = queue.lock().next() else {
+                    return anyhow::Ok(());
+                };
+                let upto =
+                    submitted.fetch_add(txs.len() as u64, Ordering::AcqRel) + txs.len() as u64;
+                while upto.saturating_sub(committed.load(Ordering::Acquire)) > window {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let now = Instant::now();
+                {
+                    let mut sent = sent.lock();
+                    for tx in txs.iter().step_by(LATENCY_SAMPLE) {
+                        sent.insert(Hash::of(tx.as_ref()), now);
+                    }
+                }
+                let verdicts = client.submit_batch(&txs).await?;
+                let refused = verdicts
+                    .iter()
+                    .filter(|v| !matches!(v, Admission::Accepted { .. }))
+                    .count();
+                rejected.fetch_add(refused as u64, Ordering::AcqRel);
+            }
+        }));
+    }
+
+    let follower = &clients[0];
+    let mut height = Height(0);
+    let mut blocks = 0u64;
+    let mut latencies = Vec::new();
+    let mut samples = Vec::new();
+    let mut last_progress = Instant::now();
+    while committed.load(Ordering::Acquire) + rejected.load(Ordering::Acquire) < total {
+        let head = follower.finalized_head().await?.height;
+        if head == height {
+            if last_progress.elapsed() > Duration::from_secs(60) {
+                bail!("no block finalized for a minute at height {height}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        last_progress = Instant::now();
+        while height < head {
+            height = Height(height.0 + 1);
+            let block = follower
+                .block(height)
+                .await?
+                .with_context(|| format!("node 0 lacks final block {height}"))?;
+            let now = Instant::now();
+            let mut block_latencies = Vec::new();
+            {
+                let mut sent = sent.lock();
+                for tx in &block.txs {
+                    if let Some(at) = sent.remove(&Hash::of(tx.as_ref())) {
+                        let micros = now.duration_since(at).as_micros().min(u32::MAX as u128);
+                        block_latencies.push(micros as u32);
+                    }
+                }
+            }
+            let done = committed.fetch_add(block.txs.len() as u64, Ordering::AcqRel)
+                + block.txs.len() as u64;
+            blocks += 1;
+            progress.set(done);
+            if !block_latencies.is_empty() {
+                samples.push(plot::Sample {
+                    seconds: start.elapsed().as_secs_f64(),
+                    committed: done,
+                    latency_ms: percentile(&mut block_latencies.clone(), 0.5),
+                });
+            }
+            latencies.extend(block_latencies);
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    for worker in workers {
+        worker.await.context("a submitter panicked")??;
+    }
+    Ok((
+        committed.load(Ordering::Acquire),
+        rejected.load(Ordering::Acquire),
+        blocks,
+        seconds,
+        latencies,
+        samples,
+    ))
+}
