@@ -81,12 +81,16 @@ pub struct Mempool {
     arrivals: u64,
 }
 
+/// Bytes a transaction adds to a block body besides its encoding: its length prefix.
+pub const BODY_ENTRY_OVERHEAD: usize = 4;
+
 /// The limits a block's selection must stay within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockLimits {
     /// Sum of gas limits.
     pub max_gas: u64,
-    /// Sum of transaction encodings, in bytes.
+    /// Size of the block body: each transaction's encoding and its length prefix
+    /// ([`BODY_ENTRY_OVERHEAD`]), in bytes.
     pub max_bytes: usize,
     /// Number of transactions.
     pub max_txs: usize,
@@ -333,13 +337,14 @@ impl Mempool {
             };
             let tx = &pooled.tx;
             let next_gas = gas.saturating_add(tx.tx.body.gas_limit);
-            if next_gas > limits.max_gas || bytes + tx.len > limits.max_bytes {
+            let size = tx.len + BODY_ENTRY_OVERHEAD;
+            if next_gas > limits.max_gas || bytes + size > limits.max_bytes {
                 // This sender's later nonces wait for the next block.
                 next.insert(address, None);
                 continue;
             }
             gas = next_gas;
-            bytes += tx.len;
+            bytes += size;
             out.push(tx.clone());
             let Some(after) = nonce.checked_add(1) else {
                 next.insert(address, None);

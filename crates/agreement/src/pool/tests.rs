@@ -191,11 +191,19 @@ fn selection_stays_within_block_limits() {
         ..unlimited()
     };
     assert_eq!(order(&pool, by_count).len(), 2);
+    // A body entry is the encoding and its length prefix: exactly two fit, one byte less
+    // fits one.
+    let entry = crate::tx::TX_OVERHEAD + super::BODY_ENTRY_OVERHEAD;
     let by_bytes = BlockLimits {
-        max_bytes: 2 * crate::tx::TX_OVERHEAD,
+        max_bytes: 2 * entry,
         ..unlimited()
     };
     assert_eq!(order(&pool, by_bytes).len(), 2);
+    let short = BlockLimits {
+        max_bytes: 2 * entry - 1,
+        ..unlimited()
+    };
+    assert_eq!(order(&pool, short).len(), 1);
 }
 
 #[test]
@@ -346,11 +354,12 @@ fn reference_select(
         let sender = &pool.senders[&address];
         let tx = &sender.txs[&nonce].tx;
         let next_gas = gas.saturating_add(tx.tx.body.gas_limit);
-        if next_gas > limits.max_gas || bytes + tx.len > limits.max_bytes {
+        let size = tx.len + super::BODY_ENTRY_OVERHEAD;
+        if next_gas > limits.max_gas || bytes + size > limits.max_bytes {
             continue;
         }
         gas = next_gas;
-        bytes += tx.len;
+        bytes += size;
         out.push((address, nonce));
         if let Some(pooled) = sender.txs.get(&(nonce + 1)) {
             heads.push((

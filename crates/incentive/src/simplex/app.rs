@@ -468,6 +468,25 @@ where
         }
     }
 
+    /// Sends `block` on the blocks channel. The network refuses (by panicking) a message
+    /// over the channel's limit, so a block too large to send is logged and kept here; the
+    /// builder's size limit is meant to make that impossible.
+    fn send_block(&self, recipients: Recipients<Key>, block: &Block) {
+        let bytes = Wire::Block(block.clone()).encode();
+        let limit = self.config.max_bytes.saturating_add(1024);
+        if bytes.len() > limit {
+            tracing::error!(
+                height = %block.header.height,
+                size = bytes.len(),
+                limit,
+                "block too large for the blocks channel; not sent"
+            );
+            return;
+        }
+        let mut sender = self.sender.clone();
+        let _ = sender.send(recipients, bytes, false);
+    }
+
     /// Answers peers on the blocks channel until it closes.
     pub(crate) async fn serve(self: Arc<Self>, mut receiver: impl Receiver<PublicKey = Key>) {
         while let Ok((peer, bytes)) = receiver.recv().await {
@@ -475,9 +494,7 @@ where
                 Ok(Wire::Block(block)) => self.insert(Arc::new(block)),
                 Ok(Wire::Request(id)) => {
                     if let Some(block) = self.lookup(&id) {
-                        let mut sender = self.sender.clone();
-                        let reply = Wire::Block((*block).clone()).encode();
-                        let _ = sender.send(Recipients::One(peer), reply, false);
+                        self.send_block(Recipients::One(peer), &block);
                     }
                 }
                 Ok(Wire::Tip) => {
@@ -614,8 +631,7 @@ where
             Plan::Forward { recipients, .. } => recipients,
             _ => Recipients::All,
         };
-        let mut sender = self.shared.sender.clone();
-        let _ = sender.send(recipients, Wire::Block((*block).clone()).encode(), false);
+        self.shared.send_block(recipients, &block);
         commonware_actor::Feedback::Ok
     }
 }
