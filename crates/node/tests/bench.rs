@@ -1,5 +1,6 @@
 //! `lamina bench`, run as a process on a small workload: every planned transfer is committed,
-//! the report is complete, and the modes that exist run.
+//! the report is complete, and every mode runs (in process, over JSON-RPC, validator
+//! processes).
 
 #![allow(clippy::unwrap_used)]
 
@@ -91,14 +92,29 @@ fn bench_over_json_rpc_from_another_process() {
     check_report(&report, "rpc");
 }
 
+/// Two validator processes on loopback: everything submitted is final, with a finality
+/// latency, and the report says it came over JSON-RPC.
+#[test]
+fn bench_through_two_validator_processes() {
+    let (report, _) = bench(&["--validators", "2"]);
+    assert_eq!(report["validators"], 2);
+    assert_eq!(report["ingest"], "rpc");
+    assert_eq!(report["rejected"], 0);
+    assert!(report["committed"].as_u64().unwrap() >= 3000);
+    assert!(report["tps"].as_f64().unwrap() > 0.0);
+    let latency = &report["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() > 0.0);
+    assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap());
+}
+
 #[test]
 fn bench_refuses_what_it_cannot_run() {
     let output = Command::new(env!("CARGO_BIN_EXE_lamina"))
-        .args(["bench", "--validators", "4"])
+        .args(["bench", "--validators", "5"])
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("multi-validator engine"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--validators must be"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("data"), b"x").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_lamina"))

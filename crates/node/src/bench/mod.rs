@@ -163,6 +163,10 @@ pub(crate) struct StageCost {
 
 /// Runs the benchmark and prints its report.
 pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let most = crate::spec::DEV_ACCOUNTS.len() as u32;
+    if args.validators == 0 || args.validators > most {
+        bail!("--validators must be 1 (in process) or 2 to {most} (processes of the local chain)");
+    }
     if args.accounts < 2 || args.txs == 0 || args.batch == 0 {
         bail!("--accounts must be at least 2, and --txs and --batch at least 1");
     }
