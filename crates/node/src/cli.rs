@@ -399,15 +399,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         args.dev,
     )?;
     let spec = ChainSpec::load(&resolved.chain)?;
-    let temporary = match &resolved.base_path {
-        Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("lamina-dev-").tempdir()?),
-    };
-    let base_path = resolved
-        .base_path
-        .clone()
-        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
-        .context("no data directory")?;
+    let (temporary, base_path) = data_dir(resolved.base_path.as_deref(), "lamina-dev-")?;
     init_logging("info");
     let rpc = SocketAddr::new(resolved.rpc_host, resolved.rpc_port);
     let metrics = SocketAddr::new(
@@ -475,6 +467,22 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 enum Engines {
     Solo(SoloEngine),
     Simplex(Box<SimplexEngine>),
+}
+
+/// `given`, or a new temporary directory named `prefix...`, removed when the returned guard
+/// drops.
+pub(crate) fn data_dir(
+    given: Option<&std::path::Path>,
+    prefix: &str,
+) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match given {
+        Some(path) => Ok((None, path.to_path_buf())),
+        None => {
+            let temporary = tempfile::Builder::new().prefix(prefix).tempdir()?;
+            let path = temporary.path().to_path_buf();
+            Ok((Some(temporary), path))
+        }
+    }
 }
 
 fn temporary_hint(path: &std::path::Path) -> bool {

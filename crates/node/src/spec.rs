@@ -303,20 +303,10 @@ impl ChainSpec {
         else {
             return Ok(());
         };
-        let Some(params) = &staking.params else {
+        if staking.params.is_none() {
             return Ok(());
-        };
-        let mut bonded: Vec<(u128, PublicKey)> = staking
-            .validators
-            .iter()
-            .map(|v| (v.bond.0, v.key))
-            .collect();
-        bonded.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut genesis_set: Vec<PublicKey> = bonded
-            .into_iter()
-            .take(params.max_validators as usize)
-            .map(|(_, key)| key)
-            .collect();
+        }
+        let mut genesis_set = staking.initial_set();
         let mut listed = validators.clone();
         genesis_set.sort();
         listed.sort();

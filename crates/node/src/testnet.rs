@@ -59,19 +59,7 @@ pub(crate) fn run(args: TestnetArgs) -> anyhow::Result<()> {
             DEV_ACCOUNTS.len()
         );
     }
-    let temporary = match &args.base_path {
-        Some(_) => None,
-        None => Some(
-            tempfile::Builder::new()
-                .prefix("lamina-testnet-")
-                .tempdir()?,
-        ),
-    };
-    let dir = args
-        .base_path
-        .clone()
-        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
-        .context("no data directory")?;
+    let (temporary, dir) = crate::cli::data_dir(args.base_path.as_deref(), "lamina-testnet-")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let chain = if args.validators == DEV_ACCOUNTS.len() {
         if args.staking { "local-pos" } else { "local" }.to_string()

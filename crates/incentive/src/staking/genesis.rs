@@ -17,8 +17,8 @@ use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    top_candidates, ActiveSet, Params, Staking, StakingError, StakingEvent, Validator, ACTIVE,
-    CANDIDATES, KEYS, MAX_CANDIDATES, NATIVE, PARAMS, VALIDATORS,
+    by_rank, top_candidates, ActiveSet, Member, Params, Staking, StakingError, StakingEvent,
+    Validator, ACTIVE, CANDIDATES, KEYS, MAX_CANDIDATES, NATIVE, PARAMS, VALIDATORS,
 };
 
 /// Staking's genesis.
@@ -45,6 +45,26 @@ pub struct GenesisValidator {
 }
 
 impl StakingGenesis {
+    /// The consensus keys of the set genesis forms (what [`init`] makes the active set), in
+    /// the set's order: what a chain's consensus must start with.
+    pub fn initial_set(&self) -> Vec<PublicKey> {
+        let Some(params) = &self.params else {
+            return Vec::new();
+        };
+        let mut members: Vec<Member> = self
+            .validators
+            .iter()
+            .map(|v| Member {
+                operator: v.operator,
+                key: v.key,
+                bond: v.bond.0,
+            })
+            .collect();
+        members.sort_by(by_rank);
+        members.truncate(params.max_validators as usize);
+        members.into_iter().map(|m| m.key).collect()
+    }
+
     /// This genesis as its chain-spec section.
     pub fn to_section(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)

@@ -264,9 +264,14 @@ fn top_candidates<L: Ledger>(
             }
         }
     }
-    members.sort_by(|a, b| b.bond.cmp(&a.bond).then(a.key.cmp(&b.key)));
+    members.sort_by(by_rank);
     members.truncate(max);
     Ok(members)
+}
+
+/// The order of a validator set: largest bond first, ties by key.
+fn by_rank(a: &Member, b: &Member) -> std::cmp::Ordering {
+    b.bond.cmp(&a.bond).then(a.key.cmp(&b.key))
 }
 
 /// Shares of `total` pro rata to each bond; the rounding remainder goes to the first

@@ -196,35 +196,70 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 }
 
-fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
-    let spec_gas_price = ChainSpec::preset(Preset::Dev).runtime.gas_price;
+/// The workload, ready to submit: accounts, the planned transfers, the signed ones, and the
+/// machine's raw verification rate measured on a sample of them. None of it is timed.
+struct Prepared {
+    public: Vec<PublicKey>,
+    addresses: Vec<Address>,
+    plan: Vec<workload::Plan>,
+    raw: Vec<RawTx>,
+    raw_verify_per_s: f64,
+}
+
+/// Derives the keys, plans `args.txs` transfers at `gas_price`, signs all of them (or, when
+/// `sign_all` is off, only the sample the verification baseline needs).
+fn prepare(
+    args: &BenchArgs,
+    gas_price: u64,
+    sign_all: bool,
+    progress: &Progress,
+) -> anyhow::Result<Prepared> {
     let shape = Shape {
         accounts: args.accounts,
         txs: args.txs,
         seed: args.seed,
         chain_id: CHAIN_ID,
-        gas_price: u128::from(spec_gas_price),
+        gas_price: u128::from(gas_price),
     };
-    let progress = Progress::new();
     progress.stage("deriving account keys", 0);
     let keys = workload::keys(args.accounts);
     let public: Vec<PublicKey> = keys.par_iter().map(SecretKey::public_key).collect();
     let addresses: Vec<Address> = public.par_iter().map(Address::of).collect();
     let plan = workload::plan(&shape);
-    let index = Index::new(&public, &plan);
-
-    // Signed here in-process mode; the load process signs its own in RPC mode, and here only
-    // a sample for the verification baseline.
     let sample = plan.len().min(65_536);
-    let signed = match args.ingest {
-        Ingest::Bus => &plan[..],
-        Ingest::Rpc => &plan[..sample],
-    };
+    let signed = if sign_all { &plan[..] } else { &plan[..sample] };
     progress.stage("signing transfers", signed.len() as u64);
     let raw = workload::sign(&shape, &keys, &addresses, signed, &|n| progress.add(n));
     drop(keys);
     progress.stage("measuring raw signature verification", 0);
     let raw_verify_per_s = raw_verification(&raw[..sample.min(raw.len())])?;
+    Ok(Prepared {
+        public,
+        addresses,
+        plan,
+        raw,
+        raw_verify_per_s,
+    })
+}
+
+fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
+    let progress = Progress::new();
+    // Signed here in-process mode; the load process signs its own in RPC mode, and here only
+    // a sample for the verification baseline.
+    let Prepared {
+        public,
+        addresses,
+        plan,
+        raw,
+        raw_verify_per_s,
+    } = prepare(
+        args,
+        ChainSpec::preset(Preset::Dev).runtime.gas_price,
+        args.ingest == Ingest::Bus,
+        &progress,
+    )?;
+    let index = Index::new(&public, &plan);
+    drop(public);
     let batches: Vec<Vec<RawTx>> = match args.ingest {
         Ingest::Bus => raw.chunks(args.batch).map(<[RawTx]>::to_vec).collect(),
         Ingest::Rpc => Vec::new(),
@@ -233,15 +268,7 @@ fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
 
     let spec = spec(args, &addresses);
     drop(addresses);
-    let temporary = match &args.base_path {
-        Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("lamina-bench-").tempdir()?),
-    };
-    let base_path = args
-        .base_path
-        .clone()
-        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
-        .context("no data directory")?;
+    let (temporary, base_path) = crate::cli::data_dir(args.base_path.as_deref(), "lamina-bench-")?;
     let engine = SoloEngine {
         block_time: Duration::from_millis(args.block_time_ms.max(1)),
         full_at_txs: args.block_txs,

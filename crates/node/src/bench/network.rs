@@ -20,15 +20,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use lamina_app::rpc::RpcClient;
 use lamina_interop::block::RawTx;
-use lamina_interop::crypto::{PublicKey, SecretKey};
 use lamina_interop::messages::Admission;
-use lamina_interop::{Address, Hash, Height};
+use lamina_interop::{Hash, Height};
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
-use super::workload::{self, Shape};
 use super::{
-    percentile, plot, raw_verification, BenchArgs, Latency, Progress, Report, BALANCE, CHAIN_ID,
+    percentile, plot, prepare, BenchArgs, Latency, Prepared, Progress, Report, BALANCE, CHAIN_ID,
     LATENCY_SAMPLE,
 };
 use crate::spec::{ChainSpec, ConsensusSpec, Preset, DEV_ACCOUNTS};
@@ -41,42 +38,21 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Runs the workload through `args.validators` node processes.
 pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
+    // `run` checked the count against the development accounts.
     let n = args.validators as usize;
-    if n < 2 || n > DEV_ACCOUNTS.len() {
-        bail!(
-            "--validators must be 1 (in process) or 2 to {} (processes of the local chain)",
-            DEV_ACCOUNTS.len()
-        );
-    }
-    let spec_gas_price = ChainSpec::preset(Preset::Local).runtime.gas_price;
-    let shape = Shape {
-        accounts: args.accounts,
-        txs: args.txs,
-        seed: args.seed,
-        chain_id: CHAIN_ID,
-        gas_price: u128::from(spec_gas_price),
-    };
     let progress = Progress::new();
-    progress.stage("deriving account keys", 0);
-    let keys = workload::keys(args.accounts);
-    let public: Vec<PublicKey> = keys.par_iter().map(SecretKey::public_key).collect();
-    let addresses: Vec<Address> = public.par_iter().map(Address::of).collect();
-    let plan = workload::plan(&shape);
-    progress.stage("signing transfers", plan.len() as u64);
-    let raw = workload::sign(&shape, &keys, &addresses, &plan, &|k| progress.add(k));
-    drop(keys);
-    progress.stage("measuring raw signature verification", 0);
-    let raw_verify_per_s = raw_verification(&raw[..raw.len().min(65_536)])?;
-
-    let temporary = match &args.base_path {
-        Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("lamina-bench-").tempdir()?),
-    };
-    let dir = args
-        .base_path
-        .clone()
-        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
-        .context("no data directory")?;
+    let Prepared {
+        addresses,
+        raw,
+        raw_verify_per_s,
+        ..
+    } = prepare(
+        args,
+        ChainSpec::preset(Preset::Local).runtime.gas_price,
+        true,
+        &progress,
+    )?;
+    let (temporary, dir) = crate::cli::data_dir(args.base_path.as_deref(), "lamina-bench-")?;
     std::fs::create_dir_all(&dir)?;
     let mut spec = ChainSpec::preset(Preset::Local);
     spec.name = "lamina-bench".into();
