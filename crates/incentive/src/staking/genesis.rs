@@ -45,7 +45,7 @@ pub struct GenesisValidator {
 }
 
 impl StakingGenesis {
-    /// The consensus keys of the set genesis forms (what [`init`] makes the active set), in
+    /// The consensus keys of the set genesis forms (the first active set), in
     /// the set's order: what a chain's consensus must start with.
     pub fn initial_set(&self) -> Vec<PublicKey> {
         let Some(params) = &self.params else {
