@@ -7,7 +7,9 @@ use std::path::Path;
 
 use lamina_agreement::modules::bank::{Bank, BankGenesis};
 use lamina_agreement::{Runtime, RuntimeConfig};
-use lamina_incentive::staking::{GenesisValidator, Params, Staking, StakingGenesis};
+use lamina_incentive::staking::{
+    FeesToValidators, GenesisValidator, Params, Staking, StakingGenesis,
+};
 use lamina_interop::crypto::{PublicKey, SecretKey};
 use lamina_interop::module::Amount;
 use lamina_interop::{Address, ChainId, Hash};
@@ -279,9 +281,13 @@ impl ChainSpec {
         config.tx_byte_gas = self.runtime.tx_byte_gas;
         // Staking is always composed (module 2); without a `staking` section it holds
         // nothing and does nothing, and the validator set is the spec's (proof of authority).
-        Ok(Runtime::builder(config)
-            .module(Staking::new(Bank))
-            .build()?)
+        // With staking, base fees are paid to the validators with the block reward.
+        let builder = Runtime::builder(config).module(Staking::new(Bank));
+        let builder = match self.staking()? {
+            Some(_) => builder.fee_rule(FeesToValidators),
+            None => builder,
+        };
+        Ok(builder.build()?)
     }
 
     /// The staking section, if the chain has one (proof of stake).

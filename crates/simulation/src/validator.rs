@@ -19,7 +19,7 @@ use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
 use lamina_data_layer::{BlockStore, ChainStore, CommitService, Pruning, SnapshotService};
 use lamina_incentive::gossip::{self, TxGossip};
 use lamina_incentive::simplex::{self, Channels, Simplex, SimplexConfig};
-use lamina_incentive::staking::{Staking, StakingGenesis};
+use lamina_incentive::staking::{FeesToValidators, Staking, StakingGenesis};
 use lamina_incentive::{ChainTip, Engine as _};
 use lamina_interop::bus::{Bus, BusConfig};
 use lamina_interop::chain::ChainReader;
@@ -161,6 +161,7 @@ async fn run(
     let runtime = Arc::new(
         Runtime::builder(RuntimeConfig::new(chain.chain_id))
             .module(Staking::new(Bank))
+            .fee_rule(FeesToValidators)
             .build()
             .map_err(|e| e.to_string())?,
     );

@@ -4,14 +4,16 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::block::Outcome;
 use lamina_interop::codec::{self, BoundedBytes};
-use lamina_interop::module::{AccessSet, Context, Module, ModuleError, StateValue};
+use lamina_interop::module::{
+    reward_pool, AccessSet, Context, FeeRule, FeeSplit, FeeTotals, Module, ModuleError, StateValue,
+};
 use lamina_interop::{Address, ChainId};
 use proptest::prelude::*;
 
 use super::*;
 use crate::modules::accounts;
 use crate::modules::bank::{self, AssetId, NATIVE, SUPPLY};
-use crate::runtime::{codes, RuntimeConfig, RUNTIME_MODULE};
+use crate::runtime::{codes, RuntimeConfig, RuntimeError, RUNTIME_MODULE};
 use crate::testing::{env, funded_state, key, transfer};
 use crate::tx::UnsignedTx;
 
@@ -173,6 +175,64 @@ fn transfer_moves_value_charges_fees_and_bumps_the_nonce() {
     assert_eq!(sum, supply);
     assert_eq!(supply, 2_000_000 - gas as u128);
     assert_eq!(supply_check(&state, 5), (2_000_000, 2_000_000));
+}
+
+/// Half of everything to the pool, the rest to the producer; or, broken, a unit too many.
+struct HalfToPool {
+    broken: bool,
+}
+
+impl FeeRule for HalfToPool {
+    fn split(&self, totals: FeeTotals) -> FeeSplit {
+        let pool = totals.total() / 2;
+        FeeSplit {
+            producer: totals.total() - pool + u128::from(self.broken),
+            pool,
+            burned: 0,
+        }
+    }
+}
+
+#[test]
+fn the_fee_rule_decides_the_pool_and_must_add_up() {
+    let runtime = Runtime::builder(RuntimeConfig::new(CHAIN))
+        .fee_rule(HalfToPool { broken: false })
+        .build()
+        .unwrap();
+    let [alice, bob] = [accounts(2)[0], accounts(2)[1]];
+    let mut state = funded_state(&runtime, &[alice, bob], 1_000_000, &[]).unwrap();
+    let tx = verified(transfer(&runtime, &key(0), 0, bob, NATIVE, 300, 7));
+    let out = execute_block(
+        &runtime,
+        &env(CHAIN, 1, PROPOSER),
+        std::slice::from_ref(&tx),
+        &state,
+        Mode::Sequential,
+    )
+    .unwrap();
+    let paid = out.receipts[0].fee_paid;
+    apply(&mut state, &out.delta);
+    let pool = bank::committed_balance(&state, NATIVE, &reward_pool()).unwrap();
+    let producer = bank::committed_balance(&state, NATIVE, &PROPOSER).unwrap();
+    assert_eq!(pool, paid / 2);
+    assert_eq!(pool + producer, paid);
+    // Nothing burned: the supply is unchanged and equals the balances.
+    assert_eq!(supply_check(&state, NATIVE), (2_000_000, 2_000_000));
+
+    let broken = Runtime::builder(RuntimeConfig::new(CHAIN))
+        .fee_rule(HalfToPool { broken: true })
+        .build()
+        .unwrap();
+    let state = funded_state(&broken, &[alice, bob], 1_000_000, &[]).unwrap();
+    let tx = verified(transfer(&broken, &key(0), 0, bob, NATIVE, 300, 7));
+    let refused = execute_block(
+        &broken,
+        &env(CHAIN, 1, PROPOSER),
+        std::slice::from_ref(&tx),
+        &state,
+        Mode::Sequential,
+    );
+    assert!(matches!(refused, Err(RuntimeError::FeeRule { .. })));
 }
 
 #[test]

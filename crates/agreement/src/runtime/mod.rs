@@ -31,20 +31,19 @@
 //! distinct accounts stay independent (and run in parallel).
 
 mod erased;
-pub mod fees;
-
-use std::collections::BTreeMap;
+pub use std::collections::BTreeMap;
 
 use lamina_interop::block::{EventRecord, Outcome, Receipt, StateChange, StateDelta};
 use lamina_interop::codec::{self, BoundedString, BoundedVec};
 use lamina_interop::module::{
-    AccessSet, EmptyState, Env, GasMeter, GasSchedule, Module, StateError, StateView, WorkingSet,
+    reward_pool, AccessSet, EmptyState, Env, GasMeter, GasSchedule, Module, StateError, StateView,
+    WorkingSet,
 };
 use lamina_interop::ChainId;
 
 pub use erased::CallFailure;
 use erased::ErasedModule;
-pub use fees::{FeeRule, FeeSplit, FeeTotals, TipsToProducer};
+pub use lamina_interop::module::{FeeRule, FeeSplit, FeeTotals, TipsToProducer};
 
 use crate::modules::accounts::{self, Accounts};
 use crate::modules::bank::{self, Bank, NATIVE};
@@ -433,7 +432,8 @@ impl Runtime {
         Ok(ws.finish().changes)
     }
 
-    /// Runs every module's end-block hook over `state`, then pays out the block's fees.
+    /// Pays out the block's fees, then runs every module's end-block hook over `state`, so
+    /// that a rewards module sees this block's share of fees in the pool.
     pub(crate) fn end_block(
         &self,
         env: &Env,
@@ -441,16 +441,12 @@ impl Runtime {
         state: &dyn StateView,
     ) -> Result<Vec<StateChange>, RuntimeError> {
         let mut ws = WorkingSet::new(state);
-        for (index, module) in self.modules.iter().enumerate() {
-            module
-                .end_block(env, index as u16, &mut ws)
-                .map_err(|failure| RuntimeError::Hook {
-                    module: module.name(),
-                    failure,
-                })?;
-        }
         let split = self.fee_rule.split(fees);
-        if split.producer.checked_add(split.burned) != Some(fees.total()) {
+        let parts = split
+            .producer
+            .checked_add(split.pool)
+            .and_then(|sum| sum.checked_add(split.burned));
+        if parts != Some(fees.total()) {
             return Err(RuntimeError::FeeRule {
                 totals: fees,
                 split,
@@ -460,8 +456,19 @@ impl Runtime {
         if split.producer > 0 {
             bank::credit(&mut ws, NATIVE, &env.proposer, split.producer, false).map_err(payout)?;
         }
+        if split.pool > 0 {
+            bank::credit(&mut ws, NATIVE, &reward_pool(), split.pool, false).map_err(payout)?;
+        }
         if split.burned > 0 {
             bank::burn_collected(&mut ws, NATIVE, split.burned).map_err(payout)?;
+        }
+        for (index, module) in self.modules.iter().enumerate() {
+            module
+                .end_block(env, index as u16, &mut ws)
+                .map_err(|failure| RuntimeError::Hook {
+                    module: module.name(),
+                    failure,
+                })?;
         }
         Ok(ws.finish().changes)
     }

@@ -54,8 +54,10 @@ pub enum StakingEvent {
     Rewarded {
         /// The epoch.
         epoch: u64,
-        /// The amount minted.
-        amount: u128,
+        /// The amount minted (the block reward).
+        minted: u128,
+        /// The fees paid out of the reward pool.
+        fees: u128,
     },
     /// A new validator set: from genesis, an epoch boundary, or a slash.
     ValidatorSetChanged {

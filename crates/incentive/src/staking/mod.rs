@@ -9,7 +9,8 @@
 //! Withdraw              released unbondings --> operator's balance
 //! ReportEquivocation    simplex evidence, checked against the active set: burn
 //!                       `slash_per_mille` of the bond, jail, drop from the set at once
-//! end of block          mint `reward_per_block`, paid to the active set pro rata to bond;
+//! end of block          mint `reward_per_block` and pay out the reward pool (base fees, with
+//!                       [`FeesToValidators`]), both to the active set pro rata to bond;
 //!                       every `epoch_blocks`: the top `max_validators` unjailed candidates by
 //!                       bond become the active set (event `ValidatorSetChanged`)
 //! ```
@@ -39,8 +40,8 @@ mod query;
 use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::crypto::PublicKey;
 use lamina_interop::module::{
-    module_account, AccessSet, Context, Ledger, LedgerError, Module, ModuleError, StateError,
-    StateMap, StateValue, StateView,
+    module_account, reward_pool, AccessSet, Context, FeeRule, FeeSplit, FeeTotals, Ledger,
+    LedgerError, Module, ModuleError, StateError, StateMap, StateValue, StateView,
 };
 use lamina_interop::{Address, Hash};
 use serde::{Deserialize, Serialize};
@@ -166,6 +167,22 @@ impl<L: Ledger> Staking<L> {
     /// The account bonds are held in.
     pub fn account() -> Address {
         module_account(Self::NAME)
+    }
+}
+
+/// The fee rule of a chain with staking: the producer keeps the tips, base fees go to the
+/// reward pool, which the staking module pays to the active set pro rata to bond at the end
+/// of the same block.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FeesToValidators;
+
+impl FeeRule for FeesToValidators {
+    fn split(&self, totals: FeeTotals) -> FeeSplit {
+        FeeSplit {
+            producer: totals.tips,
+            pool: totals.base,
+            burned: 0,
+        }
     }
 }
 
@@ -351,19 +368,29 @@ impl<L: Ledger> Module for Staking<L> {
             return Ok(());
         };
         let mut active = ACTIVE.get(ctx.state())?.unwrap_or_default();
-        let reward = params.reward_per_block;
-        if reward > 0 && !active.members.is_empty() {
-            let shares = pro_rata(reward, &active.members);
-            for (member, share) in active.members.iter().zip(shares) {
+        if !active.members.is_empty() {
+            let minted = params.reward_per_block;
+            for (member, share) in active.members.iter().zip(pro_rata(minted, &active.members)) {
                 if share > 0 {
                     self.ledger
                         .mint(ctx.state(), Self::NAME, NATIVE, &member.operator, share)?;
                 }
             }
-            ctx.emit(&StakingEvent::Rewarded {
-                epoch: active.epoch,
-                amount: reward,
-            })?;
+            let pool = reward_pool();
+            let fees = self.ledger.balance(ctx.state(), NATIVE, &pool)?;
+            for (member, share) in active.members.iter().zip(pro_rata(fees, &active.members)) {
+                if share > 0 {
+                    self.ledger
+                        .transfer(ctx.state(), NATIVE, &pool, &member.operator, share)?;
+                }
+            }
+            if minted > 0 || fees > 0 {
+                ctx.emit(&StakingEvent::Rewarded {
+                    epoch: active.epoch,
+                    minted,
+                    fees,
+                })?;
+            }
         }
         let height = ctx.env().height.0;
         if params.epoch_blocks > 0 && height > 0 && height % params.epoch_blocks == 0 {

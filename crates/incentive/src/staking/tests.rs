@@ -230,7 +230,8 @@ fn validator(chain: &Chain, i: u8) -> Validator {
 
 /// Everything held: liquid balances plus the staking account equals the supply.
 fn assert_conserved(chain: &Chain) {
-    let mut held = balance(chain, &Staking::<TestLedger>::account());
+    let mut held =
+        balance(chain, &Staking::<TestLedger>::account()) + balance(chain, &reward_pool());
     for i in 0..8 {
         held += balance(chain, &operator(i));
     }
@@ -325,6 +326,42 @@ fn bond_unbond_and_withdraw_after_the_unbonding_period() {
     call(&mut chain, newcomer, 13, StakingCall::Withdraw).unwrap();
     assert_eq!(balance(&chain, &newcomer), 20_000);
     assert_eq!(validator(&chain, 4).bonded, 30_000);
+    assert_conserved(&chain);
+}
+
+#[test]
+fn base_fees_go_to_the_pool_and_are_paid_out_with_the_reward() {
+    let split = FeesToValidators.split(FeeTotals { base: 900, tips: 7 });
+    assert_eq!(
+        split,
+        FeeSplit {
+            producer: 7,
+            pool: 900,
+            burned: 0
+        }
+    );
+    let mut chain = genesis();
+    // The runtime credits the pool with the block's base fees before the end-block hooks;
+    // here operator 0 pays them.
+    let snapshot = chain.clone();
+    let mut ws = WorkingSet::new(&snapshot);
+    TestLedger
+        .transfer(&mut ws, NATIVE, &operator(0), &reward_pool(), 900)
+        .unwrap();
+    apply(&mut chain, ws.finish().changes);
+    let start: Vec<u128> = (0..4).map(|i| balance(&chain, &operator(i))).collect();
+    let events = end_block(&mut chain, 1);
+    assert!(events.contains(&StakingEvent::Rewarded {
+        epoch: 0,
+        minted: 1_001,
+        fees: 900
+    }));
+    // 900 over bonds 40k / 30k / 20k: 400, 300, 200; plus the minted 446 / 333 / 222.
+    let paid: Vec<u128> = (0..4)
+        .map(|i| balance(&chain, &operator(i)) - start[i as usize])
+        .collect();
+    assert_eq!(paid, vec![0, 422, 633, 846]);
+    assert_eq!(balance(&chain, &reward_pool()), 0);
     assert_conserved(&chain);
 }
 

@@ -24,6 +24,7 @@
 //! under a prefix of their own.
 
 mod access;
+mod fees;
 mod gas;
 mod ledger;
 mod state;
@@ -36,6 +37,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use access::AccessSet;
+pub use fees::{reward_pool, FeeRule, FeeSplit, FeeTotals, TipsToProducer};
 pub use gas::{GasMeter, GasSchedule};
 pub use ledger::{module_account, Ledger, LedgerError};
 pub use state::{

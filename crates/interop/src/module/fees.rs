@@ -1,5 +1,12 @@
-//! The fee rule: who receives the fees a block collected. The incentive layer replaces the
-//! default (for example, to pay part of the base fees to a rewards pool).
+//! The fee seam: who receives the fees a block collected.
+//!
+//! The runtime (agreement layer) collects fees and asks the chain's [`FeeRule`] how to split
+//! them; the incentive layer supplies a rule of its own (for example, base fees to the
+//! validators' reward pool) without depending on the runtime's crate.
+
+use crate::types::Address;
+
+use super::ledger::module_account;
 
 /// Fees collected from a block's transactions, in the fee asset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,19 +24,26 @@ impl FeeTotals {
     }
 }
 
-/// Where the collected fees go. The two parts must add up to [`FeeTotals::total`]; the
+/// Where the collected fees go. The three parts must add up to [`FeeTotals::total`]; the
 /// runtime refuses a rule that breaks this rather than create or destroy value by mistake.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeeSplit {
     /// Paid to the block's proposer.
     pub producer: u128,
+    /// Paid into the reward pool ([`reward_pool`]), which a rewards module pays out.
+    pub pool: u128,
     /// Removed from the supply.
     pub burned: u128,
 }
 
-/// Decides the producer's share of a block's fees.
+/// The account that holds fees set aside for rewards until a module pays them out.
+pub fn reward_pool() -> Address {
+    module_account("rewards")
+}
+
+/// Decides how a block's fees are shared.
 pub trait FeeRule: Send + Sync + 'static {
-    /// Splits `totals` between the producer and the burn.
+    /// Splits `totals` between the producer, the reward pool and the burn.
     fn split(&self, totals: FeeTotals) -> FeeSplit;
 }
 
@@ -41,6 +55,7 @@ impl FeeRule for TipsToProducer {
     fn split(&self, totals: FeeTotals) -> FeeSplit {
         FeeSplit {
             producer: totals.tips,
+            pool: 0,
             burned: totals.base,
         }
     }
