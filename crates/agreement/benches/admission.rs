@@ -24,7 +24,7 @@ use lamina_agreement::{Runtime, RuntimeConfig, SignedTx};
 use lamina_interop::block::RawTx;
 use lamina_interop::crypto::BatchVerifier;
 use lamina_interop::messages::Admission;
-use lamina_interop::{Address, ChainId};
+use lamina_interop::{Address, ChainId, Height};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
@@ -104,7 +104,7 @@ fn admit_all(load: &Load) -> (Duration, usize) {
     let start = Instant::now();
     let mut accepted = 0;
     for batch in load.raw.chunks(10_000) {
-        accepted += admit(&load.runtime, &pool, &load.state, batch)
+        accepted += admit(&load.runtime, &pool, &load.state, Height(0), batch)
             .iter()
             .filter(|v| matches!(v, Admission::Accepted { .. }))
             .count();

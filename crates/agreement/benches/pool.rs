@@ -20,7 +20,7 @@ use lamina_agreement::pool::{BlockLimits, Mempool, PoolConfig};
 use lamina_agreement::{SignedTx, UnsignedTx, VerifiedTx};
 use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::crypto::{PublicKey, Signature};
-use lamina_interop::{Address, ChainId};
+use lamina_interop::{Address, ChainId, Height};
 
 /// `n` transfers, each from its own sender (a public key made of its index: nothing here
 /// checks signatures).
@@ -102,7 +102,7 @@ fn main() {
     group.bench_function(BenchmarkId::from_parameter(format!("txs={block}")), |b| {
         b.iter_batched(
             || filled(&all),
-            |mut pool| assert_eq!(pool.remove_included(chosen.iter().copied()), block),
+            |mut pool| assert_eq!(pool.remove_included(Height(1), chosen.iter().copied()), block),
             BatchSize::LargeInput,
         )
     });

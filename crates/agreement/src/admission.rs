@@ -24,7 +24,7 @@ use lamina_interop::crypto::verify_each;
 use lamina_interop::messages::{Admission, Rejection};
 use lamina_interop::module::StateView;
 use lamina_interop::profile::{measure, Stage};
-use lamina_interop::Hash;
+use lamina_interop::{Hash, Height};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
@@ -46,17 +46,18 @@ struct Candidate {
     next_nonce: u64,
 }
 
-/// Admits `raw` into `pool`, checking against committed `state`.
+/// Admits `raw` into `pool`, checking against `state`, the committed state at `height`.
 pub fn admit(
     runtime: &Runtime,
     pool: &Mutex<Mempool>,
     state: &(dyn StateView + Sync),
+    height: Height,
     raw: &[RawTx],
 ) -> Vec<Admission> {
     raw.par_chunks(SIGNATURE_BATCH)
         .map(|chunk| {
             measure(Stage::Admission, || {
-                admit_chunk(runtime, pool, state, chunk)
+                admit_chunk(runtime, pool, (state, height), chunk)
             })
         })
         .collect::<Vec<_>>()
@@ -68,7 +69,7 @@ pub fn admit(
 fn admit_chunk(
     runtime: &Runtime,
     pool: &Mutex<Mempool>,
-    state: &(dyn StateView + Sync),
+    (state, height): (&(dyn StateView + Sync), Height),
     chunk: &[RawTx],
 ) -> Vec<Admission> {
     let mut verdicts: Vec<Result<Hash, (Hash, Rejection)>> = Vec::with_capacity(chunk.len());
@@ -91,10 +92,16 @@ fn admit_chunk(
             .map(|(_, c)| (&c.tx.body.sender, c.message.as_slice(), &c.tx.signature)),
     );
     let mut pool = pool.lock();
+    // Blocks executed since `state` was read may have used these nonces, and the pool no
+    // longer remembers them all.
+    let current = pool.admits_as_of(height);
     for ((index, candidate), signature) in candidates.into_iter().zip(signatures) {
         let id = candidate.id;
         let result = match signature {
             Err(_) => Err(Rejection::BadSignature),
+            Ok(()) if !current => Err(Rejection::Unavailable {
+                detail: "the state moved on during admission; submit again".into(),
+            }),
             Ok(()) => {
                 let tx = VerifiedTx::with_sender(candidate.tx, candidate.sender, id, candidate.len);
                 pool.insert(Arc::new(tx), candidate.next_nonce)

@@ -18,13 +18,18 @@
 //!   sender's nonces in order.
 //! - After each finalized block, the senders whose state changed are re-validated: nonces
 //!   used up, and maximum fees their balance can no longer pay, leave the pool.
+//! - Committed state lags the blocks being executed, so the pool remembers, per sender, the
+//!   next nonce that the last [`FLOOR_BLOCKS`] included blocks imply. A transaction admitted
+//!   against state that does not show them yet (a peer's copy of one already included) is
+//!   refused as `NonceTooLow`; admission against state older than that window is refused as
+//!   `Unavailable` ([`Mempool::admits_as_of`]).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use lamina_interop::messages::Rejection;
-use lamina_interop::{Address, Hash};
+use lamina_interop::{Address, Hash, Height};
 
 use crate::tx::VerifiedTx;
 
@@ -79,7 +84,15 @@ pub struct Mempool {
     by_tip: BTreeSet<TipKey>,
     bytes: usize,
     arrivals: u64,
+    /// Per sender, the next nonce after its transactions in recently included blocks, and the
+    /// height of the newest of those blocks.
+    floors: hashbrown::HashMap<Address, (u64, Height)>,
+    /// The height of the committed state of the last re-validation.
+    revalidated: Height,
 }
+
+/// Blocks below the last re-validated height whose included nonces the pool still remembers.
+pub const FLOOR_BLOCKS: u64 = 8;
 
 /// Bytes a transaction adds to a block body besides its encoding: its length prefix.
 pub const BODY_ENTRY_OVERHEAD: usize = 4;
@@ -106,6 +119,8 @@ impl Mempool {
             by_tip: BTreeSet::new(),
             bytes: 0,
             arrivals: 0,
+            floors: hashbrown::HashMap::new(),
+            revalidated: Height(0),
         }
     }
 
@@ -129,16 +144,25 @@ impl Mempool {
         self.by_id.contains_key(id)
     }
 
-    /// Admits `tx`, whose sender's next nonce in committed state is `next_nonce`.
+    /// Whether a transaction checked against committed state at `height` may be inserted:
+    /// the pool still remembers the nonces of every block included since.
+    pub fn admits_as_of(&self, height: Height) -> bool {
+        height.0.saturating_add(FLOOR_BLOCKS) >= self.revalidated.0
+    }
+
+    /// Admits `tx`, whose sender's next nonce in committed state is `next_nonce` (the state
+    /// must pass [`Mempool::admits_as_of`]).
     pub fn insert(&mut self, tx: Arc<VerifiedTx>, next_nonce: u64) -> Result<(), Rejection> {
         if self.by_id.contains_key(&tx.id) {
             return Err(Rejection::Duplicate);
         }
         let nonce = tx.tx.body.nonce;
+        let floor = self.floors.get(&tx.sender).map_or(0, |(next, _)| *next);
         let sender_next = self
             .senders
             .get(&tx.sender)
-            .map_or(next_nonce, |s| s.next_nonce.max(next_nonce));
+            .map_or(next_nonce, |s| s.next_nonce.max(next_nonce))
+            .max(floor);
         if nonce < sender_next {
             return Err(Rejection::NonceTooLow {
                 expected: sender_next,
@@ -363,12 +387,20 @@ impl Mempool {
         out
     }
 
-    /// Removes what a finalized block included, `(sender, nonce)` pairs, and moves each
-    /// sender's next nonce past them, so the next block does not propose them again before
-    /// the block's execution is committed. Returns how many transactions left.
-    pub fn remove_included(&mut self, included: impl IntoIterator<Item = (Address, u64)>) -> usize {
+    /// Removes what the finalized block at `height` included, `(sender, nonce)` pairs, and
+    /// moves each sender's next nonce past them, so that neither the pooled transactions nor
+    /// copies arriving later are proposed again before the block's execution is committed.
+    /// Returns how many transactions left.
+    pub fn remove_included(
+        &mut self,
+        height: Height,
+        included: impl IntoIterator<Item = (Address, u64)>,
+    ) -> usize {
         let before = self.len();
         for (address, nonce) in included {
+            let next = nonce.saturating_add(1);
+            let floor = self.floors.entry(address).or_insert((next, height));
+            *floor = (floor.0.max(next), height);
             let Some(sender) = self.senders.get(&address) else {
                 continue;
             };
@@ -383,16 +415,21 @@ impl Mempool {
         before - self.len()
     }
 
-    /// Re-validates `senders` against committed state after a block: `account(address)`
-    /// gives the next nonce and the native balance. Used nonces leave the pool, and so do
-    /// transactions whose maximum fee the balance can no longer pay, with their later
-    /// nonces. Returns how many transactions left.
+    /// Re-validates `senders` against the committed state at `height`, after a block:
+    /// `account(address)` gives the next nonce and the native balance. Used nonces leave the
+    /// pool, and so do transactions whose maximum fee the balance can no longer pay, with
+    /// their later nonces. Returns how many transactions left.
     pub fn revalidate<E>(
         &mut self,
+        height: Height,
         senders: impl IntoIterator<Item = Address>,
         mut account: impl FnMut(&Address) -> Result<(u64, u128), E>,
     ) -> Result<usize, E> {
         let before = self.len();
+        self.revalidated = self.revalidated.max(height);
+        let horizon = self.revalidated.0;
+        self.floors
+            .retain(|_, (_, at)| at.0.saturating_add(FLOOR_BLOCKS) > horizon);
         for address in senders {
             if !self.senders.contains_key(&address) {
                 continue;

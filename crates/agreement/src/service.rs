@@ -293,7 +293,13 @@ impl Inner {
                     let submitted = txs.clone();
                     on_rayon(self.config.offload, move || {
                         span(Stage::Admission, || {
-                            admit(&runtime, &pool, &ViewRef(snapshot.view), &submitted)
+                            admit(
+                                &runtime,
+                                &pool,
+                                &ViewRef(snapshot.view),
+                                snapshot.height,
+                                &submitted,
+                            )
                         })
                     })
                     .await
@@ -535,7 +541,7 @@ impl Inner {
         span(Stage::Pool, || {
             self.pool
                 .lock()
-                .remove_included(txs.iter().map(|tx| (tx.sender, tx.tx.body.nonce)))
+                .remove_included(height, txs.iter().map(|tx| (tx.sender, tx.tx.body.nonce)))
         });
 
         let snapshot = self.snapshot().await?;
@@ -607,12 +613,14 @@ impl Inner {
         let after = self.snapshot().await?;
         let view = after.view;
         span(Stage::Pool, || {
-            self.pool.lock().revalidate(flight.touched, |account| {
-                Ok::<_, lamina_interop::module::StateError>((
-                    accounts::committed_nonce(&*view, account)?,
-                    bank::committed_balance(&*view, bank::NATIVE, account)?,
-                ))
-            })
+            self.pool
+                .lock()
+                .revalidate(after.height, flight.touched, |account| {
+                    Ok::<_, lamina_interop::module::StateError>((
+                        accounts::committed_nonce(&*view, account)?,
+                        bank::committed_balance(&*view, bank::NATIVE, account)?,
+                    ))
+                })
         })
         .map_err(|e| ServiceError::Execution {
             height,

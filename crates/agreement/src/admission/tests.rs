@@ -62,7 +62,7 @@ fn each_rejection_has_its_reason() {
         RawTx::try_from_vec(vec![1, 2, 3]).unwrap(),
         other_sender.to_raw(),
     ];
-    let verdicts = admit(&runtime, &pool, &state, &raw);
+    let verdicts = admit(&runtime, &pool, &state, Height(0), &raw);
     assert_eq!(verdicts.len(), raw.len());
     assert_eq!(
         verdicts[0],
@@ -138,7 +138,7 @@ fn nonce_too_low_and_a_full_pool() {
         transfer(&runtime, &key(1), 0, to, NATIVE, 1, 5).to_raw(),
         transfer(&runtime, &key(2), 0, to, NATIVE, 1, 1).to_raw(),
     ];
-    let verdicts = admit(&runtime, &pool, &state, &raw);
+    let verdicts = admit(&runtime, &pool, &state, Height(0), &raw);
     assert_eq!(
         reason(&verdicts[0]),
         Some(&Rejection::NonceTooLow {
@@ -164,7 +164,7 @@ fn one_bad_signature_in_a_large_batch_fails_only_itself() {
             tx.to_raw()
         })
         .collect();
-    let verdicts = admit(&runtime, &pool, &state, &raw);
+    let verdicts = admit(&runtime, &pool, &state, Height(0), &raw);
     let rejected: Vec<usize> = verdicts
         .iter()
         .enumerate()

@@ -216,7 +216,9 @@ fn revalidation_drops_used_nonces_and_unaffordable_fees() {
     pool.insert(simple(2, 0, 1), 0).unwrap();
     let one = Address::of(&sender(1));
     // Nonces 0 and 1 executed; the balance pays 300 but not nonce 3's 400.
-    let removed = pool.revalidate([one], |_| Ok::<_, ()>((2, 300))).unwrap();
+    let removed = pool
+        .revalidate(Height(1), [one], |_| Ok::<_, ()>((2, 300)))
+        .unwrap();
     assert_eq!(removed, 3);
     assert_eq!(order(&pool, unlimited()), vec![(1, 2), (2, 0)]);
     assert_eq!(
@@ -246,8 +248,35 @@ fn included_transactions_leave_and_pending_blocks_are_skipped() {
             .collect::<Vec<_>>(),
         vec![(1, 2), (2, 0)]
     );
-    assert_eq!(pool.remove_included([(one, 1)]), 2);
+    assert_eq!(pool.remove_included(Height(1), [(one, 1)]), 2);
     assert_eq!(order(&pool, unlimited()), vec![(1, 2), (2, 0)]);
+}
+
+#[test]
+fn a_late_copy_of_an_included_transaction_is_refused() {
+    let mut pool = Mempool::new(PoolConfig::default());
+    let one = Address::of(&sender(1));
+    // Block 1 included sender 1's nonces 0 and 1; this pool never held them, and committed
+    // state still says nonce 0 is next when a peer's copy of nonce 1 arrives.
+    pool.remove_included(Height(1), [(one, 0), (one, 1)]);
+    assert!(pool.admits_as_of(Height(0)));
+    assert_eq!(
+        pool.insert(simple(1, 1, 5), 0),
+        Err(Rejection::NonceTooLow {
+            expected: 2,
+            got: 1
+        })
+    );
+    pool.insert(simple(1, 2, 5), 0).unwrap();
+    // Once committed state has moved FLOOR_BLOCKS past block 1, the pool forgets it, and
+    // state read before block 1 may no longer be admitted against.
+    pool.revalidate(Height(1 + FLOOR_BLOCKS), [one], |_| {
+        Ok::<_, ()>((2, 1_000_000))
+    })
+    .unwrap();
+    assert!(!pool.admits_as_of(Height(0)));
+    assert!(pool.admits_as_of(Height(1)));
+    assert!(pool.admits_as_of(Height(1 + FLOOR_BLOCKS)));
 }
 
 #[derive(Debug, Clone)]
@@ -298,7 +327,7 @@ proptest! {
                 PoolOp::Executed { sender, next: n, balance } => {
                     next[sender as usize] = next[sender as usize].max(n);
                     let at = next[sender as usize];
-                    pool.revalidate([Address::of(&super::tests::sender(sender))], |_| Ok::<_, ()>((at, balance as u128))).unwrap();
+                    pool.revalidate(Height(0), [Address::of(&super::tests::sender(sender))], |_| Ok::<_, ()>((at, balance as u128))).unwrap();
                 }
             }
             prop_assert!(pool.len() <= config.max_txs);
