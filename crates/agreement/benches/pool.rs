@@ -102,7 +102,12 @@ fn main() {
     group.bench_function(BenchmarkId::from_parameter(format!("txs={block}")), |b| {
         b.iter_batched(
             || filled(&all),
-            |mut pool| assert_eq!(pool.remove_included(Height(1), chosen.iter().copied()), block),
+            |mut pool| {
+                assert_eq!(
+                    pool.remove_included(Height(1), chosen.iter().copied()),
+                    block
+                )
+            },
             BatchSize::LargeInput,
         )
     });

@@ -23,7 +23,7 @@ use std::hash::BuildHasher as _;
 use hashbrown::{HashMap, HashTable};
 
 use lamina_interop::block::{Receipt, StateChange, StateDelta};
-use lamina_interop::module::{Env, StateError, StateView};
+use lamina_interop::module::{Env, StateError, StateView, ValidatorSet};
 use lamina_interop::profile::{measure, Stage};
 use rayon::prelude::*;
 
@@ -39,6 +39,8 @@ pub struct BlockOutput {
     pub delta: StateDelta,
     /// Fees collected.
     pub fees: FeeTotals,
+    /// The validator set an end-block hook announced for the next block on.
+    pub validators: Option<ValidatorSet>,
 }
 
 /// How to run a block's transactions.
@@ -287,7 +289,7 @@ pub fn execute_block(
         base: state,
         changes: &changes,
     };
-    let end = runtime.end_block(env, fees, &view)?;
+    let (end, validators) = runtime.end_block(env, fees, &view)?;
     let end = changes.hashed(end);
     changes.absorb(end);
     let receipts = receipts
@@ -299,6 +301,7 @@ pub fn execute_block(
         receipts,
         delta,
         fees,
+        validators,
     })
 }
 

@@ -6,6 +6,7 @@
 //! VerifyProposal -> header, body, signatures (rayon), fees, nonce order  --> Ok | error
 //! ==BlockFinalized==> drop its txs from the pool
 //!                     OpenSnapshot, execute on rayon, --CommitBlock-->, re-validate the pool
+//!                     ==ValidatorSetChanged==> when an end-block hook announced a new set
 //! ```
 //!
 //! [`AgreementService::run`] drives the four loops on one task. Everything that costs CPU in
@@ -35,7 +36,8 @@ use lamina_interop::codec::BoundedVec;
 use lamina_interop::crypto::verify_each;
 use lamina_interop::messages::{
     Admission, BlockFinalized, BuildProposal, CommitBlock, Committed, OpenSnapshot, ProposalError,
-    Rejection, Snapshot, StoreError, SubmitTxs, TxOrigin, TxsAdmitted, VerifyProposal,
+    Rejection, Snapshot, StoreError, SubmitTxs, TxOrigin, TxsAdmitted, ValidatorSetChanged,
+    VerifyProposal,
 };
 use lamina_interop::module::StateView;
 use lamina_interop::profile::{span, Stage};
@@ -192,6 +194,7 @@ struct Inner {
     snapshots: Requester<OpenSnapshot>,
     commit: Requester<CommitBlock>,
     admitted: Publisher<TxsAdmitted>,
+    validator_sets: Publisher<ValidatorSetChanged>,
 }
 
 /// Runs `work` on the rayon pool and waits for it without blocking the task, or inline
@@ -239,6 +242,7 @@ impl AgreementService {
             snapshots: bus.requester::<OpenSnapshot>(),
             commit: bus.requester::<CommitBlock>(),
             admitted: bus.publisher::<TxsAdmitted>(),
+            validator_sets: bus.publisher::<ValidatorSetChanged>(),
         };
         Ok(AgreementService {
             inner,
@@ -571,6 +575,16 @@ impl Inner {
             detail: e.to_string(),
         })?;
 
+        if let Some(set) = output.validators {
+            let event = ValidatorSetChanged {
+                epoch: set.epoch,
+                from_height: Height(height.0 + 1),
+                validators: Arc::new(set.validators),
+            };
+            if self.validator_sets.publish(event).await.is_err() {
+                return Err(ServiceError::Closed);
+            }
+        }
         let delta = Arc::new(output.delta);
         let flight = InFlight {
             height,

@@ -10,6 +10,7 @@ use commonware_consensus::simplex::scheme::ed25519::Scheme;
 use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
 use commonware_cryptography::{sha256, Hasher as _, Sha256};
 use commonware_p2p::simulated::Oracle;
+use commonware_p2p::utils::mux::Muxer;
 use commonware_p2p::Recipients;
 use commonware_runtime::{deterministic, Quota, Spawner as _, Supervisor as _};
 use commonware_utils::NZU32;
@@ -34,6 +35,10 @@ pub(crate) async fn start(
         .register(simplex::VOTES, Quota::per_second(NZU32!(100_000)))
         .await
         .map_err(|e| e.to_string())?;
+    // Votes travel on one sub-channel per epoch; the equivocator lives in the first.
+    let (mux, mut handle) = Muxer::new(ctx.child("votes"), sender, receiver);
+    mux.start();
+    let (sender, receiver) = handle.register(0).await.map_err(|e| e.to_string())?;
     ctx.child("equivocator")
         .spawn(move |_| equivocate(scheme, sender, receiver));
     Ok(())

@@ -98,6 +98,9 @@ pub struct Scenario {
     /// A Byzantine validator that signs two conflicting votes in every view, if any (it runs
     /// no chain: the others must report it and finalize without it).
     pub equivocator: Option<usize>,
+    /// Blocks per epoch: the staking set is recomputed, and consensus moves to a new
+    /// instance with it, after each.
+    pub epoch_blocks: u64,
 }
 
 impl Scenario {
@@ -118,6 +121,7 @@ impl Scenario {
             crash: None,
             timeouts: (Duration::from_secs(1), Duration::from_secs(2)),
             equivocator: None,
+            epoch_blocks: 10,
         }
     }
 
@@ -197,6 +201,19 @@ pub enum Violation {
         /// The honest validator whose state was read.
         validator: usize,
     },
+    /// Two validators were told different validator sets for one epoch.
+    SetMismatch {
+        /// The epoch.
+        epoch: u64,
+        /// The two validators.
+        validators: (usize, usize),
+    },
+    /// The last validator set an honest validator moved to still holds the slashed
+    /// equivocator.
+    NotRemoved {
+        /// The honest validator.
+        validator: usize,
+    },
     /// No block was finalized within five round timeouts of the faults healing.
     NoRecovery {
         /// Simulated time from healing to the next finalized block, if any.
@@ -237,6 +254,8 @@ pub struct Outcome {
     pub included: usize,
     /// The heights each validator started from, one entry per start.
     pub starts: Vec<Vec<u64>>,
+    /// Epoch -> the validator set consensus moved to, per validator.
+    pub sets: Vec<BTreeMap<u64, Vec<PublicKey>>>,
 }
 
 /// The key of simulated validator `index`.
@@ -268,6 +287,7 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
     simplex.nullify_retry = scenario.timeouts.1 * 2;
     simplex.fetch_timeout = Duration::from_millis(300);
     simplex.max_bytes = 1 << 20;
+    simplex.epoch_blocks = Some(scenario.epoch_blocks);
     let senders: Vec<SecretKey> = (0..ACCOUNTS).map(key).collect();
     let chain = Arc::new(Chain {
         chain_id,
@@ -282,7 +302,7 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
                 max_validators: n as u32,
                 min_bond: 1_000,
                 unbonding_blocks: 100,
-                epoch_blocks: 1_000_000,
+                epoch_blocks: scenario.epoch_blocks,
                 slash_per_mille: 100,
                 reward_per_block: 0,
             }),
@@ -530,6 +550,7 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
             .iter()
             .map(|starts| starts.iter().map(|h| h.0).collect())
             .collect(),
+        sets: record.sets.clone(),
     }
 }
 
@@ -566,6 +587,14 @@ fn check(
                     validators: (a, b),
                 });
             }
+            for (epoch, set) in &record.sets[a] {
+                if record.sets[b].get(epoch).is_some_and(|other| other != set) {
+                    violations.push(Violation::SetMismatch {
+                        epoch: *epoch,
+                        validators: (a, b),
+                    });
+                }
+            }
         }
     }
     if let (Some(crash), Some(committed)) = (scenario.crash, crashed_at) {
@@ -595,6 +624,13 @@ fn check(
                 .any(|(by, who)| *by == validator && *who == offender);
             if !reported {
                 violations.push(Violation::EquivocationMissed { validator });
+            }
+            let still_in = record.sets[validator]
+                .values()
+                .next_back()
+                .is_none_or(|set| set.contains(&offender));
+            if still_in {
+                violations.push(Violation::NotRemoved { validator });
             }
         }
     }

@@ -7,7 +7,7 @@ use lamina_interop::crypto::PublicKey;
 use lamina_interop::{Hash, Height};
 
 /// One observation on a validator's bus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
     /// `BlockFinalized`.
     Finalized {
@@ -19,6 +19,8 @@ pub(crate) enum Event {
     Committed { height: Height, root: Hash },
     /// `MisbehaviourDetected`.
     Misbehaviour { offender: PublicKey },
+    /// `ValidatorSetChanged`: the epoch, and the set's keys.
+    SetChanged { epoch: u64, keys: Vec<PublicKey> },
 }
 
 /// Everything observed, per validator.
@@ -30,6 +32,8 @@ pub(crate) struct Record {
     pub roots: Vec<BTreeMap<u64, Hash>>,
     /// When each height was first finalized by anyone (simulated time since start).
     pub first_finalized: BTreeMap<u64, Duration>,
+    /// Epoch -> the validator set announced for it, per validator.
+    pub sets: Vec<BTreeMap<u64, Vec<PublicKey>>>,
     /// Offenders reported, with the reporting validator.
     pub misbehaviour: Vec<(usize, PublicKey)>,
     /// Transactions in finalized blocks, counted once per height.
@@ -52,6 +56,7 @@ impl Record {
             start: Some(start),
             finalized: vec![BTreeMap::new(); validators],
             roots: vec![BTreeMap::new(); validators],
+            sets: vec![BTreeMap::new(); validators],
             resumed: vec![Vec::new(); validators],
             down: vec![None; validators],
             ..Record::default()
@@ -93,6 +98,11 @@ impl Record {
             Event::Misbehaviour { offender } => {
                 self.misbehaviour.push((validator, offender));
                 self.fold(validator, at, 3, 0, &Hash(offender.0));
+            }
+            Event::SetChanged { epoch, keys } => {
+                let id = Hash::of(&keys.iter().flat_map(|k| k.0).collect::<Vec<u8>>());
+                self.sets[validator].insert(epoch, keys);
+                self.fold(validator, at, 4, epoch, &id);
             }
         }
     }

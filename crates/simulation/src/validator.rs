@@ -16,15 +16,19 @@ use lamina_agreement::service::{AgreementConfig, AgreementService};
 use lamina_agreement::{Runtime, RuntimeConfig};
 use lamina_data_layer::kv::MemoryStore;
 use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
-use lamina_data_layer::{BlockStore, ChainStore, CommitService, Pruning, SnapshotService};
+use lamina_data_layer::{
+    BlockStore, ChainStore, CommitService, FlatState, Pruning, SnapshotService,
+};
 use lamina_incentive::gossip::{self, TxGossip};
 use lamina_incentive::simplex::{self, Channels, Simplex, SimplexConfig};
-use lamina_incentive::staking::{FeesToValidators, Staking, StakingGenesis};
+use lamina_incentive::staking::{consensus_set, FeesToValidators, Staking, StakingGenesis};
 use lamina_incentive::{ChainTip, Engine as _};
 use lamina_interop::bus::{Bus, BusConfig};
 use lamina_interop::chain::ChainReader;
 use lamina_interop::crypto::SecretKey;
-use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected, StateCommitted};
+use lamina_interop::messages::{
+    BlockFinalized, MisbehaviourDetected, StateCommitted, ValidatorSetChanged,
+};
 use lamina_interop::module::Env;
 use lamina_interop::module::Module as _;
 use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
@@ -219,10 +223,12 @@ async fn run(
 
     let bus = Bus::new(BusConfig::default()).map_err(|e| e.to_string())?;
     let hot = store.hot_state();
+    let snapshot_hot = hot.clone();
     let commits = CommitService::new(&bus, store)
         .map_err(|e| e.to_string())?
         .offload(false);
-    let snapshots = SnapshotService::new(&bus, kv.clone(), hot).map_err(|e| e.to_string())?;
+    let snapshots =
+        SnapshotService::new(&bus, kv.clone(), snapshot_hot).map_err(|e| e.to_string())?;
     let config = AgreementConfig {
         mode: Mode::Sequential,
         offload: false,
@@ -233,6 +239,13 @@ async fn run(
     let reader: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
     let mut simplex_config = chain.simplex.clone();
     simplex_config.partition = format!("v{index}_simplex");
+    // Consensus resumes in the epoch, and with the set, that committed state holds.
+    if let Some((epoch, keys)) =
+        consensus_set(&FlatState::new(kv.clone(), hot.clone())).map_err(|e| e.to_string())?
+    {
+        simplex_config.epoch = epoch;
+        simplex_config.validators = keys;
+    }
     let max_message = simplex_config.max_message() as usize;
     let gossip =
         TxGossip::new(&bus, txs, control.clone(), max_message).map_err(|e| e.to_string())?;
@@ -250,6 +263,7 @@ async fn run(
     let mut finalized = bus.subscribe::<BlockFinalized>();
     let mut committed = bus.subscribe::<StateCommitted>();
     let mut faults = bus.subscribe::<MisbehaviourDetected>();
+    let mut sets = bus.subscribe::<ValidatorSetChanged>();
     bus.check_wiring().map_err(|e| e.to_string())?;
 
     ctx.child("commit").spawn(|_| async move {
@@ -275,6 +289,10 @@ async fn run(
                 },
                 e = faults.recv().fuse() => match e {
                     Ok(e) => Event::Misbehaviour { offender: e.offender },
+                    Err(_) => break,
+                },
+                e = sets.recv().fuse() => match e {
+                    Ok(e) => Event::SetChanged { epoch: e.epoch, keys: e.validators.iter().map(|v| v.key).collect() },
                     Err(_) => break,
                 },
             };

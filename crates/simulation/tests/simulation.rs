@@ -12,6 +12,12 @@ fn four_honest_validators_agree() {
         assert!(chain.len() >= 30, "finalized {} blocks", chain.len());
     }
     assert!(outcome.included > 0, "transfers were included");
+    // 30 blocks of 10-block epochs: consensus moved to epochs 1 and 2 (same four validators).
+    for sets in &outcome.sets {
+        let epochs: Vec<u64> = sets.keys().copied().collect();
+        assert!(epochs.starts_with(&[1, 2]), "epochs {epochs:?}");
+        assert!(sets.values().all(|set| set.len() == 4));
+    }
     eprintln!(
         "elapsed {:?}, submitted {}, included {}",
         outcome.elapsed, outcome.submitted, outcome.included
@@ -54,9 +60,14 @@ fn an_equivocator_is_slashed_and_the_chain_goes_on() {
             outcome.violations
         );
         let byzantine = scenario.equivocator.unwrap();
+        let offender = lamina_simulation::validator_key(byzantine).public_key();
         for (v, chain) in outcome.finalized.iter().enumerate() {
             if v != byzantine {
                 assert!(chain.len() as u64 >= scenario.height, "validator {v}");
+                // From the first epoch after the slash on, the other three run without it.
+                let last = outcome.sets[v].values().next_back().expect("a set change");
+                assert_eq!(last.len(), 3, "validator {v}");
+                assert!(!last.contains(&offender));
             }
         }
     }

@@ -37,7 +37,7 @@ use lamina_interop::block::{EventRecord, Outcome, Receipt, StateChange, StateDel
 use lamina_interop::codec::{self, BoundedString, BoundedVec};
 use lamina_interop::module::{
     reward_pool, AccessSet, EmptyState, Env, GasMeter, GasSchedule, Module, StateError, StateView,
-    WorkingSet,
+    ValidatorSet, WorkingSet,
 };
 use lamina_interop::ChainId;
 
@@ -433,13 +433,14 @@ impl Runtime {
     }
 
     /// Pays out the block's fees, then runs every module's end-block hook over `state`, so
-    /// that a rewards module sees this block's share of fees in the pool.
+    /// that a rewards module sees this block's share of fees in the pool. Returns the changes
+    /// and the validator set a hook announced.
     pub(crate) fn end_block(
         &self,
         env: &Env,
         fees: FeeTotals,
         state: &dyn StateView,
-    ) -> Result<Vec<StateChange>, RuntimeError> {
+    ) -> Result<(Vec<StateChange>, Option<ValidatorSet>), RuntimeError> {
         let mut ws = WorkingSet::new(state);
         let split = self.fee_rule.split(fees);
         let parts = split
@@ -470,7 +471,8 @@ impl Runtime {
                     failure,
                 })?;
         }
-        Ok(ws.finish().changes)
+        let effects = ws.finish();
+        Ok((effects.changes, effects.validators))
     }
 }
 

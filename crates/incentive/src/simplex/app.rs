@@ -3,12 +3,20 @@
 //!
 //! ```text
 //! simplex --propose(ctx)------> BuildProposal on ctx.parent       --> digest
+//!                               (on the epoch's last block: that block again)
 //! simplex --verify(ctx, d)----> block d (broadcast, else fetched)  --> VerifyProposal --> bool
+//!                               (d = ctx.parent: true only for the epoch's last block)
 //! simplex --broadcast(d)------> the block to the plan's recipients (blocks channel)
 //! simplex --report(finalized)-> walk back from the finalized block to the last delivered one,
 //!                               fetching what is missing; ==BlockFinalized==> oldest first
 //! simplex --report(fault)-----> ==MisbehaviourDetected==>
 //! ```
+//!
+//! With epochs (proof of stake), epoch `e` orders the blocks at heights `e*L+1 ..= (e+1)*L`
+//! (`L` blocks per epoch). Once its last block is notarized, leaders propose that block again
+//! until a finalization for it arrives, so nothing beyond it is ordered by the old set; the
+//! engine then waits for the block's execution to announce the next set and starts the next
+//! epoch's instance on it.
 //!
 //! Blocks live in a bounded cache keyed by id (the SHA-256 of the header, which is also the
 //! digest consensus orders). A block missing from the cache is asked of every peer, again
@@ -16,7 +24,7 @@
 //! block's id is the hash of its header and the header commits to the body, a peer cannot
 //! substitute another block.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -24,8 +32,8 @@ use commonware_codec::{Decode as _, Encode};
 use commonware_consensus::simplex::scheme::ed25519::Scheme;
 use commonware_consensus::simplex::types::{Activity, Attributable, Context, Finalization};
 use commonware_consensus::simplex::Plan;
-use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
-use commonware_cryptography::certificate::{Scheme as _, Verifier as _};
+use commonware_consensus::{Automaton, CertifiableAutomaton, Epochable as _, Relay, Reporter};
+use commonware_cryptography::certificate::Scheme as _;
 use commonware_cryptography::{ed25519, sha256};
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_parallel::Sequential;
@@ -85,6 +93,8 @@ pub(crate) struct AppConfig {
     pub max_ancestors: usize,
     /// Pause of a leader before it builds.
     pub block_time: Duration,
+    /// Blocks per epoch; `None`: one epoch for the chain's life.
+    pub epoch_blocks: Option<u64>,
 }
 
 /// What the reporter passes on to the finalizer.
@@ -93,21 +103,38 @@ pub(crate) enum Report {
     Finalized(Finalization<Scheme, Digest>),
     /// Verified evidence of misbehaviour.
     Fault {
-        offender: usize,
+        offender: Key,
         kind: Misbehaviour,
         evidence: Vec<u8>,
     },
 }
 
 impl Report {
-    /// Two votes of one validator that contradict each other, as simplex proved them.
-    fn conflicting_votes(evidence: &(impl Attributable + Encode)) -> Report {
-        Report::Fault {
-            offender: evidence.signer().get() as usize,
+    /// Two votes of one of `participants` that contradict each other, as simplex proved them.
+    fn conflicting_votes(
+        participants: &[Key],
+        evidence: &(impl Attributable + Encode),
+    ) -> Option<Report> {
+        Some(Report::Fault {
+            offender: participants.get(evidence.signer().get() as usize)?.clone(),
             kind: Misbehaviour::ConflictingVotes,
             evidence: evidence.encode().to_vec(),
-        }
+        })
     }
+}
+
+/// Most epochs whose schemes and closing certificates are kept.
+const KEPT_EPOCHS: usize = 16;
+
+/// The epochs this node knows.
+#[derive(Default)]
+struct Epochs {
+    /// The epoch this node runs.
+    current: u64,
+    /// The signing schemes of recent epochs, to check peers' certificates.
+    schemes: BTreeMap<u64, Scheme>,
+    /// Per finished epoch, the encoded certificate that finalized its last block.
+    closing: BTreeMap<u64, Vec<u8>>,
 }
 
 struct Cache {
@@ -128,8 +155,7 @@ pub(crate) struct Shared<E, S> {
     chain: Arc<dyn ChainReader>,
     sender: S,
     cache: Mutex<Cache>,
-    /// Checks finalization certificates from peers.
-    scheme: Scheme,
+    epochs: Mutex<Epochs>,
     rng: Mutex<E>,
     /// Where verified certificates from peers go: the finalizer.
     reports: mpsc::Sender<Report>,
@@ -153,12 +179,11 @@ where
         chain: Arc<dyn ChainReader>,
         sender: S,
         tip: ChainTip,
-        scheme: Scheme,
         reports: mpsc::Sender<Report>,
     ) -> Shared<E, S> {
         Shared {
             rng: Mutex::new(context.child("certificates")),
-            scheme,
+            epochs: Mutex::new(Epochs::default()),
             reports,
             latest: Mutex::new(None),
             asked_tip: Mutex::new(None),
@@ -191,6 +216,48 @@ where
         *self.latest.lock() = Some(certificate);
     }
 
+    /// The epoch this node runs.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epochs.lock().current
+    }
+
+    /// Starts `epoch`, whose votes and certificates `scheme` checks.
+    pub(crate) fn enter_epoch(&self, epoch: u64, scheme: Scheme) {
+        let mut epochs = self.epochs.lock();
+        epochs.current = epoch;
+        epochs.schemes.insert(epoch, scheme);
+        while epochs.schemes.len() > KEPT_EPOCHS {
+            epochs.schemes.pop_first();
+        }
+        *self.latest.lock() = None;
+    }
+
+    /// Records the certificate that finalized `epoch`'s last block, for peers still in it.
+    pub(crate) fn close_epoch(&self, epoch: u64, certificate: Vec<u8>) {
+        let mut epochs = self.epochs.lock();
+        epochs.closing.insert(epoch, certificate);
+        while epochs.closing.len() > KEPT_EPOCHS {
+            epochs.closing.pop_first();
+        }
+    }
+
+    /// The height of `epoch`'s last block; `None` without epochs.
+    pub(crate) fn last_height(&self, epoch: u64) -> Option<Height> {
+        let blocks = self.config.epoch_blocks?;
+        Some(Height(epoch.saturating_add(1).saturating_mul(blocks)))
+    }
+
+    /// Whether a block at `height` belongs to `epoch`.
+    fn in_epoch(&self, epoch: u64, height: Height) -> bool {
+        match self.config.epoch_blocks {
+            None => true,
+            Some(blocks) => {
+                height.0 > epoch.saturating_mul(blocks)
+                    && height.0 <= epoch.saturating_add(1).saturating_mul(blocks)
+            }
+        }
+    }
+
     /// Asks every peer for its latest finalization, at most once per fetch timeout: called
     /// when this node cannot build or check a block because it lacks the blocks below it.
     fn ask_for_tip(&self) {
@@ -206,25 +273,56 @@ where
             *asked = Some(now);
         }
         let mut sender = self.sender.clone();
-        let _ = sender.send(Recipients::All, Wire::Tip.encode(), false);
+        let _ = sender.send(Recipients::All, Wire::Tip(self.epoch()).encode(), false);
     }
 
-    /// A peer's finalization certificate, passed to the finalizer if it checks out.
+    /// Asks peers for their latest finalization unless this node finalized a block within
+    /// `quiet`: called periodically, so a node left behind in an old epoch (whose instance
+    /// its peers no longer run) still learns how to catch up.
+    pub(crate) fn ask_if_stalled(&self, last_progress: SystemTime, quiet: Duration) {
+        let now = self.context.current();
+        if now.duration_since(last_progress).unwrap_or_default() >= quiet {
+            self.ask_for_tip();
+        }
+    }
+
+    /// A peer's finalization certificate, passed to the finalizer if it checks out against
+    /// the validator set of its epoch.
     fn on_finalized(&self, peer: &Key, bytes: &[u8]) {
-        let participants = self.scheme.participants().len() as u32;
-        if bytes.len() > Finalization::<Scheme, Digest>::max_encode_size(participants) {
+        let (current, largest) = {
+            let epochs = self.epochs.lock();
+            let largest = epochs
+                .schemes
+                .values()
+                .map(|s| s.participants().len())
+                .max()
+                .unwrap_or(0);
+            (epochs.current, largest)
+        };
+        if bytes.len() > Finalization::<Scheme, Digest>::max_encode_size(largest as u32) {
             tracing::debug!(%peer, "oversized finalization");
             return;
         }
-        let config = self.scheme.certificate_codec_config();
-        let Ok(finalization) = Finalization::<Scheme, Digest>::decode_cfg(bytes.to_vec(), &config)
+        let Ok(finalization) = Finalization::<Scheme, Digest>::decode_cfg(bytes.to_vec(), &largest)
         else {
             tracing::debug!(%peer, "undecodable finalization");
             return;
         };
+        let epoch = finalization.epoch().get();
+        if epoch != current {
+            // An older epoch's is stale; a later one's cannot be checked before this node
+            // has executed its way into that epoch, so ask for the one it needs.
+            if epoch > current {
+                self.ask_for_tip();
+            }
+            return;
+        }
+        let Some(scheme) = self.epochs.lock().schemes.get(&epoch).cloned() else {
+            return;
+        };
         let valid = {
             let mut rng = self.rng.lock();
-            finalization.verify(&mut *rng, &self.scheme, &Sequential)
+            finalization.verify(&mut *rng, &scheme, &Sequential)
         };
         if !valid {
             tracing::debug!(%peer, "invalid finalization certificate");
@@ -383,7 +481,14 @@ where
 
     async fn propose(&self, ctx: Ctx, asker: &oneshot::Sender<Digest>) -> Option<Digest> {
         let parent = block_id(&ctx.parent.1);
-        let height = Height(self.height_of(parent, asker).await?.0 + 1);
+        let parent_height = self.height_of(parent, asker).await?;
+        if let Some(last) = self.last_height(ctx.round.epoch().get()) {
+            if parent_height >= last {
+                // The epoch is complete: propose its last block again until it is final.
+                return (parent_height == last).then_some(ctx.parent.1);
+            }
+        }
+        let height = Height(parent_height.0 + 1);
         if !self.config.block_time.is_zero() {
             self.context.sleep(self.config.block_time).await;
         }
@@ -429,10 +534,19 @@ where
         payload: Digest,
         asker: &oneshot::Sender<bool>,
     ) -> Option<bool> {
+        let epoch = ctx.round.epoch().get();
+        if payload == ctx.parent.1 {
+            // Only an epoch's last block is proposed again, and only within its epoch.
+            let height = self.height_of(block_id(&payload), asker).await?;
+            return Some(self.last_height(epoch) == Some(height));
+        }
         let block = self.fetch(block_id(&payload), asker).await?;
         let header = &block.header;
         let parent = block_id(&ctx.parent.1);
-        if header.parent != parent || header.proposer != address_of(&ctx.leader) {
+        if header.parent != parent
+            || header.proposer != address_of(&ctx.leader)
+            || !self.in_epoch(epoch, header.height)
+        {
             return Some(false);
         }
         if header.height.0 != self.height_of(parent, asker).await?.0 + 1 {
@@ -497,9 +611,16 @@ where
                         self.send_block(Recipients::One(peer), &block);
                     }
                 }
-                Ok(Wire::Tip) => {
-                    let latest = self.latest.lock().clone();
-                    if let Some(certificate) = latest {
+                Ok(Wire::Tip(epoch)) => {
+                    let answer = {
+                        let epochs = self.epochs.lock();
+                        if epoch == epochs.current {
+                            self.latest.lock().clone()
+                        } else {
+                            epochs.closing.get(&epoch).cloned()
+                        }
+                    };
+                    if let Some(certificate) = answer {
                         let mut sender = self.sender.clone();
                         let reply = Wire::Finalized(certificate).encode();
                         let _ = sender.send(Recipients::One(peer), reply, false);
@@ -549,10 +670,13 @@ where
     }
 }
 
-/// What simplex holds: the automaton, relay and reporter in one cloneable handle.
+/// What an epoch's simplex instance holds: the automaton, relay and reporter in one
+/// cloneable handle.
 pub(crate) struct Mailbox<E, S> {
     shared: Arc<Shared<E, S>>,
     reports: mpsc::Sender<Report>,
+    /// The epoch's validators, in simplex's order.
+    participants: Arc<Vec<Key>>,
 }
 
 impl<E, S> Clone for Mailbox<E, S> {
@@ -560,13 +684,22 @@ impl<E, S> Clone for Mailbox<E, S> {
         Mailbox {
             shared: self.shared.clone(),
             reports: self.reports.clone(),
+            participants: self.participants.clone(),
         }
     }
 }
 
 impl<E, S> Mailbox<E, S> {
-    pub(crate) fn new(shared: Arc<Shared<E, S>>, reports: mpsc::Sender<Report>) -> Self {
-        Mailbox { shared, reports }
+    pub(crate) fn new(
+        shared: Arc<Shared<E, S>>,
+        reports: mpsc::Sender<Report>,
+        participants: Vec<Key>,
+    ) -> Self {
+        Mailbox {
+            shared,
+            reports,
+            participants: Arc::new(participants),
+        }
     }
 }
 
@@ -644,12 +777,22 @@ where
     type Activity = Activity<Scheme, Digest>;
 
     fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
+        let participants = &self.participants;
         let report = match activity {
-            Activity::Finalization(finalization) => Report::Finalized(finalization),
-            Activity::ConflictingNotarize(evidence) => Report::conflicting_votes(&evidence),
-            Activity::ConflictingFinalize(evidence) => Report::conflicting_votes(&evidence),
-            Activity::NullifyFinalize(evidence) => Report::conflicting_votes(&evidence),
-            _ => return commonware_actor::Feedback::Ok,
+            Activity::Finalization(finalization) => Some(Report::Finalized(finalization)),
+            Activity::ConflictingNotarize(evidence) => {
+                Report::conflicting_votes(participants, &evidence)
+            }
+            Activity::ConflictingFinalize(evidence) => {
+                Report::conflicting_votes(participants, &evidence)
+            }
+            Activity::NullifyFinalize(evidence) => {
+                Report::conflicting_votes(participants, &evidence)
+            }
+            _ => None,
+        };
+        let Some(report) = report else {
+            return commonware_actor::Feedback::Ok;
         };
         // A dropped finalization is covered by the next one, which finalizes its ancestors.
         match self.reports.try_send(report) {

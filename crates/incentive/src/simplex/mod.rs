@@ -16,14 +16,32 @@
 //! one up to it, oldest first, fetching from peers what it lacks. A validator that starts
 //! late or restarts catches up the same way.
 //!
-//! Votes are journalled by simplex under [`SimplexConfig::partition`] before they leave the
-//! process, so a restarted validator never signs two conflicting votes for one view: keep
-//! that storage with the node's data.
+//! Votes are journalled by simplex under [`SimplexConfig::partition`] (one partition per
+//! epoch) before they leave the process, so a restarted validator never signs two
+//! conflicting votes for one view: keep that storage with the node's data.
+//!
+//! # Epochs
+//!
+//! With [`SimplexConfig::epoch_blocks`] set (proof of stake), the validator set may change
+//! every `epoch_blocks` blocks. Each epoch runs its own simplex instance, with its own set,
+//! journal and sub-channel of the three consensus channels (multiplexed by epoch):
+//!
+//! ```text
+//! epoch e orders heights e*L+1 ..= (e+1)*L; its last block is proposed again until final
+//!   --> BlockFinalized(last block) --> agreement executes it; staking's end-block hook
+//!       announces the next set --> ValidatorSetChanged{epoch: e+1}
+//!   --> this engine stops instance e and starts instance e+1 from that block
+//! ```
+//!
+//! A validator outside an epoch's set follows it without voting. A node that fell behind
+//! by whole epochs asks peers for the certificate that closed its epoch, and steps through
+//! the epochs one by one.
 
 mod app;
 pub mod evidence;
 pub mod wire;
 
+use std::collections::BTreeMap;
 use std::num::{NonZeroU16, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +54,10 @@ use commonware_consensus::simplex::{
     Config, Engine as SimplexEngine, Floor, ForwardPolicy, SkipPolicy,
 };
 use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_consensus::Epochable as _;
 use commonware_cryptography::certificate::Scheme as _;
 use commonware_cryptography::ed25519;
+use commonware_p2p::utils::mux::Muxer;
 use commonware_p2p::{Blocker, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
@@ -49,9 +69,10 @@ use futures::channel::mpsc;
 use futures::future::{self, Either};
 use futures::StreamExt as _;
 use lamina_interop::bus::Bus;
+use lamina_interop::bus::Subscription;
 use lamina_interop::chain::ChainReader;
 use lamina_interop::crypto::{PublicKey, SecretKey};
-use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected};
+use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected, ValidatorSetChanged};
 use lamina_interop::{ChainId, Hash};
 use rand_core_010::CryptoRng;
 
@@ -72,8 +93,14 @@ pub const BLOCKS: u64 = 3;
 pub struct SimplexConfig {
     /// The chain; its id separates this chain's signatures from any other's.
     pub chain_id: ChainId,
-    /// The validators' consensus keys (any order; simplex sorts them).
+    /// The validators' consensus keys in [`SimplexConfig::epoch`] (any order; simplex sorts
+    /// them).
     pub validators: Vec<PublicKey>,
+    /// The epoch the node starts in: the chain's current one.
+    pub epoch: u64,
+    /// Blocks per epoch, after each of which the set may change (announced by
+    /// `ValidatorSetChanged`); `None`: the set is fixed (proof of authority).
+    pub epoch_blocks: Option<u64>,
     /// How long a view waits for its leader's proposal.
     pub leader_timeout: Duration,
     /// How long a view waits for a notarization before voting to skip it.
@@ -102,6 +129,8 @@ impl SimplexConfig {
         SimplexConfig {
             chain_id,
             validators,
+            epoch: 0,
+            epoch_blocks: None,
             leader_timeout: Duration::from_secs(1),
             notarization_timeout: Duration::from_secs(2),
             nullify_retry: Duration::from_secs(5),
@@ -132,6 +161,9 @@ pub enum SimplexError {
     /// The validator set is empty.
     #[error("the validator set is empty")]
     NoValidators,
+    /// An epoch length of zero blocks.
+    #[error("an epoch must last at least one block")]
+    ZeroEpoch,
 }
 
 /// One network channel: its sender and receiver.
@@ -154,8 +186,9 @@ pub struct Channels<S, R> {
 pub struct Simplex<E, B, S, R> {
     context: E,
     config: SimplexConfig,
-    scheme: Scheme,
+    key: SecretKey,
     me: Key,
+    sets: Subscription<ValidatorSetChanged>,
     tip: ChainTip,
     bus: Bus,
     chain: Arc<dyn ChainReader>,
@@ -191,13 +224,17 @@ where
         if config.validators.is_empty() {
             return Err(SimplexError::NoValidators);
         }
-        let scheme = signing_scheme(&config, key)?;
+        if config.epoch_blocks == Some(0) {
+            return Err(SimplexError::ZeroEpoch);
+        }
+        epoch_scheme(config.chain_id, &config.validators, key)?;
         let me = key_of(&key.public_key())?;
         Ok(Simplex {
             context,
             config,
-            scheme,
+            key: SecretKey::from_seed(key.seed()),
             me,
+            sets: bus.subscribe::<ValidatorSetChanged>(),
             tip,
             bus: bus.clone(),
             chain,
@@ -210,16 +247,44 @@ where
 /// The consensus signing scheme of the validator holding `key` on the chain of `config`:
 /// what it signs votes with, and checks its peers' votes and certificates against.
 pub fn signing_scheme(config: &SimplexConfig, key: &SecretKey) -> Result<Scheme, SimplexError> {
-    let participants = config
-        .validators
-        .iter()
-        .map(key_of)
-        .collect::<Result<Vec<_>, _>>()?;
-    let participants = Set::from_iter_dedup(participants);
+    let participants = participants(&config.validators)?;
     let signer = ed25519::PrivateKey::decode(key.seed().to_vec())
         .map_err(|_| SimplexError::BadKey(key.public_key()))?;
     Scheme::signer(&namespace(config.chain_id), participants, signer)
         .ok_or(SimplexError::NotAValidator(key.public_key()))
+}
+
+/// The scheme of an epoch with `validators`: the signing one for a member, else one that
+/// only checks (the node follows the epoch without voting).
+fn epoch_scheme(
+    chain_id: ChainId,
+    validators: &[PublicKey],
+    key: &SecretKey,
+) -> Result<Scheme, SimplexError> {
+    let set = participants(validators)?;
+    if set.is_empty() {
+        return Err(SimplexError::NoValidators);
+    }
+    let signer = ed25519::PrivateKey::decode(key.seed().to_vec())
+        .map_err(|_| SimplexError::BadKey(key.public_key()))?;
+    Ok(Scheme::signer(&namespace(chain_id), set.clone(), signer)
+        .unwrap_or_else(|| Scheme::verifier(&namespace(chain_id), set)))
+}
+
+fn participants(validators: &[PublicKey]) -> Result<Set<Key>, SimplexError> {
+    let keys = validators
+        .iter()
+        .map(key_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Set::from_iter_dedup(keys))
+}
+
+/// The journal partition of `epoch` (epoch 0 keeps the plain name).
+fn partition_of(config: &SimplexConfig, epoch: u64) -> String {
+    match epoch {
+        0 => config.partition.clone(),
+        e => format!("{}-epoch-{e}", config.partition),
+    }
 }
 
 /// The namespace of this chain's consensus signatures.
@@ -248,8 +313,9 @@ where
         let Simplex {
             context,
             config,
-            scheme,
+            key,
             me,
+            mut sets,
             tip,
             bus,
             chain,
@@ -265,6 +331,7 @@ where
             cached_blocks: config.cached_blocks,
             max_ancestors: 256,
             block_time: config.block_time,
+            epoch_blocks: config.epoch_blocks,
         };
         let (blocks_sender, blocks_receiver) = channels.blocks;
         let (reports, mut reported) = mpsc::channel(1024);
@@ -273,137 +340,237 @@ where
             app_config,
             address_of(&me),
             &bus,
-            chain,
+            chain.clone(),
             blocks_sender,
             tip,
-            scheme.clone(),
             reports.clone(),
         ));
         let serving = shared.clone();
         let server = context
             .child("blocks")
             .spawn(move |_| serving.serve(blocks_receiver));
-
-        let mailbox = Mailbox::new(shared.clone(), reports);
-        let participants: Vec<Key> = scheme.participants().iter().cloned().collect();
-        let reporter = AttributableReporter::new(
-            context.child("evidence"),
-            scheme.clone(),
-            mailbox.clone(),
-            Sequential,
-            true,
-        );
+        // Each consensus channel carries one sub-channel per epoch.
+        let mut muxes = Vec::new();
+        let mut handles = Vec::new();
+        for (name, (sender, receiver)) in [
+            ("votes", channels.votes),
+            ("certificates", channels.certificates),
+            ("resolver", channels.resolver),
+        ] {
+            let (mux, handle) = Muxer::new(context.child(name), sender, receiver);
+            muxes.push(mux.start());
+            handles.push(handle);
+        }
         let fetch_timeout =
             NonZeroDuration::new(config.fetch_timeout.max(Duration::from_millis(1)))
                 .ok_or(EngineError::Config("zero fetch timeout".into()))?;
-        let engine = SimplexEngine::new(
-            context.child("simplex"),
-            Config {
-                scheme,
-                elector: RoundRobin::<commonware_cryptography::Sha256>::default(),
-                blocker,
-                automaton: mailbox.clone(),
-                relay: mailbox,
-                reporter,
-                track_historical_votes: true,
-                strategy: Sequential,
-                partition: config.partition.clone(),
-                mailbox_size: nz(1024),
-                epoch: Epoch::zero(),
-                floor: Floor::Genesis(digest(Hash::ZERO)),
-                replay_buffer: nz(1 << 20),
-                write_buffer: nz(1 << 20),
-                page_cache: CacheRef::new(NonZeroU16::new(4096).unwrap_or(NonZeroU16::MIN), nz(64)),
-                leader_timeout: config.leader_timeout,
-                certification_timeout: config.notarization_timeout,
-                timeout_retry: config.nullify_retry,
-                view_retention: ViewDelta::new(256),
-                skip: SkipPolicy::Disabled,
-                fetch_timeout,
-                fetch_retry_delay: Duration::from_millis(100),
-                forward: ForwardPolicy::SilentVoters,
-            },
-        );
-        let consensus = engine.start(channels.votes, channels.certificates, channels.resolver);
 
         let finalized = bus.publisher::<BlockFinalized>();
         let faults = bus.publisher::<MisbehaviourDetected>();
         // Never answered: the finalizer's fetches end only when the bus closes.
         let (never, _keep) = oneshot::channel::<()>();
-        let result = loop {
-            let tick = context.sleep(Duration::from_millis(200));
-            futures::pin_mut!(tick);
-            let report = match future::select(reported.next(), tick).await {
-                Either::Left((Some(report), _)) => report,
-                Either::Left((None, _)) => break Ok(()),
-                Either::Right(_) if bus.is_closed() => break Ok(()),
-                Either::Right(_) => continue,
-            };
-            match report {
-                Report::Finalized(finalization) => {
-                    let target = block_id(&finalization.proposal.payload);
-                    let blocks = match shared.missing_chain(target, &never).await {
-                        Ok(Some(blocks)) => blocks,
-                        Ok(None) => continue,
-                        Err(height) => {
-                            break Err(EngineError::Forked {
-                                height,
-                                detail: format!("finalized block {target} does not descend from the delivered chain"),
-                            })
+        let mut epoch = config.epoch;
+        let mut validators = config.validators.clone();
+        // Sets announced for epochs this node has not reached yet.
+        let mut announced: BTreeMap<u64, Vec<PublicKey>> = BTreeMap::new();
+        let mut last_progress = context.current();
+        let quiet = config.leader_timeout.max(config.fetch_timeout) * 2;
+        let result = 'epochs: loop {
+            let scheme = epoch_scheme(config.chain_id, &validators, &key)
+                .map_err(|e| EngineError::Config(e.to_string()))?;
+            let participants: Vec<Key> = scheme.participants().iter().cloned().collect();
+            let member = participants.contains(&me);
+            tracing::info!(
+                epoch,
+                validators = participants.len(),
+                member,
+                "starting consensus epoch"
+            );
+            shared.enter_epoch(epoch, scheme.clone());
+            // The epoch starts from the block that ended the previous one.
+            let genesis = match (epoch, config.epoch_blocks) {
+                (0, _) | (_, None) => Hash::ZERO,
+                (e, Some(blocks)) => {
+                    let height = lamina_interop::Height(e.saturating_mul(blocks));
+                    match chain.header(height) {
+                        Ok(Some(header)) => header.id(),
+                        _ if shared.delivered().height == height => shared.delivered().block,
+                        _ => {
+                            break Err(EngineError::Config(format!(
+                                "the block {height} that starts epoch {e} is not in the store"
+                            )))
                         }
-                    };
-                    let proof = Arc::new(finalization.encode().to_vec());
-                    let last = blocks.len() - 1;
-                    let mut closed = false;
-                    for (i, block) in blocks.into_iter().enumerate() {
-                        let next = ChainTip {
-                            height: block.header.height,
-                            block: block.id(),
-                        };
-                        let proof = if i == last {
-                            proof.clone()
-                        } else {
-                            Arc::new(Vec::new())
-                        };
-                        if finalized
-                            .publish(BlockFinalized { block, proof })
-                            .await
-                            .is_err()
-                        {
-                            closed = true;
-                            break;
-                        }
-                        shared.set_delivered(next);
                     }
-                    if closed {
-                        break Ok(());
-                    }
-                    shared.set_latest(proof.to_vec());
                 }
-                Report::Fault {
-                    offender,
-                    kind,
-                    evidence,
-                } => {
-                    let Some(offender) = participants.get(offender) else {
-                        continue;
-                    };
-                    let mut bytes = [0u8; 32];
-                    bytes.copy_from_slice(offender.as_ref());
-                    tracing::warn!(offender = %PublicKey(bytes), ?kind, "misbehaviour detected");
-                    let event = MisbehaviourDetected {
-                        offender: PublicKey(bytes),
-                        height: shared.delivered().height,
-                        kind,
-                        evidence: Arc::new(evidence),
-                    };
-                    if faults.publish(event).await.is_err() {
-                        break Ok(());
-                    }
+            };
+            let mut subchannels = Vec::new();
+            for handle in &mut handles {
+                match handle.register(epoch).await {
+                    Ok(pair) => subchannels.push(pair),
+                    Err(err) => break 'epochs Err(EngineError::Config(err.to_string())),
                 }
             }
+            let (Some(resolver), Some(certificates), Some(votes)) =
+                (subchannels.pop(), subchannels.pop(), subchannels.pop())
+            else {
+                break Err(EngineError::Config("consensus channels missing".into()));
+            };
+            let mailbox = Mailbox::new(shared.clone(), reports.clone(), participants);
+            let reporter = AttributableReporter::new(
+                context.child("evidence"),
+                scheme.clone(),
+                mailbox.clone(),
+                Sequential,
+                true,
+            );
+            let engine = SimplexEngine::new(
+                context.child("simplex"),
+                Config {
+                    scheme,
+                    elector: RoundRobin::<commonware_cryptography::Sha256>::default(),
+                    blocker: blocker.clone(),
+                    automaton: mailbox.clone(),
+                    relay: mailbox,
+                    reporter,
+                    track_historical_votes: true,
+                    strategy: Sequential,
+                    partition: partition_of(&config, epoch),
+                    mailbox_size: nz(1024),
+                    epoch: Epoch::new(epoch),
+                    floor: Floor::Genesis(digest(genesis)),
+                    replay_buffer: nz(1 << 20),
+                    write_buffer: nz(1 << 20),
+                    page_cache: CacheRef::new(
+                        NonZeroU16::new(4096).unwrap_or(NonZeroU16::MIN),
+                        nz(64),
+                    ),
+                    leader_timeout: config.leader_timeout,
+                    certification_timeout: config.notarization_timeout,
+                    timeout_retry: config.nullify_retry,
+                    view_retention: ViewDelta::new(256),
+                    skip: SkipPolicy::Disabled,
+                    fetch_timeout,
+                    fetch_retry_delay: Duration::from_millis(100),
+                    forward: ForwardPolicy::SilentVoters,
+                },
+            );
+            let consensus = engine.start(votes, certificates, resolver);
+            // Journals of epochs before the previous one are never needed again: a restart
+            // resumes at the earliest in the previous epoch (its last block not yet durable).
+            if epoch >= 2 {
+                let _ = context
+                    .remove(&partition_of(&config, epoch - 2), None)
+                    .await;
+            }
+
+            let outcome = loop {
+                // The next set, once this epoch's last block is delivered and announced.
+                while let Ok(Some(event)) = sets.try_recv() {
+                    if event.epoch > epoch {
+                        announced.insert(
+                            event.epoch,
+                            event.validators.iter().map(|v| v.key).collect(),
+                        );
+                    }
+                }
+                let done = shared.last_height(epoch) == Some(shared.delivered().height);
+                if done {
+                    if let Some(next) = announced.remove(&(epoch + 1)) {
+                        break Ok(Some(next));
+                    }
+                }
+                let tick = context.sleep(Duration::from_millis(50));
+                futures::pin_mut!(tick);
+                let report = match future::select(reported.next(), tick).await {
+                    Either::Left((Some(report), _)) => report,
+                    Either::Left((None, _)) => break Ok(None),
+                    Either::Right(_) if bus.is_closed() => break Ok(None),
+                    Either::Right(_) => {
+                        shared.ask_if_stalled(last_progress, quiet);
+                        continue;
+                    }
+                };
+                match report {
+                    Report::Finalized(finalization) => {
+                        if finalization.epoch().get() != epoch {
+                            continue;
+                        }
+                        let target = block_id(&finalization.proposal.payload);
+                        let blocks = match shared.missing_chain(target, &never).await {
+                            Ok(Some(blocks)) => blocks,
+                            Ok(None) => continue,
+                            Err(height) => {
+                                break Err(EngineError::Forked {
+                                    height,
+                                    detail: format!("finalized block {target} does not descend from the delivered chain"),
+                                })
+                            }
+                        };
+                        let proof = Arc::new(finalization.encode().to_vec());
+                        let last = blocks.len() - 1;
+                        let mut closed = false;
+                        for (i, block) in blocks.into_iter().enumerate() {
+                            let next = ChainTip {
+                                height: block.header.height,
+                                block: block.id(),
+                            };
+                            let proof = if i == last {
+                                proof.clone()
+                            } else {
+                                Arc::new(Vec::new())
+                            };
+                            if finalized
+                                .publish(BlockFinalized { block, proof })
+                                .await
+                                .is_err()
+                            {
+                                closed = true;
+                                break;
+                            }
+                            shared.set_delivered(next);
+                        }
+                        if closed {
+                            break Ok(None);
+                        }
+                        last_progress = context.current();
+                        shared.set_latest(proof.to_vec());
+                        if shared.last_height(epoch) == Some(shared.delivered().height) {
+                            shared.close_epoch(epoch, proof.to_vec());
+                        }
+                    }
+                    Report::Fault {
+                        offender,
+                        kind,
+                        evidence,
+                    } => {
+                        let mut bytes = [0u8; 32];
+                        bytes.copy_from_slice(offender.as_ref());
+                        tracing::warn!(offender = %PublicKey(bytes), ?kind, "misbehaviour detected");
+                        let event = MisbehaviourDetected {
+                            offender: PublicKey(bytes),
+                            height: shared.delivered().height,
+                            kind,
+                            evidence: Arc::new(evidence),
+                        };
+                        if faults.publish(event).await.is_err() {
+                            break Ok(None);
+                        }
+                    }
+                }
+            };
+            consensus.abort();
+            match outcome {
+                Ok(Some(next)) => {
+                    epoch += 1;
+                    validators = next;
+                }
+                Ok(None) => break Ok(()),
+                Err(err) => break Err(err),
+            }
         };
-        consensus.abort();
+        for mux in muxes {
+            mux.abort();
+        }
         server.abort();
         result
     }

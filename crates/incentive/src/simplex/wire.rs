@@ -4,12 +4,15 @@
 //! ```text
 //! 0x00 | block (canonical encoding)      a block
 //! 0x01 | id (32 bytes)                   "send me this block"
-//! 0x02                                   "send me your latest finalization"
+//! 0x02 | epoch (u64, big-endian)         "send me your latest finalization of this epoch"
 //! 0x03 | finalization (simplex encoding) a finalization certificate
 //! ```
 //!
 //! A validator that falls behind (it missed the certificate that finalized the blocks its
-//! peers build on) asks for the latest finalization and catches up from it.
+//! peers build on) asks for the latest finalization of the epoch it is in and catches up
+//! from it: a peer still in that epoch answers with its latest one, a peer past it with the
+//! one that finalized the epoch's last block, after which the asker moves to the next epoch
+//! and asks again.
 
 use lamina_interop::block::Block;
 use lamina_interop::codec::{Canonical, DecodeError};
@@ -27,8 +30,8 @@ pub enum Wire {
     Block(Block),
     /// A request for the block with this id.
     Request(Hash),
-    /// A request for the sender's latest finalization certificate.
-    Tip,
+    /// A request for the latest finalization certificate of an epoch.
+    Tip(u64),
     /// A finalization certificate, in simplex's encoding (checked by the receiver).
     Finalized(Vec<u8>),
 }
@@ -64,7 +67,11 @@ impl Wire {
                 out.extend_from_slice(&id.0);
                 out
             }
-            Wire::Tip => vec![TIP],
+            Wire::Tip(epoch) => {
+                let mut out = vec![TIP];
+                out.extend_from_slice(&epoch.to_be_bytes());
+                out
+            }
             Wire::Finalized(certificate) => {
                 let mut out = Vec::with_capacity(1 + certificate.len());
                 out.push(FINALIZED);
@@ -84,7 +91,10 @@ impl Wire {
                     .map_err(|_| WireError::BadRequest(bytes.len()))?;
                 Ok(Wire::Request(Hash(id)))
             }
-            Some((&TIP, [])) => Ok(Wire::Tip),
+            Some((&TIP, epoch)) => {
+                let epoch: [u8; 8] = epoch.try_into().map_err(|_| WireError::UnknownTag)?;
+                Ok(Wire::Tip(u64::from_be_bytes(epoch)))
+            }
             Some((&FINALIZED, certificate)) => Ok(Wire::Finalized(certificate.to_vec())),
             _ => Err(WireError::UnknownTag),
         }
@@ -123,7 +133,7 @@ mod tests {
         for message in [
             Wire::Block(block()),
             Wire::Request(Hash::of(b"x")),
-            Wire::Tip,
+            Wire::Tip(7),
             Wire::Finalized(vec![1, 2, 3]),
         ] {
             assert_eq!(Wire::decode(&message.encode()), Ok(message));

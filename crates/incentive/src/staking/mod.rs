@@ -12,7 +12,8 @@
 //! end of block          mint `reward_per_block` and pay out the reward pool (base fees, with
 //!                       [`FeesToValidators`]), both to the active set pro rata to bond;
 //!                       every `epoch_blocks`: the top `max_validators` unjailed candidates by
-//!                       bond become the active set (event `ValidatorSetChanged`)
+//!                       bond become the active set (event `ValidatorSetChanged`), announced
+//!                       to consensus for the next epoch (`Context::announce_validators`)
 //! ```
 //!
 //! Bonded and unbonding amounts are held in the module's own account
@@ -39,9 +40,10 @@ mod query;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::crypto::PublicKey;
+use lamina_interop::messages::Validator as SetMember;
 use lamina_interop::module::{
     module_account, reward_pool, AccessSet, Context, FeeRule, FeeSplit, FeeTotals, Ledger,
-    LedgerError, Module, ModuleError, StateError, StateMap, StateValue, StateView,
+    LedgerError, Module, ModuleError, StateError, StateMap, StateValue, StateView, ValidatorSet,
 };
 use lamina_interop::{Address, Hash};
 use serde::{Deserialize, Serialize};
@@ -168,6 +170,19 @@ impl<L: Ledger> Staking<L> {
     pub fn account() -> Address {
         module_account(Self::NAME)
     }
+}
+
+/// The epoch and consensus keys of the active set in committed `state`, or `None` on a chain
+/// without staking (whose set is the chain spec's). A node starts its consensus engine with
+/// them.
+pub fn consensus_set(state: &dyn StateView) -> Result<Option<(u64, Vec<PublicKey>)>, StateError> {
+    if PARAMS.get_committed(state)?.is_none() {
+        return Ok(None);
+    }
+    Ok(ACTIVE
+        .get_committed(state)?
+        .filter(|active| !active.keys.is_empty())
+        .map(|active| (active.epoch, active.keys)))
 }
 
 /// The fee rule of a chain with staking: the producer keeps the tips, base fees go to the
@@ -394,13 +409,41 @@ impl<L: Ledger> Module for Staking<L> {
         }
         let height = ctx.env().height.0;
         if params.epoch_blocks > 0 && height > 0 && height % params.epoch_blocks == 0 {
-            let members = top_candidates(ctx, params.max_validators as usize)?;
-            active = ActiveSet::new(active.epoch + 1, members);
+            let mut members = top_candidates(ctx, params.max_validators as usize)?;
+            let keys = if members.is_empty() {
+                // No eligible candidate: the chain keeps the set it has rather than halt.
+                members = active.members.clone();
+                active.keys.clone()
+            } else {
+                members.iter().map(|m| m.key).collect()
+            };
+            active = ActiveSet {
+                epoch: active.epoch + 1,
+                members,
+                keys,
+            };
             ACTIVE.set(ctx.state(), &active)?;
             ctx.emit(&StakingEvent::ValidatorSetChanged {
                 epoch: active.epoch,
                 validators: active.members.iter().map(|m| (m.key, m.bond)).collect(),
             })?;
+            let mut validators: Vec<SetMember> = active
+                .keys
+                .iter()
+                .map(|key| SetMember {
+                    key: *key,
+                    power: active
+                        .members
+                        .iter()
+                        .find(|m| m.key == *key)
+                        .map_or(0, |m| u64::try_from(m.bond).unwrap_or(u64::MAX)),
+                })
+                .collect();
+            validators.sort_by_key(|v| v.key);
+            ctx.announce_validators(ValidatorSet {
+                epoch: active.epoch,
+                validators,
+            });
         }
         Ok(())
     }

@@ -190,15 +190,23 @@ fn call(
 }
 
 fn end_block(chain: &mut Chain, height: u64) -> Vec<StakingEvent> {
+    end_block_announcing(chain, height).0
+}
+
+/// The end-block hook's events, and the validator set it announced to consensus.
+fn end_block_announcing(
+    chain: &mut Chain,
+    height: u64,
+) -> (Vec<StakingEvent>, Option<ValidatorSet>) {
     let snapshot = chain.clone();
     let mut ws = WorkingSet::new(&snapshot);
     let env = env(height);
     let mut ctx = Context::new(&env, None, 2, &mut ws);
     Staking::new(TestLedger).end_block(&mut ctx).unwrap();
     let events = decode_events(&ws);
-    let changes = ws.finish().changes;
-    apply(chain, changes);
-    events
+    let effects = ws.finish();
+    apply(chain, effects.changes);
+    (events, effects.validators)
 }
 
 fn decode_events(ws: &WorkingSet<'_>) -> Vec<StakingEvent> {
@@ -390,12 +398,30 @@ fn rewards_are_pro_rata_and_epochs_rotate_the_set() {
         StakingCall::Bond { amount: 50_000 },
     )
     .unwrap();
-    let events = end_block(&mut chain, 4);
+    let (events, announced) = end_block_announcing(&mut chain, 4);
     assert!(!events
         .iter()
         .any(|e| matches!(e, StakingEvent::ValidatorSetChanged { .. })));
-    let events = end_block(&mut chain, 5);
+    assert_eq!(announced, None, "no announcement inside an epoch");
+    let (events, announced) = end_block_announcing(&mut chain, 5);
     let set = active(&chain);
+    // Consensus learns the new set, sorted by key, with bonds as power.
+    let mut expected: Vec<SetMember> = set
+        .members
+        .iter()
+        .map(|m| SetMember {
+            key: m.key,
+            power: m.bond as u64,
+        })
+        .collect();
+    expected.sort_by_key(|v| v.key);
+    assert_eq!(
+        announced,
+        Some(ValidatorSet {
+            epoch: 1,
+            validators: expected
+        })
+    );
     assert_eq!(set.epoch, 1);
     let operators: Vec<Address> = set.members.iter().map(|m| m.operator).collect();
     assert_eq!(operators, vec![operator(0), operator(3), operator(2)]);

@@ -153,6 +153,16 @@ pub trait Module: Send + Sync + 'static {
     }
 }
 
+/// The validators consensus runs with from the next block on, announced by a module's
+/// end-block hook (in proof of stake, the staking module at each epoch boundary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorSet {
+    /// The epoch the set runs, counted from 0 at genesis.
+    pub epoch: u64,
+    /// Its members.
+    pub validators: Vec<crate::messages::Validator>,
+}
+
 /// What a module sees while it runs: the block, the caller, and its working set. Typed by the
 /// module, so a module can only emit its own events.
 pub struct Context<'c, 's, M: Module + ?Sized> {
@@ -199,6 +209,12 @@ impl<'c, 's, M: Module + ?Sized> Context<'c, 's, M> {
     /// Emits an event of this module.
     pub fn emit(&mut self, event: &M::Event) -> Result<(), StateError> {
         self.state.emit(self.module, codec::encode(event))
+    }
+
+    /// Announces the validator set consensus runs from the next block on; see
+    /// [`WorkingSet::announce_validators`].
+    pub fn announce_validators(&mut self, set: ValidatorSet) {
+        self.state.announce_validators(set)
     }
 }
 

@@ -20,6 +20,7 @@ use crate::codec::{BoundedBytes, DecodeError};
 
 use super::access::AccessSet;
 use super::gas::{cost, GasMeter, GasSchedule};
+use super::ValidatorSet;
 
 /// Longest state key, in bytes.
 pub const MAX_KEY_LEN: usize = 256;
@@ -136,6 +137,8 @@ pub struct Effects {
     pub events: Vec<EventRecord>,
     /// Gas used.
     pub gas_used: u64,
+    /// The validator set announced by a block hook, if any.
+    pub validators: Option<ValidatorSet>,
 }
 
 /// One entry of the undo log: a key and its overlay entry before a write (`None`: the key
@@ -231,6 +234,7 @@ pub struct WorkingSet<'s> {
     gas: GasMeter,
     schedule: GasSchedule,
     access: Option<AccessSet>,
+    validators: Option<ValidatorSet>,
 }
 
 impl<'s> WorkingSet<'s> {
@@ -246,6 +250,7 @@ impl<'s> WorkingSet<'s> {
             gas: GasMeter::unlimited(),
             schedule: GasSchedule::default(),
             access: None,
+            validators: None,
         }
     }
 
@@ -404,12 +409,19 @@ impl<'s> WorkingSet<'s> {
         &self.events
     }
 
+    /// Announces the validator set that consensus runs from the next block on (the last
+    /// announcement wins). Only an end-block hook's announcement reaches consensus.
+    pub fn announce_validators(&mut self, set: ValidatorSet) {
+        self.validators = Some(set);
+    }
+
     /// The changes, events and gas of this working set.
     pub fn finish(self) -> Effects {
         Effects {
             changes: self.overlay.into_changes(),
             events: self.events,
             gas_used: self.gas.used(),
+            validators: self.validators,
         }
     }
 }
