@@ -11,7 +11,7 @@
 //! app (RPC)         --ProveState------->  data-layer  a key's value with its proof
 //! agreement         --CommitBlock------>  data-layer  persist block, receipts, state delta
 //! data-layer        ==StateCommitted==>   (event)     app, agreement, incentive engine
-//! incentive modules ==ValidatorSetChanged==> (event)  incentive engine
+//! agreement         ==ValidatorSetChanged==> (event)  incentive engine, node network
 //! incentive engine  ==MisbehaviourDetected==> (event) incentive modules (slashing)
 //! ```
 //!
@@ -505,8 +505,9 @@ pub struct Validator {
 
 /// A new validator set takes effect at `epoch`.
 ///
-/// From: the staking module (incentive layer) at an epoch boundary. Subscribers: the
-/// consensus engine.
+/// From: the agreement layer, after executing a block whose end-block hooks announced a set
+/// (the staking module, at each epoch boundary). Subscribers: the consensus engine (it moves
+/// to the epoch) and the node's network (it tracks the set as a peer set).
 #[derive(Debug, Clone)]
 pub struct ValidatorSetChanged {
     /// The epoch from which the set applies.

@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use commonware_codec::DecodeExt as _;
 use commonware_cryptography::{ed25519, ChaCha20Poly1305};
 use commonware_p2p::authenticated::discovery::{self, Network, Oracle};
@@ -75,12 +74,27 @@ fn is_public(address: SocketAddr) -> bool {
     }
 }
 
-/// Starts the network of the validator `key` among `validators`, on `namespace` (the chain's,
-/// so that two chains' nodes never talk), with messages of at most `max_message` bytes.
+/// Most peers in one set: the largest validator set the network admits (channel buffers
+/// grow with it).
+const MAX_PEER_SET: usize = 64;
+
+/// The peer set of `validators`, as the network tracks it.
+pub(crate) fn peer_set(validators: &[PublicKey]) -> anyhow::Result<Set<ed25519::PublicKey>> {
+    let peers = validators
+        .iter()
+        .map(network_key)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Set::try_from(peers).map_err(|_| anyhow::anyhow!("a validator is listed twice"))
+}
+
+/// Starts the network of the validator `key` among `validators`, the set of consensus epoch
+/// `epoch` (the peer set's id; later epochs' sets are tracked as they are announced), on
+/// `namespace` (the chain's, so that two chains' nodes never talk), with messages of at
+/// most `max_message` bytes.
 pub(crate) fn start(
     ctx: &Context,
     key: &SecretKey,
-    validators: &[PublicKey],
+    (epoch, validators): (u64, &[PublicKey]),
     namespace: &[u8],
     settings: &NetworkSettings,
     max_message: u32,
@@ -94,11 +108,11 @@ pub(crate) fn start(
         .filter(|node| node.key != me)
         .map(|node| Ok((network_key(&node.key)?, node.address.into())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let peers = validators
-        .iter()
-        .map(network_key)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let peer_count = NonZeroUsize::new(peers.len()).context("the validator set is empty")?;
+    let peers = peer_set(validators)?;
+    if peers.is_empty() {
+        anyhow::bail!("the validator set is empty");
+    }
+    let peer_count = NonZeroUsize::new(MAX_PEER_SET.max(peers.len())).unwrap_or(NonZeroUsize::MIN);
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
             signer,
@@ -132,9 +146,7 @@ pub(crate) fn start(
     config.dial_frequency = Duration::from_millis(500);
     config.gossip_bit_vec_frequency = Duration::from_secs(5);
     let (mut network, mut oracle) = Network::new(ctx.child("p2p"), config);
-    let peer_set =
-        Set::try_from(peers).map_err(|_| anyhow::anyhow!("a validator is listed twice"))?;
-    let _ = oracle.track(0, peer_set);
+    let _ = oracle.track(epoch, peers);
     let consensus_quota = Quota::per_second(settings.consensus_rate);
     let mut register = |channel| network.register(channel, consensus_quota);
     let consensus = Channels {

@@ -22,20 +22,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use commonware_p2p::Manager as _;
 use commonware_runtime::{Clock as _, Spawner as _, Supervisor as _};
 use lamina_agreement::service::{AgreementConfig, AgreementService};
 use lamina_app::rpc::{serve, RpcContext, RpcLimits};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 use lamina_data_layer::state::{AuthenticatedState, QmdbState, StateConfig};
-use lamina_data_layer::{BlockStore, ChainStore, CommitService, Pruning, SnapshotService};
+use lamina_data_layer::{
+    BlockStore, ChainStore, CommitService, FlatState, Pruning, SnapshotService,
+};
 use lamina_incentive::gossip::TxGossip;
 use lamina_incentive::simplex::{self, Simplex, SimplexConfig};
+use lamina_incentive::staking::consensus_set;
 use lamina_incentive::{ChainTip, Engine, Solo, SoloConfig};
 use lamina_interop::bus::{Bus, BusConfig};
 use lamina_interop::chain::ChainReader;
-use lamina_interop::crypto::SecretKey;
-use lamina_interop::messages::{BlockFinalized, StateCommitted};
-use lamina_interop::module::Env;
+use lamina_interop::crypto::{PublicKey, SecretKey};
+use lamina_interop::messages::{BlockFinalized, StateCommitted, ValidatorSetChanged};
+use lamina_interop::module::{Env, StateView};
 use lamina_interop::{Address, Hash, Height, Timestamp};
 
 use crate::metrics::{self, Counters, Sources};
@@ -143,8 +147,8 @@ impl StateBackend for Qmdb {
 pub(crate) trait EngineChoice {
     /// The engine.
     type Engine: Engine;
-    /// The engine on `bus`, continuing from `tip`, proposing as `validator`; `chain` reads
-    /// finalized blocks (for peers that lag behind).
+    /// The engine on `bus`, continuing from `tip` (whose committed state is `state`),
+    /// proposing as `validator`; `chain` reads finalized blocks (for peers that lag behind).
     fn build(
         self,
         ctx: &commonware_runtime::tokio::Context,
@@ -152,6 +156,7 @@ pub(crate) trait EngineChoice {
         tip: ChainTip,
         validator: Address,
         chain: Arc<dyn ChainReader>,
+        state: &dyn StateView,
     ) -> anyhow::Result<Self::Engine>;
 }
 
@@ -188,6 +193,7 @@ impl EngineChoice for SoloEngine {
         tip: ChainTip,
         validator: Address,
         _chain: Arc<dyn ChainReader>,
+        _state: &dyn StateView,
     ) -> anyhow::Result<Self::Engine> {
         let config = SoloConfig {
             block_time: self.block_time,
@@ -227,7 +233,10 @@ impl SimplexEngine {
         else {
             anyhow::bail!("chain {} runs solo, not simplex", spec.name);
         };
-        if !validators.contains(&key.public_key()) {
+        let params = spec.staking()?.and_then(|section| section.params);
+        let staking = params.is_some();
+        // On a proof-of-stake chain the set changes; a node outside it follows the chain.
+        if !staking && !validators.contains(&key.public_key()) {
             anyhow::bail!(
                 "key {} is not one of the {} validators of chain {}",
                 key.public_key(),
@@ -236,9 +245,6 @@ impl SimplexEngine {
             );
         }
         spec.check_validators()?;
-        let staking = spec
-            .staking()?
-            .is_some_and(|section| section.params.is_some());
         let slashing = if staking {
             Some(Arc::new(spec.runtime()?))
         } else {
@@ -248,6 +254,7 @@ impl SimplexEngine {
         config.block_time = Duration::from_millis(*block_time_ms);
         config.leader_timeout = Duration::from_millis((*leader_timeout_ms).max(1));
         config.notarization_timeout = Duration::from_millis((*notarization_timeout_ms).max(1));
+        config.epoch_blocks = params.map(|p| p.epoch_blocks);
         // An address given in the configuration wins over the spec's for the same node.
         for node in bootnodes {
             if !network.bootnodes.iter().any(|given| given.key == node.key) {
@@ -280,13 +287,26 @@ impl EngineChoice for SimplexEngine {
         tip: ChainTip,
         _validator: Address,
         chain: Arc<dyn ChainReader>,
+        state: &dyn StateView,
     ) -> anyhow::Result<Self::Engine> {
-        let max_message = self.config.max_message();
+        let mut config = self.config;
+        // Consensus resumes in the epoch, and with the set, that committed state holds.
+        if let Some((epoch, keys)) = consensus_set(state)? {
+            config.epoch = epoch;
+            config.validators = keys;
+        }
+        if !config.validators.contains(&self.key.public_key()) {
+            tracing::warn!(
+                epoch = config.epoch,
+                "this node's key is not in the current validator set: it follows without voting"
+            );
+        }
+        let max_message = config.max_message();
         let started = network::start(
             ctx,
             &self.key,
-            &self.config.validators,
-            &simplex::namespace(self.config.chain_id),
+            (config.epoch, &config.validators),
+            &simplex::namespace(config.chain_id),
             &self.network,
             max_message,
         )?;
@@ -303,10 +323,29 @@ impl EngineChoice for SimplexEngine {
                 EvidenceReporter::new(bus, runtime, SecretKey::from_seed(self.key.seed()));
             ctx.child("evidence").spawn(|_| reporter.run());
         }
+        // Later epochs' sets become the network's peer sets as they are announced.
+        let mut sets = bus.subscribe::<ValidatorSetChanged>();
+        let mut oracle = started.oracle.clone();
+        ctx.child("peer_sets").spawn(|_| async move {
+            while let Ok(event) = sets.recv().await {
+                let keys: Vec<PublicKey> = event.validators.iter().map(|v| v.key).collect();
+                match network::peer_set(&keys) {
+                    Ok(peers) => {
+                        tracing::info!(
+                            epoch = event.epoch,
+                            validators = keys.len(),
+                            "tracking the next validator set"
+                        );
+                        let _ = oracle.track(event.epoch, peers);
+                    }
+                    Err(err) => tracing::warn!(%err, "announced validator set refused"),
+                }
+            }
+        });
         Ok(Simplex::new(
             ctx.child("engine"),
             bus,
-            self.config,
+            config,
             &self.key,
             tip,
             chain,
@@ -474,7 +513,7 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         let bus = Bus::new(BusConfig::default())?;
         let hot = store.hot_state();
         let commits = CommitService::new(&bus, store)?;
-        let snapshots = SnapshotService::new(&bus, kv.clone(), hot)?;
+        let snapshots = SnapshotService::new(&bus, kv.clone(), hot.clone())?;
         let agreement = AgreementService::new(
             &bus,
             runtime.clone(),
@@ -502,6 +541,7 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
             ChainTip { height, block },
             self.validator,
             chain.clone(),
+            &FlatState::new(kv.clone(), hot.clone()),
         )?;
         let rpc = serve(
             self.rpc,
