@@ -10,7 +10,7 @@ use commonware_consensus::simplex::scheme::ed25519::Scheme;
 use commonware_consensus::simplex::types::{
     Attributable, ConflictingFinalize, ConflictingNotarize, NullifyFinalize,
 };
-use commonware_consensus::Viewable as _;
+use commonware_consensus::{Epochable as _, Viewable as _};
 use commonware_cryptography::certificate::Scheme as _;
 use commonware_parallel::Sequential;
 use commonware_utils::ordered::Set;
@@ -30,6 +30,8 @@ pub const MAX_EVIDENCE_LEN: usize = 1024;
 pub struct Offence {
     /// The validator that signed both messages.
     pub offender: PublicKey,
+    /// The epoch in which it did.
+    pub epoch: u64,
     /// The view in which it did.
     pub view: u64,
     /// The evidence's canonical digest: the same offence proven twice has the same one.
@@ -45,6 +47,9 @@ pub enum EvidenceError {
     /// Not one of the three proofs of equivocation.
     #[error("evidence does not decode as a proof of equivocation")]
     Malformed,
+    /// The evidence was signed in an epoch whose set is not known (too old).
+    #[error("no validator set known for epoch {0}")]
+    UnknownEpoch(u64),
     /// The signer index is not in the validator set.
     #[error("the signer is not in the validator set")]
     UnknownSigner,
@@ -56,33 +61,67 @@ pub enum EvidenceError {
     Set(#[from] SimplexError),
 }
 
-/// Checks `evidence` against `validators` (the set it was signed in) on chain `chain_id`.
+/// Checks `evidence` on chain `chain_id` against the validator set of the epoch it was
+/// signed in, as `set_of` gives it (`None`: a set no longer known).
 pub fn verify_evidence(
     chain_id: ChainId,
-    validators: &[PublicKey],
+    set_of: impl Fn(u64) -> Option<Vec<PublicKey>>,
     evidence: &[u8],
 ) -> Result<Offence, EvidenceError> {
     if evidence.len() > MAX_EVIDENCE_LEN {
         return Err(EvidenceError::TooLong(evidence.len()));
     }
-    let keys = validators
-        .iter()
-        .map(key_of)
-        .collect::<Result<Vec<_>, _>>()?;
-    let scheme = Scheme::verifier(&namespace(chain_id), Set::from_iter_dedup(keys));
+    let scheme_of = |epoch: u64| -> Result<Scheme, EvidenceError> {
+        let validators = set_of(epoch).ok_or(EvidenceError::UnknownEpoch(epoch))?;
+        let keys = validators
+            .iter()
+            .map(key_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Scheme::verifier(
+            &namespace(chain_id),
+            Set::from_iter_dedup(keys),
+        ))
+    };
     // Batch verification draws random weights; seeding them from the evidence keeps every
     // validator's verdict the same (and a forgery fails whatever the weights).
     let mut rng = ChaCha20Rng::from_seed(Hash::of(evidence).0);
-    let (signer, view, valid, canonical) =
+    let (scheme, epoch, signer, view, valid, canonical) =
         if let Ok(proof) = ConflictingNotarize::<Scheme, Digest>::decode(evidence.to_vec()) {
+            let epoch = proof.epoch().get();
+            let scheme = scheme_of(epoch)?;
             let valid = proof.verify(&mut rng, &scheme, &Sequential);
-            (proof.signer(), proof.view(), valid, proof.encode())
+            (
+                scheme,
+                epoch,
+                proof.signer(),
+                proof.view(),
+                valid,
+                proof.encode(),
+            )
         } else if let Ok(proof) = ConflictingFinalize::<Scheme, Digest>::decode(evidence.to_vec()) {
+            let epoch = proof.epoch().get();
+            let scheme = scheme_of(epoch)?;
             let valid = proof.verify(&mut rng, &scheme, &Sequential);
-            (proof.signer(), proof.view(), valid, proof.encode())
+            (
+                scheme,
+                epoch,
+                proof.signer(),
+                proof.view(),
+                valid,
+                proof.encode(),
+            )
         } else if let Ok(proof) = NullifyFinalize::<Scheme, Digest>::decode(evidence.to_vec()) {
+            let epoch = proof.epoch().get();
+            let scheme = scheme_of(epoch)?;
             let valid = proof.verify(&mut rng, &scheme, &Sequential);
-            (proof.signer(), proof.view(), valid, proof.encode())
+            (
+                scheme,
+                epoch,
+                proof.signer(),
+                proof.view(),
+                valid,
+                proof.encode(),
+            )
         } else {
             return Err(EvidenceError::Malformed);
         };
@@ -97,6 +136,7 @@ pub fn verify_evidence(
     key.copy_from_slice(offender.as_ref());
     Ok(Offence {
         offender: PublicKey(key),
+        epoch,
         view: view.get(),
         id: Hash::of(&canonical),
     })

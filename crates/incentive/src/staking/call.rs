@@ -219,7 +219,17 @@ fn slash<L: Ledger>(
         return Err(StakingError::AlreadySlashed(id));
     }
     let mut active = ACTIVE.get(ctx.state())?.unwrap_or_default();
-    let offence = verify_evidence(ctx.env().chain_id, &active.keys, evidence)
+    // An offence of the previous epoch may be reported in this one.
+    let set_of = |epoch: u64| {
+        if epoch == active.epoch {
+            Some(active.keys.clone())
+        } else if epoch.checked_add(1) == Some(active.epoch) && !active.previous.is_empty() {
+            Some(active.previous.clone())
+        } else {
+            None
+        }
+    };
+    let offence = verify_evidence(ctx.env().chain_id, set_of, evidence)
         .map_err(|e| StakingError::Evidence(e.to_string()))?;
     if offence.id != id {
         return Err(StakingError::Evidence(

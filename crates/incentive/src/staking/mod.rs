@@ -114,6 +114,8 @@ pub struct ActiveSet {
     /// The consensus keys of the set as it was formed: what the epoch's votes, and evidence
     /// against them, are signed in. Slashing does not change it.
     pub keys: Vec<PublicKey>,
+    /// The previous epoch's keys, so that an offence in its last views can still be proven.
+    pub previous: Vec<PublicKey>,
 }
 
 impl ActiveSet {
@@ -124,6 +126,7 @@ impl ActiveSet {
             epoch,
             members,
             keys,
+            previous: Vec::new(),
         }
     }
 }
@@ -421,6 +424,7 @@ impl<L: Ledger> Module for Staking<L> {
                 epoch: active.epoch + 1,
                 members,
                 keys,
+                previous: std::mem::take(&mut active.keys),
             };
             ACTIVE.set(ctx.state(), &active)?;
             ctx.emit(&StakingEvent::ValidatorSetChanged {

@@ -434,10 +434,15 @@ fn rewards_are_pro_rata_and_epochs_rotate_the_set() {
 
 /// Two notarize votes of validator `signer` for different blocks in one view.
 fn equivocation(signer: u8, set: &[PublicKey], view: u64) -> Vec<u8> {
+    equivocation_in(0, signer, set, view)
+}
+
+/// [`equivocation`] in `epoch`.
+fn equivocation_in(epoch: u64, signer: u8, set: &[PublicKey], view: u64) -> Vec<u8> {
     let mut config = SimplexConfig::new(CHAIN, set.to_vec());
     config.validators = set.to_vec();
     let scheme = signing_scheme(&config, &validator_key(signer)).unwrap();
-    let round = Round::new(Epoch::new(0), View::new(view));
+    let round = Round::new(Epoch::new(epoch), View::new(view));
     let digest = |n: u8| -> sha256::Digest { Sha256::hash(&[&[n]]) };
     let a = Notarize::sign(
         &scheme,
@@ -450,6 +455,42 @@ fn equivocation(signer: u8, set: &[PublicKey], view: u64) -> Vec<u8> {
     )
     .unwrap();
     ConflictingNotarize::new(a, b).encode().to_vec()
+}
+
+#[test]
+fn an_offence_of_the_previous_epoch_is_slashed_an_older_one_is_not() {
+    let mut chain = genesis();
+    let set: Vec<PublicKey> = active(&chain).keys.clone();
+    let in_epoch_0 = equivocation_in(0, 2, &set, 7);
+    let other_in_epoch_0 = equivocation_in(0, 1, &set, 8);
+    // Epoch 1 begins (same candidates, same set).
+    end_block(&mut chain, 5);
+    assert_eq!(active(&chain).epoch, 1);
+    assert!(call(
+        &mut chain,
+        operator(0),
+        6,
+        StakingCall::ReportEquivocation {
+            evidence: in_epoch_0
+        }
+    )
+    .is_ok());
+    assert!(validator(&chain, 2).jailed);
+    // Two epochs on, epoch 0's set is forgotten: its evidence proves nothing.
+    end_block(&mut chain, 10);
+    assert_eq!(active(&chain).epoch, 2);
+    assert!(matches!(
+        call(
+            &mut chain,
+            operator(0),
+            11,
+            StakingCall::ReportEquivocation {
+                evidence: other_in_epoch_0
+            }
+        ),
+        Err(StakingError::Evidence(_))
+    ));
+    assert!(!validator(&chain, 1).jailed);
 }
 
 #[test]
