@@ -7,6 +7,7 @@ use std::path::Path;
 
 use lamina_agreement::modules::bank::{Bank, BankGenesis};
 use lamina_agreement::{Runtime, RuntimeConfig};
+use lamina_incentive::simplex::MIN_EPOCH_BLOCKS;
 use lamina_incentive::staking::{
     FeesToValidators, GenesisValidator, Params, Staking, StakingGenesis,
 };
@@ -309,8 +310,14 @@ impl ChainSpec {
         else {
             return Ok(());
         };
-        if staking.params.is_none() {
+        let Some(params) = &staking.params else {
             return Ok(());
+        };
+        if params.epoch_blocks < MIN_EPOCH_BLOCKS {
+            anyhow::bail!(
+                "chain spec: staking's epoch_blocks is {}; consensus needs epochs of at least {MIN_EPOCH_BLOCKS} blocks",
+                params.epoch_blocks
+            );
         }
         let mut genesis_set = staking.initial_set();
         let mut listed = validators.clone();
@@ -386,5 +393,18 @@ mod tests {
             validators.pop();
         }
         assert!(wrong.check_validators().is_err());
+
+        // So is one whose epochs are too short for consensus to change sets safely.
+        let mut short = spec.clone();
+        if let Some(section) = short.genesis.get_mut(STAKING) {
+            section["params"]["epoch_blocks"] = serde_json::json!(MIN_EPOCH_BLOCKS - 1);
+        }
+        let refused = short.check_validators().unwrap_err().to_string();
+        assert!(refused.contains("epoch_blocks"), "{refused}");
+        // The consensus set comes from the genesis state, in epoch 0.
+        assert_eq!(
+            lamina_incentive::staking::consensus_set(&state).unwrap(),
+            Some((0, active.keys.clone()))
+        );
     }
 }

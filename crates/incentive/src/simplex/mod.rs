@@ -88,6 +88,15 @@ pub const RESOLVER: u64 = 2;
 /// Channel of blocks and block requests.
 pub const BLOCKS: u64 = 3;
 
+/// Shortest epoch, in blocks. A restarted node resumes in the epoch of its committed state,
+/// which trails the finalized chain by a few blocks; with epochs at least this long, that is
+/// never more than [`KEPT_JOURNALS`] epochs back.
+pub const MIN_EPOCH_BLOCKS: u64 = 8;
+
+/// Epochs whose vote journals are kept (the current one and those before it), so a restart
+/// that resumes in an earlier epoch finds what it signed there.
+pub const KEPT_JOURNALS: u64 = 4;
+
 /// Settings of the simplex engine.
 #[derive(Debug, Clone)]
 pub struct SimplexConfig {
@@ -161,9 +170,9 @@ pub enum SimplexError {
     /// The validator set is empty.
     #[error("the validator set is empty")]
     NoValidators,
-    /// An epoch length of zero blocks.
-    #[error("an epoch must last at least one block")]
-    ZeroEpoch,
+    /// An epoch shorter than [`MIN_EPOCH_BLOCKS`].
+    #[error("an epoch of {0} blocks is shorter than the minimum of {MIN_EPOCH_BLOCKS}")]
+    EpochTooShort(u64),
 }
 
 /// One network channel: its sender and receiver.
@@ -224,8 +233,8 @@ where
         if config.validators.is_empty() {
             return Err(SimplexError::NoValidators);
         }
-        if config.epoch_blocks == Some(0) {
-            return Err(SimplexError::ZeroEpoch);
+        if let Some(blocks) = config.epoch_blocks.filter(|b| *b < MIN_EPOCH_BLOCKS) {
+            return Err(SimplexError::EpochTooShort(blocks));
         }
         epoch_scheme(config.chain_id, &config.validators, key)?;
         let me = key_of(&key.public_key())?;
@@ -455,12 +464,10 @@ where
                 },
             );
             let consensus = engine.start(votes, certificates, resolver);
-            // Journals of epochs before the previous one are never needed again: a restart
-            // resumes at the earliest in the previous epoch (its last block not yet durable).
-            if epoch >= 2 {
-                let _ = context
-                    .remove(&partition_of(&config, epoch - 2), None)
-                    .await;
+            // Older journals are never needed again: a restart resumes at most a few blocks
+            // behind the finalized chain (see MIN_EPOCH_BLOCKS).
+            if let Some(old) = epoch.checked_sub(KEPT_JOURNALS) {
+                let _ = context.remove(&partition_of(&config, old), None).await;
             }
 
             let outcome = loop {
