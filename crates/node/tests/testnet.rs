@@ -1,7 +1,8 @@
 //! Four `lamina node` processes of the `local` chain (BFT), on loopback: they finalize the
 //! same blocks, one that starts late catches up, a transfer sent to any of them is final on
 //! all, one killed with SIGKILL does not stop the others, and once restarted it catches up
-//! from its peers and goes on.
+//! from its peers and goes on. On a proof-of-stake chain with short epochs, consensus moves
+//! from epoch to epoch, and a validator killed for several epochs catches up across them.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,6 +39,8 @@ fn lamina(args: &[&str]) -> serde_json::Value {
 
 struct Validator {
     name: &'static str,
+    /// The `--chain` argument: a preset or a spec file.
+    chain: String,
     base: PathBuf,
     rpc: u16,
     metrics: u16,
@@ -57,7 +60,7 @@ impl Validator {
             .open(self.base.with_extension("log"))
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_lamina"))
-            .args(["node", "--chain", "local", "--validator", self.name])
+            .args(["node", "--chain", &self.chain, "--validator", self.name])
             .arg("--base-path")
             .arg(&self.base)
             .args(["--rpc-port", &self.rpc.to_string()])
@@ -124,14 +127,15 @@ async fn wait_for(urls: &[String], height: Height, what: &str, logs: &Path) {
     }
 }
 
-#[test]
-fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut validators: Vec<Validator> = NAMES
+/// The four validators of `chain` under `dir`, on free ports (not started), and the boot
+/// node argument naming alice.
+fn four(dir: &Path, chain: &str) -> (Vec<Validator>, String) {
+    let validators: Vec<Validator> = NAMES
         .iter()
         .map(|name| Validator {
             name,
-            base: dir.path().join(name),
+            chain: chain.to_string(),
+            base: dir.join(name),
             rpc: free_port(),
             metrics: free_port(),
             p2p: free_port(),
@@ -143,11 +147,37 @@ fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
         .unwrap()
         .to_string();
     let bootnode = format!("{alice_key}@127.0.0.1:{}", validators[0].p2p);
-    let urls: Vec<String> = validators.iter().map(Validator::url).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    (validators, bootnode)
+}
+
+/// Asserts that `a` and `b` hold the same block, naming the same state, at each of `heights`.
+async fn same_blocks(a: &str, b: &str, heights: &[u64]) {
+    let a = RpcClient::new(a).unwrap();
+    let b = RpcClient::new(b).unwrap();
+    for height in heights {
+        let x = a.header(Some(Height(*height))).await.unwrap().unwrap();
+        let y = b.header(Some(Height(*height))).await.unwrap().unwrap();
+        assert_eq!(x.hash, y.hash, "block {height}");
+        assert_eq!(
+            x.header.state_root, y.header.state_root,
+            "state named by block {height}"
+        );
+    }
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut validators, bootnode) = four(dir.path(), "local");
+    let urls: Vec<String> = validators.iter().map(Validator::url).collect();
+    let runtime = current_thread();
 
     // Three of four are a quorum: the chain starts without dave, who joins late, catches up
     // from its peers and then keeps pace.
@@ -225,17 +255,60 @@ fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
     validators[3].start(&bootnode);
     let target = Height(runtime.block_on(finalized(&urls[0])).unwrap().0 + 3);
     runtime.block_on(wait_for(&urls, target, "dave catches up", dir.path()));
-    runtime.block_on(async {
-        let alice = RpcClient::new(&urls[0]).unwrap();
-        let dave = RpcClient::new(&urls[3]).unwrap();
-        for height in [1, before.0, target.0] {
-            let a = alice.header(Some(Height(height))).await.unwrap().unwrap();
-            let d = dave.header(Some(Height(height))).await.unwrap().unwrap();
-            assert_eq!(a.hash, d.hash, "block {height}");
-            assert_eq!(
-                a.header.state_root, d.header.state_root,
-                "state named by block {height}"
-            );
-        }
-    });
+    runtime.block_on(same_blocks(&urls[0], &urls[3], &[1, before.0, target.0]));
+}
+
+/// Blocks per epoch of the proof-of-stake test: the shortest consensus allows.
+const EPOCH: u64 = 8;
+
+#[test]
+fn proof_of_stake_epochs_change_and_a_restarted_validator_catches_up_across_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = lamina(&["chain-spec", "export", "--preset", "local-pos"]);
+    spec["genesis"]["staking"]["params"]["epoch_blocks"] = serde_json::json!(EPOCH);
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let (mut validators, bootnode) = four(dir.path(), spec_path.to_str().unwrap());
+    let urls: Vec<String> = validators.iter().map(Validator::url).collect();
+    let runtime = current_thread();
+
+    // Past two epoch boundaries: each ended on its last block and the next set took over.
+    for validator in &mut validators {
+        validator.start(&bootnode);
+    }
+    runtime.block_on(wait_for(
+        &urls,
+        Height(2 * EPOCH + 2),
+        "four cross two epochs",
+        dir.path(),
+    ));
+
+    // dave is killed for at least three epochs; the other three go on through them.
+    validators[3].kill_9();
+    let before = runtime.block_on(finalized(&urls[0])).unwrap();
+    runtime.block_on(wait_for(
+        &urls[..3],
+        Height(before.0 + 3 * EPOCH + 1),
+        "three go on for three epochs",
+        dir.path(),
+    ));
+
+    // Restarted in the epoch it left, dave steps through the ones it missed and catches up.
+    validators[3].start(&bootnode);
+    let target = Height(runtime.block_on(finalized(&urls[0])).unwrap().0 + 3);
+    runtime.block_on(wait_for(
+        &urls,
+        target,
+        "dave catches up across epochs",
+        dir.path(),
+    ));
+    let boundaries: Vec<u64> = (1..=target.0 / EPOCH).map(|e| e * EPOCH).collect();
+    runtime.block_on(same_blocks(&urls[0], &urls[3], &boundaries));
+    let log = std::fs::read_to_string(validators[3].base.with_extension("log")).unwrap();
+    let epochs = log.matches("starting consensus epoch").count();
+    assert!(
+        epochs >= 5,
+        "dave entered {epochs} epochs; logs in {}",
+        dir.path().display()
+    );
 }
