@@ -85,43 +85,30 @@ pub fn verify_evidence(
     // Batch verification draws random weights; seeding them from the evidence keeps every
     // validator's verdict the same (and a forgery fails whatever the weights).
     let mut rng = ChaCha20Rng::from_seed(Hash::of(evidence).0);
+    // The three proofs share no trait for `verify`; each is checked the same way.
+    macro_rules! check {
+        ($proof:expr) => {{
+            let proof = $proof;
+            let epoch = proof.epoch().get();
+            let scheme = scheme_of(epoch)?;
+            let valid = proof.verify(&mut rng, &scheme, &Sequential);
+            (
+                scheme,
+                epoch,
+                proof.signer(),
+                proof.view(),
+                valid,
+                proof.encode(),
+            )
+        }};
+    }
     let (scheme, epoch, signer, view, valid, canonical) =
         if let Ok(proof) = ConflictingNotarize::<Scheme, Digest>::decode(evidence.to_vec()) {
-            let epoch = proof.epoch().get();
-            let scheme = scheme_of(epoch)?;
-            let valid = proof.verify(&mut rng, &scheme, &Sequential);
-            (
-                scheme,
-                epoch,
-                proof.signer(),
-                proof.view(),
-                valid,
-                proof.encode(),
-            )
+            check!(proof)
         } else if let Ok(proof) = ConflictingFinalize::<Scheme, Digest>::decode(evidence.to_vec()) {
-            let epoch = proof.epoch().get();
-            let scheme = scheme_of(epoch)?;
-            let valid = proof.verify(&mut rng, &scheme, &Sequential);
-            (
-                scheme,
-                epoch,
-                proof.signer(),
-                proof.view(),
-                valid,
-                proof.encode(),
-            )
+            check!(proof)
         } else if let Ok(proof) = NullifyFinalize::<Scheme, Digest>::decode(evidence.to_vec()) {
-            let epoch = proof.epoch().get();
-            let scheme = scheme_of(epoch)?;
-            let valid = proof.verify(&mut rng, &scheme, &Sequential);
-            (
-                scheme,
-                epoch,
-                proof.signer(),
-                proof.view(),
-                valid,
-                proof.encode(),
-            )
+            check!(proof)
         } else {
             return Err(EvidenceError::Malformed);
         };
