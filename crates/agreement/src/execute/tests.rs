@@ -108,6 +108,21 @@ fn verified(tx: crate::tx::SignedTx) -> VerifiedTx {
 
 type State = hashbrown::HashMap<Vec<u8>, Vec<u8>>;
 
+/// Executes `txs` sequentially as block 1 over `state`.
+fn first_block(
+    runtime: &Runtime,
+    txs: &[VerifiedTx],
+    state: &State,
+) -> Result<BlockOutput, RuntimeError> {
+    execute_block(
+        runtime,
+        &env(CHAIN, 1, PROPOSER),
+        txs,
+        state,
+        Mode::Sequential,
+    )
+}
+
 /// Sum of all balances of `asset` in `state`, and its recorded supply.
 fn supply_check(state: &State, asset: AssetId) -> (u128, u128) {
     let mut prefix = b"bank/balance/".to_vec();
@@ -136,14 +151,7 @@ fn transfer_moves_value_charges_fees_and_bumps_the_nonce() {
     let [alice, bob] = [accounts(2)[0], accounts(2)[1]];
     let mut state = funded_state(&runtime, &[alice, bob], 1_000_000, &[5]).unwrap();
     let tx = verified(transfer(&runtime, &key(0), 0, bob, 5, 300, 7));
-    let out = execute_block(
-        &runtime,
-        &env(CHAIN, 1, PROPOSER),
-        std::slice::from_ref(&tx),
-        &state,
-        Mode::Sequential,
-    )
-    .unwrap();
+    let out = first_block(&runtime, std::slice::from_ref(&tx), &state).unwrap();
     let receipt = &out.receipts[0];
     assert_eq!(receipt.outcome, Outcome::Success);
     assert_eq!(receipt.tx, tx.id);
@@ -202,14 +210,7 @@ fn the_fee_rule_decides_the_pool_and_must_add_up() {
     let [alice, bob] = [accounts(2)[0], accounts(2)[1]];
     let mut state = funded_state(&runtime, &[alice, bob], 1_000_000, &[]).unwrap();
     let tx = verified(transfer(&runtime, &key(0), 0, bob, NATIVE, 300, 7));
-    let out = execute_block(
-        &runtime,
-        &env(CHAIN, 1, PROPOSER),
-        std::slice::from_ref(&tx),
-        &state,
-        Mode::Sequential,
-    )
-    .unwrap();
+    let out = first_block(&runtime, std::slice::from_ref(&tx), &state).unwrap();
     let paid = out.receipts[0].fee_paid;
     apply(&mut state, &out.delta);
     let pool = bank::committed_balance(&state, NATIVE, &reward_pool()).unwrap();
@@ -225,13 +226,7 @@ fn the_fee_rule_decides_the_pool_and_must_add_up() {
         .unwrap();
     let state = funded_state(&broken, &[alice, bob], 1_000_000, &[]).unwrap();
     let tx = verified(transfer(&broken, &key(0), 0, bob, NATIVE, 300, 7));
-    let refused = execute_block(
-        &broken,
-        &env(CHAIN, 1, PROPOSER),
-        std::slice::from_ref(&tx),
-        &state,
-        Mode::Sequential,
-    );
+    let refused = first_block(&broken, std::slice::from_ref(&tx), &state);
     assert!(matches!(refused, Err(RuntimeError::FeeRule { .. })));
 }
 
@@ -241,14 +236,7 @@ fn a_failed_call_reverts_but_pays() {
     let [alice, bob] = [accounts(2)[0], accounts(2)[1]];
     let mut state = funded_state(&runtime, &[alice, bob], 1_000_000, &[]).unwrap();
     let overdraft = verified(transfer(&runtime, &key(0), 0, bob, NATIVE, 5_000_000, 0));
-    let out = execute_block(
-        &runtime,
-        &env(CHAIN, 1, PROPOSER),
-        &[overdraft],
-        &state,
-        Mode::Sequential,
-    )
-    .unwrap();
+    let out = first_block(&runtime, &[overdraft], &state).unwrap();
     let receipt = &out.receipts[0];
     assert!(
         matches!(
@@ -285,14 +273,7 @@ fn refused_transactions_change_nothing() {
     let mut too_poor = transfer(&runtime, &key(1), 0, alice, NATIVE, 1, 0).body;
     too_poor.max_fee = 2_000_000;
     let too_poor = verified(too_poor.sign(&key(1)));
-    let out = execute_block(
-        &runtime,
-        &env(CHAIN, 1, PROPOSER),
-        &[bad_nonce, too_poor],
-        &state,
-        Mode::Sequential,
-    )
-    .unwrap();
+    let out = first_block(&runtime, &[bad_nonce, too_poor], &state).unwrap();
     let codes: Vec<_> = out
         .receipts
         .iter()
