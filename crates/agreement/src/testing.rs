@@ -1,5 +1,6 @@
 //! Helpers for tests and benchmarks of chains built on Lamina: deterministic keys, a funded
-//! genesis state, and signed transfers.
+//! genesis state, signed transfers, and [`TestChain`], a runtime on an in-memory state that
+//! runs blocks of signed calls, for a module's tests.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +11,15 @@ use lamina_interop::crypto::SecretKey;
 use lamina_interop::module::Env;
 use lamina_interop::{Address, ChainId, Height, Timestamp};
 
+use lamina_interop::block::{Receipt, MAX_EVENT_LEN};
+use lamina_interop::module::Module;
+
+use crate::execute::{execute_block, Mode};
 use crate::memory_state::MemoryState;
+use crate::modules::accounts;
 use crate::modules::bank::{self, AssetGenesis, AssetId, AssetInfo, BankCall, BankGenesis, NATIVE};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::tx::{SignedTx, UnsignedTx};
+use crate::tx::{SignedTx, UnsignedTx, VerifiedTx};
 
 /// Account `i`'s key: the seed is `i` little-endian, zero-padded. Never use these keys for
 /// anything of value.
@@ -116,6 +122,163 @@ pub fn transfer(
             .unwrap_or_else(|_| unreachable!("a transfer call is a few dozen bytes")),
     }
     .sign(from)
+}
+
+/// A runtime over an in-memory state: each call runs as a block of its own, through the same
+/// checks, gas and fees as on a node (signatures included), and its receipt comes back.
+///
+/// ```
+/// # use lamina_agreement::testing::{key, TestChain};
+/// # use lamina_agreement::modules::bank::{Bank, BankCall, NATIVE};
+/// # use lamina_agreement::{Runtime, RuntimeConfig};
+/// # use lamina_interop::{Address, ChainId};
+/// let runtime = Runtime::builder(RuntimeConfig::new(ChainId(7))).build().unwrap();
+/// let (alice, bob) = (key(1), key(2));
+/// let mut chain = TestChain::funded(runtime, &[&alice, &bob], 1_000_000_000).unwrap();
+/// let to = Address::of(&bob.public_key());
+/// let receipt = chain.call::<Bank>(&alice, &BankCall::Transfer { to, asset: NATIVE, amount: 5 }).unwrap();
+/// assert_eq!(receipt.outcome, lamina_interop::block::Outcome::Success);
+/// ```
+pub struct TestChain {
+    runtime: Runtime,
+    state: MemoryState,
+    height: u64,
+    /// Gas limit of each call.
+    pub gas_limit: u64,
+}
+
+impl TestChain {
+    /// The chain after genesis from `sections` (module name -> its genesis, as in a chain
+    /// spec).
+    pub fn new(
+        runtime: Runtime,
+        sections: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<TestChain, RuntimeError> {
+        let genesis_env = env(runtime.config().chain_id, 0, Address([0; 32]));
+        let delta = runtime.genesis(sections, &genesis_env)?;
+        let mut state = MemoryState::with_capacity(delta.len());
+        state.apply(&delta);
+        Ok(TestChain {
+            runtime,
+            state,
+            height: 0,
+            gas_limit: 200_000,
+        })
+    }
+
+    /// The chain after a genesis in which each of `accounts` holds `amount` of the native
+    /// asset, and every other module starts from its default genesis.
+    pub fn funded(
+        runtime: Runtime,
+        accounts: &[&SecretKey],
+        amount: u128,
+    ) -> Result<TestChain, RuntimeError> {
+        let bank = BankGenesis::native(
+            accounts
+                .iter()
+                .map(|key| (Address::of(&key.public_key()), amount)),
+        );
+        TestChain::new(
+            runtime,
+            &BTreeMap::from([("bank".to_string(), bank.to_section())]),
+        )
+    }
+
+    /// Signs `call` to module `M` from `from` with its next nonce, runs it in a block of its
+    /// own, and returns its receipt (a failed call is a receipt too).
+    pub fn call<M: Module>(
+        &mut self,
+        from: &SecretKey,
+        call: &M::Call,
+    ) -> Result<Receipt, RuntimeError> {
+        let module = self
+            .runtime
+            .module_index(M::NAME)
+            .ok_or_else(|| RuntimeError::Call(format!("no module named {}", M::NAME)))?;
+        let sender = Address::of(&from.public_key());
+        let nonce = accounts::committed_nonce(&self.state, &sender)?;
+        let call = BoundedBytes::try_from_vec(codec::encode(call))
+            .map_err(|_| RuntimeError::Call(format!("call to {} too large", M::NAME)))?;
+        let tx = UnsignedTx {
+            chain_id: self.runtime.config().chain_id,
+            sender: from.public_key(),
+            nonce,
+            max_fee: self
+                .runtime
+                .required_fee(self.gas_limit, 0)
+                .unwrap_or(u128::MAX),
+            tip: 0,
+            gas_limit: self.gas_limit,
+            module,
+            call,
+        }
+        .sign(from);
+        let mut receipts = self.block(&[tx])?;
+        receipts
+            .pop()
+            .ok_or_else(|| RuntimeError::Call("the block returned no receipt".into()))
+    }
+
+    /// Runs `txs` as the next block, proposed by the zero address; one receipt each.
+    pub fn block(&mut self, txs: &[SignedTx]) -> Result<Vec<Receipt>, RuntimeError> {
+        let verified = txs
+            .iter()
+            .map(|tx| VerifiedTx::verify(tx.to_raw().as_ref()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RuntimeError::Call(format!("transaction: {e}")))?;
+        self.height += 1;
+        let block_env = env(
+            self.runtime.config().chain_id,
+            self.height,
+            Address([0; 32]),
+        );
+        let output = execute_block(
+            &self.runtime,
+            &block_env,
+            &verified,
+            &self.state,
+            Mode::Sequential,
+        )?;
+        self.state.apply(&output.delta);
+        Ok(output.receipts)
+    }
+
+    /// Module `M`'s answer to `query` on the current state.
+    pub fn query<M: Module>(&self, query: M::Query) -> Result<M::QueryResponse, RuntimeError> {
+        let query = serde_json::to_value(query).map_err(|e| RuntimeError::Query(e.to_string()))?;
+        let answer = self.runtime.query(M::NAME, query, &self.state)?;
+        serde_json::from_value(answer).map_err(|e| RuntimeError::Query(e.to_string()))
+    }
+
+    /// The events module `M` emitted in `receipt`, decoded.
+    pub fn events<M: Module>(&self, receipt: &Receipt) -> Vec<M::Event> {
+        let Some(index) = self.runtime.module_index(M::NAME) else {
+            return Vec::new();
+        };
+        receipt
+            .events
+            .iter()
+            .filter(|record| record.module == index)
+            .filter_map(|record| {
+                codec::decode_limited::<M::Event>(record.data.as_ref(), M::NAME, MAX_EVENT_LEN).ok()
+            })
+            .collect()
+    }
+
+    /// The state.
+    pub fn state(&self) -> &MemoryState {
+        &self.state
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The last block's height.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -15,11 +16,12 @@ use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::messages::{Admission, CATALOGUE};
 use lamina_interop::{Address, Hash, Height};
 
+use crate::chain::Chain;
 use crate::config::{self, Settings};
 use crate::keys::Keystore;
 use crate::network::NetworkSettings;
 use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SimplexEngine, SoloEngine};
-use crate::spec::{ChainSpec, ConsensusSpec, Preset};
+use crate::spec::{ConsensusSpec, Preset};
 
 #[derive(Parser)]
 #[command(name = "lamina", version, about = "Lamina: a modular blockchain SDK")]
@@ -176,6 +178,36 @@ enum SpecCommand {
 
 #[derive(Subcommand)]
 enum TxCommand {
+    /// Call any module: the call is JSON, in the form of the module's call type
+    /// (`{"transfer": {"to": "0x..", "asset": 0, "amount": "5"}}` for bank). Waits for
+    /// finality and prints the outcome.
+    Call {
+        /// The module's name.
+        module: String,
+        /// The call, JSON.
+        call: String,
+        /// The signing key: a keystore name or a dev account (alice, bob, charlie, dave).
+        #[arg(long, default_value = "alice")]
+        from: String,
+        /// The tip offered to the block producer.
+        #[arg(long, default_value_t = 0)]
+        tip: u128,
+        /// Most gas the call may use.
+        #[arg(long, default_value_t = 100_000)]
+        gas_limit: u64,
+        /// The node's JSON-RPC URL.
+        #[arg(long, env = "LAMINA_RPC", default_value = "http://127.0.0.1:9944")]
+        rpc: String,
+        /// The keystore directory.
+        #[arg(long, env = "LAMINA_KEYSTORE")]
+        keystore: Option<PathBuf>,
+        /// Seconds to wait for finality.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Transfer an asset, wait for finality, print the outcome.
     Transfer {
         /// The recipient's address.
@@ -237,6 +269,13 @@ enum QueryCommand {
     Tx {
         /// Its id (0x and 64 hex digits).
         id: String,
+    },
+    /// Ask a module a query of its own, JSON in the form of its query type.
+    Module {
+        /// The module's name.
+        module: String,
+        /// The query, JSON.
+        query: String,
     },
 }
 
@@ -302,11 +341,11 @@ pub(crate) fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Runs the command line.
-pub(crate) fn main() -> anyhow::Result<()> {
+/// Runs the command line of `chain`.
+pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Node(args) => run_node(args),
+        Command::Node(args) => run_node(args, &chain),
         Command::Key {
             command,
             keystore,
@@ -333,7 +372,7 @@ pub(crate) fn main() -> anyhow::Result<()> {
         }
         Command::ChainSpec {
             command: SpecCommand::Export { preset },
-        } => print_json(&ChainSpec::preset(preset)),
+        } => print_json(&chain.preset(preset)),
         Command::Tx {
             command:
                 TxCommand::Transfer {
@@ -349,14 +388,40 @@ pub(crate) fn main() -> anyhow::Result<()> {
                 },
         } => {
             let key = Keystore::new(keystore.unwrap_or_else(default_keystore)).secret(&from)?;
-            tokio_runtime()?.block_on(transfer(
-                key,
-                &rpc,
-                BankCall::Transfer { to, asset, amount },
+            let call = (1, codec::encode(&BankCall::Transfer { to, asset, amount }));
+            let fees = Fees {
                 tip,
-                Duration::from_secs(timeout),
-                output,
-            ))
+                gas_limit: 100_000,
+            };
+            let timeout = Duration::from_secs(timeout);
+            tokio_runtime()?.block_on(submit_call(key, &rpc, call, fees, timeout, output))
+        }
+        Command::Tx {
+            command:
+                TxCommand::Call {
+                    module,
+                    call,
+                    from,
+                    tip,
+                    gas_limit,
+                    rpc,
+                    keystore,
+                    timeout,
+                    output,
+                },
+        } => {
+            let key = Keystore::new(keystore.unwrap_or_else(default_keystore)).secret(&from)?;
+            let call: serde_json::Value =
+                serde_json::from_str(&call).context("the call is not JSON")?;
+            let fees = Fees { tip, gas_limit };
+            let timeout = Duration::from_secs(timeout);
+            tokio_runtime()?.block_on(async {
+                let encoded = RpcClient::new(&rpc)?
+                    .encode_call(&module, call)
+                    .await
+                    .context("encoding the call")?;
+                submit_call(key, &rpc, encoded, fees, timeout, output).await
+            })
         }
         Command::Query {
             command,
@@ -367,15 +432,15 @@ pub(crate) fn main() -> anyhow::Result<()> {
         Command::Bench(args) => {
             // QMDB warns that a new database is empty: expected here.
             init_logging("warn,commonware_storage=error");
-            crate::bench::run(args)
+            crate::bench::run(args, &chain)
         }
         Command::BenchLoad(args) => crate::bench::run_load(args),
-        Command::Testnet(args) => crate::testnet::run(args),
+        Command::Testnet(args) => crate::testnet::run(args, &chain),
         Command::Catalogue { output } => catalogue(output),
     }
 }
 
-fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => Settings::load(path)?,
         None => Settings::default(),
@@ -398,7 +463,8 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         file,
         args.dev,
     )?;
-    let spec = ChainSpec::load(&resolved.chain)?;
+    let spec = chain.load(&resolved.chain)?;
+    let runtime = Arc::new(chain.runtime(&spec)?);
     let (temporary, base_path) = data_dir(resolved.base_path.as_deref(), "lamina-dev-")?;
     init_logging("info");
     let rpc = SocketAddr::new(resolved.rpc_host, resolved.rpc_port);
@@ -407,7 +473,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         resolved.metrics_port,
     );
     let cache_pages = resolved.cache_pages;
-    let node = NodeBuilder::new(spec.clone(), base_path.clone())
+    let node = NodeBuilder::new(spec.clone(), runtime.clone(), base_path.clone())
         .state(Qmdb { cache_pages })
         .rpc(rpc)
         .metrics(metrics);
@@ -427,7 +493,9 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
                     .unwrap_or(std::num::NonZeroU32::MIN),
                 gossip_rate: std::num::NonZeroU32::new(500).unwrap_or(std::num::NonZeroU32::MIN),
             };
-            Engines::Simplex(Box::new(SimplexEngine::from_spec(&spec, key, network)?))
+            Engines::Simplex(Box::new(SimplexEngine::from_spec(
+                &spec, &runtime, key, network,
+            )?))
         }
     };
     let runner = commonware_runtime::tokio::Runner::new(
@@ -516,11 +584,19 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-async fn transfer(
+/// What a transaction offers to pay.
+struct Fees {
+    tip: u128,
+    gas_limit: u64,
+}
+
+/// Signs `call` (a module index and the call's bytes) with `key`, submits it, waits for it to
+/// be final, and prints the outcome.
+async fn submit_call(
     key: lamina_interop::crypto::SecretKey,
     rpc: &str,
-    call: BankCall,
-    tip: u128,
+    (module, call): (u16, Vec<u8>),
+    Fees { tip, gas_limit }: Fees,
     timeout: Duration,
     output: Output,
 ) -> anyhow::Result<()> {
@@ -531,7 +607,6 @@ async fn transfer(
         .context("asking the node for its chain")?;
     let sender = Address::of(&key.public_key());
     let nonce = client.nonce(sender).await?;
-    let gas_limit = 100_000;
     // A node refuses a maximum fee below gas_limit * gas_price + tip.
     let max_fee = (gas_limit as u128)
         .checked_mul(chain.gas_price as u128)
@@ -544,9 +619,8 @@ async fn transfer(
         max_fee,
         tip,
         gas_limit,
-        module: 1,
-        call: BoundedBytes::try_from_vec(codec::encode(&call))
-            .map_err(|_| anyhow::anyhow!("call too large"))?,
+        module,
+        call: BoundedBytes::try_from_vec(call).map_err(|_| anyhow::anyhow!("call too large"))?,
     }
     .sign(&key);
     let id = match client.submit(&tx.to_raw()).await? {
@@ -608,6 +682,11 @@ async fn query(command: QueryCommand, rpc: &str, output: Output) -> anyhow::Resu
             let id =
                 Hash::from_hex(&id).map_err(|e| anyhow::anyhow!("transaction id {id:?}: {e}"))?;
             serde_json::to_value(client.tx(id).await?)?
+        }
+        QueryCommand::Module { module, query } => {
+            let query: serde_json::Value =
+                serde_json::from_str(&query).context("the query is not JSON")?;
+            client.query(&module, query).await?
         }
     };
     match output {

@@ -1,6 +1,33 @@
 //! The lamina binary: command line, configuration, chain spec, and the typed assembly of a node from parts.
 //!
-//! The library part holds what other assemblies of validators reuse, such as the whole-chain
+//! A chain built on Lamina is a binary whose `main` names its modules and hands over to the
+//! same command line as `lamina` itself:
+//!
+//! ```no_run
+//! fn main() -> anyhow::Result<()> {
+//!     lamina_node::Chain::new("mychain")
+//!         // .module(MyModule, MyModuleGenesis::default())   // index 3, 4, ...
+//!         .run()
+//! }
+//! ```
+//!
+//! [`Chain::run`] parses the command line: `node --dev`, `tx`, `query`, `key`, `chain-spec`,
+//! `bench`, `testnet` and the rest, with the chain's runtime wherever a runtime is built.
+//!
+//! The library also holds what other assemblies of validators reuse, such as the whole-chain
 //! simulation: the evidence reporter that turns observed misbehaviour into slashing reports.
 
+mod bench;
+mod chain;
+mod cli;
+mod config;
 pub mod evidence;
+mod keys;
+mod metrics;
+mod network;
+mod node;
+mod spec;
+mod testnet;
+
+pub use chain::Chain;
+pub use spec::{dev_account, DEV_ACCOUNTS};

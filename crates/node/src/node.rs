@@ -42,10 +42,10 @@ use lamina_interop::messages::{BlockFinalized, StateCommitted, ValidatorSetChang
 use lamina_interop::module::{Env, StateView};
 use lamina_interop::{Address, Hash, Height, Timestamp};
 
+use crate::evidence::EvidenceReporter;
 use crate::metrics::{self, Counters, Sources};
 use crate::network::{self, NetworkSettings, P2pReceiver, P2pSender};
 use crate::spec::{dev_key, ChainSpec, ConsensusSpec};
-use lamina_node::evidence::EvidenceReporter;
 
 /// A part not chosen yet: `run` exists only once every part is chosen, so a missing part is a
 /// compile error.
@@ -220,6 +220,7 @@ impl SimplexEngine {
     /// engine in the spec, or a key outside its validator set, is an error.
     pub(crate) fn from_spec(
         spec: &ChainSpec,
+        runtime: &Arc<lamina_agreement::Runtime>,
         key: SecretKey,
         mut network: NetworkSettings,
     ) -> anyhow::Result<SimplexEngine> {
@@ -245,11 +246,7 @@ impl SimplexEngine {
             );
         }
         spec.check_validators()?;
-        let slashing = if staking {
-            Some(Arc::new(spec.runtime()?))
-        } else {
-            None
-        };
+        let slashing = if staking { Some(runtime.clone()) } else { None };
         let mut config = SimplexConfig::new(spec.chain_id, validators.clone());
         config.block_time = Duration::from_millis(*block_time_ms);
         config.leader_timeout = Duration::from_millis((*leader_timeout_ms).max(1));
@@ -358,7 +355,7 @@ impl EngineChoice for SimplexEngine {
 /// Composes a node. Each part is one call, and swapping one is changing that call:
 ///
 /// ```text
-/// NodeBuilder::new(spec, base_path)
+/// NodeBuilder::new(spec, runtime, base_path)
 ///     .storage(Fjall::default())            // or Redb
 ///     .state(Qmdb { cache_pages })
 ///     .engine(SoloEngine::from_spec(&spec)?)
@@ -368,6 +365,7 @@ impl EngineChoice for SimplexEngine {
 /// ```
 pub(crate) struct NodeBuilder<K, A, E> {
     spec: ChainSpec,
+    runtime: Arc<lamina_agreement::Runtime>,
     base_path: PathBuf,
     rpc: SocketAddr,
     metrics: SocketAddr,
@@ -378,10 +376,16 @@ pub(crate) struct NodeBuilder<K, A, E> {
 }
 
 impl NodeBuilder<Missing, Missing, Missing> {
-    /// A node of the chain `spec` keeping its data in `base_path`.
-    pub(crate) fn new(spec: ChainSpec, base_path: PathBuf) -> Self {
+    /// A node of the chain `spec`, running `runtime` (the chain's modules), keeping its data
+    /// in `base_path`.
+    pub(crate) fn new(
+        spec: ChainSpec,
+        runtime: Arc<lamina_agreement::Runtime>,
+        base_path: PathBuf,
+    ) -> Self {
         NodeBuilder {
             spec,
+            runtime,
             base_path,
             rpc: SocketAddr::from(([127, 0, 0, 1], 9944)),
             metrics: SocketAddr::from(([127, 0, 0, 1], 9615)),
@@ -398,6 +402,7 @@ impl<K, A, E> NodeBuilder<K, A, E> {
     pub(crate) fn storage<K2: StorageBackend>(self, storage: K2) -> NodeBuilder<K2, A, E> {
         NodeBuilder {
             spec: self.spec,
+            runtime: self.runtime,
             base_path: self.base_path,
             rpc: self.rpc,
             metrics: self.metrics,
@@ -412,6 +417,7 @@ impl<K, A, E> NodeBuilder<K, A, E> {
     pub(crate) fn state<A2: StateBackend>(self, state: A2) -> NodeBuilder<K, A2, E> {
         NodeBuilder {
             spec: self.spec,
+            runtime: self.runtime,
             base_path: self.base_path,
             rpc: self.rpc,
             metrics: self.metrics,
@@ -426,6 +432,7 @@ impl<K, A, E> NodeBuilder<K, A, E> {
     pub(crate) fn engine<E2: EngineChoice>(self, engine: E2) -> NodeBuilder<K, A, E2> {
         NodeBuilder {
             spec: self.spec,
+            runtime: self.runtime,
             base_path: self.base_path,
             rpc: self.rpc,
             metrics: self.metrics,
@@ -479,7 +486,7 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         ready: impl FnOnce(&Endpoints, &Bus),
     ) -> anyhow::Result<()> {
         let spec = &self.spec;
-        let runtime = Arc::new(spec.runtime()?);
+        let runtime = self.runtime.clone();
         let kv = self.storage.open(&self.base_path.join("db"))?;
         let state = self.state.open(&ctx).await?;
         tracing::info!(storage = self.storage.name(), "opened the store");
@@ -555,6 +562,7 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
                 snapshots: bus.requester(),
                 prove: bus.requester(),
                 bus: bus.clone(),
+                runtime: runtime.clone(),
             },
             RpcLimits::default(),
         )

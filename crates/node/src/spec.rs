@@ -5,12 +5,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use lamina_agreement::modules::bank::{Bank, BankGenesis};
-use lamina_agreement::{Runtime, RuntimeConfig};
+use lamina_agreement::modules::bank::BankGenesis;
+use lamina_agreement::RuntimeConfig;
 use lamina_incentive::simplex::MIN_EPOCH_BLOCKS;
-use lamina_incentive::staking::{
-    FeesToValidators, GenesisValidator, Params, Staking, StakingGenesis,
-};
+use lamina_incentive::staking::{GenesisValidator, Params, StakingGenesis};
 use lamina_interop::crypto::{PublicKey, SecretKey};
 use lamina_interop::module::Amount;
 use lamina_interop::{Address, ChainId, Hash};
@@ -18,7 +16,13 @@ use serde::{Deserialize, Serialize};
 
 /// The well-known development accounts, funded in the `dev` and `local` presets. Their keys
 /// are public knowledge: never use them on a chain with anything of value.
-pub(crate) const DEV_ACCOUNTS: [&str; 4] = ["alice", "bob", "charlie", "dave"];
+pub const DEV_ACCOUNTS: [&str; 4] = ["alice", "bob", "charlie", "dave"];
+
+/// The address of development account `name` (see [`DEV_ACCOUNTS`]), for preset genesis
+/// sections.
+pub fn dev_account(name: &str) -> Address {
+    Address::of(&dev_key(name).public_key())
+}
 
 /// Each development account's balance of the native asset.
 pub(crate) const DEV_BALANCE: u128 = 1_000_000_000_000_000_000_000;
@@ -264,33 +268,6 @@ impl ChainSpec {
             .map_err(|e| anyhow::anyhow!("chain spec {}: {e}", path.display()))
     }
 
-    /// A preset name (`dev`, `local`) or a file path.
-    pub(crate) fn load(chain: &str) -> anyhow::Result<ChainSpec> {
-        match chain {
-            "dev" => Ok(ChainSpec::preset(Preset::Dev)),
-            "local" => Ok(ChainSpec::preset(Preset::Local)),
-            "local-pos" => Ok(ChainSpec::preset(Preset::LocalPos)),
-            path => ChainSpec::from_file(Path::new(path)),
-        }
-    }
-
-    /// The runtime the spec describes.
-    pub(crate) fn runtime(&self) -> anyhow::Result<Runtime> {
-        let mut config = RuntimeConfig::new(self.chain_id);
-        config.gas_price = self.runtime.gas_price as u128;
-        config.tx_base_gas = self.runtime.tx_base_gas;
-        config.tx_byte_gas = self.runtime.tx_byte_gas;
-        // Staking is always composed (module 2); without a `staking` section it holds
-        // nothing and does nothing, and the validator set is the spec's (proof of authority).
-        // With staking, base fees are paid to the validators with the block reward.
-        let builder = Runtime::builder(config).module(Staking::new(Bank));
-        let builder = match self.staking()? {
-            Some(_) => builder.fee_rule(FeesToValidators),
-            None => builder,
-        };
-        Ok(builder.build()?)
-    }
-
     /// The staking section, if the chain has one (proof of stake).
     pub(crate) fn staking(&self) -> anyhow::Result<Option<StakingGenesis>> {
         self.genesis
@@ -345,7 +322,7 @@ mod tests {
             let text = serde_json::to_string_pretty(&spec).unwrap();
             let back: ChainSpec = serde_json::from_str(&text).unwrap();
             assert_eq!(back, spec);
-            let runtime = spec.runtime().unwrap();
+            let runtime = crate::Chain::default().runtime(&spec).unwrap();
             let env = lamina_interop::module::Env {
                 chain_id: spec.chain_id,
                 height: lamina_interop::Height(0),
@@ -362,7 +339,7 @@ mod tests {
     fn proof_of_stake_genesis_bonds_the_listed_validators() {
         let spec = ChainSpec::preset(Preset::LocalPos);
         spec.check_validators().unwrap();
-        let runtime = spec.runtime().unwrap();
+        let runtime = crate::Chain::default().runtime(&spec).unwrap();
         let env = lamina_interop::module::Env {
             chain_id: spec.chain_id,
             height: lamina_interop::Height(0),

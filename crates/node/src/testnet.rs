@@ -52,7 +52,7 @@ struct Member {
 }
 
 /// Runs the testnet until SIGINT or SIGTERM.
-pub(crate) fn run(args: TestnetArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: TestnetArgs, chain: &crate::Chain) -> anyhow::Result<()> {
     if args.validators == 0 || args.validators > DEV_ACCOUNTS.len() {
         bail!(
             "--validators must be 1 to {}: a local testnet uses the development accounts' well-known keys; for more validators, write a chain spec and start each node by hand",
@@ -61,10 +61,10 @@ pub(crate) fn run(args: TestnetArgs) -> anyhow::Result<()> {
     }
     let (temporary, dir) = crate::cli::data_dir(args.base_path.as_deref(), "lamina-testnet-")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let chain = if args.validators == DEV_ACCOUNTS.len() {
+    let spec_arg = if args.validators == DEV_ACCOUNTS.len() {
         if args.staking { "local-pos" } else { "local" }.to_string()
     } else {
-        let mut spec = ChainSpec::preset(Preset::Local);
+        let mut spec = chain.preset(Preset::Local);
         spec.consensus = ChainSpec::local_consensus(args.validators);
         if args.staking {
             spec.stake(args.validators);
@@ -85,7 +85,7 @@ pub(crate) fn run(args: TestnetArgs) -> anyhow::Result<()> {
         let node_args = [
             "node".to_string(),
             "--chain".to_string(),
-            chain.clone(),
+            spec_arg.clone(),
             "--validator".to_string(),
             name.to_string(),
             "--instance".to_string(),
@@ -115,7 +115,7 @@ pub(crate) fn run(args: TestnetArgs) -> anyhow::Result<()> {
         Output::Json => print_json(&members)?,
         Output::Text => {
             say(format!(
-                "lamina testnet: {} validators of chain {chain}, data in {}{}",
+                "lamina testnet: {} validators of chain {spec_arg}, data in {}{}",
                 members.len(),
                 dir.display(),
                 if temporary.is_some() {

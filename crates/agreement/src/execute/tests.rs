@@ -26,7 +26,7 @@ struct Counters;
 
 const SHARED: StateValue<u64> = StateValue::new(b"counters/shared");
 
-#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
 enum CounterCall {
     /// Adds to counter `n` (declared).
     Add(u8),

@@ -32,7 +32,8 @@ pub fn committed_nonce(view: &dyn StateView, account: &Address) -> Result<u64, S
 pub struct Accounts;
 
 /// The module's one call.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AccountsCall {
     /// Uses up the nonce and nothing else.
     Cancel,

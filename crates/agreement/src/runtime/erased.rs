@@ -67,6 +67,7 @@ pub(crate) trait ErasedModule: Send + Sync {
         query: serde_json::Value,
         state: &dyn StateView,
     ) -> Result<serde_json::Value, String>;
+    fn encode_call(&self, call: serde_json::Value) -> Result<Vec<u8>, String>;
 }
 
 impl<M: Module> ErasedModule for M {
@@ -144,5 +145,20 @@ impl<M: Module> ErasedModule for M {
             serde_json::from_value(query).map_err(|e| format!("query to {}: {e}", M::NAME))?;
         let answer = Module::query(self, query, state).map_err(|e| e.to_string())?;
         serde_json::to_value(answer).map_err(|e| e.to_string())
+    }
+
+    fn encode_call(&self, call: serde_json::Value) -> Result<Vec<u8>, String> {
+        let call: M::Call =
+            serde_json::from_value(call).map_err(|e| format!("call to {}: {e}", M::NAME))?;
+        let bytes = lamina_interop::codec::encode(&call);
+        if bytes.len() > M::MAX_CALL_LEN {
+            return Err(format!(
+                "call to {} is {} bytes, more than its limit of {}",
+                M::NAME,
+                bytes.len(),
+                M::MAX_CALL_LEN
+            ));
+        }
+        Ok(bytes)
     }
 }

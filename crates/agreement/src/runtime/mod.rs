@@ -136,6 +136,9 @@ pub enum RuntimeError {
     /// A query failed.
     #[error("query: {0}")]
     Query(String),
+    /// A call given as JSON names no module or does not fit its module's call type.
+    #[error("call: {0}")]
+    Call(String),
 }
 
 /// Composes a runtime; see the module docs.
@@ -280,6 +283,22 @@ impl Runtime {
         self.modules[index as usize]
             .query(query, state)
             .map_err(RuntimeError::Query)
+    }
+
+    /// The call `call` (the JSON form of `module`'s call type) as a transaction carries it:
+    /// the module's index and the call's canonical bytes.
+    pub fn encode_call(
+        &self,
+        module: &str,
+        call: serde_json::Value,
+    ) -> Result<(u16, Vec<u8>), RuntimeError> {
+        let index = self
+            .module_index(module)
+            .ok_or_else(|| RuntimeError::Call(format!("no module named {module}")))?;
+        let bytes = self.modules[index as usize]
+            .encode_call(call)
+            .map_err(RuntimeError::Call)?;
+        Ok((index, bytes))
     }
 
     /// Decodes `tx`'s call and works out what it may touch.

@@ -8,7 +8,8 @@ use lamina_interop::messages::Admission;
 use lamina_interop::{Address, Hash, Height};
 
 use super::{
-    Balance, BlockView, ChainInfo, Head, HeaderView, Health, TxInput, TxStatus, ValueWithProof,
+    Balance, BlockView, ChainInfo, EncodedCall, Head, HeaderView, Health, TxInput, TxStatus,
+    ValueWithProof,
 };
 
 /// Lamina's JSON-RPC methods and subscriptions (see the table in the module docs).
@@ -22,7 +23,7 @@ pub trait LaminaApi {
     #[method(name = "system_version")]
     fn version(&self) -> RpcResult<String>;
 
-    /// The chain's name, id and price of gas.
+    /// The chain's name, id, price of gas and modules.
     #[method(name = "system_chain")]
     fn chain(&self) -> RpcResult<ChainInfo>;
 
@@ -65,6 +66,15 @@ pub trait LaminaApi {
     /// A raw state key's value (hex key), with a proof against the state root.
     #[method(name = "state_getValue")]
     async fn value(&self, key: String) -> RpcResult<ValueWithProof>;
+
+    /// Asks `module` a query of its own (JSON), answered from committed state.
+    #[method(name = "state_query")]
+    async fn query(&self, module: String, query: serde_json::Value)
+        -> RpcResult<serde_json::Value>;
+
+    /// Encodes `call`, the JSON form of `module`'s call type, as a transaction carries it.
+    #[method(name = "tx_encodeCall")]
+    fn encode_call(&self, module: String, call: serde_json::Value) -> RpcResult<EncodedCall>;
 
     /// A header per new block.
     #[subscription(name = "chain_subscribeNewHeads" => "chain_newHead", unsubscribe = "chain_unsubscribeNewHeads", item = HeaderView)]

@@ -126,6 +126,27 @@ impl RpcClient {
         Ok(LaminaApiClient::nonce(&self.http, account).await?)
     }
 
+    /// `state_query`: `module`'s answer to `query`.
+    pub async fn query(
+        &self,
+        module: &str,
+        query: serde_json::Value,
+    ) -> Result<serde_json::Value, RpcClientError> {
+        Ok(LaminaApiClient::query(&self.http, module.to_string(), query).await?)
+    }
+
+    /// `tx_encodeCall`: the index of `module` and the bytes of `call`.
+    pub async fn encode_call(
+        &self,
+        module: &str,
+        call: serde_json::Value,
+    ) -> Result<(u16, Vec<u8>), RpcClientError> {
+        let encoded = LaminaApiClient::encode_call(&self.http, module.to_string(), call).await?;
+        let bytes = hex::decode(encoded.call.trim_start_matches("0x"))
+            .map_err(|e| RpcClientError::Unexpected(format!("call hex: {e}")))?;
+        Ok((encoded.module, bytes))
+    }
+
     /// `state_getValue`, with the proof checked here against the root the node names:
     /// `(height, root, value)`. A light client also checks that root against a header it
     /// trusts (a block's header names the state root of the height before it).

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `system_health` | | `{ height, is_syncing, peers }` |
 //! | `system_version` | | node version |
-//! | `system_chain` | | `{ name, chain_id, gas_price }` |
+//! | `system_chain` | | `{ name, chain_id, gas_price, modules }` |
 //! | `rpc_methods` | | method names |
 //! | `chain_getFinalizedHead` | | `{ height, hash }` |
 //! | `chain_getHeader` | `[height?]` | header with `hash`, or null |
@@ -21,6 +21,8 @@
 //! | `state_getBalance` | `[address, asset?]` | `{ amount }` (decimal string) |
 //! | `state_getNonce` | `[address]` | next nonce |
 //! | `state_getValue` | `[key]` (hex) | `{ height, root, value, proof }`: the value (or null) with a proof against `root` |
+//! | `state_query` | `[module, query]` | the module's answer to its query (both JSON), on committed state |
+//! | `tx_encodeCall` | `[module, call]` | `{ module, call }`: the module's index and the call's bytes (hex) |
 //!
 //! Subscriptions (WebSocket): `chain_subscribeNewHeads` and `chain_subscribeFinalizedHeads`
 //! (a header per block), `chain_subscribeEvents` (each block's events), and
@@ -67,6 +69,18 @@ pub struct ChainInfo {
     /// Native units per unit of gas: a transaction's `max_fee` must cover
     /// `gas_limit * gas_price + tip`.
     pub gas_price: u64,
+    /// The runtime's modules, in index order: a transaction names its module by position.
+    #[serde(default)]
+    pub modules: Vec<String>,
+}
+
+/// `tx_encodeCall`: a call as a transaction carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncodedCall {
+    /// The module's index, the transaction's `module` field.
+    pub module: u16,
+    /// The call's canonical (borsh) bytes, hex.
+    pub call: String,
 }
 
 /// `chain_getFinalizedHead`.

@@ -8,6 +8,7 @@ use jsonrpsee::server::{ServerBuilder, ServerConfig, ServerHandle};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use jsonrpsee::PendingSubscriptionSink;
 use lamina_agreement::modules::{accounts, bank};
+use lamina_agreement::Runtime;
 use lamina_interop::block::{Block, RawTx};
 use lamina_interop::bus::{Bus, RecvError, Requester};
 use lamina_interop::chain::{ChainReader, TxRecord};
@@ -18,8 +19,8 @@ use lamina_interop::state_proof::StateProof;
 
 use super::api::LaminaApiServer;
 use super::{
-    Balance, BlockView, ChainInfo, Head, HeaderView, Health, TxInput, TxStatus, ValueWithProof,
-    MAX_SUBMIT_BATCH,
+    Balance, BlockView, ChainInfo, EncodedCall, Head, HeaderView, Health, TxInput, TxStatus,
+    ValueWithProof, MAX_SUBMIT_BATCH,
 };
 
 /// What the server reads and whom it asks.
@@ -42,6 +43,8 @@ pub struct RpcContext {
     pub prove: Requester<ProveState>,
     /// The bus, for subscriptions to committed blocks.
     pub bus: Bus,
+    /// The runtime, for modules' queries and for encoding calls.
+    pub runtime: Arc<Runtime>,
 }
 
 /// Limits of the server.
@@ -139,6 +142,12 @@ impl LaminaApiServer for Api {
             name: self.ctx.name.clone(),
             chain_id: self.ctx.chain_id,
             gas_price: self.ctx.gas_price,
+            modules: self
+                .ctx
+                .runtime
+                .module_names()
+                .map(str::to_string)
+                .collect(),
         })
     }
 
@@ -216,6 +225,33 @@ impl LaminaApiServer for Api {
     async fn nonce(&self, account: Address) -> RpcResult<u64> {
         let view = snapshot(&self.ctx).await?;
         accounts::committed_nonce(&*view, &account).map_err(failed)
+    }
+
+    async fn query(
+        &self,
+        module: String,
+        query: serde_json::Value,
+    ) -> RpcResult<serde_json::Value> {
+        if self.ctx.runtime.module_index(&module).is_none() {
+            return Err(invalid(format!("no module named {module}")));
+        }
+        let view = snapshot(&self.ctx).await?;
+        self.ctx
+            .runtime
+            .query(&module, query, &*view)
+            .map_err(invalid)
+    }
+
+    fn encode_call(&self, module: String, call: serde_json::Value) -> RpcResult<EncodedCall> {
+        let (module, bytes) = self
+            .ctx
+            .runtime
+            .encode_call(&module, call)
+            .map_err(invalid)?;
+        Ok(EncodedCall {
+            module,
+            call: format!("0x{}", hex::encode(bytes)),
+        })
     }
 
     async fn value(&self, key: String) -> RpcResult<ValueWithProof> {

@@ -4,6 +4,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::crypto::PublicKey;
 use lamina_interop::module::{AccessSet, Context, Ledger};
 use lamina_interop::Address;
+use serde::{Deserialize, Serialize};
 
 use super::{
     params, Staking, StakingError, StakingEvent, Unbonding, Validator, ACTIVE, CANDIDATES,
@@ -12,7 +13,8 @@ use super::{
 use crate::simplex::evidence::{verify_evidence, MAX_EVIDENCE_LEN};
 
 /// A staking call.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StakingCall {
     /// Becomes a validator candidate signing with `key`, bonding `bond`.
     Register {

@@ -103,8 +103,14 @@ pub trait Module: Send + Sync + 'static {
     /// Largest encoded call, in bytes; longer call bytes are refused before decoding.
     const MAX_CALL_LEN: usize = 16 * 1024;
 
-    /// What a transaction can ask of the module.
-    type Call: BorshSerialize + BorshDeserialize + std::fmt::Debug + Send;
+    /// What a transaction can ask of the module: borsh on the wire, JSON for people (the
+    /// CLI's `tx call` and clients in other languages write calls as JSON).
+    type Call: BorshSerialize
+        + BorshDeserialize
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send;
     /// What the module reports happened.
     type Event: BorshSerialize + BorshDeserialize + std::fmt::Debug + Clone + Send;
     /// The module's section of the chain spec.

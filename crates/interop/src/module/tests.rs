@@ -16,7 +16,7 @@ struct Vault;
 const BALANCES: StateMap<Address, u64> = StateMap::new(b"vault/balances/");
 const LAST: StateValue<Address> = StateValue::new(b"vault/last");
 
-#[derive(Debug, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, BorshSerialize, BorshDeserialize, serde::Serialize, serde::Deserialize)]
 enum VaultCall {
     Deposit { amount: u64 },
     Withdraw { amount: u64 },

@@ -162,7 +162,7 @@ pub(crate) struct StageCost {
 }
 
 /// Runs the benchmark and prints its report.
-pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<()> {
     let most = crate::spec::DEV_ACCOUNTS.len() as u32;
     if args.validators == 0 || args.validators > most {
         bail!("--validators must be 1 (in process) or 2 to {most} (processes of the local chain)");
@@ -184,7 +184,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let report = if args.validators > 1 {
         network::measure(&args)?
     } else {
-        measure(&args)?
+        measure(&args, chain)?
     };
     if let Some(path) = &args.plot {
         std::fs::write(path, plot::svg(&report))
@@ -242,7 +242,7 @@ fn prepare(
     })
 }
 
-fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
+fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
     let progress = Progress::new();
     // Signed here in-process mode; the load process signs its own in RPC mode, and here only
     // a sample for the verification baseline.
@@ -273,7 +273,8 @@ fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
         block_time: Duration::from_millis(args.block_time_ms.max(1)),
         full_at_txs: args.block_txs,
     };
-    let node = NodeBuilder::new(spec, base_path.clone())
+    let runtime = std::sync::Arc::new(chain.runtime(&spec)?);
+    let node = NodeBuilder::new(spec, runtime, base_path.clone())
         .state(Qmdb {
             cache_pages: args.cache_pages,
         })

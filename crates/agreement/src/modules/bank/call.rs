@@ -3,11 +3,13 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::module::{AccessSet, Context};
 use lamina_interop::Address;
+use serde::{Deserialize, Serialize};
 
 use super::{balance_key, transfer, AssetId, Bank, BankError, BankEvent};
 
 /// A bank call.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum BankCall {
     /// Moves `amount` of `asset` from the sender to `to`.
     Transfer {
