@@ -21,6 +21,7 @@ use crate::config::{self, Settings};
 use crate::keys::Keystore;
 use crate::network::NetworkSettings;
 use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SimplexEngine, SoloEngine};
+use crate::scaffold::{self, Source, Template};
 use crate::spec::{ConsensusSpec, Preset};
 
 #[derive(Parser)]
@@ -86,6 +87,49 @@ enum Command {
     BenchLoad(crate::bench::LoadArgs),
     /// List the messages that cross between layers on the bus: who sends, who handles.
     Catalogue {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Create a chain from a template (`new NAME`), or add a module to one (`new module NAME`).
+    New(NewArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct NewArgs {
+    #[command(subcommand)]
+    module: Option<NewCommand>,
+    /// The chain's name: lower-case letters, digits and '-'.
+    name: Option<String>,
+    /// The template.
+    #[arg(long, value_enum, default_value_t = Template::Minimal)]
+    template: Template,
+    /// The directory to create the chain in (the current one by default).
+    #[arg(long)]
+    path: Option<PathBuf>,
+    /// Depend on the Lamina crates of this checkout, by path (default: the checkout this
+    /// binary was built from, if it is still there; otherwise published crates by version).
+    #[arg(long, conflicts_with = "lamina_version")]
+    lamina_path: Option<PathBuf>,
+    /// Depend on published Lamina crates of this version.
+    #[arg(long)]
+    lamina_version: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Subcommand)]
+enum NewCommand {
+    /// Add a module skeleton to the chain in the current directory (or --path) and register it
+    /// in its runtime.
+    Module {
+        /// The module's name: lower-case letters, digits and '_'.
+        name: String,
+        /// The chain's directory.
+        #[arg(long, default_value = ".")]
+        path: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -437,6 +481,7 @@ pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
         Command::BenchLoad(args) => crate::bench::run_load(args),
         Command::Testnet(args) => crate::testnet::run(args, &chain),
         Command::Catalogue { output } => catalogue(output),
+        Command::New(args) => new(args),
     }
 }
 
@@ -692,6 +737,46 @@ async fn query(command: QueryCommand, rpc: &str, output: Output) -> anyhow::Resu
     match output {
         Output::Json => print_json(&value),
         Output::Text => say(serde_json::to_string_pretty(&value)?),
+    }
+}
+
+fn new(args: NewArgs) -> anyhow::Result<()> {
+    let (created, output) = match args.module {
+        Some(NewCommand::Module { name, path, output }) => {
+            (scaffold::new_module(&name, &path)?, output)
+        }
+        None => {
+            let name = args
+                .name
+                .context("name the chain: `lamina new NAME`, or `lamina new module NAME`")?;
+            let source = match (args.lamina_path, args.lamina_version) {
+                (Some(path), _) => Source::Checkout(
+                    path.canonicalize()
+                        .with_context(|| format!("--lamina-path {}", path.display()))?,
+                ),
+                (None, Some(version)) => Source::Version(version),
+                (None, None) => Source::detect(),
+            };
+            let parent = args.path.unwrap_or_else(|| PathBuf::from("."));
+            (
+                scaffold::new_chain(&name, args.template, &parent, &source)?,
+                args.output,
+            )
+        }
+    };
+    match output {
+        Output::Json => print_json(&created),
+        Output::Text => {
+            say(format!(
+                "created {} ({} files)\nnext:",
+                created.path.display(),
+                created.files.len()
+            ))?;
+            for step in &created.next {
+                say(format!("  {step}"))?;
+            }
+            Ok(())
+        }
     }
 }
 

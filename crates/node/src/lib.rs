@@ -26,6 +26,7 @@ mod keys;
 mod metrics;
 mod network;
 mod node;
+mod scaffold;
 mod spec;
 mod testnet;
 

@@ -16,6 +16,9 @@
 mod byzantine;
 mod record;
 mod validator;
+mod workload;
+
+pub use workload::{Transfers, Workload};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,9 +27,7 @@ use std::time::Duration;
 use commonware_p2p::simulated::{self, Link};
 use commonware_runtime::{deterministic, Clock as _, Runner as _, Supervisor as _};
 use commonware_utils::{NZUsize, Probability};
-use lamina_agreement::modules::bank::NATIVE;
-use lamina_agreement::testing::{key, transfer};
-use lamina_agreement::{Runtime, RuntimeConfig};
+use lamina_agreement::testing::key;
 use lamina_data_layer::commit::columns;
 use lamina_data_layer::kv::MemoryStore;
 use lamina_data_layer::{FlatState, HotState};
@@ -226,6 +227,13 @@ pub enum Violation {
         /// Its finalized height.
         height: u64,
     },
+    /// The workload's check failed on an honest validator's committed state.
+    Workload {
+        /// The validator.
+        validator: usize,
+        /// What the check found.
+        reason: String,
+    },
     /// A validator's part stopped with an error.
     Failed {
         /// The validator.
@@ -269,14 +277,24 @@ const BOND: u128 = 1_000_000;
 /// Accounts funded at genesis; each sends one transfer.
 const ACCOUNTS: u64 = 4_096;
 
-/// Plays `scenario` on a deterministic executor seeded with its seed.
+/// Plays `scenario` with transfers on a deterministic executor seeded with its seed.
 pub fn run(scenario: &Scenario) -> Outcome {
-    let scenario = scenario.clone();
-    let config = deterministic::Config::new().with_seed(scenario.seed);
-    deterministic::Runner::new(config).start(|ctx| simulate(ctx, scenario))
+    run_with(scenario, Transfers)
 }
 
-async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
+/// Plays `scenario` with a chain's own modules and transactions.
+pub fn run_with(scenario: &Scenario, workload: impl Workload) -> Outcome {
+    let scenario = scenario.clone();
+    let workload: Arc<dyn Workload> = Arc::new(workload);
+    let config = deterministic::Config::new().with_seed(scenario.seed);
+    deterministic::Runner::new(config).start(|ctx| simulate(ctx, scenario, workload))
+}
+
+async fn simulate(
+    ctx: deterministic::Context,
+    scenario: Scenario,
+    workload: Arc<dyn Workload>,
+) -> Outcome {
     let n = scenario.validators;
     let chain_id = ChainId(0x51);
     let keys: Vec<SecretKey> = (0..n).map(validator_key).collect();
@@ -316,6 +334,7 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
                 .collect(),
         },
         simplex: simplex.clone(),
+        workload: workload.clone(),
     });
 
     let peers: Vec<_> = keys.iter().map(network_key).collect();
@@ -383,7 +402,7 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
     }
 
     let honest = || (0..n).filter(|v| scenario.equivocator != Some(*v));
-    let runtime = Runtime::builder(RuntimeConfig::new(chain_id)).build();
+    let runtime = validator::runtime(&chain);
     let mut submitted = 0;
     let mut next_sender = 0u64;
     let step = Duration::from_millis(10);
@@ -407,9 +426,11 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
             let target = (next_sender as usize) % n;
             if let (Some(node), Ok(runtime)) = (&running[target], &runtime) {
                 let from = &senders[next_sender as usize];
-                let to =
+                let other =
                     Address::of(&senders[((next_sender + 1) % ACCOUNTS) as usize].public_key());
-                let tx = transfer(runtime, from, 0, to, NATIVE, 1, 0).to_raw();
+                let tx = workload
+                    .transaction(runtime, next_sender, from, other)
+                    .to_raw();
                 let request = node.bus.requester::<SubmitTxs>();
                 if let Ok(verdicts) = request.request(SubmitTxs::from_client(vec![tx])).await {
                     submitted += verdicts
@@ -520,6 +541,14 @@ async fn simulate(ctx: deterministic::Context, scenario: Scenario) -> Outcome {
             let bound = scenario.timeouts.1 * 5;
             if next.is_none_or(|took| took > bound) {
                 violations.push(Violation::NoRecovery { took: next });
+            }
+        }
+    }
+    if let Ok(runtime) = &runtime {
+        for validator in honest() {
+            let view = FlatState::new(stores[validator].clone(), Arc::new(HotState::new(0)));
+            if let Err(reason) = workload.check(runtime, &view) {
+                violations.push(Violation::Workload { validator, reason });
             }
         }
     }

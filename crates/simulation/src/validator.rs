@@ -2,7 +2,6 @@
 //! layer (in-memory key-value store, QMDB state), the agreement layer with the runtime
 //! modules, and the `simplex` engine on the simulated network.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use commonware_p2p::simulated::Oracle;
@@ -33,6 +32,8 @@ use lamina_interop::module::Env;
 use lamina_interop::module::Module as _;
 use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
 use lamina_node::evidence::EvidenceReporter;
+
+use crate::workload::Workload;
 use parking_lot::Mutex;
 
 use crate::record::{Event, Record};
@@ -45,6 +46,21 @@ pub(crate) struct Chain {
     /// Every validator bonded at genesis; equivocation is slashed.
     pub staking: StakingGenesis,
     pub simplex: SimplexConfig,
+    /// The chain's own modules and transactions.
+    pub workload: Arc<dyn Workload>,
+}
+
+/// The runtime every validator runs: the framework's modules with staking's fee rule, then
+/// the workload's.
+pub(crate) fn runtime(chain: &Chain) -> Result<Runtime, String> {
+    let builder = Runtime::builder(RuntimeConfig::new(chain.chain_id))
+        .module(Staking::new(Bank))
+        .fee_rule(FeesToValidators);
+    chain
+        .workload
+        .modules(builder)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Key of validator `index` on the simulated network.
@@ -162,13 +178,7 @@ async fn run(
     record: Arc<Mutex<Record>>,
     ready: oneshot::Sender<Bus>,
 ) -> Result<(), String> {
-    let runtime = Arc::new(
-        Runtime::builder(RuntimeConfig::new(chain.chain_id))
-            .module(Staking::new(Bank))
-            .fee_rule(FeesToValidators)
-            .build()
-            .map_err(|e| e.to_string())?,
-    );
+    let runtime = Arc::new(runtime(&chain)?);
     let state_config = StateConfig {
         partition: format!("v{index}_state"),
         cache_pages: 64,
@@ -193,10 +203,9 @@ async fn run(
             // Slashing burns bonded stake.
             asset.minters.push(Staking::<Bank>::NAME.to_string());
         }
-        let sections = BTreeMap::from([
-            ("bank".to_string(), bank.to_section()),
-            ("staking".to_string(), chain.staking.to_section()),
-        ]);
+        let mut sections = chain.workload.genesis();
+        sections.insert("bank".to_string(), bank.to_section());
+        sections.insert("staking".to_string(), chain.staking.to_section());
         let genesis = runtime
             .genesis(&sections, &env)
             .map_err(|e| e.to_string())?;

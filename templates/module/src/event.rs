@@ -1,0 +1,18 @@
+//! What the module reports, in receipts.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use lamina_interop::Address;
+
+/// An event.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum {{ModuleName}}Event {
+    /// `amount` was added to `account`'s number, now `value`.
+    Added {
+        /// The account.
+        account: Address,
+        /// What was added.
+        amount: u64,
+        /// The new number.
+        value: u64,
+    },
+}
