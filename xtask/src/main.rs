@@ -108,13 +108,14 @@ fn check() -> Result<()> {
     let mut problems = layer_violations(&packages);
     problems.extend(runtime_violations(&packages));
     problems.extend(mission_violations(&packages)?);
+    problems.extend(book_include_violations(Path::new("book/src"))?);
     if problems.is_empty() {
         let lamina = packages
             .iter()
             .filter(|p| p.name.starts_with("lamina-"))
             .count();
         eprintln!(
-            "xtask check: {lamina} Lamina crates follow the layer rule and state one mission"
+            "xtask check: {lamina} Lamina crates follow the layer rule and state one mission; every book include resolves"
         );
         return Ok(());
     }
@@ -263,6 +264,70 @@ fn mission_violations(packages: &[Package]) -> Result<Vec<String>> {
         }
     }
     Ok(problems)
+}
+
+/// Every `{{#include PATH}}` or `{{#include PATH:ANCHOR}}` in the book names a file that
+/// exists, and an anchor that file marks with `ANCHOR: name` and `ANCHOR_END: name`, so the
+/// book's snippets always come from sources CI compiles.
+fn book_include_violations(dir: &Path) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if path.extension().and_then(|e| e.to_str()) != Some("md") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)?;
+            for (line_no, line) in text.lines().enumerate() {
+                let mut rest = line;
+                while let Some(start) = rest.find("{{#include ") {
+                    let after = &rest[start + "{{#include ".len()..];
+                    let Some(end) = after.find("}}") else {
+                        problems.push(format!(
+                            "{}:{}: unclosed include",
+                            path.display(),
+                            line_no + 1
+                        ));
+                        break;
+                    };
+                    let target = after[..end].trim();
+                    if let Some(problem) = check_include(&path, target) {
+                        problems.push(format!("{}:{}: {problem}", path.display(), line_no + 1));
+                    }
+                    rest = &after[end..];
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Why the include `target` (written in `page`) does not resolve, if it does not.
+fn check_include(page: &Path, target: &str) -> Option<String> {
+    let (file, anchor) = match target.split_once(':') {
+        Some((file, anchor)) => (file, Some(anchor)),
+        None => (target, None),
+    };
+    let resolved = page.parent().unwrap_or(Path::new(".")).join(file);
+    let Ok(text) = std::fs::read_to_string(&resolved) else {
+        return Some(format!("includes {file}, which does not exist"));
+    };
+    // A line range (`file:10:20`) is not an anchor; named anchors are what the book uses.
+    match anchor {
+        Some(anchor) if !anchor.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
+            let opens = text.contains(&format!("ANCHOR: {anchor}"));
+            let closes = text.contains(&format!("ANCHOR_END: {anchor}"));
+            (!opens || !closes).then(|| format!("{file} has no anchor {anchor}"))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use lamina_agreement::modules::bank::AssetGenesis;
 use lamina_agreement::{Runtime, RuntimeBuilder, RuntimeConfig};
 use lamina_incentive::staking::{FeesToValidators, Staking};
 use lamina_interop::module::Module;
@@ -26,6 +27,7 @@ pub struct Chain {
     name: String,
     compose: Compose,
     genesis: BTreeMap<String, serde_json::Value>,
+    assets: Vec<AssetGenesis>,
 }
 
 impl Default for Chain {
@@ -52,6 +54,7 @@ impl Chain {
             name: name.into(),
             compose: Arc::new(|builder| builder),
             genesis: BTreeMap::new(),
+            assets: Vec::new(),
         }
     }
 
@@ -70,6 +73,12 @@ impl Chain {
                 tracing::error!(module = M::NAME, %err, "genesis is not JSON; left out of the presets");
             }
         }
+        self
+    }
+
+    /// Adds `asset` to the bank's genesis in the preset chain specs, beside the native one.
+    pub fn asset(mut self, asset: AssetGenesis) -> Chain {
+        self.assets.push(asset);
         self
     }
 
@@ -109,6 +118,9 @@ impl Chain {
         }
         for (module, section) in &self.genesis {
             spec.genesis.insert(module.clone(), section.clone());
+        }
+        if !self.assets.is_empty() {
+            spec.add_assets(&self.assets);
         }
         spec
     }

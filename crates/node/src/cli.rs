@@ -565,12 +565,14 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
                 )),
             };
         };
+        // ANCHOR: assembly
         match (storage, engine) {
             (Storage::Fjall, Engines::Solo(engine)) => node.storage(Fjall::default()).engine(engine).run(ctx, shutdown_signal(), ready).await,
             (Storage::Redb, Engines::Solo(engine)) => node.storage(Redb).engine(engine).run(ctx, shutdown_signal(), ready).await,
             (Storage::Fjall, Engines::Simplex(engine)) => node.storage(Fjall::default()).engine(*engine).run(ctx, shutdown_signal(), ready).await,
             (Storage::Redb, Engines::Simplex(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal(), ready).await,
         }
+        // ANCHOR_END: assembly
     });
     drop(temporary);
     result

@@ -35,6 +35,7 @@ pub(crate) const DEFAULT_P2P_PORT: u16 = crate::spec::LOCAL_P2P_PORT;
 /// Ports move by this much per `--instance`.
 pub(crate) const INSTANCE_STRIDE: u16 = 10;
 
+// ANCHOR: settings
 /// The settings of `lamina node`, every one optional: what the file says, or what flags and
 /// environment gave (`None`: not given there).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -65,6 +66,7 @@ pub(crate) struct Settings {
     /// Boot nodes besides the chain spec's.
     pub(crate) bootnodes: Option<Vec<Bootnode>>,
 }
+// ANCHOR_END: settings
 
 impl Settings {
     /// Reads `path`; a missing file is an error (the user named it).

@@ -51,6 +51,7 @@ use crate::spec::{dev_key, ChainSpec, ConsensusSpec};
 /// compile error.
 pub(crate) struct Missing;
 
+// ANCHOR: storage_backend
 /// Where blocks, receipts, the redo log and the flat state are kept.
 pub(crate) trait StorageBackend {
     /// Opens (or creates) the store under `dir`.
@@ -58,6 +59,7 @@ pub(crate) trait StorageBackend {
     /// Its name, for logs.
     fn name(&self) -> &'static str;
 }
+// ANCHOR_END: storage_backend
 
 /// fjall, the embedded default (ADR 0007).
 pub(crate) struct Fjall {
@@ -143,6 +145,7 @@ impl StateBackend for Qmdb {
     }
 }
 
+// ANCHOR: engine_choice
 /// How blocks are ordered.
 pub(crate) trait EngineChoice {
     /// The engine.
@@ -159,6 +162,7 @@ pub(crate) trait EngineChoice {
         state: &dyn StateView,
     ) -> anyhow::Result<Self::Engine>;
 }
+// ANCHOR_END: engine_choice
 
 /// The solo engine.
 pub(crate) struct SoloEngine {

@@ -21,7 +21,8 @@ pub(crate) enum Template {
     /// The simplex BFT engine with proof of stake (staking, rewards, slashing), a 4-validator
     /// local chain, and a module of its own.
     PosBft,
-    /// `minimal` with a fungible-asset module and a constant-product AMM.
+    /// Issued assets (an `assets` module) and a constant-product AMM (`amm`), on the solo
+    /// engine.
     Defi,
 }
 
@@ -335,7 +336,7 @@ mod tests {
 
     #[test]
     fn every_template_is_embedded_and_a_chain_is_generated() {
-        for template in [Template::Minimal, Template::PosBft] {
+        for template in [Template::Minimal, Template::PosBft, Template::Defi] {
             let dir = tempfile::tempdir().unwrap();
             let source = Source::Version("0.1.0".into());
             let created = new_chain("demo-chain", template, dir.path(), &source).unwrap();

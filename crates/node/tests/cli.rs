@@ -553,3 +553,76 @@ fn malformed_requests_get_clear_errors_and_the_node_keeps_serving() {
     });
     assert!(node.stop().success());
 }
+
+/// Every command's `--help`, depth first: the CLI reference of the book.
+fn help_pages(path: &mut Vec<String>, out: &mut String) {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let output = lamina(&args);
+    assert!(output.status.success(), "lamina {args:?}");
+    let help = String::from_utf8(output.stdout).unwrap();
+    let title = if path.is_empty() {
+        "lamina".to_string()
+    } else {
+        format!("lamina {}", path.join(" "))
+    };
+    out.push_str(&format!(
+        "## `{title}`\n\n```text\n{}\n```\n\n",
+        help.trim_end()
+    ));
+    let commands: Vec<String> = help
+        .split("\nCommands:\n")
+        .nth(1)
+        .map(|section| {
+            section
+                .lines()
+                .take_while(|line| line.starts_with("  "))
+                .filter_map(|line| line.split_whitespace().next())
+                .filter(|name| *name != "help")
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    for command in commands {
+        path.push(command);
+        help_pages(path, out);
+        path.pop();
+    }
+}
+
+/// Compares `text` with the book's page at `path` (from the workspace root), or writes it when
+/// `LAMINA_BLESS=1`.
+fn check_page(path: &str, text: &str) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    if std::env::var("LAMINA_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(&file, text).unwrap();
+        return;
+    }
+    let page = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        page == text,
+        "{path} does not match the binary: run `LAMINA_BLESS=1 cargo test -p lamina-node --test cli book_reference` and commit it"
+    );
+}
+
+#[test]
+fn book_reference_pages_match_the_binary() {
+    let mut cli = String::from(
+        "# Command line\n\nEvery command's `--help`, as the binary prints it (a test checks that this page and the\nbinary agree). A chain generated with `lamina new` has the same commands.\n\n",
+    );
+    help_pages(&mut Vec::new(), &mut cli);
+    check_page("book/src/reference/cli.md", &cli);
+
+    let mut catalogue =
+        String::from("| message | kind | from | to | meaning |\n|---|---|---|---|---|\n");
+    for entry in CATALOGUE {
+        let kind = format!("{:?}", entry.kind).to_lowercase();
+        catalogue.push_str(&format!(
+            "| `{}` | {kind} | {} | {} | {} |\n",
+            entry.name, entry.from, entry.to, entry.meaning
+        ));
+    }
+    check_page("book/src/reference/catalogue.md", &catalogue);
+}

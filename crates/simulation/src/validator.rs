@@ -203,7 +203,7 @@ async fn run(
             // Slashing burns bonded stake.
             asset.minters.push(Staking::<Bank>::NAME.to_string());
         }
-        let mut sections = chain.workload.genesis();
+        let mut sections = chain.workload.genesis(&mut bank);
         sections.insert("bank".to_string(), bank.to_section());
         sections.insert("staking".to_string(), chain.staking.to_section());
         let genesis = runtime

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use lamina_agreement::modules::bank::NATIVE;
+use lamina_agreement::modules::bank::{BankGenesis, NATIVE};
 use lamina_agreement::testing::transfer;
 use lamina_agreement::{Runtime, RuntimeBuilder, SignedTx};
 use lamina_interop::crypto::SecretKey;
@@ -22,8 +22,9 @@ pub trait Workload: Send + Sync + 'static {
         runtime
     }
 
-    /// Their genesis sections, by module name.
-    fn genesis(&self) -> BTreeMap<String, serde_json::Value> {
+    /// Their genesis sections, by module name. `bank` holds the native asset with every
+    /// account funded; add assets (and minters) to it here.
+    fn genesis(&self, _bank: &mut BankGenesis) -> BTreeMap<String, serde_json::Value> {
         BTreeMap::new()
     }
 

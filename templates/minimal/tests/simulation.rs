@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-
 use lamina_agreement::{Runtime, RuntimeBuilder, SignedTx, UnsignedTx};
 use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::crypto::SecretKey;
@@ -14,6 +12,7 @@ use lamina_interop::Address;
 use lamina_simulation::{run_with, Scenario, Workload};
 use names::{Names, NamesCall, OWNERS};
 
+// ANCHOR: workload
 /// Client `n` claims the name `client-n`.
 struct Claims;
 
@@ -26,11 +25,13 @@ impl Workload for Claims {
         runtime.module(Names)
     }
 
-    fn genesis(&self) -> BTreeMap<String, serde_json::Value> {
-        BTreeMap::new()
-    }
-
-    fn transaction(&self, runtime: &Runtime, n: u64, from: &SecretKey, _other: Address) -> SignedTx {
+    fn transaction(
+        &self,
+        runtime: &Runtime,
+        n: u64,
+        from: &SecretKey,
+        _other: Address,
+    ) -> SignedTx {
         let call = codec::encode(&NamesCall::Claim { name: name(n) });
         let gas_limit = 50_000;
         UnsignedTx {
@@ -49,19 +50,32 @@ impl Workload for Claims {
     /// The first clients' claims went through (each validator finalized them).
     fn check(&self, _runtime: &Runtime, state: &dyn StateView) -> Result<(), String> {
         for n in 0..10 {
-            if OWNERS.get_committed(state, &name(n)).map_err(|e| e.to_string())?.is_none() {
+            if OWNERS
+                .get_committed(state, &name(n))
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
                 return Err(format!("{} was not claimed", name(n)));
             }
         }
         Ok(())
     }
 }
+// ANCHOR_END: workload
 
 #[test]
 fn four_validators_agree_through_faults() {
     for seed in 0..2 {
         let outcome = run_with(&Scenario::with_faults(seed), Claims);
-        assert!(outcome.violations.is_empty(), "seed {seed}: {:?}", outcome.violations);
-        assert!(outcome.included >= 10, "seed {seed}: {} included", outcome.included);
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+        assert!(
+            outcome.included >= 10,
+            "seed {seed}: {} included",
+            outcome.included
+        );
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ {{ModuleName}}, {{ModuleName}}Error, {{ModuleName}}Event, VALUES};
 
+// ANCHOR: call
 /// A call. As JSON: `{"add": {"amount": 5}}`.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -17,6 +18,7 @@ pub enum {{ModuleName}}Call {
         amount: u64,
     },
 }
+// ANCHOR_END: call
 
 /// A call touches the sender's number only: calls of different senders run in parallel.
 pub(crate) fn access(sender: &Address) -> AccessSet {

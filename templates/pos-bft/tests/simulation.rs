@@ -21,8 +21,16 @@ impl Workload for Monikers {
         runtime.module(Attendance)
     }
 
-    fn transaction(&self, runtime: &Runtime, n: u64, from: &SecretKey, _other: Address) -> SignedTx {
-        let call = codec::encode(&AttendanceCall::SetMoniker { moniker: format!("client {n}") });
+    fn transaction(
+        &self,
+        runtime: &Runtime,
+        n: u64,
+        from: &SecretKey,
+        _other: Address,
+    ) -> SignedTx {
+        let call = codec::encode(&AttendanceCall::SetMoniker {
+            moniker: format!("client {n}"),
+        });
         let gas_limit = 50_000;
         UnsignedTx {
             chain_id: runtime.config().chain_id,
@@ -42,7 +50,9 @@ impl Workload for Monikers {
         let proposed: u64 = (0..4)
             .map(|i| {
                 let operator = Address::of(&validator_key(i).public_key());
-                PROPOSED.get_committed(state, &operator).map(|n| n.unwrap_or(0))
+                PROPOSED
+                    .get_committed(state, &operator)
+                    .map(|n| n.unwrap_or(0))
             })
             .sum::<Result<u64, _>>()
             .map_err(|e| e.to_string())?;
@@ -50,7 +60,10 @@ impl Workload for Monikers {
             return Err(format!("only {proposed} blocks counted for the validators"));
         }
         let first = Address::of(&lamina_agreement::testing::key(0).public_key());
-        match MONIKERS.get_committed(state, &first).map_err(|e| e.to_string())? {
+        match MONIKERS
+            .get_committed(state, &first)
+            .map_err(|e| e.to_string())?
+        {
             Some(moniker) if moniker == "client 0" => Ok(()),
             other => Err(format!("the first client's moniker is {other:?}")),
         }

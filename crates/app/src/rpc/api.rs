@@ -12,6 +12,7 @@ use super::{
     ValueWithProof,
 };
 
+// ANCHOR: api
 /// Lamina's JSON-RPC methods and subscriptions (see the table in the module docs).
 #[rpc(server, client)]
 pub trait LaminaApi {
@@ -92,3 +93,4 @@ pub trait LaminaApi {
     #[subscription(name = "tx_submitAndWatch" => "tx_status", unsubscribe = "tx_unwatch", item = TxStatus)]
     async fn submit_and_watch(&self, tx: String) -> SubscriptionResult;
 }
+// ANCHOR_END: api

@@ -60,6 +60,7 @@ pub const MAX_CANDIDATES: usize = 256;
 /// Most pending unbondings per operator.
 pub const MAX_UNBONDINGS: usize = 16;
 
+// ANCHOR: params
 /// The rules of staking, set at genesis.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +80,7 @@ pub struct Params {
     #[serde(with = "genesis::amount")]
     pub reward_per_block: u128,
 }
+// ANCHOR_END: params
 
 /// A registered validator.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

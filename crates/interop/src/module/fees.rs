@@ -41,11 +41,13 @@ pub fn reward_pool() -> Address {
     module_account("rewards")
 }
 
+// ANCHOR: fee_rule
 /// Decides how a block's fees are shared.
 pub trait FeeRule: Send + Sync + 'static {
     /// Splits `totals` between the producer, the reward pool and the burn.
     fn split(&self, totals: FeeTotals) -> FeeSplit;
 }
+// ANCHOR_END: fee_rule
 
 /// The default: the producer receives the tips, base fees are burned.
 #[derive(Debug, Clone, Copy, Default)]

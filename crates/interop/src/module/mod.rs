@@ -96,6 +96,7 @@ pub struct Env {
     pub proposer: Address,
 }
 
+// ANCHOR: module_trait
 /// On-chain logic with typed calls, events, genesis and queries.
 pub trait Module: Send + Sync + 'static {
     /// The module's name, unique in a runtime: `"bank"`, `"staking"`.
@@ -158,6 +159,7 @@ pub trait Module: Send + Sync + 'static {
         codec::decode_limited(bytes, Self::NAME, Self::MAX_CALL_LEN)
     }
 }
+// ANCHOR_END: module_trait
 
 /// The validators consensus runs with from the next block on, announced by a module's
 /// end-block hook (in proof of stake, the staking module at each epoch boundary).

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{validate, Names, NamesError, NamesEvent, OWNERS};
 
+// ANCHOR: call
 /// A call. As JSON (for `tx call names ...`): `{"claim": {"name": "alice"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -29,6 +30,7 @@ pub enum NamesCall {
         name: String,
     },
 }
+// ANCHOR_END: call
 
 impl NamesCall {
     fn name(&self) -> &str {

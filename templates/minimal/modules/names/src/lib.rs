@@ -21,6 +21,7 @@ pub use event::NamesEvent;
 pub use genesis::NamesGenesis;
 pub use query::{NamesQuery, NamesResponse};
 
+// ANCHOR: state
 /// Shortest name.
 pub const MIN_LEN: usize = 3;
 /// Longest name.
@@ -32,6 +33,7 @@ pub const OWNERS: StateMap<String, Address> = StateMap::new(b"names/owner/");
 /// The module. It holds no configuration: everything it knows is in state.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Names;
+// ANCHOR_END: state
 
 /// What can go wrong. Codes are stable: clients match on them.
 #[derive(Debug, thiserror::Error)]

@@ -25,7 +25,10 @@ pub enum NamesResponse {
     Owner(Option<Address>),
 }
 
-pub(crate) fn answer(query: NamesQuery, state: &dyn StateView) -> Result<NamesResponse, NamesError> {
+pub(crate) fn answer(
+    query: NamesQuery,
+    state: &dyn StateView,
+) -> Result<NamesResponse, NamesError> {
     match query {
         NamesQuery::Owner { name } => {
             validate(&name)?;

@@ -25,7 +25,9 @@ pub(crate) fn check_moniker(moniker: &str) -> Result<(), AttendanceError> {
         return Err(AttendanceError::InvalidMoniker("longer than 32 bytes"));
     }
     if !moniker.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-        return Err(AttendanceError::InvalidMoniker("only printable ASCII is allowed"));
+        return Err(AttendanceError::InvalidMoniker(
+            "only printable ASCII is allowed",
+        ));
     }
     Ok(())
 }

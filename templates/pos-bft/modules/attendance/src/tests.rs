@@ -10,7 +10,10 @@ use lamina_interop::{Address, ChainId};
 use super::*;
 
 fn record(chain: &TestChain, account: Address) -> Record {
-    match chain.query::<Attendance>(AttendanceQuery::Record { account }).unwrap() {
+    match chain
+        .query::<Attendance>(AttendanceQuery::Record { account })
+        .unwrap()
+    {
         AttendanceResponse::Record(record) => record,
     }
 }
@@ -24,19 +27,32 @@ fn every_block_counts_for_its_proposer_and_monikers_are_checked() {
     let alice = key(1);
     let mut chain = TestChain::funded(runtime, &[&alice], 10u128.pow(12)).unwrap();
     let account = Address::of(&alice.public_key());
-    let set = AttendanceCall::SetMoniker { moniker: "validator one".into() };
+    let set = AttendanceCall::SetMoniker {
+        moniker: "validator one".into(),
+    };
     let receipt = chain.call::<Attendance>(&alice, &set).unwrap();
     assert_eq!(receipt.outcome, Outcome::Success);
     assert_eq!(
         chain.events::<Attendance>(&receipt),
-        vec![AttendanceEvent::Named { account, moniker: "validator one".into() }]
+        vec![AttendanceEvent::Named {
+            account,
+            moniker: "validator one".into()
+        }]
     );
     for bad in ["", "tab\there", &"x".repeat(MAX_MONIKER + 1)] {
-        let call = AttendanceCall::SetMoniker { moniker: bad.to_string() };
+        let call = AttendanceCall::SetMoniker {
+            moniker: bad.to_string(),
+        };
         let receipt = chain.call::<Attendance>(&alice, &call).unwrap();
-        assert!(matches!(receipt.outcome, Outcome::Failed { code: 1, .. }), "{bad:?}");
+        assert!(
+            matches!(receipt.outcome, Outcome::Failed { code: 1, .. }),
+            "{bad:?}"
+        );
     }
-    assert_eq!(record(&chain, account).moniker.as_deref(), Some("validator one"));
+    assert_eq!(
+        record(&chain, account).moniker.as_deref(),
+        Some("validator one")
+    );
     // TestChain's blocks are proposed by the zero address: one per call.
     chain.block(&[]).unwrap();
     assert_eq!(record(&chain, Address([0; 32])).proposed, chain.height());
