@@ -410,4 +410,27 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert!(problems[0].starts_with("lamina-agreement"));
     }
+
+    #[test]
+    fn book_includes_must_name_files_and_anchors_that_exist() {
+        let dir = std::env::temp_dir().join(format!("xtask-book-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("code.rs"),
+            "// ANCHOR: good\nfn f() {}\n// ANCHOR_END: good\n// ANCHOR: open\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("src/page.md"),
+            "{{#include ../code.rs}}\n{{#include ../code.rs:good}}\n{{#include ../code.rs:3:4}}\n\
+             {{#include ../code.rs:open}} {{#include ../code.rs:missing}}\n{{#include ../gone.rs}}\n",
+        )
+        .unwrap();
+        let problems = book_include_violations(&dir.join("src")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].ends_with(":4: ../code.rs has no anchor open"));
+        assert!(problems[1].ends_with(":4: ../code.rs has no anchor missing"));
+        assert!(problems[2].ends_with(":5: includes ../gone.rs, which does not exist"));
+    }
 }

@@ -24,6 +24,7 @@ fn four_honest_validators_agree() {
     );
 }
 
+// ANCHOR: faults_heal
 #[test]
 fn faults_heal() {
     for seed in 0..5 {
@@ -45,6 +46,7 @@ fn faults_heal() {
         assert!(outcome.finalized[crashed].len() as u64 >= scenario.height);
     }
 }
+// ANCHOR_END: faults_heal
 
 /// One validator signs two conflicting votes in every view: every honest validator reports
 /// it, none is reported itself, the three honest ones finalize without it, and the report
