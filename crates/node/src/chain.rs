@@ -28,6 +28,8 @@ pub struct Chain {
     compose: Compose,
     genesis: BTreeMap<String, serde_json::Value>,
     assets: Vec<AssetGenesis>,
+    /// What `module` could not accept; `run` reports the first.
+    problems: Vec<String>,
 }
 
 impl Default for Chain {
@@ -55,6 +57,7 @@ impl Chain {
             compose: Arc::new(|builder| builder),
             genesis: BTreeMap::new(),
             assets: Vec::new(),
+            problems: Vec::new(),
         }
     }
 
@@ -63,15 +66,16 @@ impl Chain {
     pub fn module<M: Module + Clone>(mut self, module: M, genesis: M::Genesis) -> Chain {
         let before = self.compose;
         self.compose = Arc::new(move |builder| before(builder).module(module.clone()));
-        // A genesis type that cannot be written as JSON is a bug in the module: its preset
-        // section is left out, and the module starts from its default genesis.
+        // A genesis type that cannot be written as JSON is a bug in the module: `run` refuses
+        // to start with it.
         match serde_json::to_value(&genesis) {
             Ok(section) => {
                 self.genesis.insert(M::NAME.to_string(), section);
             }
-            Err(err) => {
-                tracing::error!(module = M::NAME, %err, "genesis is not JSON; left out of the presets");
-            }
+            Err(err) => self.problems.push(format!(
+                "module {}: its genesis is not JSON: {err}",
+                M::NAME
+            )),
         }
         self
     }
@@ -89,6 +93,9 @@ impl Chain {
 
     /// Runs the command line (`std::env::args`).
     pub fn run(self) -> anyhow::Result<()> {
+        if let Some(problem) = self.problems.first() {
+            anyhow::bail!("chain {}: {problem}", self.name);
+        }
         crate::cli::main(self)
     }
 
@@ -133,5 +140,86 @@ impl Chain {
             "local-pos" => Ok(self.preset(Preset::LocalPos)),
             path => ChainSpec::from_file(Path::new(path)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lamina_agreement::modules::bank::AssetInfo;
+    use lamina_interop::module::{AccessSet, Amount, Context, ModuleError, StateError, StateView};
+    use lamina_interop::Address;
+
+    use super::*;
+
+    /// A module that does nothing, with a genesis of one number.
+    #[derive(Clone)]
+    struct Idle;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("idle")]
+    struct IdleError(#[from] StateError);
+
+    impl ModuleError for IdleError {
+        fn code(&self) -> u32 {
+            1
+        }
+    }
+
+    impl Module for Idle {
+        const NAME: &'static str = "idle";
+        type Call = ();
+        type Event = ();
+        type Genesis = u32;
+        type Query = ();
+        type QueryResponse = ();
+        type Error = IdleError;
+
+        fn init_genesis(&self, _: &u32, _: &mut Context<'_, '_, Self>) -> Result<(), IdleError> {
+            Ok(())
+        }
+
+        fn access(&self, _: &(), _: &Address) -> AccessSet {
+            AccessSet::new()
+        }
+
+        fn call(&self, _: (), _: &mut Context<'_, '_, Self>) -> Result<(), IdleError> {
+            Ok(())
+        }
+
+        fn query(&self, _: (), _: &dyn StateView) -> Result<(), IdleError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_chains_modules_follow_the_frameworks_and_reach_its_presets() {
+        let usd = AssetGenesis {
+            id: 1,
+            info: AssetInfo {
+                symbol: "USD".into(),
+                decimals: 6,
+            },
+            balances: vec![(Address([1; 32]), Amount(5))],
+            minters: Vec::new(),
+        };
+        let chain = Chain::new("mychain").module(Idle, 7).asset(usd);
+        let spec = chain.preset(Preset::Dev);
+        assert_eq!(spec.name, "mychain-dev");
+        assert_eq!(spec.genesis["idle"], serde_json::json!(7));
+        assert_eq!(spec.genesis["bank"]["assets"][1]["symbol"], "USD");
+        let runtime = chain.runtime(&spec).unwrap();
+        let names: Vec<&str> = runtime.module_names().collect();
+        assert_eq!(names, ["accounts", "bank", "staking", "idle"]);
+        // The genesis of every module, the chain's included, is written.
+        let env = lamina_interop::module::Env {
+            chain_id: spec.chain_id,
+            height: lamina_interop::Height(0),
+            timestamp: lamina_interop::Timestamp(0),
+            proposer: Address([0; 32]),
+        };
+        assert!(runtime.genesis(&spec.genesis, &env).is_ok());
+        // A spec file keeps its own name; a preset of the default chain is Lamina's.
+        assert_eq!(Chain::default().preset(Preset::Local).name, "lamina-local");
+        assert_eq!(chain.load("local-pos").unwrap().name, "mychain-local-pos");
     }
 }
