@@ -87,4 +87,16 @@ for template in minimal pos-bft defi; do
   stop || { echo "the node did not stop cleanly"; tail -40 "$log"; exit 1; }
   cd "$root"
 done
+# The same templates through cargo-generate, when it is installed: rendered, pointed at this
+# checkout, and type-checked with their tests.
+if cargo generate --version >/dev/null 2>&1; then
+  for template in minimal pos-bft defi; do
+    echo "== cargo generate --path templates/$template"
+    cargo generate --path "$root/templates/$template" --name "cg-$template" --destination "$work" --silent --vcs none
+    cd "$work/cg-$template"
+    sed -i -E "s|^lamina-([a-z-]+) = \"[0-9.]+\"|lamina-\\1 = { path = \"$root/crates/\\1\" }|" Cargo.toml
+    cargo check --all-targets
+    cd "$root"
+  done
+fi
 echo "== every template generated, built, tested and ran"
