@@ -155,6 +155,23 @@ pub(crate) fn resolve(given: Settings, file: Settings, dev: bool) -> anyhow::Res
 mod tests {
     use super::*;
 
+    /// The example the book shows is a valid configuration.
+    #[test]
+    fn the_example_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lamina.example.toml");
+        let settings = Settings::load(&path).unwrap();
+        assert_eq!(settings.chain.as_deref(), Some("local"));
+        assert_eq!(settings.validator.as_deref(), Some("bob"));
+        assert_eq!(settings.instance, Some(1));
+        let boot = settings.bootnodes.clone().unwrap();
+        assert_eq!(boot[0].key, crate::spec::dev_key("alice").public_key());
+        let resolved = resolve(Settings::default(), settings, false).unwrap();
+        assert_eq!(
+            resolved.rpc_port, 9954,
+            "the instance offset applies to the file's port"
+        );
+    }
+
     #[test]
     fn flags_beat_the_file_which_beats_defaults() {
         let file: Settings = toml::from_str(
