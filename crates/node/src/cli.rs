@@ -223,7 +223,7 @@ enum SpecCommand {
 #[derive(Subcommand)]
 enum TxCommand {
     /// Call any module: the call is JSON, in the form of the module's call type
-    /// (`{"transfer": {"to": "0x..", "asset": 0, "amount": "5"}}` for bank). Waits for
+    /// (`{"transfer": {"to": "0x..", "asset": 0, "amount": 5}}` for bank). Waits for
     /// finality and prints the outcome.
     Call {
         /// The module's name.

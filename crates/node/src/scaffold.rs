@@ -251,13 +251,13 @@ pub(crate) fn new_module(name: &str, chain: &Path) -> anyhow::Result<Created> {
     }
 
     let dependency = format!("{name} = {{ path = \"modules/{name}\" }}");
-    let manifest = insert_after(&manifest, TOML_MARKER, &dependency);
+    let manifest = insert(&manifest, TOML_MARKER, Side::After, &dependency);
     std::fs::write(&manifest_path, manifest)?;
     written.push("Cargo.toml".into());
 
     let registration =
         format!(".module({name}::{type_name}, {name}::{type_name}Genesis::default())");
-    let main = insert_before(&main, MARKER, &registration);
+    let main = insert(&main, MARKER, Side::Before, &registration);
     std::fs::write(&main_path, main)?;
     written.push("src/main.rs".into());
     written.sort();
@@ -273,34 +273,37 @@ pub(crate) fn new_module(name: &str, chain: &Path) -> anyhow::Result<Created> {
     })
 }
 
-/// `text` with `line` added after the line holding `marker`, at its indentation.
-fn insert_after(text: &str, marker: &str, line: &str) -> String {
-    let mut out = String::with_capacity(text.len() + line.len() + 8);
-    for existing in text.lines() {
-        out.push_str(existing);
-        out.push('\n');
-        if existing.contains(marker) {
-            let indent = &existing[..existing.len() - existing.trim_start().len()];
-            out.push_str(indent);
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
+/// Where [`insert`] puts the new line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Before,
+    After,
 }
 
-/// `text` with `line` added before the line holding `marker`, at its indentation.
-fn insert_before(text: &str, marker: &str, line: &str) -> String {
+/// `text` with `line` added on `side` of the line holding `marker`, at its indentation.
+fn insert(text: &str, marker: &str, side: Side, line: &str) -> String {
     let mut out = String::with_capacity(text.len() + line.len() + 8);
     for existing in text.lines() {
-        if existing.contains(marker) {
+        let added = existing.contains(marker).then(|| {
             let indent = &existing[..existing.len() - existing.trim_start().len()];
-            out.push_str(indent);
-            out.push_str(line);
-            out.push('\n');
+            format!("{indent}{line}\n")
+        });
+        match (&added, side) {
+            (Some(added), Side::Before) => {
+                out.push_str(added);
+                out.push_str(existing);
+                out.push('\n');
+            }
+            (Some(added), Side::After) => {
+                out.push_str(existing);
+                out.push('\n');
+                out.push_str(added);
+            }
+            (None, _) => {
+                out.push_str(existing);
+                out.push('\n');
+            }
         }
-        out.push_str(existing);
-        out.push('\n');
     }
     out
 }
