@@ -371,7 +371,7 @@ pub(crate) fn say(line: impl std::fmt::Display) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn default_keystore() -> PathBuf {
+pub(crate) fn default_keystore() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))

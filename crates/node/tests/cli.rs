@@ -384,6 +384,78 @@ fn http(url: &str) -> jsonrpsee::http_client::HttpClient {
         .unwrap()
 }
 
+/// `lamina bench --rpc` against a running dev node: it funds its accounts from alice
+/// through intermediaries (more senders than one account may pay at once), every transfer is
+/// final, a used population is refused, and a run without `--seed` starts from fresh
+/// accounts.
+#[test]
+fn bench_loads_a_running_dev_node_over_json_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let alice = address("alice");
+    let balance = |who: &str| {
+        json(&[
+            "query", "balance", who, "--rpc", &node.rpc, "--output", "json",
+        ])["amount"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+    };
+    let before = balance(&alice);
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "--rpc",
+            &node.rpc,
+            "--accounts",
+            "300",
+            "--txs",
+            "3000",
+            "--batch",
+            "500",
+            "--window",
+            "1500",
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        lamina(&args)
+    };
+    let output = bench(&["--seed", "42"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["node"], node.rpc.as_str());
+    assert_eq!(report["committed"], 3000, "every transfer final");
+    assert_eq!(report["rejected"], 0);
+    assert!(report["tps"].as_f64().unwrap() > 0.0);
+    let latency = &report["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() > 0.0);
+    assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap());
+    assert!(balance(&alice) < before, "alice paid for the accounts");
+
+    let again = bench(&["--seed", "42"]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("pass another --seed"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let fresh = bench(&[]);
+    assert!(
+        fresh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&fresh.stdout).unwrap();
+    assert_eq!(report["committed"], 3000);
+    assert_eq!(node.stop().code(), Some(0));
+}
+
 #[test]
 fn kill_9_under_load_loses_no_finalized_block() {
     use jsonrpsee::core::client::ClientT as _;

@@ -68,7 +68,7 @@ pub(crate) fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         chain_id: CHAIN_ID,
         gas_price: args.gas_price,
     };
-    let keys: Vec<SecretKey> = workload::keys(args.accounts);
+    let keys: Vec<SecretKey> = workload::keys(args.seed, args.accounts);
     let addresses: Vec<Address> = keys
         .par_iter()
         .map(|k| Address::of(&k.public_key()))
@@ -180,7 +180,7 @@ pub(super) async fn drive_child(
         .args(["--rpc", &rpc])
         .args(["--accounts", &args.accounts.to_string()])
         .args(["--txs", &args.txs.to_string()])
-        .args(["--seed", &args.seed.to_string()])
+        .args(["--seed", &args.seed().to_string()])
         .args(["--gas-price", &gas_price.to_string()])
         .args(["--batch", &args.batch.to_string()])
         .args(["--window", &args.window.to_string()])

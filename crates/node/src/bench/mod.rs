@@ -18,6 +18,7 @@
 mod load;
 mod network;
 mod plot;
+mod remote;
 mod workload;
 
 use std::collections::HashMap;
@@ -93,9 +94,22 @@ pub(crate) struct BenchArgs {
     /// JSON-RPC.
     #[arg(long, default_value_t = 1)]
     pub(crate) validators: u32,
-    /// Seed of the sender and receiver draws.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) seed: u64,
+    /// Load the node already running at this JSON-RPC URL (`lamina node --dev`, say) instead
+    /// of starting a chain: `--from` first pays every sender what its transfers cost (not
+    /// timed), then the transfers go over JSON-RPC.
+    #[arg(long, conflicts_with_all = ["validators", "ingest", "base_path", "storage"])]
+    pub(crate) rpc: Option<String>,
+    /// With `--rpc`: the key that pays the benchmark's accounts, a keystore name or a dev
+    /// account (alice, bob, charlie, dave).
+    #[arg(long, default_value = "alice")]
+    pub(crate) from: String,
+    /// With `--rpc`: the keystore directory.
+    #[arg(long, env = "LAMINA_KEYSTORE")]
+    pub(crate) keystore: Option<PathBuf>,
+    /// Seed of the accounts and of the sender and receiver draws (1 by default; with `--rpc`,
+    /// a new one each run, so that its accounts are fresh on a chain earlier runs used).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
     /// The data directory (a temporary one, removed after, by default); must be new.
     #[arg(long)]
     pub(crate) base_path: Option<PathBuf>,
@@ -113,12 +127,22 @@ pub(crate) struct BenchArgs {
     pub(crate) output: crate::cli::Output,
 }
 
+impl BenchArgs {
+    /// The seed of the accounts and draws.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed.unwrap_or(1)
+    }
+}
+
 /// What a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
     pub(crate) accounts: u32,
     pub(crate) txs: u32,
     pub(crate) ingest: Ingest,
+    /// The running node loaded with `--rpc`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) node: Option<String>,
     pub(crate) validators: u32,
     pub(crate) cores: usize,
     /// Raw Ed25519 batch verification on all cores, signatures per second.
@@ -162,7 +186,7 @@ pub(crate) struct StageCost {
 }
 
 /// Runs the benchmark and prints its report.
-pub(crate) fn run(args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<()> {
+pub(crate) fn run(mut args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<()> {
     let most = crate::spec::DEV_ACCOUNTS.len() as u32;
     if args.validators == 0 || args.validators > most {
         bail!("--validators must be 1 (in process) or 2 to {most} (processes of the local chain)");
@@ -181,7 +205,13 @@ pub(crate) fn run(args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<()> {
             );
         }
     }
-    let report = if args.validators > 1 {
+    if args.rpc.is_some() && args.seed.is_none() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        args.seed = Some(now.as_nanos() as u64);
+    }
+    let report = if let Some(url) = &args.rpc {
+        remote::measure(&args, url)?
+    } else if args.validators > 1 {
         network::measure(&args)?
     } else {
         measure(&args, chain)?
@@ -210,6 +240,7 @@ struct Prepared {
 /// `sign_all` is off, only the sample the verification baseline needs).
 fn prepare(
     args: &BenchArgs,
+    chain_id: ChainId,
     gas_price: u64,
     sign_all: bool,
     progress: &Progress,
@@ -217,12 +248,12 @@ fn prepare(
     let shape = Shape {
         accounts: args.accounts,
         txs: args.txs,
-        seed: args.seed,
-        chain_id: CHAIN_ID,
+        seed: args.seed(),
+        chain_id,
         gas_price: u128::from(gas_price),
     };
     progress.stage("deriving account keys", 0);
-    let keys = workload::keys(args.accounts);
+    let keys = workload::keys(shape.seed, args.accounts);
     let public: Vec<PublicKey> = keys.par_iter().map(SecretKey::public_key).collect();
     let addresses: Vec<Address> = public.par_iter().map(Address::of).collect();
     let plan = workload::plan(&shape);
@@ -254,6 +285,7 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
         raw_verify_per_s,
     } = prepare(
         args,
+        CHAIN_ID,
         ChainSpec::preset(Preset::Dev).runtime.gas_price,
         args.ingest == Ingest::Bus,
         &progress,
@@ -567,6 +599,7 @@ impl Run {
             accounts: args.accounts,
             txs: args.txs,
             ingest: args.ingest,
+            node: None,
             validators: args.validators,
             cores,
             raw_verify_per_s,
@@ -670,16 +703,20 @@ fn table(r: &Report) -> String {
         out.push_str(&s);
         out.push('\n');
     };
+    let against = match &r.node {
+        Some(url) => format!("against the node at {url}"),
+        None => format!(
+            "ingest {}, {} validator(s)",
+            match r.ingest {
+                Ingest::Bus => "bus",
+                Ingest::Rpc => "rpc",
+            },
+            r.validators
+        ),
+    };
     line(format!(
-        "lamina bench: {} transfers over {} accounts, ingest {}, {} validator(s), {} cores",
-        r.txs,
-        r.accounts,
-        match r.ingest {
-            Ingest::Bus => "bus",
-            Ingest::Rpc => "rpc",
-        },
-        r.validators,
-        r.cores
+        "lamina bench: {} transfers over {} accounts, {against}, {} cores",
+        r.txs, r.accounts, r.cores
     ));
     line(format!(
         "  raw Ed25519 batch verification   {:>10.0} sig/s",
@@ -699,14 +736,18 @@ fn table(r: &Report) -> String {
         "  latency, submit to commit        p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
         r.latency_ms.p50, r.latency_ms.p99, r.latency_ms.max
     ));
+    if r.cpu_us_per_tx.is_empty() {
+        line(format!(
+            "  peak memory of this process {:.0} MiB; CPU per stage is spent in the node \
+             processes, not measured here",
+            r.peak_memory_mib
+        ));
+        return out;
+    }
     line(format!(
         "  peak memory {:.0} MiB; {:.2} cores busy; {:.1} us CPU per tx in all",
         r.peak_memory_mib, r.cores_busy, r.process_cpu_us_per_tx
     ));
-    if r.cpu_us_per_tx.is_empty() {
-        line("  per-stage CPU: spent in the validator processes, not measured here".to_string());
-        return out;
-    }
     line("  stage        CPU us/tx   busy".to_string());
     for stage in &r.cpu_us_per_tx {
         line(format!(

@@ -24,6 +24,7 @@ use lamina_interop::messages::Admission;
 use lamina_interop::{Hash, Height};
 use parking_lot::Mutex;
 
+use super::workload::Index;
 use super::{
     percentile, plot, prepare, BenchArgs, Latency, Prepared, Progress, Report, BALANCE, CHAIN_ID,
     LATENCY_SAMPLE,
@@ -42,12 +43,14 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let n = args.validators as usize;
     let progress = Progress::new();
     let Prepared {
+        public,
         addresses,
+        plan,
         raw,
         raw_verify_per_s,
-        ..
     } = prepare(
         args,
+        CHAIN_ID,
         ChainSpec::preset(Preset::Local).runtime.gas_price,
         true,
         &progress,
@@ -123,7 +126,18 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     }
     let batches: Vec<Vec<RawTx>> = raw.chunks(args.batch).map(<[RawTx]>::to_vec).collect();
     drop(raw);
-    let driven = crate::cli::tokio_runtime()?.block_on(drive(args, &urls, batches, &progress));
+    let index = Index::new(&public, &plan);
+    drop((public, plan));
+    let connections = 2 * urls.len();
+    let driven = crate::cli::tokio_runtime()?.block_on(drive(
+        args,
+        &urls,
+        connections,
+        Height(0),
+        &index,
+        batches,
+        &progress,
+    ));
     crate::testnet::stop(&mut children);
     progress.finish();
     drop(temporary);
@@ -134,6 +148,7 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
         txs: args.txs,
         // The load always enters over JSON-RPC here.
         ingest: super::Ingest::Rpc,
+        node: None,
         validators: args.validators,
         cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
         raw_verify_per_s,
@@ -158,10 +173,15 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
 
 type Driven = (u64, u64, u64, f64, Vec<u32>, Vec<plot::Sample>);
 
-/// Submits every batch and follows node 0's finalized blocks until all are final.
-async fn drive(
+/// Submits every batch, `connections` requests at once spread over the nodes at `urls`, and
+/// follows the first node's finalized blocks above `from` until every planned transfer in
+/// `index` that the nodes accepted is final.
+pub(super) async fn drive(
     args: &BenchArgs,
     urls: &[String],
+    connections: usize,
+    from: Height,
+    index: &Index,
     batches: Vec<Vec<RawTx>>,
     progress: &Progress,
 ) -> anyhow::Result<Driven> {
@@ -179,7 +199,7 @@ async fn drive(
     progress.stage("committing", total);
     let start = Instant::now();
     let mut workers = Vec::new();
-    for worker in 0..2 * clients.len() {
+    for worker in 0..connections.max(1) {
         let (client, sent, committed, rejected, submitted, queue) = (
             clients[worker % clients.len()].clone(),
             sent.clone(),
@@ -216,7 +236,7 @@ async fn drive(
     }
 
     let follower = &clients[0];
-    let mut height = Height(0);
+    let mut height = from;
     let mut blocks = 0u64;
     let mut latencies = Vec::new();
     let mut samples = Vec::new();
@@ -248,9 +268,14 @@ async fn drive(
                     }
                 }
             }
-            let done = committed.fetch_add(block.txs.len() as u64, Ordering::AcqRel)
-                + block.txs.len() as u64;
-            blocks += 1;
+            // This run's transfers only: other traffic on the chain does not count.
+            let ours = block
+                .txs
+                .iter()
+                .filter(|tx| index.find(tx.as_ref()).is_some())
+                .count() as u64;
+            let done = committed.fetch_add(ours, Ordering::AcqRel) + ours;
+            blocks += u64::from(ours > 0);
             progress.set(done);
             if !block_latencies.is_empty() {
                 samples.push(plot::Sample {

@@ -12,6 +12,8 @@ use rayon::prelude::*;
 
 /// Gas limit of a benchmark transfer (a transfer uses well under half of it).
 pub(crate) const GAS_LIMIT: u64 = 50_000;
+/// Native units each benchmark transfer moves.
+pub(crate) const AMOUNT: u128 = 1;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
@@ -28,16 +30,22 @@ pub(crate) struct Shape {
     pub(crate) gas_price: u128,
 }
 
-/// Account `i`'s key: seeded by `SHA-256("lamina/bench/" | i as u64 LE)`.
-pub(crate) fn account_key(i: u32) -> SecretKey {
+/// Key `i` of a population: seeded by `SHA-256("lamina/bench/" | population LE | i LE)`.
+/// Each seed of the draws has its own population, so a run against a chain that an earlier
+/// run used can start from fresh accounts.
+pub(crate) fn account_key(population: u64, i: u64) -> SecretKey {
     let mut seed = b"lamina/bench/".to_vec();
-    seed.extend_from_slice(&u64::from(i).to_le_bytes());
+    seed.extend_from_slice(&population.to_le_bytes());
+    seed.extend_from_slice(&i.to_le_bytes());
     SecretKey::from_seed(Hash::of(&seed).0)
 }
 
-/// Every account's key, derived on all cores.
-pub(crate) fn keys(accounts: u32) -> Vec<SecretKey> {
-    (0..accounts).into_par_iter().map(account_key).collect()
+/// The keys of the `accounts` accounts of population `population`, derived on all cores.
+pub(crate) fn keys(population: u64, accounts: u32) -> Vec<SecretKey> {
+    (0..accounts)
+        .into_par_iter()
+        .map(|i| account_key(population, u64::from(i)))
+        .collect()
 }
 
 /// SplitMix64: small, fast and identical everywhere.
@@ -116,17 +124,34 @@ pub(crate) fn sign(
         .collect()
 }
 
+/// The most a benchmark transfer can cost its sender in fees.
+pub(crate) fn max_fee(gas_price: u128) -> u128 {
+    u128::from(GAS_LIMIT) * gas_price
+}
+
 fn transfer(shape: &Shape, from: &SecretKey, nonce: u64, to: Address) -> RawTx {
+    native_transfer(shape.chain_id, shape.gas_price, from, nonce, to, AMOUNT)
+}
+
+/// A signed transfer of `amount` native units, at most [`max_fee`] in fees and no tip.
+pub(crate) fn native_transfer(
+    chain_id: ChainId,
+    gas_price: u128,
+    from: &SecretKey,
+    nonce: u64,
+    to: Address,
+    amount: u128,
+) -> RawTx {
     let call = codec::encode(&BankCall::Transfer {
         to,
         asset: NATIVE,
-        amount: 1,
+        amount,
     });
     UnsignedTx {
-        chain_id: shape.chain_id,
+        chain_id,
         sender: from.public_key(),
         nonce,
-        max_fee: u128::from(GAS_LIMIT) * shape.gas_price,
+        max_fee: max_fee(gas_price),
         tip: 0,
         gas_limit: GAS_LIMIT,
         module: 1,
@@ -220,9 +245,20 @@ mod tests {
     }
 
     #[test]
+    fn each_seed_has_its_own_accounts() {
+        let one = keys(1, 3);
+        let two = keys(2, 3);
+        assert_eq!(one[0].public_key(), account_key(1, 0).public_key());
+        assert_ne!(one[0].public_key(), one[1].public_key());
+        assert!(one
+            .iter()
+            .all(|a| two.iter().all(|b| a.public_key() != b.public_key())));
+    }
+
+    #[test]
     fn the_index_finds_each_signed_transfer() {
         let shape = shape();
-        let keys = keys(shape.accounts);
+        let keys = keys(shape.seed, shape.accounts);
         let public: Vec<PublicKey> = keys.iter().map(SecretKey::public_key).collect();
         let addresses: Vec<Address> = public.iter().map(Address::of).collect();
         let plan = plan(&shape);
