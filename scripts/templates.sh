@@ -14,9 +14,19 @@ cargo build -p lamina-node --locked
 lamina="$CARGO_TARGET_DIR/debug/lamina"
 work=$(mktemp -d)
 node_pid=""
+# Processes still running from the work directory (their command lines name it).
+leftovers() { command -v pgrep >/dev/null || return 0; pgrep -f -- "$work" || true; }
 cleanup() {
   if [ -n "$node_pid" ]; then kill -TERM "$node_pid" 2>/dev/null || true; wait "$node_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
+  local pids
+  pids=$(leftovers)
+  if [ -n "$pids" ]; then
+    echo "warning: processes outlived their chain; killing them:"
+    ps -o pid,etime,args -p "$(echo $pids | tr ' ' ',')" || true
+    kill -KILL $pids 2>/dev/null || true
+    sleep 1
+  fi
+  rm -rf "$work" || { sleep 2; rm -rf "$work"; }
 }
 trap cleanup EXIT
 
@@ -37,11 +47,22 @@ call() {
   echo "$out" | grep -q "outcome: Success" || { echo "the $1 call failed"; return 1; }
 }
 
-# Stops the node started last: SIGTERM, and it must exit 0.
+# Stops the node started last: SIGTERM, and it must exit 0. A testnet stops its validators
+# before it exits; any process of this chain still running afterwards is reported.
+# (Called as `stop || ...`, where `set -e` does not apply, so every failure returns.)
 stop() {
-  kill -TERM "$node_pid"
-  wait "$node_pid"
+  kill -TERM "$node_pid" || return 1
+  local status=0
+  wait "$node_pid" || status=$?
   node_pid=""
+  [ "$status" -eq 0 ] || { echo "exit status $status"; return 1; }
+  local pids
+  pids=$(leftovers)
+  if [ -n "$pids" ]; then
+    echo "still running after the chain stopped:"
+    ps -o pid,ppid,etime,args -p "$(echo $pids | tr ' ' ',')" || true
+    return 1
+  fi
 }
 
 for template in minimal pos-bft defi; do
@@ -70,6 +91,11 @@ for template in minimal pos-bft defi; do
       ;;
   esac
   wait_for "$rpc" || { tail -40 "$log"; exit 1; }
+  if [ "$template" = pos-bft ]; then
+    # The first validator answers before the others have started; wait for all four.
+    for _ in $(seq 1 120); do grep -q "stops them all" "$log" && break; sleep 1; done
+    grep -q "stops them all" "$log" || { echo "the testnet did not start"; tail -40 "$log"; exit 1; }
+  fi
   case "$template" in
     minimal)
       call names '{"claim": {"name": "ci-name"}}' "$rpc" bob

@@ -616,6 +616,37 @@ fn init_logging(default: &str) {
 }
 
 /// Completes on SIGINT or SIGTERM.
+/// SIGINT and SIGTERM, listened for from the moment this is made: a signal that arrives
+/// before anyone waits for it is kept rather than ending the process on the spot.
+pub(crate) struct Shutdown {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    /// Starts listening; call within a tokio runtime.
+    pub(crate) fn listen() -> anyhow::Result<Shutdown> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Shutdown {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either signal.
+    pub(crate) async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
+    /// Whether either signal has arrived, without waiting.
+    pub(crate) fn received(&mut self) -> bool {
+        futures::FutureExt::now_or_never(self.wait()).is_some()
+    }
+}
+
 pub(crate) async fn shutdown_signal() {
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

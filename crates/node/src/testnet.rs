@@ -76,9 +76,17 @@ pub(crate) fn run(args: TestnetArgs, chain: &crate::Chain) -> anyhow::Result<()>
     };
 
     let exe = std::env::current_exe().context("finding this executable")?;
+    // Listen before the first validator starts: a signal during start-up stops the ones
+    // already running instead of leaving them behind.
+    let runtime = crate::cli::tokio_runtime()?;
+    let mut shutdown = runtime.block_on(async { crate::cli::Shutdown::listen() })?;
     let mut children = Vec::new();
     let mut members = Vec::new();
     for (instance, name) in DEV_ACCOUNTS.iter().take(args.validators).enumerate() {
+        if runtime.block_on(async { shutdown.received() }) {
+            stop(&mut children);
+            return Ok(());
+        }
         let base_path = dir.join(name);
         std::fs::create_dir_all(&base_path)?;
         let log = base_path.join("node.log");
@@ -93,8 +101,16 @@ pub(crate) fn run(args: TestnetArgs, chain: &crate::Chain) -> anyhow::Result<()>
             "--base-path".to_string(),
             base_path.display().to_string(),
         ];
-        let (child, endpoints) = start(&exe, &node_args, &log)
-            .with_context(|| format!("starting validator {name}; see {}", log.display()))?;
+        let (child, endpoints) = match start(&exe, &node_args, &log) {
+            Ok(started) => started,
+            Err(err) => {
+                // The validators already running would otherwise outlive the testnet.
+                stop(&mut children);
+                return Err(
+                    err.context(format!("starting validator {name}; see {}", log.display()))
+                );
+            }
+        };
         children.push(child);
         let p2p_port = crate::config::DEFAULT_P2P_PORT
             + crate::config::INSTANCE_STRIDE * u16::try_from(instance).unwrap_or(0);
@@ -139,7 +155,7 @@ pub(crate) fn run(args: TestnetArgs, chain: &crate::Chain) -> anyhow::Result<()>
         }
     }
 
-    let watched = crate::cli::tokio_runtime()?.block_on(watch(&mut children));
+    let watched = runtime.block_on(watch(&mut children, &mut shutdown));
     stop(&mut children);
     drop(temporary);
     watched
@@ -158,10 +174,15 @@ pub(crate) fn start(
         .stdout(Stdio::piped())
         .stderr(log_file)
         .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("the node's output is not readable");
+    };
     let mut text = String::new();
     for line in std::io::BufReader::new(stdout).lines() {
-        text.push_str(&line?);
+        let Ok(line) = line else { break };
+        text.push_str(&line);
         if text.trim_end().ends_with('}') {
             break;
         }
@@ -177,11 +198,10 @@ pub(crate) fn start(
 }
 
 /// Waits for SIGINT or SIGTERM; a validator that exits on its own is reported.
-async fn watch(children: &mut [Child]) -> anyhow::Result<()> {
-    let mut signal = std::pin::pin!(crate::cli::shutdown_signal());
+async fn watch(children: &mut [Child], shutdown: &mut crate::cli::Shutdown) -> anyhow::Result<()> {
     loop {
         tokio::select! {
-            _ = &mut signal => return Ok(()),
+            _ = shutdown.wait() => return Ok(()),
             _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
         }
         for (i, child) in children.iter_mut().enumerate() {
