@@ -141,37 +141,57 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     crate::testnet::stop(&mut children);
     progress.finish();
     drop(temporary);
-    let (committed, rejected, blocks, seconds, mut latencies, samples) = driven?;
-    let tps = committed as f64 / seconds.max(1e-9);
-    Ok(Report {
-        accounts: args.accounts,
-        txs: args.txs,
-        // The load always enters over JSON-RPC here.
-        ingest: super::Ingest::Rpc,
-        node: None,
-        validators: args.validators,
-        cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
-        raw_verify_per_s,
-        committed,
-        rejected,
-        blocks,
-        seconds,
-        tps,
-        ratio: tps / raw_verify_per_s.max(1.0),
-        latency_ms: Latency {
-            p50: percentile(&mut latencies, 0.50),
-            p99: percentile(&mut latencies, 0.99),
-            max: percentile(&mut latencies, 1.0),
-        },
-        cpu_us_per_tx: Vec::new(),
-        process_cpu_us_per_tx: 0.0,
-        cores_busy: 0.0,
-        peak_memory_mib: super::peak_memory_mib(),
-        samples,
-    })
+    Ok(driven?.report(args, raw_verify_per_s, None))
 }
 
-type Driven = (u64, u64, u64, f64, Vec<u32>, Vec<plot::Sample>);
+/// What [`drive`] measured: the run's transfers final on the followed node.
+pub(super) struct Driven {
+    committed: u64,
+    rejected: u64,
+    blocks: u64,
+    seconds: f64,
+    latencies: Vec<u32>,
+    samples: Vec<plot::Sample>,
+}
+
+impl Driven {
+    /// The report of a run whose stages ran in node processes (so no per-stage CPU); `node`
+    /// names the running node that `--rpc` loaded.
+    pub(super) fn report(
+        mut self,
+        args: &BenchArgs,
+        raw_verify_per_s: f64,
+        node: Option<String>,
+    ) -> Report {
+        let tps = self.committed as f64 / self.seconds.max(1e-9);
+        Report {
+            accounts: args.accounts,
+            txs: args.txs,
+            // The load always enters over JSON-RPC here.
+            ingest: super::Ingest::Rpc,
+            validators: if node.is_some() { 1 } else { args.validators },
+            node,
+            cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
+            raw_verify_per_s,
+            committed: self.committed,
+            rejected: self.rejected,
+            blocks: self.blocks,
+            seconds: self.seconds,
+            tps,
+            ratio: tps / raw_verify_per_s.max(1.0),
+            latency_ms: Latency {
+                p50: percentile(&mut self.latencies, 0.50),
+                p99: percentile(&mut self.latencies, 0.99),
+                max: percentile(&mut self.latencies, 1.0),
+            },
+            cpu_us_per_tx: Vec::new(),
+            process_cpu_us_per_tx: 0.0,
+            cores_busy: 0.0,
+            peak_memory_mib: super::peak_memory_mib(),
+            samples: self.samples,
+        }
+    }
+}
 
 /// Submits every batch, `connections` requests at once spread over the nodes at `urls`, and
 /// follows the first node's finalized blocks above `from` until every planned transfer in
@@ -291,12 +311,12 @@ pub(super) async fn drive(
     for worker in workers {
         worker.await.context("a submitter panicked")??;
     }
-    Ok((
-        committed.load(Ordering::Acquire),
-        rejected.load(Ordering::Acquire),
+    Ok(Driven {
+        committed: committed.load(Ordering::Acquire),
+        rejected: rejected.load(Ordering::Acquire),
         blocks,
         seconds,
         latencies,
         samples,
-    ))
+    })
 }

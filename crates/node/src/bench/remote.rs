@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! this process: keys, plan, sign (not timed); raw verification
-//! funding:      (not timed) `--from` pays every sender its transfers' amounts and most fees,
+//! funding:      (not timed) `--from` pays every sender its transfers' amounts and maximum fees,
 //!               through levels of intermediate accounts, each paying at most FAN_OUT
 //! timed:        tx_submit batches (window-limited); the node's finalized blocks, polled:
 //!               this run's transfers in them, and latency from submission to finality
@@ -25,7 +25,7 @@ use lamina_interop::messages::Admission;
 use lamina_interop::{Address, ChainId, Hash, Height};
 
 use super::workload::{self, Index, AMOUNT};
-use super::{network, prepare, BenchArgs, Ingest, Latency, Prepared, Progress, Report};
+use super::{network, prepare, BenchArgs, Prepared, Progress, Report};
 use crate::keys::Keystore;
 
 /// Most transfers one account sends while funding: its nonces then stay within the pool's
@@ -58,7 +58,7 @@ pub(super) fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
         raw_verify_per_s,
     } = prepare(args, chain.chain_id, chain.gas_price, true, &progress)?;
 
-    // Every sender gets exactly what its transfers can cost: amounts plus most fees.
+    // Every sender gets exactly what its transfers can cost: amounts plus maximum fees.
     let per_transfer = AMOUNT + workload::max_fee(u128::from(chain.gas_price));
     let mut owed = vec![0u128; addresses.len()];
     for p in &plan {
@@ -95,33 +95,7 @@ pub(super) fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
         &progress,
     ));
     progress.finish();
-    let (committed, rejected, blocks, seconds, mut latencies, samples) = driven?;
-    let tps = committed as f64 / seconds.max(1e-9);
-    Ok(Report {
-        accounts: args.accounts,
-        txs: args.txs,
-        ingest: Ingest::Rpc,
-        node: Some(url.to_string()),
-        validators: 1,
-        cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
-        raw_verify_per_s,
-        committed,
-        rejected,
-        blocks,
-        seconds,
-        tps,
-        ratio: tps / raw_verify_per_s.max(1.0),
-        latency_ms: Latency {
-            p50: super::percentile(&mut latencies, 0.50),
-            p99: super::percentile(&mut latencies, 0.99),
-            max: super::percentile(&mut latencies, 1.0),
-        },
-        cpu_us_per_tx: Vec::new(),
-        process_cpu_us_per_tx: 0.0,
-        cores_busy: 0.0,
-        peak_memory_mib: super::peak_memory_mib(),
-        samples,
-    })
+    Ok(driven?.report(args, raw_verify_per_s, Some(url.to_string())))
 }
 
 /// Pays the run's senders before the clock starts.
