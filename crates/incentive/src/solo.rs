@@ -2,23 +2,31 @@
 //!
 //! ```text
 //! loop:
-//!   wait until   last block + block_time        (or no wait after a full block)
+//!   wait until   a full block's worth admitted since the last build  (TxsAdmitted)
+//!            or  last block + block_time
+//!            or  no wait, after a block the limits cut short
 //!   BuildProposal{parent, height, now}  --> block
 //!   ==BlockFinalized{block}==>                   final as soon as built
 //! ```
 //!
-//! A block counts as full when it holds [`SoloConfig::full_at_txs`] transactions or nine
-//! tenths of the block's bytes: more are then likely waiting, so the next block is built at
-//! once. The
-//! agreement layer's backpressured subscription to `BlockFinalized` slows the engine to the
-//! speed of execution and commit.
+//! A block takes everything the pool holds, up to the block's gas and byte limits. So a
+//! block that stopped short of a limit left nothing behind, and the next one waits until the
+//! pool has gathered [`SoloConfig::full_at_txs`] new transactions, or until the block time
+//! has passed, whichever comes first; a block that reached nine tenths of a limit may have
+//! left transactions behind, and the next one is built at once. Building a block the moment
+//! the previous one emptied the pool would make a nearly empty block after every full one,
+//! which pays each block's fixed costs (a state commit, two fsyncs) for a handful of
+//! transactions. The agreement layer's backpressured subscription to `BlockFinalized` slows
+//! the engine to the speed of execution and commit.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use commonware_runtime::Clock;
-use lamina_interop::bus::{Bus, Publisher, RequestError, Requester};
-use lamina_interop::messages::{BlockFinalized, BuildProposal, ProposalError};
+use futures::{pin_mut, select_biased, FutureExt as _};
+use lamina_interop::block::MAX_BLOCK_TXS;
+use lamina_interop::bus::{Bus, Publisher, RecvError, RequestError, Requester, Subscription};
+use lamina_interop::messages::{BlockFinalized, BuildProposal, ProposalError, TxsAdmitted};
 use lamina_interop::{Address, Height};
 
 use crate::engine::{timestamp_now, ChainTip, Engine, EngineError};
@@ -34,7 +42,8 @@ pub struct SoloConfig {
     pub max_bytes: usize,
     /// The validator's address, named in headers.
     pub proposer: Address,
-    /// A block with this many transactions counts as full.
+    /// Transactions that make a block worth building before the block time: once this many
+    /// were admitted since the last block, the next is built.
     pub full_at_txs: usize,
 }
 
@@ -57,6 +66,16 @@ pub struct Solo<C: Clock> {
     tip: ChainTip,
     build: Requester<BuildProposal>,
     finalized: Publisher<BlockFinalized>,
+    admitted: Option<Subscription<TxsAdmitted>>,
+}
+
+/// When to build the next block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// At once: the last block reached a limit and may have left transactions behind.
+    Now,
+    /// When a full block's worth was admitted, or at the deadline.
+    Filled,
 }
 
 impl<C: Clock> Solo<C> {
@@ -68,6 +87,34 @@ impl<C: Clock> Solo<C> {
             tip,
             build: bus.requester::<BuildProposal>(),
             finalized: bus.publisher::<BlockFinalized>(),
+            admitted: Some(bus.subscribe::<TxsAdmitted>()),
+        }
+    }
+
+    /// Waits until `admitted` (transactions admitted since the last build, counted on) reaches
+    /// a full block or the clock reaches `deadline`.
+    async fn wait_to_build(&mut self, admitted: &mut usize, deadline: std::time::SystemTime) {
+        loop {
+            if *admitted >= self.config.full_at_txs {
+                return;
+            }
+            let Some(subscription) = self.admitted.as_mut() else {
+                self.clock.sleep_until(deadline).await;
+                return;
+            };
+            let sleep = self.clock.sleep_until(deadline).fuse();
+            pin_mut!(sleep);
+            let event = select_biased! {
+                event = subscription.recv().fuse() => event,
+                () = sleep => return,
+            };
+            match event {
+                Ok(event) => *admitted += event.accepted.iter().filter(|ok| **ok).count(),
+                // Events were missed: their transactions are waiting, count the block full.
+                Err(RecvError::Lagged { .. }) => *admitted = self.config.full_at_txs,
+                // No more counts come; the deadline alone decides.
+                Err(RecvError::Closed) => self.admitted = None,
+            }
         }
     }
 }
@@ -78,13 +125,16 @@ impl<C: Clock> Engine for Solo<C> {
     }
 
     async fn run(mut self) -> Result<(), EngineError> {
-        let mut full = false;
+        let mut next = Next::Filled;
+        // Transactions admitted since the last build request.
+        let mut admitted = 0usize;
         // Deadlines, not sleeps: the time spent building does not push later blocks back.
         let mut next_at = self.clock.current() + self.config.block_time;
         loop {
-            if !full {
-                self.clock.sleep_until(next_at).await;
+            if next == Next::Filled {
+                self.wait_to_build(&mut admitted, next_at).await;
             }
+            admitted = 0;
             next_at = self.clock.current() + self.config.block_time;
             let height = Height(self.tip.height.0 + 1);
             let request = BuildProposal {
@@ -99,20 +149,21 @@ impl<C: Clock> Engine for Solo<C> {
                 Ok(Ok(block)) => block,
                 Ok(Err(ProposalError::Unavailable { detail })) => {
                     tracing::warn!(%height, %detail, "block not built; retrying");
-                    full = false;
+                    next = Next::Filled;
                     continue;
                 }
                 Ok(Err(reason)) => return Err(EngineError::Diverged { height, reason }),
                 Err(RequestError::NoHandler(_) | RequestError::Closed(_)) => return Ok(()),
                 Err(err) => {
                     tracing::warn!(%height, error = ?err, "block not built; retrying");
-                    full = false;
+                    next = Next::Filled;
                     continue;
                 }
             };
             let bytes: usize = block.txs.iter().map(|tx| tx.as_ref().len()).sum();
-            full = block.txs.len() >= self.config.full_at_txs
-                || bytes.saturating_mul(10) >= self.config.max_bytes.saturating_mul(9);
+            let at_limit = bytes.saturating_mul(10) >= self.config.max_bytes.saturating_mul(9)
+                || block.txs.len().saturating_mul(10) >= MAX_BLOCK_TXS.saturating_mul(9);
+            next = if at_limit { Next::Now } else { Next::Filled };
             tracing::debug!(%height, txs = block.txs.len(), "finalized");
             self.tip = ChainTip {
                 height,
@@ -164,20 +215,28 @@ mod tests {
         }
     }
 
-    fn run_chain(txs: fn(u64) -> usize, blocks: usize) -> Vec<Block> {
+    /// Runs a solo chain over `builder(txs)` with `config` for `blocks` blocks; `admit` runs
+    /// beside it with the bus, to publish admissions.
+    fn run_chain_with<F, Fut>(
+        config: SoloConfig,
+        txs: fn(u64) -> usize,
+        blocks: usize,
+        admit: F,
+    ) -> Vec<Block>
+    where
+        F: FnOnce(deterministic::Context, Publisher<TxsAdmitted>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         deterministic::Runner::seeded(3).start(|ctx| async move {
             let bus = Bus::new(Default::default()).unwrap();
             let inbox = bus.handle::<BuildProposal>().unwrap();
             let mut finalized = bus.subscribe::<BlockFinalized>();
             ctx.child("builder").spawn(move |_| builder(inbox, txs));
-            let config = SoloConfig {
-                block_time: Duration::from_millis(500),
-                full_at_txs: 3,
-                ..SoloConfig::default()
-            };
             let engine = Solo::new(ctx.child("engine"), &bus, config, ChainTip::GENESIS);
             assert_eq!(engine.name(), "solo");
             let handle = ctx.child("engine").spawn(|_| engine.run());
+            let publisher = bus.publisher::<TxsAdmitted>();
+            ctx.child("admit").spawn(move |ctx| admit(ctx, publisher));
             let mut out = Vec::new();
             for _ in 0..blocks {
                 out.push((*finalized.recv().await.unwrap().block).clone());
@@ -186,6 +245,25 @@ mod tests {
             assert_eq!(handle.await.unwrap(), Ok(()));
             out
         })
+    }
+
+    fn config() -> SoloConfig {
+        SoloConfig {
+            block_time: Duration::from_millis(500),
+            full_at_txs: 3,
+            ..SoloConfig::default()
+        }
+    }
+
+    fn run_chain(txs: fn(u64) -> usize, blocks: usize) -> Vec<Block> {
+        run_chain_with(config(), txs, blocks, |_, _| async {})
+    }
+
+    fn gaps(blocks: &[Block]) -> Vec<u64> {
+        blocks
+            .windows(2)
+            .map(|pair| pair[1].header.timestamp.0 - pair[0].header.timestamp.0)
+            .collect()
     }
 
     #[test]
@@ -210,15 +288,72 @@ mod tests {
     }
 
     #[test]
-    fn a_full_block_is_followed_at_once() {
-        // Blocks 1 and 2 are full, block 3 is not.
-        let blocks = run_chain(|h| if h <= 2 { 3 } else { 1 }, 4);
-        let at: Vec<u64> = blocks.iter().map(|b| b.header.timestamp.0).collect();
-        assert!(at[1] - at[0] < 10, "no wait after a full block");
-        assert!(at[2] - at[1] < 10);
+    fn a_block_that_took_the_whole_pool_is_not_followed_at_once() {
+        // Every block holds a full block's worth (3) but stays far below the limits: the pool
+        // was emptied, so the next block waits for the interval (nothing is admitted).
+        let blocks = run_chain(|_| 3, 3);
+        for gap in gaps(&blocks) {
+            assert!(
+                (500..505).contains(&gap),
+                "waited the interval, got {gap} ms"
+            );
+        }
+    }
+
+    #[test]
+    fn a_block_at_its_byte_limit_is_followed_at_once() {
+        // Blocks 1 and 2 fill the 30-byte limit with three 10-byte transactions; block 3 not.
+        let config = SoloConfig {
+            max_bytes: 30,
+            ..config()
+        };
+        let blocks = run_chain_with(config, |h| if h <= 2 { 3 } else { 1 }, 4, |_, _| async {});
+        let gaps = gaps(&blocks);
+        assert!(gaps[0] < 10, "no wait after a block at its limit: {gaps:?}");
+        assert!(gaps[1] < 10, "{gaps:?}");
         assert!(
-            (500..505).contains(&(at[3] - at[2])),
-            "back to the interval"
+            (500..505).contains(&gaps[2]),
+            "back to the interval: {gaps:?}"
+        );
+    }
+
+    #[test]
+    fn a_full_blocks_worth_of_admissions_builds_the_next_before_the_interval() {
+        // Every 300 ms, three transactions are admitted: a batch with one accepted and two
+        // refused (which must not count), then 50 ms later a batch of two. Each block is built
+        // on the second batch, not on the first and not at the 500 ms interval.
+        let blocks = run_chain_with(
+            config(),
+            |_| 1,
+            4,
+            |ctx, publisher| async move {
+                loop {
+                    ctx.sleep(Duration::from_millis(100)).await;
+                    let tx = RawTx::try_from_vec(vec![1; 10]).unwrap();
+                    for (pause, accepted) in [(0, vec![true, false, false]), (50, vec![true, true])]
+                    {
+                        ctx.sleep(Duration::from_millis(pause)).await;
+                        let event = TxsAdmitted {
+                            submitted: Arc::new(vec![tx.clone(); accepted.len()]),
+                            accepted: Arc::new(accepted),
+                        };
+                        if publisher.publish(event).await.is_err() {
+                            return;
+                        }
+                    }
+                    ctx.sleep(Duration::from_millis(150)).await;
+                }
+            },
+        );
+        let first = blocks[0].header.timestamp.0;
+        assert!(
+            (150..155).contains(&first),
+            "built on the second batch, at {first} ms"
+        );
+        let gaps = gaps(&blocks);
+        assert!(
+            gaps.iter().all(|gap| (300..305).contains(gap)),
+            "built on admissions, before the interval: {gaps:?}"
         );
     }
 }

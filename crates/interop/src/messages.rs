@@ -444,7 +444,8 @@ pub enum StoreError {
 /// them to the other validators so that whichever proposes next can include them.
 ///
 /// From: the agreement layer, once per [`SubmitTxs`] batch of [`TxOrigin::Client`] with at
-/// least one transaction accepted. Subscribers: the network's transaction gossip.
+/// least one transaction accepted. Subscribers: the network's transaction gossip, and the
+/// solo engine, which builds the next block once a full block's worth has come in.
 #[derive(Debug, Clone)]
 pub struct TxsAdmitted {
     /// The batch as submitted.

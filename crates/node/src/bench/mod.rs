@@ -80,7 +80,8 @@ pub(crate) struct BenchArgs {
     /// Most transactions submitted and not yet committed.
     #[arg(long, default_value_t = 60_000)]
     pub(crate) window: u64,
-    /// Transactions at which a block counts as full (the next is built at once).
+    /// Transactions admitted since the last block that have the next one built before the
+    /// block time.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) block_txs: usize,
     /// Longest time between blocks, in milliseconds.
