@@ -9,6 +9,8 @@
 //! commit(block h, receipts, delta)
 //!   1. KV, one durable batch:  block h, receipts, tx index, delta h (redo log), finalized = h,
 //!                              delta h applied to the flat state (for synchronous reads)
+//!                              when it is inline; sharded, each shard then writes its part
+//!                              and h, durably, in parallel (crate::flat)
 //!   2. state: apply delta h, merkleize, durable commit          -> root h
 //!   3. KV, buffered:           state root h                     (re-derived on open if lost)
 //!   -> Committed { h, root }   acknowledged only after 2
@@ -18,6 +20,7 @@
 //!   state height == KV height - k  replay deltas (state height, KV height] from the redo log
 //!   state height >  KV height      refuse: the state holds a block the chain does not
 //!   redo log missing a delta       refuse: cannot repair without the block's changes
+//!   a flat-state shard behind      replay its part of the deltas it misses
 //! ```
 //!
 //! Step 1 of block h + 1 may run while steps 2 and 3 of block h do ([`Persister`], used by
@@ -39,6 +42,7 @@ use lamina_interop::profile::{metered, span, Stage};
 use lamina_interop::{Hash, Height};
 
 use crate::blocks::{BlockStore, Pruning};
+use crate::flat::{FlatStores, FLAT_STATE};
 use crate::hot::{HotState, DEFAULT_HOT_ENTRIES};
 use crate::kv::{Column, Durability, KvStore, WriteBatch};
 use crate::state::AuthenticatedState;
@@ -47,8 +51,6 @@ use crate::{Error, Result};
 const DELTAS: Column = Column("state_deltas");
 /// State root per height.
 pub(crate) const ROOTS: Column = Column("state_roots");
-/// The state after the finalized block, key by key (see [`crate::snapshot`]).
-pub(crate) const FLAT_STATE: Column = Column("state_flat");
 
 /// Marks, in [`ROOTS`], that the genesis state was written (its key is not 8 bytes, so it
 /// cannot be a height).
@@ -59,11 +61,17 @@ pub const REDO_DEPTH: u64 = 4;
 /// Largest stored delta the redo log will decode, in bytes.
 const MAX_DELTA_LEN: usize = 512 * 1024 * 1024;
 
-/// Every column the key-value store under a [`ChainStore`] must be opened with.
+/// Every column the key-value store under a [`ChainStore`] must be opened with (the flat
+/// state's included, for the inline layout).
 pub fn columns() -> Vec<Column> {
     let mut columns = crate::blocks::COLUMNS.to_vec();
     columns.extend([DELTAS, ROOTS, FLAT_STATE]);
     columns
+}
+
+/// Whether `kv` holds a chain already: a genesis state or a block.
+pub fn holds_chain<S: KvStore + ?Sized>(kv: &S) -> Result<bool> {
+    Ok(crate::blocks::read_finalized(kv)?.is_some() || kv.get(ROOTS, GENESIS_MARK)?.is_some())
 }
 
 /// How many blocks the key-value store may be ahead of the authenticated state while
@@ -71,10 +79,12 @@ pub fn columns() -> Vec<Column> {
 pub const MAX_STATE_LAG: u64 = REDO_DEPTH - 1;
 
 /// Step 1 of the commit protocol, on its own: block, receipts, tx index, redo log entry,
-/// finalized pointer and flat state in one durable batch of the key-value store.
+/// finalized pointer and flat state in one durable batch of the key-value store, or, with a
+/// sharded flat state, that batch and then the shards' batches.
 pub struct Persister<S: KvStore + ?Sized> {
     kv: Arc<S>,
     blocks: BlockStore<S>,
+    flat: Arc<FlatStores<S>>,
     hot: Arc<HotState>,
 }
 
@@ -95,13 +105,9 @@ impl<S: KvStore + ?Sized> Persister<S> {
             if height.0 > REDO_DEPTH {
                 batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
             }
-            for change in delta.changes() {
-                match &change.value {
-                    Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),
-                    None => batch.delete(FLAT_STATE, change.key.clone()),
-                }
-            }
+            self.flat.stage_inline(&mut batch, delta.changes());
             self.kv.write(batch, Durability::Durable)?;
+            self.flat.write(height, delta.changes())?;
             self.hot.apply(delta.changes());
             Ok(())
         })
@@ -122,6 +128,7 @@ pub struct ChainStore<S: KvStore + ?Sized, A: AuthenticatedState> {
     kv: Arc<S>,
     blocks: BlockStore<S>,
     state: A,
+    flat: Arc<FlatStores<S>>,
     hot: Arc<HotState>,
 }
 
@@ -140,14 +147,30 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         state: A,
         hot_entries: usize,
     ) -> Result<(Self, Recovery)> {
+        let flat = FlatStores::inline(kv.clone());
+        ChainStore::open_with(kv, flat, pruning, state, hot_entries).await
+    }
+
+    /// [`ChainStore::open_with_hot_state`] with the flat state in `flat` (see [`crate::flat`]),
+    /// always the same layout for the same store. Shards behind the chain are repaired from
+    /// the redo log.
+    pub async fn open_with(
+        kv: Arc<S>,
+        flat: FlatStores<S>,
+        pruning: Pruning,
+        state: A,
+        hot_entries: usize,
+    ) -> Result<(Self, Recovery)> {
         let blocks = BlockStore::new(kv.clone(), pruning);
         let hot = Arc::new(HotState::new(hot_entries));
         let mut store = ChainStore {
             kv,
             blocks,
             state,
+            flat: Arc::new(flat),
             hot,
         };
+        store.repair_flat_shards()?;
         let chain = store.blocks.finalized()?.unwrap_or(Height::GENESIS);
         let genesis = store.kv.get(ROOTS, GENESIS_MARK)?.is_some();
         let mut replayed = Vec::new();
@@ -216,14 +239,10 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             Height::GENESIS.0.to_be_bytes(),
             codec::encode(delta.changes()),
         );
-        for change in delta.changes() {
-            match &change.value {
-                Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),
-                None => batch.delete(FLAT_STATE, change.key.clone()),
-            }
-        }
+        self.flat.stage_inline(&mut batch, delta.changes());
         batch.put(ROOTS, GENESIS_MARK, Vec::new());
         self.kv.write(batch, Durability::Durable)?;
+        self.flat.write(Height::GENESIS, delta.changes())?;
         self.hot.apply(delta.changes());
         let root = self.state.commit(Height::GENESIS, delta.changes()).await?;
         self.record_root(Height::GENESIS, root)?;
@@ -232,7 +251,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
 
     /// Whether the store holds a genesis state or a block.
     pub fn is_initialized(&self) -> Result<bool> {
-        Ok(self.blocks.finalized()?.is_some() || self.kv.get(ROOTS, GENESIS_MARK)?.is_some())
+        holds_chain(&*self.kv)
     }
 
     /// Commits block `block` with its `receipts` and state `delta`. Returns once both stores
@@ -254,6 +273,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         Persister {
             kv: self.kv.clone(),
             blocks: BlockStore::new(self.kv.clone(), self.blocks.pruning()),
+            flat: self.flat.clone(),
             hot: self.hot.clone(),
         }
     }
@@ -276,6 +296,11 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
     /// The hot state in front of the flat state, for [`crate::FlatState`] views.
     pub fn hot_state(&self) -> Arc<HotState> {
         self.hot.clone()
+    }
+
+    /// The flat state's stores, for [`crate::FlatState`] views.
+    pub fn flat_stores(&self) -> Arc<FlatStores<S>> {
+        self.flat.clone()
     }
 
     /// The authenticated state.
@@ -304,6 +329,46 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         let mut batch = WriteBatch::new();
         batch.put(ROOTS, height.0.to_be_bytes(), root.0);
         self.kv.write(batch, Durability::Buffered)
+    }
+
+    /// Brings every flat-state shard up to the chain's height, replaying from the redo log
+    /// the blocks each misses (a crash between the chain's batch and the shards').
+    fn repair_flat_shards(&self) -> Result<()> {
+        let heights = self.flat.open_shards()?;
+        if heights.is_empty() {
+            return Ok(());
+        }
+        let genesis = self.kv.get(ROOTS, GENESIS_MARK)?.is_some();
+        let Some(chain) = self
+            .blocks
+            .finalized()?
+            .or(genesis.then_some(Height::GENESIS))
+        else {
+            return Ok(());
+        };
+        for (index, held) in heights.into_iter().enumerate() {
+            let from = match held {
+                Some(h) if h > chain => {
+                    return Err(Error::Inconsistent {
+                        detail: format!(
+                            "flat-state shard {index} is at height {h} but the block store only at {chain}"
+                        ),
+                    })
+                }
+                Some(h) => h.0 + 1,
+                None if genesis => 0,
+                None => self.first_logged_height(chain)?.0,
+            };
+            for height in from..=chain.0 {
+                let delta = self.logged_delta(Height(height))?.ok_or_else(|| Error::Inconsistent {
+                    detail: format!(
+                        "flat-state shard {index} is behind the block store at {chain}, but the redo log has no changes for {height}"
+                    ),
+                })?;
+                self.flat.replay(index, Height(height), delta.changes())?;
+            }
+        }
+        Ok(())
     }
 
     fn logged_delta(&self, height: Height) -> Result<Option<StateDelta>> {

@@ -12,6 +12,7 @@
 
 pub mod blocks;
 pub mod commit;
+pub mod flat;
 pub mod hot;
 pub mod kv;
 pub mod service;
@@ -20,6 +21,7 @@ pub mod state;
 
 pub use blocks::{BlockStore, Pruning, TxLocation};
 pub use commit::{ChainStore, Persister, Recovery};
+pub use flat::FlatStores;
 pub use hot::{HotState, DEFAULT_HOT_ENTRIES};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 pub use service::CommitService;

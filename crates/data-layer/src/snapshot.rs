@@ -2,16 +2,16 @@
 //!
 //! The authenticated state (QMDB) answers reads asynchronously and stores keys by their hash,
 //! which suits proofs but not execution, where a transfer makes a handful of reads that must
-//! be plain method calls. So the commit protocol also keeps the state flat in the key-value
-//! store: each block's changes are written to the `state_flat` column in the same durable
-//! batch as the block itself (see [`crate::commit`]), so the flat state is always exactly the
-//! state after the store's finalized block, and the authenticated state is repaired to match
-//! it on open.
+//! be plain method calls. So the commit protocol also keeps the state flat in key-value
+//! stores: each block's changes are written to the `state_flat` column in the same durable
+//! batch as the block itself, or to shards of their own right after it (see [`crate::flat`]),
+//! so once a block is acknowledged the flat state is exactly the state after it, and both the
+//! authenticated state and the shards are repaired to match the block store on open.
 //!
 //! ```text
 //! agreement --OpenSnapshot{height: None}--> SnapshotService
 //!           <-- Snapshot{height, root, view: FlatState} --+
-//!                 view.get(key) = hot state (crate::hot), else kv.get(state_flat, key)
+//!                 view.get(key) = hot state (crate::hot), else the flat state's store for key
 //! ```
 //!
 //! A [`FlatState`] reads the latest committed state: it follows later commits rather than
@@ -27,21 +27,28 @@ use lamina_interop::messages::{OpenSnapshot, Snapshot, StoreError};
 use lamina_interop::module::{StateError, StateView};
 use lamina_interop::{Hash, Height};
 
-use crate::commit::{FLAT_STATE, ROOTS};
+use crate::commit::ROOTS;
+use crate::flat::FlatStores;
 use crate::hot::HotState;
 use crate::kv::KvStore;
 
-/// The latest committed state, read through the hot state from the key-value store.
+/// The latest committed state, read through the hot state from the flat state's stores.
 pub struct FlatState<S: KvStore + ?Sized> {
-    kv: Arc<S>,
+    flat: Arc<FlatStores<S>>,
     hot: Arc<HotState>,
 }
 
 impl<S: KvStore + ?Sized> FlatState<S> {
-    /// A view over `kv`, opened with [`crate::commit::columns`], through `hot`, the hot state
-    /// of the [`crate::ChainStore`] that commits to `kv`.
+    /// A view over `kv`, opened with [`crate::commit::columns`] and holding the flat state
+    /// inline, through `hot`, the hot state of the [`crate::ChainStore`] that commits to `kv`.
     pub fn new(kv: Arc<S>, hot: Arc<HotState>) -> FlatState<S> {
-        FlatState { kv, hot }
+        FlatState::over(Arc::new(FlatStores::inline(kv)), hot)
+    }
+
+    /// A view over `flat`, the flat state's stores of a [`crate::ChainStore`]
+    /// ([`crate::ChainStore::flat_stores`]), through its hot state `hot`.
+    pub fn over(flat: Arc<FlatStores<S>>, hot: Arc<HotState>) -> FlatState<S> {
+        FlatState { flat, hot }
     }
 }
 
@@ -51,12 +58,9 @@ impl<S: KvStore + ?Sized> StateView for FlatState<S> {
             return Ok(cached);
         }
         let generation = self.hot.generation();
-        let value = self
-            .kv
-            .get(FLAT_STATE, key)
-            .map_err(|e| StateError::Backend {
-                detail: e.to_string(),
-            })?;
+        let value = self.flat.get(key).map_err(|e| StateError::Backend {
+            detail: e.to_string(),
+        })?;
         self.hot.fill(key, value.as_deref(), generation);
         Ok(value)
     }
@@ -83,6 +87,7 @@ pub fn latest<S: KvStore + ?Sized>(kv: &S) -> crate::Result<(Height, Hash)> {
 /// Serves [`OpenSnapshot`] from the bus.
 pub struct SnapshotService<S: KvStore + ?Sized + 'static> {
     kv: Arc<S>,
+    flat: Arc<FlatStores<S>>,
     hot: Arc<HotState>,
     inbox: Inbox<OpenSnapshot>,
 }
@@ -92,10 +97,18 @@ impl<S: KvStore + ?Sized + 'static> SnapshotService<S> {
     /// `hot` (see [`FlatState::new`]).
     pub fn new(bus: &Bus, kv: Arc<S>, hot: Arc<HotState>) -> Result<Self, WiringError> {
         Ok(SnapshotService {
+            flat: Arc::new(FlatStores::inline(kv.clone())),
             kv,
             hot,
             inbox: bus.handle::<OpenSnapshot>()?,
         })
+    }
+
+    /// Reads the flat state from `flat` ([`crate::ChainStore::flat_stores`]) rather than
+    /// inline in the key-value store.
+    pub fn flat_stores(mut self, flat: Arc<FlatStores<S>>) -> Self {
+        self.flat = flat;
+        self
     }
 
     /// Serves requests until the bus closes. Only the latest height is served; an earlier
@@ -119,7 +132,7 @@ impl<S: KvStore + ?Sized + 'static> SnapshotService<S> {
                     _ => Ok(Snapshot {
                         height,
                         root,
-                        view: Arc::new(FlatState::new(self.kv.clone(), self.hot.clone())),
+                        view: Arc::new(FlatState::over(self.flat.clone(), self.hot.clone())),
                     }),
                 });
             let _ = responder.send(reply);

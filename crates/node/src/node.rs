@@ -29,7 +29,8 @@ use lamina_app::rpc::{serve, RpcContext, RpcLimits};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 use lamina_data_layer::state::{AuthenticatedState, QmdbState, StateConfig};
 use lamina_data_layer::{
-    BlockStore, ChainStore, CommitService, FlatState, Pruning, SnapshotService,
+    BlockStore, ChainStore, CommitService, FlatState, FlatStores, Pruning, SnapshotService,
+    DEFAULT_HOT_ENTRIES,
 };
 use lamina_incentive::gossip::TxGossip;
 use lamina_incentive::simplex::{self, Simplex, SimplexConfig};
@@ -56,6 +57,14 @@ pub(crate) struct Missing;
 pub(crate) trait StorageBackend {
     /// Opens (or creates) the store under `dir`.
     fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>>;
+    /// Opens the flat state's stores under `dir`: inline in `kv` unless the backend shards it.
+    fn open_flat(
+        &self,
+        _dir: &Path,
+        kv: Arc<dyn KvStore>,
+    ) -> anyhow::Result<FlatStores<dyn KvStore>> {
+        Ok(FlatStores::inline(kv))
+    }
     /// Its name, for logs.
     fn name(&self) -> &'static str;
 }
@@ -65,15 +74,37 @@ pub(crate) trait StorageBackend {
 pub(crate) struct Fjall {
     /// Most memory its block cache holds.
     pub(crate) cache_bytes: u64,
+    /// Flat-state shards of a new store (0: inline); an existing store keeps its layout.
+    pub(crate) flat_shards: usize,
 }
 
 impl Default for Fjall {
-    /// A 512 MiB cache: the flat state of a million accounts and the recent blocks.
+    /// A 512 MiB cache: the flat state of a million accounts and the recent blocks. The flat
+    /// state in its own shards, one per four cores, on machines of eight cores or more.
     fn default() -> Self {
         Fjall {
             cache_bytes: 512 * 1024 * 1024,
+            flat_shards: default_flat_shards(),
         }
     }
+}
+
+/// One flat-state shard per four cores from eight cores on (at most eight); inline below,
+/// where every core is busy already and a second fsync per block only adds latency.
+pub(crate) fn default_flat_shards() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if cores < 8 {
+        0
+    } else {
+        (cores / 4).min(8)
+    }
+}
+
+/// The flat-state shard directories a store under `dir` already has, in order.
+fn existing_flat_shards(dir: &Path) -> usize {
+    (0..lamina_data_layer::flat::MAX_SHARDS)
+        .take_while(|i| dir.join(format!("flat-{i}")).is_dir())
+        .count()
 }
 
 impl StorageBackend for Fjall {
@@ -88,6 +119,37 @@ impl StorageBackend for Fjall {
             )
             .with_context(|| format!("opening {}", path.display()))?,
         ))
+    }
+
+    fn open_flat(
+        &self,
+        dir: &Path,
+        kv: Arc<dyn KvStore>,
+    ) -> anyhow::Result<FlatStores<dyn KvStore>> {
+        // A store keeps the layout it was created with: its shards if it has any, inline if it
+        // holds a chain without them.
+        let existing = existing_flat_shards(dir);
+        let shards = if existing > 0 {
+            existing
+        } else if lamina_data_layer::commit::holds_chain(&*kv)? {
+            0
+        } else {
+            self.flat_shards
+        };
+        if shards == 0 {
+            return Ok(FlatStores::inline(kv));
+        }
+        let columns = lamina_data_layer::flat::shard_columns();
+        let stores = (0..shards)
+            .map(|i| {
+                let path = dir.join(format!("flat-{i}"));
+                std::fs::create_dir_all(&path)?;
+                let store = FjallStore::open_with_cache(&path, &columns, self.cache_bytes)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                Ok(Arc::new(store) as Arc<dyn KvStore>)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(FlatStores::sharded(stores)?)
     }
 
     fn name(&self) -> &'static str {
@@ -492,9 +554,23 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         let spec = &self.spec;
         let runtime = self.runtime.clone();
         let kv = self.storage.open(&self.base_path.join("db"))?;
+        let flat = self
+            .storage
+            .open_flat(&self.base_path.join("db"), kv.clone())?;
         let state = self.state.open(&ctx).await?;
-        tracing::info!(storage = self.storage.name(), "opened the store");
-        let (mut store, recovery) = ChainStore::open(kv.clone(), Pruning::Archive, state).await?;
+        tracing::info!(
+            storage = self.storage.name(),
+            flat_state_sharded = flat.is_sharded(),
+            "opened the store"
+        );
+        let (mut store, recovery) = ChainStore::open_with(
+            kv.clone(),
+            flat,
+            Pruning::Archive,
+            state,
+            DEFAULT_HOT_ENTRIES,
+        )
+        .await?;
         if !recovery.replayed.is_empty() {
             tracing::info!(replayed = ?recovery.replayed, "repaired the state from the redo log");
         }
@@ -523,8 +599,10 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
 
         let bus = Bus::new(BusConfig::default())?;
         let hot = store.hot_state();
+        let flat = store.flat_stores();
         let commits = CommitService::new(&bus, store)?;
-        let snapshots = SnapshotService::new(&bus, kv.clone(), hot.clone())?;
+        let snapshots =
+            SnapshotService::new(&bus, kv.clone(), hot.clone())?.flat_stores(flat.clone());
         let agreement = AgreementService::new(
             &bus,
             runtime.clone(),
@@ -552,7 +630,7 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
             ChainTip { height, block },
             self.validator,
             chain.clone(),
-            &FlatState::new(kv.clone(), hot.clone()),
+            &FlatState::over(flat.clone(), hot.clone()),
         )?;
         let rpc = serve(
             self.rpc,

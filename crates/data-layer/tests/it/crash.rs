@@ -13,7 +13,8 @@
 //!
 //! At the end, a fresh state replaying every input must reach the final root.
 //!
-//! Normal run: 100 kills per backend (fjall, redb, and rocksdb with the `rocksdb` feature).
+//! Normal run: 100 kills per backend (fjall, fjall with the flat state in three shards of its
+//! own, redb, and rocksdb with the `rocksdb` feature).
 //! Longer run:
 //! `LAMINA_CRASH_KILLS=2000 cargo test -p lamina-data-layer --test it crash -- --nocapture`
 
@@ -27,7 +28,7 @@ use std::time::Duration;
 use commonware_runtime::{Runner as _, Supervisor as _};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
-use lamina_data_layer::{ChainStore, FlatState, Pruning};
+use lamina_data_layer::{ChainStore, FlatState, FlatStores, Pruning, DEFAULT_HOT_ENTRIES};
 use lamina_interop::block::{
     tx_root, Block, Header, Outcome, RawTx, Receipt, StateChange, StateDelta,
 };
@@ -97,7 +98,9 @@ fn model(up_to: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
 fn open_kv(backend: &str, dir: &Path) -> Arc<dyn KvStore> {
     let columns = lamina_data_layer::commit::columns();
     match backend {
-        "fjall" => Arc::new(FjallStore::open(&dir.join("kv-fjall"), &columns).unwrap()),
+        "fjall" | "fjall-sharded" => {
+            Arc::new(FjallStore::open(&dir.join("kv-fjall"), &columns).unwrap())
+        }
         "redb" => Arc::new(RedbStore::open(&dir.join("kv.redb"), &columns).unwrap()),
         #[cfg(feature = "rocksdb")]
         "rocksdb" => Arc::new(
@@ -105,6 +108,38 @@ fn open_kv(backend: &str, dir: &Path) -> Arc<dyn KvStore> {
         ),
         other => panic!("unknown backend {other}"),
     }
+}
+
+/// The flat state's stores: three fjall shards for `fjall-sharded`, else inline in `kv`.
+fn open_flat(backend: &str, dir: &Path, kv: Arc<dyn KvStore>) -> FlatStores<dyn KvStore> {
+    if backend != "fjall-sharded" {
+        return FlatStores::inline(kv);
+    }
+    let columns = lamina_data_layer::flat::shard_columns();
+    let shards: Vec<Arc<dyn KvStore>> = (0..3)
+        .map(|i| {
+            Arc::new(FjallStore::open(&dir.join(format!("flat-{i}")), &columns).unwrap())
+                as Arc<dyn KvStore>
+        })
+        .collect();
+    FlatStores::sharded(shards).unwrap()
+}
+
+/// Opens the chain's stores in `dir` as `backend` lays them out.
+async fn open_store(
+    ctx: &commonware_runtime::tokio::Context,
+    backend: &str,
+    dir: &Path,
+) -> ChainStore<dyn KvStore, QmdbState<commonware_runtime::tokio::Context>> {
+    let kv = open_kv(backend, dir);
+    let flat = open_flat(backend, dir, kv.clone());
+    let state = QmdbState::open(ctx.child("state"), &state_config())
+        .await
+        .unwrap();
+    let (store, _) = ChainStore::open_with(kv, flat, Pruning::Archive, state, DEFAULT_HOT_ENTRIES)
+        .await
+        .unwrap();
+    store
 }
 
 fn runner(dir: &Path) -> commonware_runtime::tokio::Runner {
@@ -132,11 +167,7 @@ fn crash_child() {
     let backend = std::env::var("LAMINA_CRASH_BACKEND").unwrap();
     let dir = PathBuf::from(dir);
     runner(&dir).start(|ctx| async move {
-        let kv = open_kv(&backend, &dir);
-        let state = QmdbState::open(ctx.child("state"), &state_config())
-            .await
-            .unwrap();
-        let (mut store, _) = ChainStore::open(kv, Pruning::Archive, state).await.unwrap();
+        let mut store = open_store(&ctx, &backend, &dir).await;
         let mut out = std::io::stdout().lock();
         writeln!(out, "READY {}", store.height().0).unwrap();
         out.flush().unwrap();
@@ -160,14 +191,12 @@ fn verify(
     let backend = backend.to_string();
     let dir = dir.to_path_buf();
     runner(&dir.clone()).start(|ctx| async move {
-        let kv = open_kv(&backend, &dir);
-        let state = QmdbState::open(ctx.child("state"), &state_config())
-            .await
-            .unwrap();
-        let (store, _) = ChainStore::open(kv.clone(), Pruning::Archive, state)
-            .await
-            .unwrap();
-        let flat = FlatState::new(kv, store.hot_state());
+        let store = open_store(&ctx, &backend, &dir).await;
+        // A hot state of its own, empty: the flat state's stores answer every read.
+        let flat = FlatState::over(
+            store.flat_stores(),
+            Arc::new(lamina_data_layer::HotState::new(0)),
+        );
         let height = store.height().0;
         assert!(
             height == last_acked || height == last_acked + 1,
@@ -310,7 +339,7 @@ fn crash_safety_under_sigkill() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let mut backends = vec![("fjall", 1), ("redb", 2)];
+    let mut backends = vec![("fjall", 1), ("fjall-sharded", 4), ("redb", 2)];
     if cfg!(feature = "rocksdb") {
         backends.push(("rocksdb", 3));
     }

@@ -98,7 +98,7 @@ pub(crate) struct BenchArgs {
     /// Load the node already running at this JSON-RPC URL (`lamina node --dev`, say) instead
     /// of starting a chain: `--from` first pays every sender what its transfers cost (not
     /// timed), then the transfers go over JSON-RPC.
-    #[arg(long, conflicts_with_all = ["validators", "ingest", "base_path", "storage"])]
+    #[arg(long, conflicts_with_all = ["validators", "ingest", "base_path", "storage", "flat_shards"])]
     pub(crate) rpc: Option<String>,
     /// With `--rpc`: the key that pays the benchmark's accounts, a keystore name or a dev
     /// account (alice, bob, charlie, dave).
@@ -120,6 +120,10 @@ pub(crate) struct BenchArgs {
     /// The key-value store.
     #[arg(long, value_enum, default_value_t = crate::cli::Storage::Fjall)]
     pub(crate) storage: crate::cli::Storage,
+    /// With fjall: the flat state in this many stores of its own, written in parallel (0:
+    /// inline, in each block's batch). By default one per four cores from eight cores on.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub(crate) flat_shards: Option<u16>,
     /// Draws TPS and latency over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
@@ -321,6 +325,7 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
             .with_storage_directory(node::state_dir(&base_path)),
     );
     let storage = args.storage;
+    let flat_shards = args.flat_shards;
     let run = Run {
         args: args.clone(),
         index: Arc::new(index),
@@ -343,7 +348,11 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
         };
         let served = match storage {
             crate::cli::Storage::Fjall => {
-                node.storage(Fjall::default()).run(ctx, stop, ready).await
+                let fjall = Fjall {
+                    flat_shards: flat_shards.map_or_else(node::default_flat_shards, usize::from),
+                    ..Fjall::default()
+                };
+                node.storage(fjall).run(ctx, stop, ready).await
             }
             crate::cli::Storage::Redb => node.storage(Redb).run(ctx, stop, ready).await,
         };
