@@ -4,6 +4,9 @@
 //! - `commit::block/txs=N,keys=K`: a block of N transfers (three state changes each, over K
 //!   accounts), committed by `ChainStore::commit`. The run also prints how the CPU divided
 //!   between the two halves, from the pipeline's stage counters.
+//! - `commit::persist/txs=N,keys=K,shards=S`: only the persist half of the same blocks, with
+//!   the flat state inline (`shards=0`) or in S fjall shards of its own written in parallel:
+//!   the wall time of the step that runs on the persist thread, one block after another.
 //!
 //! `cargo bench -p lamina-data-layer --bench commit`
 
@@ -19,8 +22,9 @@ use commonware_runtime::tokio::{Config, Runner};
 use commonware_runtime::{Runner as _, Supervisor as _};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use lamina_data_layer::kv::FjallStore;
+use lamina_data_layer::kv::KvStore;
 use lamina_data_layer::state::{QmdbState, StateConfig};
-use lamina_data_layer::{commit, ChainStore, Pruning};
+use lamina_data_layer::{commit, flat, ChainStore, FlatStores, Pruning, DEFAULT_HOT_ENTRIES};
 use lamina_interop::block::{
     tx_root, Block, Header, Outcome, RawTx, Receipt, StateChange, StateDelta,
 };
@@ -122,6 +126,47 @@ fn run(blocks: u64) -> Duration {
     })
 }
 
+/// Persists `blocks` blocks to a new store whose flat state has `shards` shards (0: inline);
+/// the time of the persist steps alone.
+fn run_persist(blocks: u64, shards: usize) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let kv: Arc<dyn KvStore> =
+        Arc::new(FjallStore::open(&dir.path().join("kv"), &commit::columns()).unwrap());
+    let flat = if shards == 0 {
+        FlatStores::inline(kv.clone())
+    } else {
+        let stores = (0..shards)
+            .map(|i| {
+                let path = dir.path().join(format!("flat-{i}"));
+                Arc::new(FjallStore::open(&path, &flat::shard_columns()).unwrap())
+                    as Arc<dyn KvStore>
+            })
+            .collect();
+        FlatStores::sharded(stores).unwrap()
+    };
+    let runner = Runner::new(Config::new().with_storage_directory(dir.path().join("state")));
+    runner.start(|ctx| async move {
+        let state = QmdbState::open(ctx.child("state"), &StateConfig::default())
+            .await
+            .unwrap();
+        let (store, _) =
+            ChainStore::open_with(kv, flat, Pruning::Archive, state, DEFAULT_HOT_ENTRIES)
+                .await
+                .unwrap();
+        let persister = store.persister();
+        let mut parent = Hash::ZERO;
+        let mut total = Duration::ZERO;
+        for height in 1..=blocks {
+            let (block, receipts, delta) = block(height, parent);
+            let start = Instant::now();
+            persister.persist(&block, &receipts, &delta).unwrap();
+            total += start.elapsed();
+            parent = block.id();
+        }
+        total
+    })
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let before = profile::totals();
@@ -134,6 +179,16 @@ fn main() {
     );
     group.finish();
     let after = profile::totals();
+    let mut persist = c.benchmark_group("commit::persist");
+    persist.sample_size(10);
+    persist.throughput(Throughput::Elements(TXS));
+    for shards in [0, 2, 4] {
+        persist.bench_function(
+            BenchmarkId::from_parameter(format!("txs={TXS},keys={KEYS},shards={shards}")),
+            |b| b.iter_custom(|blocks| run_persist(blocks, shards)),
+        );
+    }
+    persist.finish();
     let index = |stage: Stage| Stage::ALL.iter().position(|s| *s == stage).unwrap();
     let cpu = |stage: Stage| {
         let i = index(stage);

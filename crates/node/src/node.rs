@@ -74,29 +74,20 @@ pub(crate) trait StorageBackend {
 pub(crate) struct Fjall {
     /// Most memory its block cache holds.
     pub(crate) cache_bytes: u64,
-    /// Flat-state shards of a new store (0: inline); an existing store keeps its layout.
+    /// Flat-state shards of a new store (0: inline, the default); an existing store keeps
+    /// its layout.
     pub(crate) flat_shards: usize,
 }
 
 impl Default for Fjall {
     /// A 512 MiB cache: the flat state of a million accounts and the recent blocks. The flat
-    /// state in its own shards, one per four cores, on machines of eight cores or more.
+    /// state inline: shards are chosen per store (`lamina bench --flat-shards`) until they are
+    /// measured on many cores (ADR 0018).
     fn default() -> Self {
         Fjall {
             cache_bytes: 512 * 1024 * 1024,
-            flat_shards: default_flat_shards(),
+            flat_shards: 0,
         }
-    }
-}
-
-/// One flat-state shard per four cores from eight cores on (at most eight); inline below,
-/// where every core is busy already and a second fsync per block only adds latency.
-pub(crate) fn default_flat_shards() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if cores < 8 {
-        0
-    } else {
-        (cores / 4).min(8)
     }
 }
 

@@ -120,10 +120,10 @@ pub(crate) struct BenchArgs {
     /// The key-value store.
     #[arg(long, value_enum, default_value_t = crate::cli::Storage::Fjall)]
     pub(crate) storage: crate::cli::Storage,
-    /// With fjall: the flat state in this many stores of its own, written in parallel (0:
-    /// inline, in each block's batch). By default one per four cores from eight cores on.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=64))]
-    pub(crate) flat_shards: Option<u16>,
+    /// With fjall: the flat state in this many stores of its own, written in parallel after
+    /// each block's batch (0: inline, in the block's batch).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub(crate) flat_shards: u16,
     /// Draws TPS and latency over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
@@ -349,7 +349,7 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
         let served = match storage {
             crate::cli::Storage::Fjall => {
                 let fjall = Fjall {
-                    flat_shards: flat_shards.map_or_else(node::default_flat_shards, usize::from),
+                    flat_shards: usize::from(flat_shards),
                     ..Fjall::default()
                 };
                 node.storage(fjall).run(ctx, stop, ready).await
