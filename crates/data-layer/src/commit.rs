@@ -94,6 +94,7 @@ impl<S: KvStore + ?Sized> Persister<S> {
     /// refused with [`Error::OutOfOrder`], writing nothing).
     pub fn persist(&self, block: &Block, receipts: &[Receipt], delta: &StateDelta) -> Result<()> {
         let height = block.header.height;
+        self.flat.usable()?;
         span(Stage::Persist, || {
             let mut batch = WriteBatch::new();
             self.blocks.stage(&mut batch, block, receipts)?;
@@ -357,7 +358,14 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
                 }
                 Some(h) => h.0 + 1,
                 None if genesis => 0,
-                None => self.first_logged_height(chain)?.0,
+                None => self
+                    .first_logged_height(chain)
+                    .map_err(|_| Error::Inconsistent {
+                        detail: format!(
+                            "flat-state shard {index} is empty but the block store is at {chain}"
+                        ),
+                    })?
+                    .0,
             };
             for height in from..=chain.0 {
                 let delta = self.logged_delta(Height(height))?.ok_or_else(|| Error::Inconsistent {

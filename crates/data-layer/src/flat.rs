@@ -22,6 +22,7 @@
 //! recorded in each shard (its index and the shard count), and a shard opened in another
 //! layout is refused.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use lamina_interop::block::StateChange;
@@ -50,6 +51,9 @@ pub fn shard_columns() -> Vec<Column> {
 pub struct FlatStores<S: KvStore + ?Sized> {
     stores: Vec<Arc<S>>,
     sharded: bool,
+    /// A shard failed to write a block the chain's store holds: later blocks are refused,
+    /// since a shard would record their heights without that block's changes.
+    failed: AtomicBool,
 }
 
 impl<S: KvStore + ?Sized> FlatStores<S> {
@@ -58,6 +62,7 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
         FlatStores {
             stores: vec![kv],
             sharded: false,
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -73,6 +78,7 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
         Ok(FlatStores {
             stores: shards,
             sharded: true,
+            failed: AtomicBool::new(false),
         })
     }
 
@@ -88,6 +94,17 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
     /// The value of `key` in the flat state.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.store_for(key).get(FLAT_STATE, key)
+    }
+
+    /// Refuses once a shard failed to write a block: only reopening the store (which replays
+    /// the block from the redo log) makes the flat state whole again.
+    pub(crate) fn usable(&self) -> Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Error::Inconsistent {
+                detail: "a flat-state shard failed to write an earlier block; reopen the store to repair it".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Inline: adds `changes` to the block's `batch`. Sharded: nothing (see
@@ -119,7 +136,7 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
         let Some((first, first_store)) = parts.next() else {
             return Ok(());
         };
-        std::thread::scope(|scope| {
+        let written = std::thread::scope(|scope| {
             let others: Vec<_> = parts
                 .map(|(batch, store)| scope.spawn(move || write(store, batch)))
                 .collect();
@@ -133,7 +150,11 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
                 result = result.and(outcome);
             }
             result
-        })
+        });
+        if written.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        written
     }
 
     /// Sharded: checks that each shard belongs to this layout (recording it in new ones) and
@@ -297,6 +318,64 @@ mod tests {
             Err(Error::Inconsistent { .. })
         ));
         assert!(FlatStores::<MemoryStore>::sharded(Vec::new()).is_err());
+    }
+
+    /// A store whose writes fail while `fail` is set.
+    struct Failing {
+        inner: MemoryStore,
+        fail: AtomicBool,
+    }
+
+    impl KvStore for Failing {
+        fn backend(&self) -> &'static str {
+            "failing"
+        }
+        fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.inner.get(column, key)
+        }
+        fn scan(
+            &self,
+            column: Column,
+            range: &crate::kv::KeyRange,
+            limit: usize,
+        ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+            self.inner.scan(column, range, limit)
+        }
+        fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+            if self.fail.load(Ordering::Acquire) {
+                return Err(Error::Backend {
+                    backend: "failing",
+                    detail: "disk full".into(),
+                });
+            }
+            self.inner.write(batch, durability)
+        }
+        fn sync(&self) -> Result<()> {
+            self.inner.sync()
+        }
+    }
+
+    #[test]
+    fn after_a_failed_shard_write_later_blocks_are_refused() {
+        let shard = |fail| {
+            Arc::new(Failing {
+                inner: MemoryStore::new(&shard_columns()),
+                fail: AtomicBool::new(fail),
+            })
+        };
+        let (good, bad) = (shard(false), shard(true));
+        let flat = FlatStores::sharded(vec![good, bad.clone()]).unwrap();
+        assert!(flat.usable().is_ok());
+        let changes: Vec<StateChange> = (0..20)
+            .map(|i| change(&format!("k{i}"), Some("v")))
+            .collect();
+        assert!(matches!(
+            flat.write(Height(1), &changes),
+            Err(Error::Backend { .. })
+        ));
+        // The disk recovers, but this flat state stays refused until reopened.
+        bad.fail.store(false, Ordering::Release);
+        assert!(matches!(flat.usable(), Err(Error::Inconsistent { .. })));
     }
 
     #[test]
