@@ -78,6 +78,9 @@ pub fn holds_chain<S: KvStore + ?Sized>(kv: &S) -> Result<bool> {
 /// commits are pipelined (the redo log keeps [`REDO_DEPTH`], enough to repair any of them).
 pub const MAX_STATE_LAG: u64 = REDO_DEPTH - 1;
 
+/// Entries of the flat state in memory at a time while opening warms the hot state.
+const WARM_PAGE: usize = 16 * 1024;
+
 /// Step 1 of the commit protocol, on its own: block, receipts, tx index, redo log entry,
 /// finalized pointer and flat state in one durable batch of the key-value store, or, with a
 /// sharded flat state, that batch and then the shards' batches.
@@ -214,6 +217,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         if chain > Height::GENESIS && store.root_at(chain)?.is_none() {
             store.record_root(chain, store.state.root())?;
         }
+        store.warm_hot_state()?;
         Ok((
             store,
             Recovery {
@@ -221,6 +225,20 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
                 replayed,
             },
         ))
+    }
+
+    /// Loads the flat state into the hot state, before anything commits: all of it when it
+    /// fits (the hot state is then complete, and no read reaches the store), else as much as
+    /// fits.
+    fn warm_hot_state(&self) -> Result<()> {
+        let hot = &self.hot;
+        if self
+            .flat
+            .for_each(WARM_PAGE, |key, value| hot.load(key, value))?
+        {
+            hot.set_complete();
+        }
+        Ok(())
     }
 
     /// Writes the genesis state, the state at height 0 before any block, into an empty store,

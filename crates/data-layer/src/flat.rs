@@ -22,6 +22,7 @@
 //! recorded in each shard (its index and the shard count), and a shard opened in another
 //! layout is refused.
 
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ use lamina_interop::block::StateChange;
 use lamina_interop::profile::{measure, Stage};
 use lamina_interop::Height;
 
-use crate::kv::{Column, Durability, KvStore, WriteBatch};
+use crate::kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 use crate::{Error, Result};
 
 /// The flat state's column, in the chain's store (inline) or in each shard.
@@ -94,6 +95,33 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
     /// The value of `key` in the flat state.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.store_for(key).get(FLAT_STATE, key)
+    }
+
+    /// Calls `visit` with every entry of the flat state, store by store in key order, a page
+    /// of at most `page` entries in memory at a time, until `visit` returns false. Returns
+    /// whether every entry was visited.
+    pub(crate) fn for_each(
+        &self,
+        page: usize,
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<bool> {
+        for store in &self.stores {
+            let mut range = KeyRange::all();
+            loop {
+                let entries = store.scan(FLAT_STATE, &range, page)?;
+                for (key, value) in &entries {
+                    if !visit(key, value) {
+                        return Ok(false);
+                    }
+                }
+                let full = entries.len() == page;
+                match entries.into_iter().next_back() {
+                    Some((last, _)) if full => range.start = Bound::Excluded(last),
+                    _ => break,
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Refuses once a shard failed to write a block: only reopening the store (which replays

@@ -18,9 +18,15 @@
 //! (keys chosen by transactions cannot pile into one shard). A full shard evicts an arbitrary
 //! entry for each new one: with uniformly random access no policy does better, and with skewed
 //! access the hot keys come back at once.
+//!
+//! While the whole flat state fits, the cache is *complete*: it starts so on an empty store,
+//! or after opening loaded every entry ([`HotState::load`]), and stays so until its first
+//! eviction. A complete cache answers every read, a miss meaning an absent key, so the store
+//! is never read: on a chain whose state fits in memory, a transaction from a new account
+//! costs a hash lookup, not a search of every level of the tree.
 
 use std::hash::BuildHasher as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hashbrown::HashMap;
 use lamina_interop::block::StateChange;
@@ -40,6 +46,9 @@ pub struct HotState {
     per_shard: usize,
     hasher: hashbrown::DefaultHashBuilder,
     generation: AtomicU64,
+    /// Every entry of the flat state is cached; see the module docs. Cleared, under the
+    /// shard's lock, before the first eviction.
+    complete: AtomicBool,
 }
 
 impl HotState {
@@ -50,6 +59,7 @@ impl HotState {
             per_shard: max_entries.div_ceil(SHARDS),
             hasher: hashbrown::DefaultHashBuilder::default(),
             generation: AtomicU64::new(0),
+            complete: AtomicBool::new(false),
         }
     }
 
@@ -59,13 +69,43 @@ impl HotState {
         &self.shards[(hash >> 58) as usize & (SHARDS - 1)]
     }
 
-    /// The cached entry for `key`: `Some(None)` when it is known to be absent, `None` when
-    /// it is not cached.
+    /// The cached entry for `key`: `Some(None)` when it is known to be absent (cached as
+    /// absent, or not cached by a complete cache), `None` when the store must be read.
     pub fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        self.shard(key)
-            .lock()
-            .get(key)
-            .map(|value| value.as_deref().map(<[u8]>::to_vec))
+        let shard = self.shard(key).lock();
+        match shard.get(key) {
+            Some(value) => Some(value.as_deref().map(<[u8]>::to_vec)),
+            // Read under the lock: an eviction clears it before removing anything.
+            None if self.complete.load(Ordering::Acquire) => Some(None),
+            None => None,
+        }
+    }
+
+    /// Whether the cache holds every entry of the flat state; see the module docs.
+    pub fn is_complete(&self) -> bool {
+        self.complete.load(Ordering::Acquire)
+    }
+
+    /// Declares that every entry of the flat state is cached: on an empty store, or once
+    /// [`HotState::load`] took every entry. A cache that holds nothing is never complete.
+    pub(crate) fn set_complete(&self) {
+        if self.per_shard > 0 {
+            self.complete.store(true, Ordering::Release);
+        }
+    }
+
+    /// Caches an entry of the flat state while the store is being opened (nothing commits
+    /// yet). Returns false, caching nothing, when its shard is full.
+    pub(crate) fn load(&self, key: &[u8], value: &[u8]) -> bool {
+        if self.per_shard == 0 {
+            return false;
+        }
+        let mut shard = self.shard(key).lock();
+        if shard.len() >= self.per_shard && !shard.contains_key(key) {
+            return false;
+        }
+        shard.insert(key.into(), Some(value.into()));
+        true
     }
 
     /// The generation to pass to [`HotState::fill`]: read it before reading the store.
@@ -84,7 +124,7 @@ impl HotState {
             return;
         }
         if shard.len() >= self.per_shard {
-            evict_one(&mut shard);
+            self.evict_one(&mut shard);
         }
         shard.insert(key.into(), value.map(Into::into));
     }
@@ -102,7 +142,7 @@ impl HotState {
                 Some(slot) => *slot = value,
                 None => {
                     if shard.len() >= self.per_shard {
-                        evict_one(&mut shard);
+                        self.evict_one(&mut shard);
                     }
                     shard.insert(change.key.as_slice().into(), value);
                 }
@@ -119,12 +159,13 @@ impl HotState {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-fn evict_one(shard: &mut Shard) {
-    let victim = shard.keys().next().cloned();
-    if let Some(victim) = victim {
-        shard.remove(&victim);
+    fn evict_one(&self, shard: &mut Shard) {
+        self.complete.store(false, Ordering::Release);
+        let victim = shard.keys().next().cloned();
+        if let Some(victim) = victim {
+            shard.remove(&victim);
+        }
     }
 }
 
@@ -166,6 +207,32 @@ mod tests {
         hot.fill(b"other", Some(b"x"), before);
         assert_eq!(hot.get(b"other"), None, "stale generation");
         assert_eq!(hot.get(b"k"), Some(Some(b"new".to_vec())));
+    }
+
+    #[test]
+    fn a_complete_cache_answers_misses_until_it_evicts() {
+        // One entry a shard: 200 keys cannot all fit.
+        let hot = HotState::new(SHARDS);
+        assert!(!hot.is_complete());
+        assert_eq!(hot.get(b"a"), None);
+        hot.set_complete();
+        assert_eq!(hot.get(b"a"), Some(None), "a miss is an absent key");
+        let keys: Vec<[u8; 4]> = (0u32..200).map(u32::to_be_bytes).collect();
+        let changes: Vec<StateChange> = keys.iter().map(|k| change(k, Some(b"v"))).collect();
+        hot.apply(&changes);
+        assert!(!hot.is_complete(), "an eviction ends completeness");
+        assert!(
+            keys.iter().any(|k| hot.get(k).is_none()),
+            "an evicted key must be read from the store"
+        );
+        // Loading refuses what does not fit, and a cache of nothing is never complete.
+        let loading = HotState::new(SHARDS);
+        assert!(!keys.iter().all(|k| loading.load(k, b"v")));
+        assert!(loading.len() <= SHARDS);
+        let off = HotState::new(0);
+        off.set_complete();
+        assert!(!off.is_complete());
+        assert_eq!(off.get(b"a"), None);
     }
 
     #[test]

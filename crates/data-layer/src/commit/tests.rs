@@ -478,3 +478,86 @@ fn a_shard_ahead_of_the_chain_is_refused() {
         );
     });
 }
+
+/// Reads every key of the test blocks through the store's own hot state in front of its flat
+/// state, as execution does.
+fn assert_reads_are(
+    store: &ChainStore<MemoryStore, QmdbState<deterministic::Context>>,
+    expected: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+) {
+    use lamina_interop::module::StateView as _;
+    let view = crate::FlatState::over(store.flat_stores(), store.hot_state());
+    for i in 0..20 {
+        let key = format!("k{i}").into_bytes();
+        assert_eq!(view.get(&key).unwrap(), expected.get(&key).cloned(), "k{i}");
+    }
+}
+
+/// Writes `key = value` into the chain's inline flat state behind its back: a read that
+/// reaches the store sees it, a read the hot state answers does not.
+fn plant(kv: &MemoryStore, key: &[u8]) {
+    let mut batch = WriteBatch::new();
+    batch.put(FLAT_STATE, key, b"planted".to_vec());
+    kv.write(batch, Durability::Durable).unwrap();
+}
+
+#[test]
+fn a_flat_state_that_fits_is_loaded_on_open_and_answers_every_read() {
+    deterministic::Runner::seeded(15).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (mut store, _) = open(&ctx, &kv, "main").await.unwrap();
+            // An empty store's hot state is complete from the start.
+            assert!(store.hot_state().is_complete());
+            store.init_genesis(&genesis_delta()).await.unwrap();
+            for h in 1..=6 {
+                let (b, r, d) = block(h);
+                store.commit(&b, &r, &d).await.unwrap();
+            }
+            assert_reads_are(&store, &model(true, 6));
+        }
+        let (store, _) = open(&ctx, &kv, "main").await.unwrap();
+        let expected = model(true, 6);
+        assert!(store.hot_state().is_complete());
+        assert_eq!(store.hot_state().len(), expected.len());
+        // An absent key is answered by the hot state, not read from the store.
+        let absent = (0..20)
+            .map(|i| format!("k{i}").into_bytes())
+            .find(|key| !expected.contains_key(key))
+            .unwrap();
+        plant(&kv, &absent);
+        assert_reads_are(&store, &expected);
+        drop(store);
+
+        // A hot state that cannot hold it all still serves the same values, from the store.
+        let state = QmdbState::open(ctx.child("small"), &config("main"))
+            .await
+            .unwrap();
+        let (small, _) = ChainStore::open_with_hot_state(kv.clone(), Pruning::Archive, state, 0)
+            .await
+            .unwrap();
+        assert!(!small.hot_state().is_complete());
+        let mut planted = expected.clone();
+        planted.insert(absent, b"planted".to_vec());
+        assert_reads_are(&small, &planted);
+    });
+}
+
+#[test]
+fn a_sharded_flat_state_is_loaded_on_open() {
+    deterministic::Runner::seeded(16).start(|ctx| async move {
+        let (kv, shards) = (kv(), shards(3));
+        {
+            let (mut store, _) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
+            store.init_genesis(&genesis_delta()).await.unwrap();
+            for h in 1..=4 {
+                let (b, r, d) = block(h);
+                store.commit(&b, &r, &d).await.unwrap();
+            }
+        }
+        let (store, _) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
+        assert!(store.hot_state().is_complete());
+        assert_eq!(store.hot_state().len(), model(true, 4).len());
+        assert_reads_are(&store, &model(true, 4));
+    });
+}
