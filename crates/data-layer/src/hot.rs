@@ -28,7 +28,7 @@
 use std::hash::BuildHasher as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 use lamina_interop::block::StateChange;
 use parking_lot::Mutex;
 
@@ -38,11 +38,13 @@ const SHARDS: usize = 64;
 /// Entries a node keeps by default: every key of about two million accounts, under 500 MiB.
 pub const DEFAULT_HOT_ENTRIES: usize = 4 << 20;
 
-type Shard = HashMap<Box<[u8]>, Option<Box<[u8]>>>;
+/// Key and value bytes an entry holds without an allocation of its own: a balance (a
+/// 49-byte key and a 16-byte value) fits, so a read touches the table's slot and nothing else.
+const INLINE: usize = 70;
 
 /// The hot state; see the module docs.
 pub struct HotState {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<Mutex<HashTable<Entry>>>,
     per_shard: usize,
     hasher: hashbrown::DefaultHashBuilder,
     generation: AtomicU64,
@@ -55,7 +57,7 @@ impl HotState {
     /// A cache of at most `max_entries` entries (0 caches nothing).
     pub fn new(max_entries: usize) -> HotState {
         HotState {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect(),
             per_shard: max_entries.div_ceil(SHARDS),
             hasher: hashbrown::DefaultHashBuilder::default(),
             generation: AtomicU64::new(0),
@@ -63,18 +65,20 @@ impl HotState {
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
+    /// The key's hash and its shard. The shard comes from middle bits: a table places an
+    /// entry by the low bits and tags it with the top seven.
+    fn locate(&self, key: &[u8]) -> (u64, &Mutex<HashTable<Entry>>) {
         let hash = self.hasher.hash_one(key);
-        // High bits: the shard's own table uses the low ones.
-        &self.shards[(hash >> 58) as usize & (SHARDS - 1)]
+        (hash, &self.shards[(hash >> 40) as usize & (SHARDS - 1)])
     }
 
     /// The cached entry for `key`: `Some(None)` when it is known to be absent (cached as
     /// absent, or not cached by a complete cache), `None` when the store must be read.
     pub fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        let shard = self.shard(key).lock();
-        match shard.get(key) {
-            Some(value) => Some(value.as_deref().map(<[u8]>::to_vec)),
+        let (hash, shard) = self.locate(key);
+        let shard = shard.lock();
+        match shard.find(hash, |entry| entry.key() == key) {
+            Some(entry) => Some(entry.value().map(<[u8]>::to_vec)),
             // Read under the lock: an eviction clears it before removing anything.
             None if self.complete.load(Ordering::Acquire) => Some(None),
             None => None,
@@ -100,11 +104,18 @@ impl HotState {
         if self.per_shard == 0 {
             return false;
         }
-        let mut shard = self.shard(key).lock();
-        if shard.len() >= self.per_shard && !shard.contains_key(key) {
+        let (hash, shard) = self.locate(key);
+        let mut shard = shard.lock();
+        if let Some(entry) = shard.find_mut(hash, |entry| entry.key() == key) {
+            *entry = Entry::new(key, Some(value));
+            return true;
+        }
+        if shard.len() >= self.per_shard {
             return false;
         }
-        shard.insert(key.into(), Some(value.into()));
+        shard.insert_unique(hash, Entry::new(key, Some(value)), |e| {
+            self.hasher.hash_one(e.key())
+        });
         true
     }
 
@@ -119,14 +130,14 @@ impl HotState {
         if self.per_shard == 0 {
             return;
         }
-        let mut shard = self.shard(key).lock();
-        if self.generation.load(Ordering::Acquire) != generation || shard.contains_key(key) {
+        let (hash, shard) = self.locate(key);
+        let mut shard = shard.lock();
+        if self.generation.load(Ordering::Acquire) != generation
+            || shard.find(hash, |entry| entry.key() == key).is_some()
+        {
             return;
         }
-        if shard.len() >= self.per_shard {
-            self.evict_one(&mut shard);
-        }
-        shard.insert(key.into(), value.map(Into::into));
+        self.insert_new(&mut shard, hash, Entry::new(key, value));
     }
 
     /// Applies a block's changes, durable in the store already.
@@ -136,16 +147,13 @@ impl HotState {
             return;
         }
         for change in changes {
-            let mut shard = self.shard(&change.key).lock();
-            let value = change.value.as_deref().map(Into::into);
-            match shard.get_mut(change.key.as_slice()) {
-                Some(slot) => *slot = value,
-                None => {
-                    if shard.len() >= self.per_shard {
-                        self.evict_one(&mut shard);
-                    }
-                    shard.insert(change.key.as_slice().into(), value);
-                }
+            let key = change.key.as_slice();
+            let entry = Entry::new(key, change.value.as_deref());
+            let (hash, shard) = self.locate(key);
+            let mut shard = shard.lock();
+            match shard.find_mut(hash, |e| e.key() == key) {
+                Some(slot) => *slot = entry,
+                None => self.insert_new(&mut shard, hash, entry),
             }
         }
     }
@@ -160,11 +168,88 @@ impl HotState {
         self.len() == 0
     }
 
-    fn evict_one(&self, shard: &mut Shard) {
-        self.complete.store(false, Ordering::Release);
-        let victim = shard.keys().next().cloned();
-        if let Some(victim) = victim {
-            shard.remove(&victim);
+    /// Inserts an entry whose key is not cached, evicting another when the shard is full.
+    fn insert_new(&self, shard: &mut HashTable<Entry>, hash: u64, entry: Entry) {
+        if shard.len() >= self.per_shard {
+            self.complete.store(false, Ordering::Release);
+            evict_one(shard, hash);
+        }
+        shard.insert_unique(hash, entry, |e| self.hasher.hash_one(e.key()));
+    }
+}
+
+/// Removes the first entry at or after a bucket chosen by `hash` (the new key's, so random
+/// per process): the table is at least half full when it evicts, so the walk is short.
+fn evict_one(shard: &mut HashTable<Entry>, hash: u64) {
+    let buckets = shard.num_buckets();
+    if buckets == 0 {
+        return;
+    }
+    let start = (hash >> 20) as usize % buckets;
+    for step in 0..buckets {
+        if let Ok(victim) = shard.get_bucket_entry((start + step) % buckets) {
+            victim.remove();
+            return;
+        }
+    }
+}
+
+/// A cached key and its value (`None`: known absent), in one buffer.
+struct Entry {
+    bytes: Bytes,
+    key_len: u32,
+    present: bool,
+}
+
+impl Entry {
+    fn new(key: &[u8], value: Option<&[u8]>) -> Entry {
+        let value_bytes = value.unwrap_or_default();
+        Entry {
+            bytes: Bytes::concat(key, value_bytes),
+            // Keys are bounded by the store's limits, far below 4 GiB.
+            key_len: u32::try_from(key.len()).unwrap_or(u32::MAX),
+            present: value.is_some(),
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        let bytes = self.bytes.as_slice();
+        &bytes[..(self.key_len as usize).min(bytes.len())]
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        let bytes = self.bytes.as_slice();
+        self.present
+            .then(|| &bytes[(self.key_len as usize).min(bytes.len())..])
+    }
+}
+
+/// Bytes inline up to [`INLINE`], else on the heap.
+enum Bytes {
+    Inline { len: u8, data: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Bytes {
+    fn concat(a: &[u8], b: &[u8]) -> Bytes {
+        let len = a.len() + b.len();
+        if len <= INLINE {
+            let mut data = [0; INLINE];
+            data[..a.len()].copy_from_slice(a);
+            data[a.len()..len].copy_from_slice(b);
+            Bytes::Inline {
+                len: len as u8,
+                data,
+            }
+        } else {
+            Bytes::Heap([a, b].concat().into_boxed_slice())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Inline { len, data } => &data[..*len as usize],
+            Bytes::Heap(bytes) => bytes,
         }
     }
 }
@@ -233,6 +318,22 @@ mod tests {
         off.set_complete();
         assert!(!off.is_complete());
         assert_eq!(off.get(b"a"), None);
+    }
+
+    #[test]
+    fn long_keys_and_values_are_kept_whole() {
+        let hot = HotState::new(1_000);
+        let (long_key, long_value) = (vec![7u8; 300], vec![9u8; 5_000]);
+        hot.apply(&[
+            change(&long_key, Some(&long_value)),
+            change(&[1; INLINE], Some(b"")),
+            change(&[2; INLINE - 1], Some(b"x")),
+        ]);
+        assert_eq!(hot.get(&long_key), Some(Some(long_value)));
+        assert_eq!(hot.get(&[1; INLINE]), Some(Some(Vec::new())));
+        assert_eq!(hot.get(&[2; INLINE - 1]), Some(Some(b"x".to_vec())));
+        assert_eq!(hot.get(&[2; INLINE - 2]), None, "a prefix is another key");
+        assert!(std::mem::size_of::<Entry>() <= 80);
     }
 
     #[test]

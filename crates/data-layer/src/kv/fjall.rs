@@ -36,8 +36,12 @@ impl FjallStore {
         cache_bytes: u64,
     ) -> Result<FjallStore> {
         let err = backend_error(BACKEND);
+        // The journal's large values are block bodies, receipts and redo deltas: keys,
+        // hashes and signatures, which do not compress. Compressing them (fjall's default for
+        // values of 4 KiB and more) costs the single writer a pass over each block.
         let db = Database::builder(path)
             .cache_size(cache_bytes)
+            .journal_compression(fjall::CompressionType::None)
             .open()
             .map_err(|e| err(&e))?;
         let keyspaces = columns
