@@ -231,13 +231,19 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
     /// fits (the hot state is then complete, and no read reaches the store), else as much as
     /// fits.
     fn warm_hot_state(&self) -> Result<()> {
-        let hot = &self.hot;
+        let (hot, start) = (&self.hot, std::time::Instant::now());
         if self
             .flat
             .for_each(WARM_PAGE, |key, value| hot.load(key, value))?
         {
             hot.set_complete();
         }
+        tracing::info!(
+            entries = hot.len(),
+            complete = hot.is_complete(),
+            ms = start.elapsed().as_millis() as u64,
+            "hot state loaded from the flat state"
+        );
         Ok(())
     }
 
