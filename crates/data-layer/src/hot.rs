@@ -20,7 +20,7 @@
 //! access the hot keys come back at once.
 //!
 //! While the whole flat state fits, the cache is *complete*: it starts so on an empty store,
-//! or after opening loaded every entry ([`HotState::load`]), and stays so until its first
+//! or after opening the store loaded every entry into it, and stays so until its first
 //! eviction. A complete cache answers every read, a miss meaning an absent key, so the store
 //! is never read: on a chain whose state fits in memory, a transaction from a new account
 //! costs a hash lookup, not a search of every level of the tree.
