@@ -115,14 +115,20 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         batch.put(IDS, block.id().0, key);
         batch.put(RECEIPTS, key, encode_receipts(receipts));
         // A receipt names its transaction's id (the hash of its encoding): the index takes it
-        // from there rather than hashing every transaction again.
+        // from there rather than hashing every transaction again. Ids are random; written in
+        // order, each insert into the store's sorted memory table starts where the last ended.
+        let mut ids: Vec<(&Hash, u32)> = Vec::with_capacity(receipts.len());
         for (index, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
             debug_assert_eq!(
                 receipt.tx,
                 Hash::of(tx),
                 "receipt {index} of block {height}"
             );
-            batch.put(TX_INDEX, receipt.tx.0, position_key(height, index as u32));
+            ids.push((&receipt.tx, index as u32));
+        }
+        ids.sort_unstable_by_key(|(id, _)| id.0);
+        for (id, index) in ids {
+            batch.put(TX_INDEX, id.0, position_key(height, index));
         }
         batch.put(META, FINALIZED, key);
         self.stage_pruning(batch, height)
