@@ -246,3 +246,81 @@ fn survives_reopen() {
         (Height(2), committed, Some(b"10".to_vec()))
     );
 }
+
+fn key(i: usize) -> Vec<u8> {
+    format!("account/{i:06}").into_bytes()
+}
+
+fn commit_values(keys: impl Iterator<Item = usize>, round: usize) -> Vec<StateChange> {
+    keys.map(|i| StateChange {
+        key: key(i),
+        value: Some(round.to_be_bytes().to_vec()),
+    })
+    .collect()
+}
+
+/// The floor policy keeps the log within a bound of the live keys whatever the workload: when
+/// a few hot keys are written again and again while every other key waits at the floor (the
+/// worst case), and when writes are spread uniformly.
+#[test]
+fn the_log_stays_proportional_to_the_live_keys() {
+    const KEYS: usize = 512;
+    // A pruned log keeps up to a bitmap chunk of operations below the floor.
+    let slack = (STATE_CHUNK * 8) as u64 + 64;
+    let worst = ((SUPERSEDED_PER_MOVE + 1) * KEYS) as u64 + slack;
+    let uniform = (5 * KEYS / 2) as u64 + slack;
+    with_state(7, move |mut state| {
+        Box::pin(async move {
+            state
+                .commit(Height::GENESIS, &commit_values(0..KEYS, 0))
+                .await
+                .unwrap();
+            let mut height = Height::GENESIS;
+            let mut longest = 0;
+            // Hot keys: one fewer than a move's worth, written by every block, so that each
+            // block moves one cold key and appends the most operations per move.
+            for round in 1..=2500 {
+                height = height.next().unwrap();
+                state
+                    .commit(height, &commit_values(0..SUPERSEDED_PER_MOVE - 1, round))
+                    .await
+                    .unwrap();
+                longest = longest.max(state.live_log_len().unwrap());
+            }
+            assert!(
+                longest <= worst,
+                "hot keys: the log reached {longest} operations for {KEYS} keys (bound {worst})"
+            );
+            assert!(
+                longest > (2 * KEYS) as u64,
+                "hot keys: {longest} operations; the case is meant to stretch the log"
+            );
+            // Uniform: 64 keys of a pseudo-random walk per block.
+            let mut next = 1usize;
+            let mut settled = 0;
+            for round in 0..600 {
+                height = height.next().unwrap();
+                let keys: std::collections::BTreeSet<usize> = (0..64)
+                    .map(|_| {
+                        next = next.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        (next >> 33) % KEYS
+                    })
+                    .collect();
+                state
+                    .commit(height, &commit_values(keys.into_iter(), round))
+                    .await
+                    .unwrap();
+                if round >= 300 {
+                    settled = settled.max(state.live_log_len().unwrap());
+                }
+            }
+            assert!(
+                settled <= uniform,
+                "uniform: the log reached {settled} operations for {KEYS} keys (bound {uniform})"
+            );
+            for i in [0, 2, 3, KEYS - 1] {
+                assert!(state.get(&key(i)).await.unwrap().is_some(), "key {i} lost");
+            }
+        })
+    });
+}
