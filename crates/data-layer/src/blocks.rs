@@ -116,7 +116,8 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         batch.put(RECEIPTS, key, encode_receipts(receipts));
         // A receipt names its transaction's id (the hash of its encoding): the index takes it
         // from there rather than hashing every transaction again. Ids are random; written in
-        // order, each insert into the store's sorted memory table starts where the last ended.
+        // order, each insert's search of the store's sorted memory table runs through the
+        // nodes the last one left in cache.
         let mut ids: Vec<(&Hash, u32)> = Vec::with_capacity(receipts.len());
         for (index, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
             debug_assert_eq!(
