@@ -15,7 +15,8 @@
 //! `bench`, `testnet` and the rest, with the chain's runtime wherever a runtime is built.
 //!
 //! The library also holds what other assemblies of validators reuse, such as the whole-chain
-//! simulation: the evidence reporter that turns observed misbehaviour into slashing reports.
+//! simulation: the evidence reporter that turns observed misbehaviour into slashing reports,
+//! and the loopback ports that node processes started side by side can bind without a race.
 
 mod bench;
 mod chain;
@@ -26,6 +27,7 @@ mod keys;
 mod metrics;
 mod network;
 mod node;
+pub mod ports;
 mod scaffold;
 mod spec;
 mod testnet;

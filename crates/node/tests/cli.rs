@@ -50,11 +50,7 @@ struct Node {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    lamina_node::ports::unused().unwrap()
 }
 
 impl Node {

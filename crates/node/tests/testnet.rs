@@ -17,11 +17,7 @@ use lamina_interop::{Address, Height};
 const NAMES: [&str; 4] = ["alice", "bob", "charlie", "dave"];
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    lamina_node::ports::unused().unwrap()
 }
 
 fn lamina(args: &[&str]) -> serde_json::Value {
@@ -74,11 +70,36 @@ impl Validator {
             .args(["--public-address", &format!("127.0.0.1:{}", self.p2p)])
             .args(["--bootnode", bootnode])
             .env("RUST_LOG", "info")
+            // A failure shows as its message, not a backtrace, in the log tail a failed test prints.
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
         self.child = Some(child);
+    }
+
+    /// How the process ended, if it has.
+    fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// The validator's height, how its process stands and the last lines of its log.
+    fn report(&mut self, height: Option<Height>) -> String {
+        let running = self.child.is_some();
+        let state = match self.exit_status() {
+            Some(status) => format!("exited: {status}"),
+            None if running => "running".to_string(),
+            None => "not running".to_string(),
+        };
+        let log = std::fs::read_to_string(self.base.with_extension("log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        format!(
+            "--- {} at {height:?}, {state}; the end of its log:\n{tail}",
+            self.name
+        )
     }
 
     fn kill_9(&mut self) {
@@ -107,22 +128,32 @@ async fn finalized(url: &str) -> Option<Height> {
     client.finalized_head().await.ok().map(|head| head.height)
 }
 
-/// Waits until every one of `urls` has finalized `height`.
-async fn wait_for(urls: &[String], height: Height, what: &str, logs: &Path) {
+/// Waits until every one of `validators` has finalized `height`. On failure the message names
+/// each validator that is behind, whether its process has exited, and the end of its log.
+async fn wait_for(validators: &mut [Validator], height: Height, what: &str, logs: &Path) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let mut heights = Vec::new();
-        for url in urls {
-            heights.push(finalized(url).await);
+        for validator in validators.iter() {
+            heights.push(finalized(&validator.url()).await);
         }
         if heights.iter().all(|h| h.is_some_and(|h| h >= height)) {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: heights {heights:?}, wanted {height}; logs in {}",
-            logs.display()
-        );
+        let exited = validators.iter_mut().any(|v| v.exit_status().is_some());
+        if exited || Instant::now() >= deadline {
+            let behind: Vec<String> = validators
+                .iter_mut()
+                .zip(&heights)
+                .filter(|(_, h)| !h.is_some_and(|h| h >= height))
+                .map(|(v, h)| v.report(*h))
+                .collect();
+            panic!(
+                "{what}: heights {heights:?}, wanted {height}; logs in {}\n{}",
+                logs.display(),
+                behind.join("\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -185,7 +216,7 @@ fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
         validator.start(&bootnode);
     }
     runtime.block_on(wait_for(
-        &urls[..3],
+        &mut validators[..3],
         Height(5),
         "three finalize",
         dir.path(),
@@ -193,7 +224,7 @@ fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
     validators[3].start(&bootnode);
     let joined = runtime.block_on(finalized(&urls[0])).unwrap();
     runtime.block_on(wait_for(
-        &urls,
+        &mut validators,
         Height(joined.0 + 3),
         "dave joins late and catches up",
         dir.path(),
@@ -245,7 +276,7 @@ fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
     validators[3].kill_9();
     let before = runtime.block_on(finalized(&urls[0])).unwrap();
     runtime.block_on(wait_for(
-        &urls[..3],
+        &mut validators[..3],
         Height(before.0 + 5),
         "three go on without dave",
         dir.path(),
@@ -254,7 +285,12 @@ fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
     // dave restarts on its data, catches up from its peers, and follows the chain again.
     validators[3].start(&bootnode);
     let target = Height(runtime.block_on(finalized(&urls[0])).unwrap().0 + 3);
-    runtime.block_on(wait_for(&urls, target, "dave catches up", dir.path()));
+    runtime.block_on(wait_for(
+        &mut validators,
+        target,
+        "dave catches up",
+        dir.path(),
+    ));
     runtime.block_on(same_blocks(&urls[0], &urls[3], &[1, before.0, target.0]));
 }
 
@@ -277,7 +313,7 @@ fn proof_of_stake_epochs_change_and_a_restarted_validator_catches_up_across_them
         validator.start(&bootnode);
     }
     runtime.block_on(wait_for(
-        &urls,
+        &mut validators,
         Height(2 * EPOCH + 2),
         "four cross two epochs",
         dir.path(),
@@ -287,7 +323,7 @@ fn proof_of_stake_epochs_change_and_a_restarted_validator_catches_up_across_them
     validators[3].kill_9();
     let before = runtime.block_on(finalized(&urls[0])).unwrap();
     runtime.block_on(wait_for(
-        &urls[..3],
+        &mut validators[..3],
         Height(before.0 + 3 * EPOCH + 1),
         "three go on for three epochs",
         dir.path(),
@@ -297,7 +333,7 @@ fn proof_of_stake_epochs_change_and_a_restarted_validator_catches_up_across_them
     validators[3].start(&bootnode);
     let target = Height(runtime.block_on(finalized(&urls[0])).unwrap().0 + 3);
     runtime.block_on(wait_for(
-        &urls,
+        &mut validators,
         target,
         "dave catches up across epochs",
         dir.path(),

@@ -29,13 +29,8 @@ use super::{
     percentile, plot, prepare, BenchArgs, Latency, Prepared, Progress, Report, BALANCE, CHAIN_ID,
     LATENCY_SAMPLE,
 };
+use crate::ports::unused;
 use crate::spec::{ChainSpec, ConsensusSpec, Preset, DEV_ACCOUNTS};
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 /// Runs the workload through `args.validators` node processes.
 pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
@@ -74,7 +69,7 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     progress.stage("starting the validators (each writes the genesis state)", 0);
     let exe = std::env::current_exe().context("finding this executable")?;
     let ports: Vec<(u16, u16, u16)> = (0..n)
-        .map(|_| Ok((free_port()?, free_port()?, free_port()?)))
+        .map(|_| Ok((unused()?, unused()?, unused()?)))
         .collect::<anyhow::Result<_>>()?;
     let alice = crate::spec::dev_key(DEV_ACCOUNTS[0]).public_key();
     let bootnode = format!("{alice}@127.0.0.1:{}", ports[0].2);
