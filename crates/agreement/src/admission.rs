@@ -28,7 +28,7 @@ use lamina_interop::{Hash, Height};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
-use crate::modules::{accounts, bank};
+use crate::modules::accounts;
 use crate::pool::Mempool;
 use crate::runtime::Runtime;
 use crate::tx::{SignedTx, VerifiedTx, MAX_TX_SIZE};
@@ -173,17 +173,17 @@ fn check(
     let unavailable = |e: lamina_interop::module::StateError| Rejection::Unavailable {
         detail: e.to_string(),
     };
-    let next_nonce = accounts::committed_nonce(state, &sender).map_err(unavailable)?;
-    if body.nonce < next_nonce {
+    // One read: the record holds the nonce and the native balance fees are paid from.
+    let account = accounts::committed(state, &sender).map_err(unavailable)?;
+    if body.nonce < account.nonce {
         return Err(Rejection::NonceTooLow {
-            expected: next_nonce,
+            expected: account.nonce,
             got: body.nonce,
         });
     }
-    let balance = bank::committed_balance(state, bank::NATIVE, &sender).map_err(unavailable)?;
-    if balance < body.max_fee {
+    if account.native < body.max_fee {
         return Err(Rejection::InsufficientBalance {
-            balance,
+            balance: account.native,
             needed: body.max_fee,
         });
     }
@@ -193,7 +193,7 @@ fn check(
         id,
         len: bytes.len(),
         message,
-        next_nonce,
+        next_nonce: account.nonce,
         sender,
     })
 }

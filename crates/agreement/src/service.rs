@@ -46,7 +46,7 @@ use parking_lot::Mutex;
 
 use crate::admission::admit;
 use crate::execute::{execute_block, Mode};
-use crate::modules::{accounts, bank};
+use crate::modules::accounts;
 use crate::pool::{BlockLimits, Mempool, PoolConfig};
 use crate::runtime::Runtime;
 use crate::tx::{SignedTx, VerifiedTx};
@@ -630,10 +630,8 @@ impl Inner {
             self.pool
                 .lock()
                 .revalidate(after.height, flight.touched, |account| {
-                    Ok::<_, lamina_interop::module::StateError>((
-                        accounts::committed_nonce(&*view, account)?,
-                        bank::committed_balance(&*view, bank::NATIVE, account)?,
-                    ))
+                    let record = accounts::committed(&*view, account)?;
+                    Ok::<_, lamina_interop::module::StateError>((record.nonce, record.native))
                 })
         })
         .map_err(|e| ServiceError::Execution {
@@ -806,22 +804,14 @@ fn verify_txs(runtime: &Runtime, raw: &[RawTx]) -> Result<Vec<VerifiedTx>, Propo
     Ok(out)
 }
 
-/// Accounts whose nonce or native balance a block changed: the ones to re-validate.
+/// Accounts whose record (nonce or native balance) a block changed: the ones to re-validate.
 fn touched_accounts(delta: &lamina_interop::block::StateDelta) -> Vec<Address> {
-    let nonce_prefix = accounts::nonce_key(&Address([0; 32]));
-    let nonce_prefix = &nonce_prefix[..nonce_prefix.len() - 32];
-    let balance_prefix = bank::balance_key(bank::NATIVE, &Address([0; 32]));
-    let balance_prefix = &balance_prefix[..balance_prefix.len() - 32];
+    let prefix = accounts::account_key(&Address([0; 32]));
+    let prefix = &prefix[..prefix.len() - 32];
     delta
         .changes()
         .iter()
-        .filter_map(|change| {
-            let key = &change.key;
-            let rest = key
-                .strip_prefix(nonce_prefix)
-                .or_else(|| key.strip_prefix(balance_prefix))?;
-            Some(Address(rest.try_into().ok()?))
-        })
+        .filter_map(|change| Some(Address(change.key.strip_prefix(prefix)?.try_into().ok()?)))
         .collect()
 }
 

@@ -84,9 +84,12 @@ pub fn funded_state(
 /// than through genesis: for benchmarks with millions of accounts.
 pub fn funded_native_state(accounts: &[Address], amount: u128) -> MemoryState {
     let mut state = MemoryState::with_capacity(accounts.len() + 2);
-    let balance = codec::encode(&amount);
+    let record = codec::encode(&accounts::Account {
+        nonce: 0,
+        native: amount,
+    });
     for account in accounts {
-        state.insert(&bank::balance_key(NATIVE, account), &balance);
+        state.insert(&accounts::account_key(account), &record);
     }
     let info = AssetInfo {
         symbol: format!("A{NATIVE}"),

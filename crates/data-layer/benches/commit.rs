@@ -1,7 +1,7 @@
 //! The commit of one finalized block, as the node makes it: block, receipts, redo log and
 //! flat state in one durable fjall batch (persist), then the delta through QMDB (merkleize).
 //!
-//! - `commit::block/txs=N,keys=K`: a block of N transfers (three state changes each, over K
+//! - `commit::block/txs=N,keys=K`: a block of N transfers (two state changes each, over K
 //!   accounts), committed by `ChainStore::commit`. The run also prints how the CPU divided
 //!   between the two halves, from the pipeline's stage counters.
 //! - `commit::persist/txs=N,keys=K,shards=S`: only the persist half of the same blocks, with
@@ -72,11 +72,9 @@ fn block(height: u64, parent: Hash) -> (Block, Vec<Receipt>, StateDelta) {
         .flat_map(|i| {
             let seed = mix(height ^ (i << 20));
             let (from, to) = (seed % KEYS, mix(seed) % KEYS);
-            [
-                (key(b"accounts/nonce/", from), 8),
-                (key(b"bank/balance/", from), 16),
-                (key(b"bank/balance/", to), 16),
-            ]
+            // A transfer's changes: the sender's and the receiver's account records
+            // (nonce and native balance).
+            [(key(b"accounts/", from), 24), (key(b"accounts/", to), 24)]
         })
         .map(|(key, len)| StateChange {
             key,

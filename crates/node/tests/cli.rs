@@ -165,16 +165,17 @@ fn a_dev_chain_takes_a_transfer_stops_cleanly_and_resumes() {
         "json",
     ]);
     assert_eq!(tx["height"].as_u64(), Some(height));
-    // The same balance, proven against the state root.
+    // The same balance, proven against the state root: bob's record, nonce 0 and the balance.
     let key = lamina_agreement::modules::bank::balance_key(0, &bob.parse().unwrap());
     let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     let value = json(&[
         "query", "value", &key_hex, "--rpc", &node.rpc, "--output", "json",
     ]);
     assert_eq!(value["proof"], "verified");
-    let encoded: String = (amount(&after))
+    let encoded: String = 0u64
         .to_le_bytes()
         .iter()
+        .chain(&amount(&after).to_le_bytes())
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(value["value"], format!("0x{encoded}"));

@@ -124,9 +124,14 @@ fn each_rejection_has_its_reason() {
 fn nonce_too_low_and_a_full_pool() {
     let (runtime, mut state) = setup(3);
     // Account 0 has used nonces 0..5.
+    let sender = Address::of(&key(0).public_key());
+    let record = accounts::Account {
+        nonce: 5,
+        ..accounts::committed(&state, &sender).unwrap()
+    };
     state.insert(
-        accounts::nonce_key(&Address::of(&key(0).public_key())),
-        lamina_interop::codec::encode(&5u64),
+        accounts::account_key(&sender),
+        lamina_interop::codec::encode(&record),
     );
     let pool = Mutex::new(Mempool::new(PoolConfig {
         max_txs: 1,

@@ -125,13 +125,26 @@ fn first_block(
 
 /// Sum of all balances of `asset` in `state`, and its recorded supply.
 fn supply_check(state: &State, asset: AssetId) -> (u128, u128) {
-    let mut prefix = b"bank/balance/".to_vec();
-    prefix.extend_from_slice(&asset.to_le_bytes());
-    let sum = state
-        .iter()
-        .filter(|(k, _)| k.starts_with(&prefix))
-        .map(|(_, v)| codec::decode_limited::<u128>(v, "balance", 16).unwrap())
-        .sum();
+    // Native balances are in the account records; the others under the bank's keys.
+    let sum = if asset == NATIVE {
+        state
+            .iter()
+            .filter(|(k, _)| k.starts_with(b"accounts/"))
+            .map(|(_, v)| {
+                codec::decode_limited::<accounts::Account>(v, "account", 24)
+                    .unwrap()
+                    .native
+            })
+            .sum()
+    } else {
+        let mut prefix = b"bank/balance/".to_vec();
+        prefix.extend_from_slice(&asset.to_le_bytes());
+        state
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| codec::decode_limited::<u128>(v, "balance", 16).unwrap())
+            .sum()
+    };
     let supply = SUPPLY.get_committed(state, &asset).unwrap().unwrap();
     (sum, supply)
 }

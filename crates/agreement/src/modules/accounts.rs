@@ -1,30 +1,112 @@
-//! The `accounts` module: each account's nonce.
+//! The `accounts` module: each account's record, its nonce and its balance of the native asset.
 //!
 //! The runtime checks and bumps the sender's nonce for every transaction, whichever module it
 //! calls, so transactions of one sender execute in nonce order and each at most once. The
 //! module's one call does nothing else: a sender uses it to cancel a pending transaction by
 //! replacing it, at a higher fee, with one that only uses up the nonce.
 //!
-//! State: `accounts/nonce/ | address` -> `u64` (absent: 0).
+//! State: `accounts/ | address` -> [`Account`] (absent: nonce 0, balance 0).
+//!
+//! The native balance lives in the record, not under the bank's balance keys, because every
+//! transaction changes both for its sender (the nonce, and the fee): one key per account means
+//! one read and one write where there would be two, and a transfer changes two keys, not three
+//! (ADR 0021). The bank reads and writes the native balance through [`read`] and [`write()`];
+//! balances of every other asset stay with the bank.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use lamina_interop::codec;
 use lamina_interop::module::{
-    AccessSet, Context, Module, ModuleError, StateError, StateMap, StateView,
+    AccessSet, Context, Module, ModuleError, StateError, StateMap, StateView, WorkingSet,
 };
 use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
 
-/// The nonces.
-pub const NONCES: StateMap<Address, u64> = StateMap::new(b"accounts/nonce/");
+/// An account's record.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+pub struct Account {
+    /// The next nonce: how many transactions the account has sent.
+    pub nonce: u64,
+    /// Its balance of the native asset, in the smallest unit.
+    pub native: u128,
+}
 
-/// The state key of `account`'s nonce.
-pub fn nonce_key(account: &Address) -> Vec<u8> {
-    NONCES.key(account)
+impl Account {
+    /// The record's encoded length: a `u64` and a `u128`.
+    pub const ENCODED_LEN: usize = 24;
+
+    /// Whether the record says nothing an absent one does not.
+    pub fn is_empty(&self) -> bool {
+        *self == Account::default()
+    }
+
+    fn decode(bytes: Option<Vec<u8>>) -> Result<Account, StateError> {
+        match bytes {
+            Some(bytes) => codec::decode_limited(&bytes, "account", Account::ENCODED_LEN)
+                .map_err(StateError::from),
+            None => Ok(Account::default()),
+        }
+    }
+}
+
+/// The account records.
+pub const ACCOUNTS: StateMap<Address, Account> = StateMap::new(b"accounts/");
+
+/// The state key of `account`'s record.
+pub fn account_key(account: &Address) -> Vec<u8> {
+    ACCOUNTS.key(account)
+}
+
+/// `account`'s record in committed state.
+pub fn committed(view: &dyn StateView, account: &Address) -> Result<Account, StateError> {
+    Account::decode(view.get(&account_key(account))?)
 }
 
 /// `account`'s next nonce in committed state.
 pub fn committed_nonce(view: &dyn StateView, account: &Address) -> Result<u64, StateError> {
-    Ok(NONCES.get_committed(view, account)?.unwrap_or(0))
+    Ok(committed(view, account)?.nonce)
+}
+
+/// `account`'s record as `state` sees it: metered for calls, unmetered for the runtime's own
+/// bookkeeping.
+pub fn read(
+    state: &mut WorkingSet<'_>,
+    account: &Address,
+    metered: bool,
+) -> Result<Account, StateError> {
+    let key = account_key(account);
+    let bytes = if metered {
+        state.get(&key)?
+    } else {
+        state.get_unmetered(&key)?
+    };
+    Account::decode(bytes)
+}
+
+/// Writes `account`'s record. A metered write of an empty record deletes it; an unmetered one
+/// keeps it as a value, so that the runtime's fee bookkeeping stays a write.
+pub fn write(
+    state: &mut WorkingSet<'_>,
+    account: &Address,
+    record: &Account,
+    metered: bool,
+) -> Result<(), StateError> {
+    let key = account_key(account);
+    match (record.is_empty(), metered) {
+        (true, true) => state.delete(&key),
+        (false, true) => state.set(&key, codec::encode(record)),
+        (_, false) => state.set_unmetered(&key, codec::encode(record)),
+    }
 }
 
 /// The module.
@@ -103,7 +185,7 @@ impl Module for Accounts {
     }
 
     fn access(&self, _call: &AccountsCall, _sender: &Address) -> AccessSet {
-        // The runtime adds the sender's nonce to every transaction's set.
+        // The runtime adds the sender's record to every transaction's set.
         AccessSet::new()
     }
 

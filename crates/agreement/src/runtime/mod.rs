@@ -34,7 +34,7 @@ mod erased;
 pub use std::collections::BTreeMap;
 
 use lamina_interop::block::{EventRecord, Outcome, Receipt, StateChange, StateDelta};
-use lamina_interop::codec::{self, BoundedString, BoundedVec};
+use lamina_interop::codec::{BoundedString, BoundedVec};
 use lamina_interop::module::{
     reward_pool, AccessSet, EmptyState, Env, GasMeter, GasSchedule, Module, StateError, StateView,
     ValidatorSet, WorkingSet,
@@ -319,9 +319,8 @@ impl Runtime {
         };
         PreparedTx {
             call,
-            access: access
-                .write(accounts::nonce_key(&tx.sender))
-                .write(bank::balance_key(NATIVE, &tx.sender)),
+            // The sender's record holds its nonce and the native balance fees come from.
+            access: access.write(accounts::account_key(&tx.sender)),
         }
     }
 
@@ -360,14 +359,15 @@ impl Runtime {
                 format!("signed for chain {}", body.chain_id.0),
             ));
         }
-        // The two bookkeeping keys, built once.
-        let nonce_key = accounts::nonce_key(&tx.sender);
-        let fee_key = bank::balance_key(NATIVE, &tx.sender);
-        let nonce: u64 = read_number(&mut ws, &nonce_key)?;
-        if nonce != body.nonce {
+        // The sender's record: its nonce, and the native balance that pays the fee.
+        let mut account = accounts::read(&mut ws, &tx.sender, false)?;
+        if account.nonce != body.nonce {
             return Ok(refused(
                 codes::BAD_NONCE,
-                format!("nonce {} is not the next nonce {nonce}", body.nonce),
+                format!(
+                    "nonce {} is not the next nonce {}",
+                    body.nonce, account.nonce
+                ),
             ));
         }
         let base_gas = self.base_gas(tx.len);
@@ -380,20 +380,26 @@ impl Runtime {
                 ),
             ));
         }
-        let balance: u128 = read_number(&mut ws, &fee_key)?;
-        if balance < body.max_fee {
+        if account.native < body.max_fee {
             return Ok(refused(
                 codes::CANNOT_PAY,
                 format!(
-                    "balance {balance} cannot pay the maximum fee {}",
-                    body.max_fee
+                    "balance {} cannot pay the maximum fee {}",
+                    account.native, body.max_fee
                 ),
             ));
         }
+        let Some(next_nonce) = account.nonce.checked_add(1) else {
+            return Ok(refused(
+                codes::BAD_NONCE,
+                "the account has used every nonce".to_string(),
+            ));
+        };
         ws.charge_gas(base_gas)?;
-        ws.set_unmetered(&nonce_key, codec::encode(&(nonce + 1)))?;
         // The maximum fee is taken before the call, so the call cannot spend it.
-        ws.set_unmetered(&fee_key, codec::encode(&(balance - body.max_fee)))?;
+        account.nonce = next_nonce;
+        account.native -= body.max_fee;
+        accounts::write(&mut ws, &tx.sender, &account, false)?;
 
         let checkpoint = ws.checkpoint();
         let result = match prepared.call {
@@ -420,11 +426,12 @@ impl Runtime {
             .min(body.max_fee);
         let tip = body.tip.min(body.max_fee - base);
         let fee = base + tip;
-        let after_call: u128 = read_number(&mut ws, &fee_key)?;
-        let refunded = after_call
+        let mut account = accounts::read(&mut ws, &tx.sender, false)?;
+        account.native = account
+            .native
             .checked_add(body.max_fee - fee)
             .ok_or_else(|| RuntimeError::FeePayout("refund overflows the balance".into()))?;
-        ws.set_unmetered(&fee_key, codec::encode(&refunded))?;
+        accounts::write(&mut ws, &tx.sender, &account, false)?;
         let effects = ws.finish();
         Ok(TxEffects {
             changes: effects.changes,
@@ -492,17 +499,6 @@ impl Runtime {
         }
         let effects = ws.finish();
         Ok((effects.changes, effects.validators))
-    }
-}
-
-/// A number stored by the core modules (nonce `u64`, balance `u128`); absent is zero.
-fn read_number<T: borsh::BorshDeserialize + Default>(
-    ws: &mut WorkingSet<'_>,
-    key: &[u8],
-) -> Result<T, StateError> {
-    match ws.get_unmetered(key)? {
-        Some(bytes) => codec::decode_limited(&bytes, "number", 16).map_err(StateError::from),
-        None => Ok(T::default()),
     }
 }
 

@@ -211,7 +211,7 @@ fn submit_build_finalize_execute_commit() {
         assert_eq!(committed.next().await, Some(Height(1)));
         let after = state.lock().clone();
         assert_eq!(
-            bank::committed_balance(&after, NATIVE, &accounts[2]).unwrap(),
+            crate::modules::bank::committed_balance(&after, NATIVE, &accounts[2]).unwrap(),
             1_000_000 + 150
         );
         assert_eq!(accounts::committed_nonce(&after, &accounts[0]).unwrap(), 2);

@@ -10,12 +10,14 @@
 //!
 //! ```text
 //! bank/asset/   | asset u32 LE                    -> AssetInfo
-//! bank/balance/ | asset u32 LE | address [u8; 32] -> u128 LE   (absent: 0)
+//! bank/balance/ | asset u32 LE | address [u8; 32] -> u128 LE   (absent: 0; not asset 0)
 //! bank/supply/  | asset u32 LE                    -> u128 LE
 //! bank/minter/  | asset u32 LE | len u32 | module  -> ()
 //! ```
 //!
-//! Asset 0 is the native asset, in which fees are paid.
+//! Asset 0 is the native asset, in which fees are paid. Its balances live in the `accounts`
+//! module's records, beside each account's nonce ([`crate::modules::accounts`]), and
+//! [`balance_key`] names that record for it.
 
 mod call;
 mod event;
@@ -29,6 +31,8 @@ use lamina_interop::module::{
 };
 use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
+
+use super::accounts;
 
 pub use call::BankCall;
 pub use event::BankEvent;
@@ -52,15 +56,18 @@ pub struct AssetInfo {
 
 /// Registered assets.
 pub const ASSETS: StateMap<AssetId, AssetInfo> = StateMap::new(b"bank/asset/");
-/// Balances.
+/// Balances of every asset but the native one.
 pub const BALANCES: StateMap<(AssetId, Address), u128> = StateMap::new(b"bank/balance/");
 /// Total supply per asset.
 pub const SUPPLY: StateMap<AssetId, u128> = StateMap::new(b"bank/supply/");
 /// Which modules may mint and burn which asset.
 pub const MINTERS: StateMap<(AssetId, String), ()> = StateMap::new(b"bank/minter/");
 
-/// The state key of `account`'s balance of `asset`.
+/// The state key of `account`'s balance of `asset`: for the native asset, the account's record.
 pub fn balance_key(asset: AssetId, account: &Address) -> Vec<u8> {
+    if asset == NATIVE {
+        return accounts::account_key(account);
+    }
     BALANCES.key(&(asset, *account))
 }
 
@@ -123,6 +130,9 @@ fn read_balance(
     account: &Address,
     metered: bool,
 ) -> Result<u128, StateError> {
+    if asset == NATIVE {
+        return Ok(accounts::read(state, account, metered)?.native);
+    }
     if metered {
         return Ok(BALANCES.get(state, &(asset, *account))?.unwrap_or(0));
     }
@@ -141,6 +151,14 @@ fn write_balance(
     amount: u128,
     metered: bool,
 ) -> Result<(), StateError> {
+    if asset == NATIVE {
+        // The caller read the record (and paid for it when metered) just before.
+        let record = accounts::Account {
+            native: amount,
+            ..accounts::read(state, account, false)?
+        };
+        return accounts::write(state, account, &record, metered);
+    }
     let key = balance_key(asset, account);
     match (amount, metered) {
         (0, true) => state.delete(&key),
@@ -190,6 +208,9 @@ pub fn committed_balance(
     asset: AssetId,
     account: &Address,
 ) -> Result<u128, StateError> {
+    if asset == NATIVE {
+        return Ok(accounts::committed(view, account)?.native);
+    }
     Ok(BALANCES
         .get_committed(view, &(asset, *account))?
         .unwrap_or(0))

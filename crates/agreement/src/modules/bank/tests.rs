@@ -193,8 +193,23 @@ fn only_granted_modules_mint_and_burn_and_supply_follows() {
 fn balances_are_stored_as_documented() {
     let state = state();
     let mut key = b"bank/balance/".to_vec();
-    key.extend_from_slice(&NATIVE.to_le_bytes());
+    key.extend_from_slice(&7u32.to_le_bytes());
+    key.extend_from_slice(&ALICE.0);
+    assert_eq!(balance_key(7, &ALICE), key);
+    assert_eq!(state.get(&key), Some(&codec::encode(&(u128::MAX - 10))));
+
+    // The native balance is in the account's record, beside its nonce; the bank's own
+    // balance keys hold none.
+    let mut key = b"accounts/".to_vec();
     key.extend_from_slice(&ALICE.0);
     assert_eq!(balance_key(NATIVE, &ALICE), key);
-    assert_eq!(state.get(&key), Some(&codec::encode(&1_000u128)));
+    let record = accounts::Account {
+        nonce: 0,
+        native: 1_000,
+    };
+    assert_eq!(state.get(&key), Some(&codec::encode(&record)));
+    assert_eq!(codec::encode(&record).len(), accounts::Account::ENCODED_LEN);
+    assert!(!state
+        .keys()
+        .any(|k| k.starts_with(&BALANCES.key(&(NATIVE, ALICE))[..17])));
 }
