@@ -131,9 +131,13 @@ fn supply_check(state: &State, asset: AssetId) -> (u128, u128) {
             .iter()
             .filter(|(k, _)| k.starts_with(b"accounts/"))
             .map(|(_, v)| {
-                codec::decode_limited::<accounts::Account>(v, "account", 24)
-                    .unwrap()
-                    .native
+                codec::decode_limited::<accounts::Account>(
+                    v,
+                    "account",
+                    accounts::Account::ENCODED_LEN,
+                )
+                .unwrap()
+                .native
             })
             .sum()
     } else {

@@ -144,6 +144,8 @@ fn read_balance(
     }
 }
 
+/// Writes a balance of an asset other than the native one, whose balances live in the
+/// account records.
 fn write_balance(
     state: &mut WorkingSet<'_>,
     asset: AssetId,
@@ -151,14 +153,6 @@ fn write_balance(
     amount: u128,
     metered: bool,
 ) -> Result<(), StateError> {
-    if asset == NATIVE {
-        // The caller read the record (and paid for it when metered) just before.
-        let record = accounts::Account {
-            native: amount,
-            ..accounts::read(state, account, false)?
-        };
-        return accounts::write(state, account, &record, metered);
-    }
     let key = balance_key(asset, account);
     match (amount, metered) {
         (0, true) => state.delete(&key),
@@ -166,6 +160,25 @@ fn write_balance(
         // Unmetered writes keep zero balances as a value: the runtime's refunds stay writes.
         (_, false) => state.set_unmetered(&key, lamina_interop::codec::encode(&amount)),
     }
+}
+
+/// Reads `account`'s balance of `asset` once, and writes what `change` makes of it.
+fn update_balance(
+    state: &mut WorkingSet<'_>,
+    asset: AssetId,
+    account: &Address,
+    metered: bool,
+    change: impl FnOnce(u128) -> Result<u128, BankError>,
+) -> Result<(), BankError> {
+    if asset == NATIVE {
+        let mut record = accounts::read(state, account, metered)?;
+        record.native = change(record.native)?;
+        accounts::write(state, account, &record, metered)?;
+    } else {
+        let balance = read_balance(state, asset, account, metered)?;
+        write_balance(state, asset, account, change(balance)?, metered)?;
+    }
+    Ok(())
 }
 
 /// Takes `amount` of `asset` from `account`.
@@ -176,16 +189,15 @@ pub(crate) fn debit(
     amount: u128,
     metered: bool,
 ) -> Result<(), BankError> {
-    let balance = read_balance(state, asset, account, metered)?;
-    let rest = balance
-        .checked_sub(amount)
-        .ok_or(BankError::InsufficientBalance {
-            asset,
-            balance,
-            needed: amount,
-        })?;
-    write_balance(state, asset, account, rest, metered)?;
-    Ok(())
+    update_balance(state, asset, account, metered, |balance| {
+        balance
+            .checked_sub(amount)
+            .ok_or(BankError::InsufficientBalance {
+                asset,
+                balance,
+                needed: amount,
+            })
+    })
 }
 
 /// Gives `amount` of `asset` to `account`.
@@ -196,10 +208,9 @@ pub(crate) fn credit(
     amount: u128,
     metered: bool,
 ) -> Result<(), BankError> {
-    let balance = read_balance(state, asset, account, metered)?;
-    let total = balance.checked_add(amount).ok_or(BankError::Overflow)?;
-    write_balance(state, asset, account, total, metered)?;
-    Ok(())
+    update_balance(state, asset, account, metered, |balance| {
+        balance.checked_add(amount).ok_or(BankError::Overflow)
+    })
 }
 
 /// `account`'s committed balance of `asset`.
