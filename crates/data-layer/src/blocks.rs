@@ -13,7 +13,18 @@
 //! tx_index        tx id [32]                   height u64 BE | index u32 BE
 //! block_meta      "finalized"                  height u64 BE: the last block stored
 //!                 "pruned_below"               height u64 BE: blocks below are gone
+//!                 "tx_indexed_from"            height u64 BE: the index holds every
+//!                                              transaction from here on; absent while
+//!                                              the store keeps no index
 //! ```
+//!
+//! The transaction index is optional ([`BlockStore::with_tx_index`]). It is the only per-
+//! transaction row: an LSM tree spends a few microseconds of CPU on each row, in the write,
+//! the flush and the compactions, which for a transfer is about a tenth of its whole cost. A
+//! validator that answers no lookups by id can go without it, as CometBFT's null indexer and
+//! Solana's validators without transaction history do; its lookups are refused with
+//! [`Error::NoTxIndex`]. Turned on again, the index starts at the next block, and
+//! `tx_indexed_from` says from where it is complete.
 //!
 //! Heights are big-endian so that key order is height order. A block's receipts are one value,
 //! with offsets (little-endian, relative to the end of the table) so that one receipt decodes
@@ -43,6 +54,7 @@ pub const COLUMNS: &[Column] = &[HEADERS, BODIES, IDS, RECEIPTS, TX_INDEX, META]
 
 const FINALIZED: &[u8] = b"finalized";
 const PRUNED_BELOW: &[u8] = b"pruned_below";
+const TX_INDEXED_FROM: &[u8] = b"tx_indexed_from";
 
 type Body = BoundedVec<RawTx, MAX_BLOCK_TXS>;
 
@@ -69,17 +81,50 @@ pub struct TxLocation {
 pub struct BlockStore<S: ?Sized> {
     store: Arc<S>,
     pruning: Pruning,
+    tx_index: bool,
+}
+
+impl<S: ?Sized> Clone for BlockStore<S> {
+    fn clone(&self) -> Self {
+        BlockStore {
+            store: self.store.clone(),
+            pruning: self.pruning,
+            tx_index: self.tx_index,
+        }
+    }
 }
 
 impl<S: KvStore + ?Sized> BlockStore<S> {
-    /// A block store over `store`, which must have [`COLUMNS`].
+    /// A block store over `store`, which must have [`COLUMNS`], indexing transactions by id.
     pub fn new(store: Arc<S>, pruning: Pruning) -> BlockStore<S> {
-        BlockStore { store, pruning }
+        BlockStore {
+            store,
+            pruning,
+            tx_index: true,
+        }
+    }
+
+    /// Whether the blocks it writes from now on are indexed by transaction id, and lookups by
+    /// id are answered (see the module docs).
+    pub fn with_tx_index(mut self, on: bool) -> BlockStore<S> {
+        self.tx_index = on;
+        self
     }
 
     /// How much history it keeps.
     pub fn pruning(&self) -> Pruning {
         self.pruning
+    }
+
+    /// Whether the blocks it writes are indexed by transaction id.
+    pub fn indexes_txs(&self) -> bool {
+        self.tx_index
+    }
+
+    /// The height from which the store's transaction index holds every transaction, `None`
+    /// while it keeps no index (or holds no block yet).
+    pub fn tx_indexed_from(&self) -> Result<Option<Height>> {
+        self.meta_height(TX_INDEXED_FROM)
     }
 
     /// Adds `block` and its `receipts` to `batch`, with the pointer and pruning changes that go
@@ -114,6 +159,17 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         batch.put(BODIES, key, codec::encode(&block.txs));
         batch.put(IDS, block.id().0, key);
         batch.put(RECEIPTS, key, encode_receipts(receipts));
+        let indexed_from = self.tx_indexed_from()?;
+        if !self.tx_index {
+            if indexed_from.is_some() {
+                batch.delete(META, TX_INDEXED_FROM);
+            }
+            batch.put(META, FINALIZED, key);
+            return self.stage_pruning(batch, height);
+        }
+        if indexed_from.is_none() {
+            batch.put(META, TX_INDEXED_FROM, key);
+        }
         // A receipt names its transaction's id (the hash of its encoding): the index takes it
         // from there rather than hashing every transaction again. Ids are random; written in
         // order, each insert's search of the store's sorted memory table runs through the
@@ -164,8 +220,10 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
             batch.delete(BODIES, key);
             batch.delete(IDS, block.id().0);
             batch.delete(RECEIPTS, key);
-            for tx in block.txs.iter() {
-                batch.delete(TX_INDEX, Hash::of(tx).0);
+            if self.tx_index {
+                for tx in block.txs.iter() {
+                    batch.delete(TX_INDEX, Hash::of(tx).0);
+                }
             }
         }
         batch.put(META, PRUNED_BELOW, height_key(Height(old.0 + 1)));
@@ -235,8 +293,13 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         (0..table.len()).map(|i| table.decode(i)).collect()
     }
 
-    /// Where transaction `tx` was included.
+    /// Where transaction `tx` was included, if the index holds it (see
+    /// [`BlockStore::tx_indexed_from`]). [`Error::NoTxIndex`] when this block store does not
+    /// index transactions.
     pub fn tx_location(&self, tx: &Hash) -> Result<Option<TxLocation>> {
+        if !self.tx_index {
+            return Err(Error::NoTxIndex);
+        }
         let Some(bytes) = self.store.get(TX_INDEX, &tx.0)? else {
             return Ok(None);
         };
@@ -377,8 +440,11 @@ fn decode<T: Canonical>(bytes: &[u8]) -> Result<T> {
 mod tests;
 
 fn store_error(err: Error) -> lamina_interop::messages::StoreError {
-    lamina_interop::messages::StoreError::Backend {
-        detail: err.to_string(),
+    match err {
+        Error::NoTxIndex => lamina_interop::messages::StoreError::NoTxIndex,
+        err => lamina_interop::messages::StoreError::Backend {
+            detail: err.to_string(),
+        },
     }
 }
 
@@ -433,5 +499,9 @@ impl<S: KvStore + ?Sized> lamina_interop::chain::ChainReader for BlockStore<S> {
             index: location.index,
             receipt,
         }))
+    }
+
+    fn indexes_txs(&self) -> bool {
+        BlockStore::indexes_txs(self)
     }
 }

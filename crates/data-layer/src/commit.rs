@@ -297,7 +297,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
     pub fn persister(&self) -> Persister<S> {
         Persister {
             kv: self.kv.clone(),
-            blocks: BlockStore::new(self.kv.clone(), self.blocks.pruning()),
+            blocks: self.blocks.clone(),
             flat: self.flat.clone(),
             hot: self.hot.clone(),
         }
@@ -311,6 +311,13 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         let root = metered(Stage::Merkleize, self.state.commit(height, delta.changes())).await?;
         self.record_root(height, root)?;
         Ok(Committed { height, root })
+    }
+
+    /// Whether the blocks committed from now on are indexed by transaction id (on unless
+    /// turned off here; see [`BlockStore::with_tx_index`]).
+    pub fn with_tx_index(mut self, on: bool) -> Self {
+        self.blocks = self.blocks.with_tx_index(on);
+        self
     }
 
     /// The block store.

@@ -85,6 +85,9 @@ pub enum Error {
     /// durable commit.
     #[error("authenticated state unavailable after an earlier failure; reopen it")]
     StateUnavailable,
+    /// A lookup by transaction id on a store that keeps no transaction index.
+    #[error("this node keeps no transaction index (tx_index = false)")]
+    NoTxIndex,
     /// A file system operation failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

@@ -30,6 +30,9 @@ pub trait ChainReader: Send + Sync {
     fn height_of(&self, id: &Hash) -> Result<Option<Height>, StoreError>;
     /// Where transaction `id` is, and its receipt.
     fn tx(&self, id: &Hash) -> Result<Option<TxRecord>, StoreError>;
+    /// Whether the blocks finalized from now on are indexed by transaction id, so that
+    /// [`ChainReader::tx`] will find their transactions.
+    fn indexes_txs(&self) -> bool;
     /// The receipts of the block at `height`, in block order (empty when there is none).
     fn receipts(&self, height: Height) -> Result<Vec<Receipt>, StoreError>;
 }

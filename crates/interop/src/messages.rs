@@ -438,6 +438,9 @@ pub enum StoreError {
         /// The backend's error.
         detail: String,
     },
+    /// A lookup by transaction id on a node that keeps no transaction index.
+    #[error("this node keeps no transaction index (tx_index = false)")]
+    NoTxIndex,
 }
 
 /// Transactions from this node's clients that the mempool accepted: the network relays

@@ -8,6 +8,7 @@
 //! metrics_port = 9615       # Prometheus, on 127.0.0.1
 //! instance = 0               # adds 10 * instance to every port
 //! cache_pages = 65536        # authenticated-state page cache, 4 KiB pages
+//! tx_index = true            # index transactions by id (lookups, watched submissions)
 //! validator = "alice"        # keystore key (or dev account) this validator signs with
 //! p2p_host = "0.0.0.0"       # peer-to-peer listen address (BFT chains)
 //! p2p_port = 30333
@@ -55,6 +56,8 @@ pub(crate) struct Settings {
     pub(crate) instance: Option<u16>,
     /// Authenticated-state page cache, in 4 KiB pages.
     pub(crate) cache_pages: Option<usize>,
+    /// Whether finalized transactions are indexed by id.
+    pub(crate) tx_index: Option<bool>,
     /// The key this validator signs with: a keystore name or a dev account.
     pub(crate) validator: Option<String>,
     /// Peer-to-peer listen host.
@@ -92,6 +95,8 @@ pub(crate) struct Resolved {
     pub(crate) metrics_port: u16,
     /// Authenticated-state page cache.
     pub(crate) cache_pages: usize,
+    /// Whether finalized transactions are indexed by id.
+    pub(crate) tx_index: bool,
     /// The validator key's name, if given.
     pub(crate) validator: Option<String>,
     /// Peer-to-peer listen address, after the instance offset.
@@ -135,6 +140,7 @@ pub(crate) fn resolve(given: Settings, file: Settings, dev: bool) -> anyhow::Res
                 .unwrap_or(DEFAULT_METRICS_PORT),
         )?,
         cache_pages: given.cache_pages.or(file.cache_pages).unwrap_or(65_536),
+        tx_index: given.tx_index.or(file.tx_index).unwrap_or(true),
         validator: given.validator.or(file.validator),
         p2p_listen: SocketAddr::new(
             given
@@ -216,5 +222,23 @@ mod tests {
         assert_eq!(resolved.bootnodes[0].key, key);
         assert_eq!(resolved.public_address, "10.0.0.1:4001".parse().unwrap());
         assert!(toml::from_str::<Settings>("bootnodes = [\"nokey\"]").is_err());
+    }
+
+    #[test]
+    fn the_tx_index_is_on_unless_turned_off() {
+        let defaults = resolve(Settings::default(), Settings::default(), true).unwrap();
+        assert!(defaults.tx_index);
+        let off: Settings = toml::from_str("tx_index = false").unwrap();
+        assert!(
+            !resolve(Settings::default(), off.clone(), true)
+                .unwrap()
+                .tx_index
+        );
+        let flag = Settings {
+            tx_index: Some(true),
+            ..Settings::default()
+        };
+        assert!(resolve(flag, off, true).unwrap().tx_index, "the flag wins");
+        assert!(toml::from_str::<Settings>("tx_index = \"no\"").is_err());
     }
 }

@@ -427,6 +427,7 @@ pub(crate) struct NodeBuilder<K, A, E> {
     rpc: SocketAddr,
     metrics: SocketAddr,
     validator: Address,
+    tx_index: bool,
     storage: K,
     state: A,
     engine: E,
@@ -447,6 +448,7 @@ impl NodeBuilder<Missing, Missing, Missing> {
             rpc: SocketAddr::from(([127, 0, 0, 1], 9944)),
             metrics: SocketAddr::from(([127, 0, 0, 1], 9615)),
             validator: dev_validator(),
+            tx_index: true,
             storage: Missing,
             state: Missing,
             engine: Missing,
@@ -464,6 +466,7 @@ impl<K, A, E> NodeBuilder<K, A, E> {
             rpc: self.rpc,
             metrics: self.metrics,
             validator: self.validator,
+            tx_index: self.tx_index,
             storage,
             state: self.state,
             engine: self.engine,
@@ -479,6 +482,7 @@ impl<K, A, E> NodeBuilder<K, A, E> {
             rpc: self.rpc,
             metrics: self.metrics,
             validator: self.validator,
+            tx_index: self.tx_index,
             storage: self.storage,
             state,
             engine: self.engine,
@@ -494,6 +498,7 @@ impl<K, A, E> NodeBuilder<K, A, E> {
             rpc: self.rpc,
             metrics: self.metrics,
             validator: self.validator,
+            tx_index: self.tx_index,
             storage: self.storage,
             state: self.state,
             engine,
@@ -509,6 +514,14 @@ impl<K, A, E> NodeBuilder<K, A, E> {
     /// Prometheus metrics address.
     pub(crate) fn metrics(mut self, address: SocketAddr) -> Self {
         self.metrics = address;
+        self
+    }
+
+    /// Whether finalized transactions are indexed by id, for lookups and watched
+    /// submissions over JSON-RPC (on by default; a validator that serves neither can save
+    /// the index's cost, about a tenth of a transfer's).
+    pub(crate) fn tx_index(mut self, on: bool) -> Self {
+        self.tx_index = on;
         self
     }
 }
@@ -554,7 +567,7 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
             flat_state_sharded = flat.is_sharded(),
             "opened the store"
         );
-        let (mut store, recovery) = ChainStore::open_with(
+        let (store, recovery) = ChainStore::open_with(
             kv.clone(),
             flat,
             Pruning::Archive,
@@ -562,6 +575,7 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
             DEFAULT_HOT_ENTRIES,
         )
         .await?;
+        let mut store = store.with_tx_index(self.tx_index);
         if !recovery.replayed.is_empty() {
             tracing::info!(replayed = ?recovery.replayed, "repaired the state from the redo log");
         }
@@ -614,7 +628,8 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
                 counters: counters.clone(),
             }),
         ));
-        let chain: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
+        let chain: Arc<dyn ChainReader> =
+            Arc::new(BlockStore::new(kv.clone(), Pruning::Archive).with_tx_index(self.tx_index));
         let engine = self.engine.build(
             &ctx,
             &bus,

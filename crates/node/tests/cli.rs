@@ -55,9 +55,15 @@ fn free_port() -> u16 {
 
 impl Node {
     fn start(base: &std::path::Path) -> Node {
+        Node::start_with(base, &[])
+    }
+
+    fn start_with(base: &std::path::Path, extra: &[&str]) -> Node {
         use std::io::BufRead as _;
         let mut child = Command::new(env!("CARGO_BIN_EXE_lamina"))
-            .args(["node", "--dev", "--output", "json", "--rpc-port"])
+            .args(["node", "--dev", "--output", "json"])
+            .args(extra)
+            .arg("--rpc-port")
             .arg(free_port().to_string())
             .arg("--metrics-port")
             .arg(free_port().to_string())
@@ -292,6 +298,73 @@ fn websocket_subscriptions_follow_blocks_and_watch_a_transaction() {
             .await;
         assert!(rejected.is_err(), "a malformed transaction is refused");
     });
+    assert!(node.stop().success());
+}
+
+/// A node told to keep no transaction index still commits transfers, and says why it cannot
+/// look them up or follow them; the same chain restarted with the index finds the transfers
+/// that come after.
+#[test]
+fn a_node_without_the_tx_index_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let bob = address("bob");
+    let node = Node::start_with(dir.path(), &["--tx-index", "false"]);
+    let output = lamina(&[
+        "tx", "transfer", "--to", &bob, "--amount", "5", "--from", "alice", "--rpc", &node.rpc,
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("was accepted") && stderr.contains("keeps no transaction index"),
+        "{stderr}"
+    );
+    // A watched submission is refused before anything is submitted.
+    let ws = node.rpc.replacen("http://", "ws://", 1);
+    let refused = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use jsonrpsee::core::client::SubscriptionClientT as _;
+        let client = jsonrpsee::ws_client::WsClientBuilder::default()
+            .build(&ws)
+            .await
+            .unwrap();
+        client
+            .subscribe::<serde_json::Value, _>(
+                "tx_submitAndWatch",
+                jsonrpsee::rpc_params!["0x00"],
+                "tx_unwatch",
+            )
+            .await
+    });
+    let refused = refused.expect_err("no index, no watching").to_string();
+    assert!(refused.contains("keeps no transaction index"), "{refused}");
+    // The transfer commits all the same.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let nonce = json(&[
+            "query",
+            "nonce",
+            &address("alice"),
+            "--rpc",
+            &node.rpc,
+            "--output",
+            "json",
+        ]);
+        if nonce["nonce"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the transfer never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(node.stop().success());
+
+    let node = Node::start(dir.path());
+    let receipt = json(&[
+        "tx", "transfer", "--to", &bob, "--amount", "6", "--from", "alice", "--rpc", &node.rpc,
+        "--output", "json",
+    ]);
+    assert_eq!(receipt["receipt"]["outcome"], "Success");
     assert!(node.stop().success());
 }
 

@@ -327,6 +327,13 @@ impl LaminaApiServer for Api {
             }
         };
         let ctx = &self.ctx;
+        if !ctx.chain.indexes_txs() {
+            // Finding the transaction takes the index; refuse before submitting anything.
+            pending
+                .reject(failed(lamina_interop::messages::StoreError::NoTxIndex))
+                .await;
+            return Ok(());
+        }
         // Subscribe before submitting, so the block that includes it cannot be missed.
         let mut events = ctx.bus.subscribe::<StateCommitted>();
         let verdict = ctx.submit.request(SubmitTxs::from_client(vec![tx])).await;

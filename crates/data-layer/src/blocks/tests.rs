@@ -185,6 +185,82 @@ fn corrupt_values_are_typed_errors<S: KvStore + ?Sized>(store: Arc<S>) {
     ));
 }
 
+/// Blocks written without the index leave no index rows, and a store without it says why it
+/// cannot answer lookups; turned on again, the index covers the blocks from then on.
+fn the_tx_index_can_be_turned_off_and_on<S: KvStore + ?Sized>(store: Arc<S>) {
+    let chain = chain(6, 3);
+    let on = BlockStore::new(store.clone(), Pruning::Archive);
+    assert!(on.indexes_txs());
+    assert_eq!(on.tx_location(&Hash::of(b"none")).unwrap(), None);
+    assert_eq!(on.tx_indexed_from().unwrap(), None, "no block yet");
+    for b in &chain[..2] {
+        on.append(b, &receipts(b), Durability::Buffered).unwrap();
+    }
+    assert_eq!(on.tx_indexed_from().unwrap(), Some(Height(1)));
+
+    let off = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index(false);
+    assert!(!off.indexes_txs());
+    for b in &chain[2..4] {
+        off.append(b, &receipts(b), Durability::Buffered).unwrap();
+    }
+    assert_eq!(off.tx_indexed_from().unwrap(), None);
+    for b in &chain[2..4] {
+        for tx in b.txs.iter() {
+            let id = Hash::of(tx);
+            assert!(
+                store.get(TX_INDEX, &id.0).unwrap().is_none(),
+                "no row for {id}"
+            );
+            assert!(matches!(off.tx_location(&id), Err(Error::NoTxIndex)));
+            assert!(matches!(off.receipt(&id), Err(Error::NoTxIndex)));
+            assert_eq!(on.tx_location(&id).unwrap(), None);
+        }
+    }
+    let reader: &dyn lamina_interop::chain::ChainReader = &off;
+    assert_eq!(
+        reader.tx(&Hash::of(&chain[3].txs[0])),
+        Err(lamina_interop::messages::StoreError::NoTxIndex)
+    );
+
+    for b in &chain[4..] {
+        on.append(b, &receipts(b), Durability::Buffered).unwrap();
+    }
+    assert_eq!(on.tx_indexed_from().unwrap(), Some(Height(5)));
+    for b in chain[..2].iter().chain(&chain[4..]) {
+        for (i, tx) in b.txs.iter().enumerate() {
+            let location = on.tx_location(&Hash::of(tx)).unwrap();
+            assert_eq!(
+                location,
+                Some(TxLocation {
+                    height: b.header.height,
+                    index: i as u32
+                })
+            );
+        }
+    }
+    for b in &chain[2..4] {
+        assert_eq!(on.tx_location(&Hash::of(&b.txs[0])).unwrap(), None);
+    }
+}
+
+/// Pruning a store without the index deletes the blocks and leaves the rest alone.
+fn prunes_without_the_index<S: KvStore + ?Sized>(store: Arc<S>) {
+    let blocks = BlockStore::new(store.clone(), Pruning::KeepLast(2)).with_tx_index(false);
+    let chain = chain(4, 2);
+    for b in &chain {
+        blocks
+            .append(b, &receipts(b), Durability::Buffered)
+            .unwrap();
+    }
+    assert_eq!(blocks.pruned_below().unwrap(), Height(3));
+    assert_eq!(blocks.block(Height(2)).unwrap(), None);
+    assert_eq!(blocks.block(Height(3)).unwrap().as_ref(), Some(&chain[2]));
+    assert!(matches!(
+        blocks.tx_location(&Hash::of(&chain[3].txs[0])),
+        Err(Error::NoTxIndex)
+    ));
+}
+
 macro_rules! on_every_backend {
     ($($test:ident),*) => {
         mod memory {
@@ -224,7 +300,9 @@ on_every_backend!(
     stores_and_reads,
     refuses_gaps_and_mismatches,
     prunes_to_the_window,
-    corrupt_values_are_typed_errors
+    corrupt_values_are_typed_errors,
+    the_tx_index_can_be_turned_off_and_on,
+    prunes_without_the_index
 );
 
 #[test]

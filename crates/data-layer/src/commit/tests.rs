@@ -143,6 +143,26 @@ fn commits_agree_across_stores() {
 }
 
 #[test]
+fn a_store_without_the_tx_index_commits_the_same_roots() {
+    deterministic::Runner::seeded(1).start(|ctx| async move {
+        let kv = kv();
+        let (store, _) = open(&ctx, &kv, "main").await.unwrap();
+        let mut store = store.with_tx_index(false);
+        assert!(!store.blocks().indexes_txs());
+        for h in 1..=4 {
+            let (b, r, d) = block(h);
+            store.commit(&b, &r, &d).await.unwrap();
+            assert!(matches!(
+                store.blocks().tx_location(&r[0].tx),
+                Err(Error::NoTxIndex)
+            ));
+        }
+        let reference = reference_roots(&ctx, 4).await;
+        assert_eq!(store.state().root(), reference[3]);
+    });
+}
+
+#[test]
 fn crash_between_the_writes_is_repaired_to_the_same_root() {
     deterministic::Runner::seeded(2).start(|ctx| async move {
         let kv = kv();

@@ -98,7 +98,7 @@ pub(crate) struct BenchArgs {
     /// Load the node already running at this JSON-RPC URL (`lamina node --dev`, say) instead
     /// of starting a chain: `--from` first pays every sender what its transfers cost (not
     /// timed), then the transfers go over JSON-RPC.
-    #[arg(long, conflicts_with_all = ["validators", "ingest", "base_path", "storage", "flat_shards"])]
+    #[arg(long, conflicts_with_all = ["validators", "ingest", "base_path", "storage", "flat_shards", "tx_index"])]
     pub(crate) rpc: Option<String>,
     /// With `--rpc`: the key that pays the benchmark's accounts, a keystore name or a dev
     /// account (alice, bob, charlie, dave).
@@ -124,6 +124,10 @@ pub(crate) struct BenchArgs {
     /// each block's batch (0: inline, in the block's batch).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
     pub(crate) flat_shards: u16,
+    /// Index finalized transactions by id, as `lamina node` does by default (false: as a
+    /// validator that serves no lookups by id).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) tx_index: bool,
     /// Draws TPS and latency over time into this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
@@ -149,6 +153,9 @@ pub(crate) struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) node: Option<String>,
     pub(crate) validators: u32,
+    /// Whether the chain indexed transactions by id (unknown for a node loaded with `--rpc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tx_index: Option<bool>,
     pub(crate) cores: usize,
     /// Raw Ed25519 batch verification on all cores, signatures per second.
     pub(crate) raw_verify_per_s: f64,
@@ -315,6 +322,7 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
         .state(Qmdb {
             cache_pages: args.cache_pages,
         })
+        .tx_index(args.tx_index)
         .engine(engine)
         .rpc(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .metrics(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -611,6 +619,7 @@ impl Run {
             ingest: args.ingest,
             node: None,
             validators: args.validators,
+            tx_index: Some(args.tx_index),
             cores,
             raw_verify_per_s,
             committed: committed_txs,
@@ -723,6 +732,10 @@ fn table(r: &Report) -> String {
             },
             r.validators
         ),
+    };
+    let against = match r.tx_index {
+        Some(false) => format!("{against}, no tx index"),
+        _ => against,
     };
     line(format!(
         "lamina bench: {} transfers over {} accounts, {against}, {} cores",

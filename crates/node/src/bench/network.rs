@@ -102,6 +102,8 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
             &bootnode,
             "--cache-pages",
             &args.cache_pages.to_string(),
+            "--tx-index",
+            &args.tx_index.to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -165,6 +167,7 @@ impl Driven {
             // The load always enters over JSON-RPC here.
             ingest: super::Ingest::Rpc,
             validators: if node.is_some() { 1 } else { args.validators },
+            tx_index: node.is_none().then_some(args.tx_index),
             node,
             cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
             raw_verify_per_s,
