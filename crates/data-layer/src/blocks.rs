@@ -159,33 +159,15 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         batch.put(BODIES, key, codec::encode(&block.txs));
         batch.put(IDS, block.id().0, key);
         batch.put(RECEIPTS, key, encode_receipts(receipts));
-        let indexed_from = self.tx_indexed_from()?;
-        if !self.tx_index {
-            if indexed_from.is_some() {
-                batch.delete(META, TX_INDEXED_FROM);
+        match (self.tx_index, self.tx_indexed_from()?) {
+            (true, indexed_from) => {
+                if indexed_from.is_none() {
+                    batch.put(META, TX_INDEXED_FROM, key);
+                }
+                stage_tx_index(batch, block, receipts);
             }
-            batch.put(META, FINALIZED, key);
-            return self.stage_pruning(batch, height);
-        }
-        if indexed_from.is_none() {
-            batch.put(META, TX_INDEXED_FROM, key);
-        }
-        // A receipt names its transaction's id (the hash of its encoding): the index takes it
-        // from there rather than hashing every transaction again. Ids are random; written in
-        // order, each insert's search of the store's sorted memory table runs through the
-        // nodes the last one left in cache.
-        let mut ids: Vec<(&Hash, u32)> = Vec::with_capacity(receipts.len());
-        for (index, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
-            debug_assert_eq!(
-                receipt.tx,
-                Hash::of(tx),
-                "receipt {index} of block {height}"
-            );
-            ids.push((&receipt.tx, index as u32));
-        }
-        ids.sort_unstable_by_key(|(id, _)| id.0);
-        for (id, index) in ids {
-            batch.put(TX_INDEX, id.0, position_key(height, index));
+            (false, Some(_)) => batch.delete(META, TX_INDEXED_FROM),
+            (false, None) => {}
         }
         batch.put(META, FINALIZED, key);
         self.stage_pruning(batch, height)
@@ -350,6 +332,27 @@ pub(crate) fn read_finalized<S: KvStore + ?Sized>(store: &S) -> Result<Option<He
         .get(META, FINALIZED)?
         .map(|bytes| parse_height(&bytes))
         .transpose()
+}
+
+/// The index rows of `block`, whose receipts name their transactions' ids (the hash of each
+/// encoding): the index takes them from there rather than hashing every transaction again.
+/// Ids are random; written in order, each insert's search of the store's sorted memory table
+/// runs through the nodes the last one left in cache.
+fn stage_tx_index(batch: &mut WriteBatch, block: &Block, receipts: &[Receipt]) {
+    let height = block.header.height;
+    let mut ids: Vec<(&Hash, u32)> = Vec::with_capacity(receipts.len());
+    for (index, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
+        debug_assert_eq!(
+            receipt.tx,
+            Hash::of(tx),
+            "receipt {index} of block {height}"
+        );
+        ids.push((&receipt.tx, index as u32));
+    }
+    ids.sort_unstable_by_key(|(id, _)| id.0);
+    for (id, index) in ids {
+        batch.put(TX_INDEX, id.0, position_key(height, index));
+    }
 }
 
 fn height_key(height: Height) -> [u8; 8] {
