@@ -10,7 +10,8 @@
 //!   1. KV, one durable batch:  block h, receipts, tx index, delta h (redo log), finalized = h,
 //!                              delta h applied to the flat state (for synchronous reads)
 //!                              when it is inline; sharded, each shard then writes its part
-//!                              and h, durably, in parallel (crate::flat)
+//!                              and h, durably, in parallel; in memory, the batch may carry a
+//!                              checkpoint chunk instead (crate::flat)
 //!   2. state: apply delta h, merkleize, durable commit          -> root h
 //!   3. KV, buffered:           state root h                     (re-derived on open if lost)
 //!   -> Committed { h, root }   acknowledged only after 2
@@ -21,6 +22,7 @@
 //!   state height >  KV height      refuse: the state holds a block the chain does not
 //!   redo log missing a delta       refuse: cannot repair without the block's changes
 //!   a flat-state shard behind      replay its part of the deltas it misses
+//!   the flat state in memory       load its checkpoints, replay the redo log above the oldest
 //! ```
 //!
 //! Step 1 of block h + 1 may run while steps 2 and 3 of block h do ([`Persister`], used by
@@ -31,8 +33,10 @@
 //! leaves both stores at h - 1. A crash between 1 and 2 leaves the state one block behind; the
 //! redo log brings it forward on open, to the same root, because applying the same changes at
 //! the same height to the same state is deterministic. Deltas older than [`REDO_DEPTH`] blocks
-//! are deleted as new ones are written.
+//! are deleted as new ones are written, or, with the flat state in memory, once no checkpoint
+//! needs them either.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use lamina_interop::block::{Block, Receipt, StateChange, StateDelta};
@@ -42,9 +46,10 @@ use lamina_interop::profile::{metered, span, Stage};
 use lamina_interop::{Hash, Height};
 
 use crate::blocks::{BlockStore, Pruning};
+use crate::flat::checkpoint::{self, Checkpoints, CHECKPOINTS, SEED_KEY};
 use crate::flat::{FlatStores, FLAT_STATE};
-use crate::hot::{HotState, DEFAULT_HOT_ENTRIES};
-use crate::kv::{Column, Durability, KvStore, WriteBatch};
+use crate::hot::{HotState, DEFAULT_HOT_ENTRIES, SHARDS};
+use crate::kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 use crate::state::AuthenticatedState;
 use crate::{Error, Result};
 
@@ -65,7 +70,7 @@ const MAX_DELTA_LEN: usize = 512 * 1024 * 1024;
 /// state's included, for the inline layout).
 pub fn columns() -> Vec<Column> {
     let mut columns = crate::blocks::COLUMNS.to_vec();
-    columns.extend([DELTAS, ROOTS, FLAT_STATE]);
+    columns.extend([DELTAS, ROOTS, FLAT_STATE, CHECKPOINTS]);
     columns
 }
 
@@ -78,7 +83,8 @@ pub fn holds_chain<S: KvStore + ?Sized>(kv: &S) -> Result<bool> {
 /// commits are pipelined (the redo log keeps [`REDO_DEPTH`], enough to repair any of them).
 pub const MAX_STATE_LAG: u64 = REDO_DEPTH - 1;
 
-/// Entries of the flat state in memory at a time while opening warms the hot state.
+/// Entries of the flat state in memory at a time while opening warms the hot state, or a
+/// batch while the flat state moves out of memory.
 const WARM_PAGE: usize = 16 * 1024;
 
 /// Step 1 of the commit protocol, on its own: block, receipts, tx index, redo log entry,
@@ -97,25 +103,142 @@ impl<S: KvStore + ?Sized> Persister<S> {
     /// refused with [`Error::OutOfOrder`], writing nothing).
     pub fn persist(&self, block: &Block, receipts: &[Receipt], delta: &StateDelta) -> Result<()> {
         let height = block.header.height;
+        let changes = delta.changes();
         self.flat.usable()?;
         span(Stage::Persist, || {
+            // Only this thread commits: the checkpoints stay locked while the hot state is
+            // read for a chunk and until it holds this block.
+            let mut memory = self.flat.checkpoints();
             let mut batch = WriteBatch::new();
             self.blocks.stage(&mut batch, block, receipts)?;
-            batch.put(
-                DELTAS,
-                height.0.to_be_bytes(),
-                codec::encode(delta.changes()),
-            );
-            if height.0 > REDO_DEPTH {
-                batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
-            }
-            self.flat.stage_inline(&mut batch, delta.changes());
+            batch.put(DELTAS, height.0.to_be_bytes(), codec::encode(changes));
+            let staged = match memory.as_ref() {
+                Some(checkpoints) => Some(checkpoints.stage(
+                    &mut batch,
+                    &self.hot,
+                    height,
+                    changes.len(),
+                    DELTAS,
+                    REDO_DEPTH,
+                )),
+                None => {
+                    if height.0 > REDO_DEPTH {
+                        batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
+                    }
+                    self.flat.stage_inline(&mut batch, changes);
+                    None
+                }
+            };
             self.kv.write(batch, Durability::Durable)?;
-            self.flat.write(height, delta.changes())?;
-            self.hot.apply(delta.changes());
+            self.flat.write(height, changes)?;
+            if let (Some(checkpoints), Some(staged)) = (memory.as_mut(), staged) {
+                checkpoints.staged(staged);
+                if !self.hot.has_room_for(changes) {
+                    let redo = checkpoints.redo_from()..(height.0 + 1).saturating_sub(REDO_DEPTH);
+                    move_out_of_memory(&*self.kv, &self.hot, changes, redo)?;
+                    *memory = None;
+                }
+            }
+            drop(memory);
+            self.hot.apply(changes);
             Ok(())
         })
     }
+}
+
+/// Moves the flat state out of memory into the chain's store for good (the inline layout),
+/// when the hot state cannot take `changes`: every entry it holds, then `changes`, go to the
+/// `state_flat` column (cleared first of what an interrupted move left), and then one durable
+/// batch deletes the layout's rows and the redo log's entries in `redo`, which only the
+/// checkpoints needed. Until that batch, opening finds the layout in memory as before.
+fn move_out_of_memory<S: KvStore + ?Sized>(
+    kv: &S,
+    hot: &HotState,
+    changes: &[StateChange],
+    redo: Range<u64>,
+) -> Result<()> {
+    tracing::warn!(
+        entries = hot.len(),
+        "the state outgrew the hot state: moving the flat state into the store"
+    );
+    clear_column(kv, FLAT_STATE)?;
+    for index in 0..SHARDS {
+        let mut batch = WriteBatch::new();
+        hot.for_each_in_shard(index, |key, value| batch.put(FLAT_STATE, key, value));
+        kv.write(batch, Durability::Buffered)?;
+    }
+    let mut batch = WriteBatch::new();
+    crate::flat::stage(&mut batch, changes);
+    kv.write(batch, Durability::Buffered)?;
+    finish_move(kv, redo)
+}
+
+/// The last step of a move out of memory: the layout's rows and the redo log's entries in
+/// `redo` go, durably and together with every buffered write before.
+fn finish_move<S: KvStore + ?Sized>(kv: &S, redo: Range<u64>) -> Result<()> {
+    let mut batch = WriteBatch::new();
+    batch.delete(CHECKPOINTS, SEED_KEY);
+    for index in 0..SHARDS {
+        batch.delete(CHECKPOINTS, checkpoint::chunk_key(index));
+    }
+    for height in redo {
+        batch.delete(DELTAS, height.to_be_bytes());
+    }
+    kv.write(batch, Durability::Durable)
+}
+
+/// Deletes every row of `column`, a page at a time.
+fn clear_column<S: KvStore + ?Sized>(kv: &S, column: Column) -> Result<()> {
+    loop {
+        let rows = kv.scan(column, &KeyRange::all(), WARM_PAGE)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        for (key, _) in rows {
+            batch.delete(column, key);
+        }
+        kv.write(batch, Durability::Buffered)?;
+    }
+}
+
+/// The hot state's seed when the flat state of the chain in `kv` lives in memory: recorded
+/// in the store, or chosen now and recorded for a new store whose `flat` prefers memory (and
+/// whose hot state holds anything). A sharded layout over such a store is refused.
+fn memory_layout<S: KvStore + ?Sized>(
+    kv: &S,
+    flat: &FlatStores<S>,
+    hot_entries: usize,
+) -> Result<Option<u64>> {
+    if let Some(bytes) = kv.get(CHECKPOINTS, SEED_KEY)? {
+        if flat.is_sharded() {
+            return Err(Error::Inconsistent {
+                detail: "this store keeps its flat state in memory, not in shards".into(),
+            });
+        }
+        let seed: [u8; 8] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
+            what: "flat-state seed",
+            detail: format!("{} bytes, expected 8", bytes.len()),
+        })?;
+        return Ok(Some(u64::from_be_bytes(seed)));
+    }
+    if !flat.prefers_memory() || hot_entries == 0 || holds_chain(kv)? {
+        return Ok(None);
+    }
+    let seed = crate::hot::random_seed();
+    let mut batch = WriteBatch::new();
+    batch.put(CHECKPOINTS, SEED_KEY, seed.to_be_bytes());
+    kv.write(batch, Durability::Durable)?;
+    Ok(Some(seed))
+}
+
+/// A height stored as a row key of eight big-endian bytes.
+fn height_key(key: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| Error::Corrupt {
+        what: "redo log key",
+        detail: format!("{} bytes, expected 8", key.len()),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 /// What [`ChainStore::open`] found and did.
@@ -166,7 +289,11 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         hot_entries: usize,
     ) -> Result<(Self, Recovery)> {
         let blocks = BlockStore::new(kv.clone(), pruning);
-        let hot = Arc::new(HotState::new(hot_entries));
+        let seed = memory_layout(&*kv, &flat, hot_entries)?;
+        let hot = Arc::new(match seed {
+            Some(seed) => HotState::with_seed(hot_entries, seed),
+            None => HotState::new(hot_entries),
+        });
         let mut store = ChainStore {
             kv,
             blocks,
@@ -217,7 +344,10 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         if chain > Height::GENESIS && store.root_at(chain)?.is_none() {
             store.record_root(chain, store.state.root())?;
         }
-        store.warm_hot_state()?;
+        match seed {
+            Some(_) => store.load_memory()?,
+            None => store.warm_hot_state()?,
+        }
         Ok((
             store,
             Recovery {
@@ -225,6 +355,152 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
                 replayed,
             },
         ))
+    }
+
+    /// Loads the flat state that lives in memory into the hot state, before anything commits:
+    /// its checkpoint chunks, oldest first, then every block above the oldest from the redo
+    /// log. A state that does not fit moves into the store (see [`checkpoint`]). Chunks whose
+    /// entries are not all in their shard (another hash function wrote them) are all written
+    /// again at once, so that no later chunk drops an entry another chunk was to keep.
+    fn load_memory(&self) -> Result<()> {
+        let start = std::time::Instant::now();
+        let genesis = self.kv.get(ROOTS, GENESIS_MARK)?.is_some();
+        let Some(chain) = self
+            .blocks
+            .finalized()?
+            .or(genesis.then_some(Height::GENESIS))
+        else {
+            // A new store: nothing to load, and everything to come passes through.
+            self.hot.set_complete();
+            *self.flat.checkpoints() = Some(Checkpoints::new([None; SHARDS], 0));
+            return Ok(());
+        };
+        let mut chunks = Vec::new();
+        for index in 0..SHARDS {
+            if let Some(bytes) = self.kv.get(CHECKPOINTS, &checkpoint::chunk_key(index))? {
+                let height = checkpoint::chunk_height(&bytes)?;
+                if height > chain {
+                    return Err(Error::Inconsistent {
+                        detail: format!(
+                            "flat-state checkpoint {index} is at height {height} but the block store only at {chain}"
+                        ),
+                    });
+                }
+                chunks.push((height, index));
+            }
+        }
+        chunks.sort();
+        let first_logged = match self.kv.scan(DELTAS, &KeyRange::all(), 1)?.first() {
+            Some((key, _)) => Some(height_key(key)?),
+            None => None,
+        };
+        // Every block above the oldest chunk; with a chunk never written, every block.
+        let replay_from = match chunks.first() {
+            Some((oldest, _)) if chunks.len() == SHARDS => oldest.0 + 1,
+            _ => first_logged.unwrap_or(chain.0 + 1),
+        };
+        let (mut fits, mut misplaced) = (true, false);
+        for (_, index) in &chunks {
+            let Some(bytes) = self.kv.get(CHECKPOINTS, &checkpoint::chunk_key(*index))? else {
+                continue;
+            };
+            checkpoint::for_each_in_chunk(&bytes, |key, value| {
+                misplaced |= self.hot.shard_of(key) != *index;
+                fits = self.hot.restore(key, Some(value));
+                fits
+            })?;
+            if !fits {
+                break;
+            }
+        }
+        let mut height = replay_from;
+        while fits && height <= chain.0 {
+            let delta = self.redo(Height(height))?;
+            fits = delta
+                .changes()
+                .iter()
+                .all(|c| self.hot.restore(&c.key, c.value.as_deref()));
+            height += 1;
+        }
+        if !fits {
+            self.hot.clear();
+            self.move_checkpoints_out(&chunks, replay_from, chain)?;
+            return self.warm_hot_state();
+        }
+        self.hot.set_complete();
+        let mut heights = [None; SHARDS];
+        for (height, index) in &chunks {
+            heights[*index] = Some(height.0);
+        }
+        let mut checkpoints = Checkpoints::new(heights, first_logged.unwrap_or(replay_from));
+        if misplaced {
+            let mut batch = WriteBatch::new();
+            for index in 0..SHARDS {
+                batch.put(
+                    CHECKPOINTS,
+                    checkpoint::chunk_key(index),
+                    checkpoint::encode_chunk(&self.hot, index, chain),
+                );
+            }
+            self.kv.write(batch, Durability::Durable)?;
+            checkpoints.all_at(chain);
+        }
+        *self.flat.checkpoints() = Some(checkpoints);
+        tracing::info!(
+            entries = self.hot.len(),
+            chunks = chunks.len(),
+            replayed = (chain.0 + 1).saturating_sub(replay_from),
+            rewritten = misplaced,
+            ms = start.elapsed().as_millis() as u64,
+            "flat state loaded into memory from its checkpoints and the redo log"
+        );
+        Ok(())
+    }
+
+    /// Opening found a flat state in memory that does not fit the hot state: its chunks,
+    /// oldest first, and the blocks from `replay_from` to `chain` go to the `state_flat`
+    /// column, and the layout becomes inline for good (see [`move_out_of_memory`]).
+    fn move_checkpoints_out(
+        &self,
+        chunks: &[(Height, usize)],
+        replay_from: u64,
+        chain: Height,
+    ) -> Result<()> {
+        tracing::warn!("the flat state does not fit the hot state: moving it into the store");
+        clear_column(&*self.kv, FLAT_STATE)?;
+        for (_, index) in chunks {
+            let Some(bytes) = self.kv.get(CHECKPOINTS, &checkpoint::chunk_key(*index))? else {
+                continue;
+            };
+            let mut batch = WriteBatch::new();
+            checkpoint::for_each_in_chunk(&bytes, |key, value| {
+                batch.put(FLAT_STATE, key, value);
+                true
+            })?;
+            self.kv.write(batch, Durability::Buffered)?;
+        }
+        for height in replay_from..=chain.0 {
+            let mut batch = WriteBatch::new();
+            crate::flat::stage(&mut batch, self.redo(Height(height))?.changes());
+            self.kv.write(batch, Durability::Buffered)?;
+        }
+        let first = match self.kv.scan(DELTAS, &KeyRange::all(), 1)?.first() {
+            Some((key, _)) => height_key(key)?,
+            None => 0,
+        };
+        finish_move(&*self.kv, first..(chain.0 + 1).saturating_sub(REDO_DEPTH))?;
+        *self.flat.checkpoints() = None;
+        Ok(())
+    }
+
+    /// Block `height`'s delta from the redo log, which must hold it.
+    fn redo(&self, height: Height) -> Result<StateDelta> {
+        self.logged_delta(height)?
+            .ok_or_else(|| Error::Inconsistent {
+                detail: format!(
+                    "the flat state in memory needs block {height}'s changes, but the redo log lost them"
+                ),
+            })
     }
 
     /// Loads the flat state into the hot state, before anything commits: all of it when it
@@ -264,10 +540,19 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             Height::GENESIS.0.to_be_bytes(),
             codec::encode(delta.changes()),
         );
-        self.flat.stage_inline(&mut batch, delta.changes());
-        batch.put(ROOTS, GENESIS_MARK, Vec::new());
-        self.kv.write(batch, Durability::Durable)?;
-        self.flat.write(Height::GENESIS, delta.changes())?;
+        {
+            let mut memory = self.flat.checkpoints();
+            if memory.is_none() {
+                self.flat.stage_inline(&mut batch, delta.changes());
+            }
+            batch.put(ROOTS, GENESIS_MARK, Vec::new());
+            self.kv.write(batch, Durability::Durable)?;
+            self.flat.write(Height::GENESIS, delta.changes())?;
+            if memory.is_some() && !self.hot.has_room_for(delta.changes()) {
+                move_out_of_memory(&*self.kv, &self.hot, delta.changes(), 0..0)?;
+                *memory = None;
+            }
+        }
         self.hot.apply(delta.changes());
         let root = self.state.commit(Height::GENESIS, delta.changes()).await?;
         self.record_root(Height::GENESIS, root)?;

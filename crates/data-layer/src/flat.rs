@@ -1,9 +1,12 @@
 //! Where the flat state lives: the state after the finalized block, key by key, for
 //! synchronous reads (see [`crate::snapshot`]).
 //!
-//! Two layouts:
+//! Three layouts:
 //!
 //! ```text
+//! memory    the hot state, complete, made durable by checkpoints in the chain's store and the
+//!           redo log; the default for new stores, while the state fits (see checkpoint.rs,
+//!           ADR 0023); a state that outgrows the hot state moves to inline for good
 //! inline    the chain's key-value store, column state_flat, in the same durable batch as
 //!           each block (one writer)
 //! sharded   N stores of their own, each key in shard fnv(key) % N; after a block's batch is
@@ -29,9 +32,14 @@ use std::sync::Arc;
 use lamina_interop::block::StateChange;
 use lamina_interop::profile::{measure, Stage};
 use lamina_interop::Height;
+use parking_lot::Mutex;
 
 use crate::kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 use crate::{Error, Result};
+
+pub(crate) mod checkpoint;
+
+use checkpoint::Checkpoints;
 
 /// The flat state's column, in the chain's store (inline) or in each shard.
 pub(crate) const FLAT_STATE: Column = Column("state_flat");
@@ -52,18 +60,35 @@ pub fn shard_columns() -> Vec<Column> {
 pub struct FlatStores<S: KvStore + ?Sized> {
     stores: Vec<Arc<S>>,
     sharded: bool,
+    /// A new store keeps its flat state in memory.
+    prefer_memory: bool,
+    /// The checkpoints while the flat state lives in memory; `None` once it lives in stores.
+    memory: Mutex<Option<Checkpoints>>,
     /// A shard failed to write a block the chain's store holds: later blocks are refused,
     /// since a shard would record their heights without that block's changes.
     failed: AtomicBool,
 }
 
 impl<S: KvStore + ?Sized> FlatStores<S> {
-    /// The flat state inline, in `kv`, the chain's store.
+    /// The flat state inline, in `kv`, the chain's store (or in memory, if that store was
+    /// created so).
     pub fn inline(kv: Arc<S>) -> FlatStores<S> {
         FlatStores {
             stores: vec![kv],
             sharded: false,
+            prefer_memory: false,
+            memory: Mutex::new(None),
             failed: AtomicBool::new(false),
+        }
+    }
+
+    /// The flat state in memory, made durable in `kv`, the chain's store, if that store is
+    /// new; else in the layout the store was created with (in memory, or inline). See the
+    /// module docs and ADR 0023.
+    pub fn in_memory(kv: Arc<S>) -> FlatStores<S> {
+        FlatStores {
+            prefer_memory: true,
+            ..FlatStores::inline(kv)
         }
     }
 
@@ -79,6 +104,8 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
         Ok(FlatStores {
             stores: shards,
             sharded: true,
+            prefer_memory: false,
+            memory: Mutex::new(None),
             failed: AtomicBool::new(false),
         })
     }
@@ -88,12 +115,33 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
         self.sharded
     }
 
+    /// Whether a new store would keep its flat state in memory.
+    pub(crate) fn prefers_memory(&self) -> bool {
+        self.prefer_memory && !self.sharded
+    }
+
+    /// Whether the flat state lives in memory now (the hot state answers every read).
+    pub fn is_in_memory(&self) -> bool {
+        self.memory.lock().is_some()
+    }
+
+    /// The checkpoints, while the flat state lives in memory.
+    pub(crate) fn checkpoints(&self) -> parking_lot::MutexGuard<'_, Option<Checkpoints>> {
+        self.memory.lock()
+    }
+
     fn store_for(&self, key: &[u8]) -> &S {
         &self.stores[shard_of(key, self.stores.len())]
     }
 
-    /// The value of `key` in the flat state.
+    /// The value of `key` in the flat state. In memory, the hot state answers every read,
+    /// and this refuses.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if self.is_in_memory() {
+            return Err(Error::Inconsistent {
+                detail: "the flat state lives in memory, but the hot state missed a key".into(),
+            });
+        }
         self.store_for(key).get(FLAT_STATE, key)
     }
 
@@ -136,7 +184,7 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
     }
 
     /// Inline: adds `changes` to the block's `batch`. Sharded: nothing (see
-    /// [`FlatStores::write`]).
+    /// [`FlatStores::write`]). Not called while the flat state lives in memory.
     pub(crate) fn stage_inline(&self, batch: &mut WriteBatch, changes: &[StateChange]) {
         if !self.sharded {
             stage(batch, changes.iter());
@@ -244,7 +292,10 @@ impl<S: KvStore + ?Sized> FlatStores<S> {
     }
 }
 
-fn stage<'a>(batch: &mut WriteBatch, changes: impl IntoIterator<Item = &'a StateChange>) {
+pub(crate) fn stage<'a>(
+    batch: &mut WriteBatch,
+    changes: impl IntoIterator<Item = &'a StateChange>,
+) {
     for change in changes {
         match &change.value {
             Some(value) => batch.put(FLAT_STATE, change.key.clone(), value.clone()),

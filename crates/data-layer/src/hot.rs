@@ -14,8 +14,10 @@
 //! before a commit can never hide the commit's value. Absence is cached too (`None`), since a
 //! transfer to a new account reads a key that does not exist.
 //!
-//! The cache holds at most `max_entries`, spread over shards by a per-process random hash
-//! (keys chosen by transactions cannot pile into one shard). A full shard evicts an arbitrary
+//! The cache holds at most `max_entries`, spread over shards by a keyed hash with a secret seed
+//! (keys chosen by transactions cannot pile into one shard): random per process, or kept by the
+//! store when the flat state lives in memory, whose checkpoints are written shard by shard
+//! ([`crate::flat`]). A full shard evicts an arbitrary
 //! entry for each new one: with uniformly random access no policy does better, and with skewed
 //! access the hot keys come back at once.
 //!
@@ -25,7 +27,7 @@
 //! is never read: on a chain whose state fits in memory, a transaction from a new account
 //! costs a hash lookup, not a search of every level of the tree.
 
-use std::hash::BuildHasher as _;
+use std::hash::{BuildHasher as _, Hasher as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hashbrown::HashTable;
@@ -33,7 +35,7 @@ use lamina_interop::block::StateChange;
 use parking_lot::Mutex;
 
 /// Shards: a power of two, well above the number of cores that read at once.
-const SHARDS: usize = 64;
+pub(crate) const SHARDS: usize = 64;
 
 /// Entries a node keeps by default: every key of about two million accounts, under 500 MiB.
 pub const DEFAULT_HOT_ENTRIES: usize = 4 << 20;
@@ -46,7 +48,7 @@ const INLINE: usize = 70;
 pub struct HotState {
     shards: Vec<Mutex<HashTable<Entry>>>,
     per_shard: usize,
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: foldhash::fast::FixedState,
     generation: AtomicU64,
     /// Every entry of the flat state is cached; see the module docs. Cleared, under the
     /// shard's lock, before the first eviction.
@@ -54,22 +56,33 @@ pub struct HotState {
 }
 
 impl HotState {
-    /// A cache of at most `max_entries` entries (0 caches nothing).
+    /// A cache of at most `max_entries` entries (0 caches nothing), its keys placed by a
+    /// random seed.
     pub fn new(max_entries: usize) -> HotState {
+        HotState::with_seed(max_entries, random_seed())
+    }
+
+    /// A cache of at most `max_entries` entries whose keys are placed by `seed`: the same seed
+    /// puts each key in the same shard in every process.
+    pub fn with_seed(max_entries: usize, seed: u64) -> HotState {
         HotState {
             shards: (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect(),
             per_shard: max_entries.div_ceil(SHARDS),
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            hasher: foldhash::fast::FixedState::with_seed(seed),
             generation: AtomicU64::new(0),
             complete: AtomicBool::new(false),
         }
     }
 
-    /// The key's hash and its shard. The shard comes from middle bits: a table places an
-    /// entry by the low bits and tags it with the top seven.
+    /// The key's hash and its shard.
     fn locate(&self, key: &[u8]) -> (u64, &Mutex<HashTable<Entry>>) {
         let hash = self.hasher.hash_one(key);
-        (hash, &self.shards[(hash >> 40) as usize & (SHARDS - 1)])
+        (hash, &self.shards[shard_index(hash)])
+    }
+
+    /// The shard that holds `key`.
+    pub(crate) fn shard_of(&self, key: &[u8]) -> usize {
+        shard_index(self.hasher.hash_one(key))
     }
 
     /// The cached entry for `key`: `Some(None)` when it is known to be absent (cached as
@@ -158,6 +171,70 @@ impl HotState {
         }
     }
 
+    /// Whether [`HotState::apply`] can take `changes` without evicting anything (each change
+    /// of a key not cached needs a place in its shard).
+    pub(crate) fn has_room_for(&self, changes: &[StateChange]) -> bool {
+        let mut needed = [0usize; SHARDS];
+        for change in changes {
+            let (hash, shard) = self.locate(&change.key);
+            if shard
+                .lock()
+                .find(hash, |e| e.key() == change.key.as_slice())
+                .is_none()
+            {
+                needed[shard_index(hash)] += 1;
+            }
+        }
+        needed
+            .iter()
+            .zip(&self.shards)
+            .all(|(n, shard)| *n == 0 || shard.lock().len() + n <= self.per_shard)
+    }
+
+    /// Sets `key` to `value` (`None`: absent, and no longer cached) while the store is being
+    /// opened, nothing committing yet. Returns false, changing nothing, when its shard is full.
+    pub(crate) fn restore(&self, key: &[u8], value: Option<&[u8]>) -> bool {
+        let (hash, shard) = self.locate(key);
+        let mut shard = shard.lock();
+        match (shard.find_entry(hash, |e| e.key() == key), value) {
+            (Ok(entry), None) => {
+                entry.remove();
+            }
+            (Ok(mut entry), Some(value)) => *entry.get_mut() = Entry::new(key, Some(value)),
+            (Err(_), None) => {}
+            (Err(_), Some(value)) => {
+                if shard.len() >= self.per_shard {
+                    return false;
+                }
+                shard.insert_unique(hash, Entry::new(key, Some(value)), |e| {
+                    self.hasher.hash_one(e.key())
+                });
+            }
+        }
+        true
+    }
+
+    /// Calls `visit` with every present entry of shard `index`, under its lock: commits wait,
+    /// and reads of that shard, while it runs.
+    pub(crate) fn for_each_in_shard(&self, index: usize, mut visit: impl FnMut(&[u8], &[u8])) {
+        let Some(shard) = self.shards.get(index) else {
+            return;
+        };
+        for entry in shard.lock().iter() {
+            if let Some(value) = entry.value() {
+                visit(entry.key(), value);
+            }
+        }
+    }
+
+    /// Forgets every entry, and completeness with them.
+    pub(crate) fn clear(&self) {
+        self.complete.store(false, Ordering::Release);
+        for shard in &self.shards {
+            shard.lock().clear();
+        }
+    }
+
     /// Entries cached now.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
@@ -176,6 +253,19 @@ impl HotState {
         }
         shard.insert_unique(hash, entry, |e| self.hasher.hash_one(e.key()));
     }
+}
+
+/// The shard of a key whose hash is `hash`: middle bits, since a table places an entry by the
+/// low bits and tags it with the top seven.
+fn shard_index(hash: u64) -> usize {
+    (hash >> 40) as usize & (SHARDS - 1)
+}
+
+/// A seed no one outside this process can guess, from the standard library's random keys.
+pub(crate) fn random_seed() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x6c61_6d69_6e61);
+    hasher.finish()
 }
 
 /// Removes the first entry at or after a bucket chosen by `hash` (the new key's, so random

@@ -2,11 +2,12 @@
 //!
 //! The authenticated state (QMDB) answers reads asynchronously and stores keys by their hash,
 //! which suits proofs but not execution, where a transfer makes a handful of reads that must
-//! be plain method calls. So the commit protocol also keeps the state flat in key-value
-//! stores: each block's changes are written to the `state_flat` column in the same durable
-//! batch as the block itself, or to shards of their own right after it (see [`crate::flat`]),
-//! so once a block is acknowledged the flat state is exactly the state after it, and both the
-//! authenticated state and the shards are repaired to match the block store on open.
+//! be plain method calls. So the commit protocol also keeps the state flat: in memory, in the
+//! complete hot state, made durable by checkpoints and the redo log; or in key-value stores,
+//! each block's changes written to the `state_flat` column in the same durable batch as the
+//! block itself, or to shards of their own right after it (see [`crate::flat`]). Once a block
+//! is acknowledged the flat state is exactly the state after it, and the authenticated state,
+//! the shards and the state in memory are repaired to match the block store on open.
 //!
 //! ```text
 //! agreement --OpenSnapshot{height: None}--> SnapshotService

@@ -57,13 +57,15 @@ pub(crate) struct Missing;
 pub(crate) trait StorageBackend {
     /// Opens (or creates) the store under `dir`.
     fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>>;
-    /// Opens the flat state's stores under `dir`: inline in `kv` unless the backend shards it.
+    /// Opens the flat state's stores under `dir`: in memory for a new store, with its
+    /// checkpoints in `kv` (ADR 0023), unless the backend shards it; an existing store keeps
+    /// its layout.
     fn open_flat(
         &self,
         _dir: &Path,
         kv: Arc<dyn KvStore>,
     ) -> anyhow::Result<FlatStores<dyn KvStore>> {
-        Ok(FlatStores::inline(kv))
+        Ok(FlatStores::in_memory(kv))
     }
     /// Its name, for logs.
     fn name(&self) -> &'static str;
@@ -128,7 +130,7 @@ impl StorageBackend for Fjall {
             self.flat_shards
         };
         if shards == 0 {
-            return Ok(FlatStores::inline(kv));
+            return Ok(FlatStores::in_memory(kv));
         }
         let columns = lamina_data_layer::flat::shard_columns();
         let stores = (0..shards)
@@ -575,6 +577,11 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
             DEFAULT_HOT_ENTRIES,
         )
         .await?;
+        tracing::info!(
+            flat_state_in_memory = store.flat_stores().is_in_memory(),
+            hot_entries = store.hot_state().len(),
+            "opened the chain"
+        );
         let mut store = store.with_tx_index(self.tx_index);
         if !recovery.replayed.is_empty() {
             tracing::info!(replayed = ?recovery.replayed, "repaired the state from the redo log");

@@ -581,3 +581,206 @@ fn a_sharded_flat_state_is_loaded_on_open() {
         assert_reads_are(&store, &model(true, 4));
     });
 }
+
+async fn open_memory(
+    ctx: &deterministic::Context,
+    kv: &Arc<MemoryStore>,
+    hot_entries: usize,
+) -> Result<(
+    ChainStore<MemoryStore, QmdbState<deterministic::Context>>,
+    Recovery,
+)> {
+    let state = QmdbState::open(ctx.child("state"), &config("main")).await?;
+    let flat = FlatStores::in_memory(kv.clone());
+    ChainStore::open_with(kv.clone(), flat, Pruning::Archive, state, hot_entries).await
+}
+
+fn rows(kv: &MemoryStore, column: Column) -> Vec<(Vec<u8>, Vec<u8>)> {
+    kv.scan(column, &KeyRange::all(), 10_000).unwrap()
+}
+
+async fn commit_blocks(
+    store: &mut ChainStore<MemoryStore, QmdbState<deterministic::Context>>,
+    heights: std::ops::RangeInclusive<u64>,
+) -> Hash {
+    let mut root = Hash::ZERO;
+    for h in heights {
+        let (b, r, d) = block(h);
+        root = store.commit(&b, &r, &d).await.unwrap().root;
+    }
+    root
+}
+
+#[test]
+fn a_flat_state_in_memory_reopens_from_its_checkpoints_and_the_redo_log() {
+    deterministic::Runner::seeded(17).start(|ctx| async move {
+        let kv = kv();
+        let expected_root = {
+            let (mut inline, _) = open(&ctx, &self::kv(), "inline").await.unwrap();
+            inline.init_genesis(&genesis_delta()).await.unwrap();
+            commit_blocks(&mut inline, 1..=100).await
+        };
+        {
+            let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+            assert!(store.flat_stores().is_in_memory());
+            assert!(store.hot_state().is_complete());
+            store.init_genesis(&genesis_delta()).await.unwrap();
+            assert_eq!(commit_blocks(&mut store, 1..=100).await, expected_root);
+            assert_reads_are(&store, &model(true, 100));
+        }
+        // No row of the flat state in the store: a chunk per shard, and a redo log that keeps
+        // only the blocks above the oldest chunk.
+        assert!(rows(&kv, FLAT_STATE).is_empty());
+        assert_eq!(rows(&kv, CHECKPOINTS).len(), SHARDS + 1);
+        let logged = rows(&kv, DELTAS);
+        assert!(
+            logged.len() < 100 - SHARDS / 2,
+            "{} deltas kept",
+            logged.len()
+        );
+        assert_ne!(
+            logged[0].0,
+            0u64.to_be_bytes(),
+            "genesis is no longer needed"
+        );
+
+        let (mut store, recovery) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+        assert_eq!(recovery.height, Height(100));
+        assert!(store.flat_stores().is_in_memory());
+        assert!(store.hot_state().is_complete());
+        assert_eq!(store.hot_state().len(), model(true, 100).len());
+        // Reads never reach the store: a row planted behind its back is not seen.
+        plant(&kv, b"k0");
+        plant(&kv, b"k1");
+        assert_reads_are(&store, &model(true, 100));
+        commit_blocks(&mut store, 101..=110).await;
+        assert_reads_are(&store, &model(true, 110));
+    });
+}
+
+#[test]
+fn a_crash_before_a_block_reaches_memory_is_repaired_from_the_redo_log() {
+    deterministic::Runner::seeded(18).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+            commit_blocks(&mut store, 1..=70).await;
+            first_write_only(&store, 71);
+        }
+        let (store, recovery) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+        assert_eq!(recovery.replayed, vec![Height(71)]);
+        assert_eq!(store.state().root(), reference_roots(&ctx, 71).await[70]);
+        assert!(store.flat_stores().is_in_memory());
+        assert_reads_are(&store, &model(false, 71));
+    });
+}
+
+#[test]
+fn a_state_that_outgrows_memory_moves_into_the_store() {
+    deterministic::Runner::seeded(19).start(|ctx| async move {
+        let kv = kv();
+        {
+            // One entry a shard: the twenty keys of the test blocks cannot all stay.
+            let (mut store, _) = open_memory(&ctx, &kv, SHARDS).await.unwrap();
+            assert!(store.flat_stores().is_in_memory());
+            commit_blocks(&mut store, 1..=30).await;
+            assert!(!store.flat_stores().is_in_memory());
+            assert_reads_are(&store, &model(false, 30));
+        }
+        assert!(rows(&kv, CHECKPOINTS).is_empty());
+        assert_eq!(rows(&kv, FLAT_STATE).len(), model(false, 30).len());
+        assert!(rows(&kv, DELTAS).len() <= REDO_DEPTH as usize);
+        // From now on the store holds it, whatever the hot state could hold.
+        let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+        assert!(!store.flat_stores().is_in_memory());
+        assert!(store.hot_state().is_complete());
+        commit_blocks(&mut store, 31..=35).await;
+        assert_reads_are(&store, &model(false, 35));
+        assert_flat_is(store.flat_stores(), &model(false, 35));
+    });
+}
+
+#[test]
+fn a_state_in_memory_that_no_longer_fits_moves_into_the_store_on_open() {
+    deterministic::Runner::seeded(20).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+            store.init_genesis(&genesis_delta()).await.unwrap();
+            commit_blocks(&mut store, 1..=80).await;
+            first_write_only(&store, 81);
+        }
+        // Stale rows of an interrupted move are cleared before the move.
+        plant(&kv, b"k0");
+        let (mut store, recovery) = open_memory(&ctx, &kv, SHARDS).await.unwrap();
+        assert_eq!(recovery.height, Height(81));
+        assert!(!store.flat_stores().is_in_memory());
+        assert!(rows(&kv, CHECKPOINTS).is_empty());
+        assert_flat_is(store.flat_stores(), &model(true, 81));
+        assert_reads_are(&store, &model(true, 81));
+        commit_blocks(&mut store, 82..=84).await;
+        assert_reads_are(&store, &model(true, 84));
+        drop(store);
+        let (store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+        assert_reads_are(&store, &model(true, 84));
+    });
+}
+
+#[test]
+fn chunks_written_by_another_hash_are_all_written_again() {
+    deterministic::Runner::seeded(21).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+            commit_blocks(&mut store, 1..=90).await;
+        }
+        // Two chunks that hold entries change places, as if another hash had placed them.
+        let chunks: Vec<(Vec<u8>, Vec<u8>)> = rows(&kv, CHECKPOINTS)
+            .into_iter()
+            .filter(|(key, value)| key.len() == 1 && value.len() > 12)
+            .collect();
+        assert!(chunks.len() >= 2);
+        let mut batch = WriteBatch::new();
+        batch.put(CHECKPOINTS, chunks[0].0.clone(), chunks[1].1.clone());
+        batch.put(CHECKPOINTS, chunks[1].0.clone(), chunks[0].1.clone());
+        kv.write(batch, Durability::Durable).unwrap();
+
+        let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+        assert_reads_are(&store, &model(false, 90));
+        let hot = store.hot_state();
+        for (key, value) in rows(&kv, CHECKPOINTS) {
+            if key.len() == 1 {
+                checkpoint::for_each_in_chunk(&value, |entry, _| {
+                    assert_eq!(hot.shard_of(entry), usize::from(key[0]));
+                    true
+                })
+                .unwrap();
+                assert_eq!(checkpoint::chunk_height(&value).unwrap(), Height(90));
+            }
+        }
+        commit_blocks(&mut store, 91..=95).await;
+        drop(store);
+        let (store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+        assert_reads_are(&store, &model(false, 95));
+    });
+}
+
+#[test]
+fn a_store_with_its_flat_state_in_memory_refuses_shards() {
+    deterministic::Runner::seeded(22).start(|ctx| async move {
+        let kv = kv();
+        {
+            let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
+            commit_blocks(&mut store, 1..=2).await;
+        }
+        let err = open_sharded(&ctx, &kv, &shards(2), "main").await.err();
+        assert!(
+            matches!(&err, Some(Error::Inconsistent { detail }) if detail.contains("in memory")),
+            "{err:?}"
+        );
+        // Opened as inline, it stays in memory: the layout is the store's.
+        let (store, _) = open(&ctx, &kv, "main").await.unwrap();
+        assert!(store.flat_stores().is_in_memory());
+        assert_reads_are(&store, &model(false, 2));
+    });
+}

@@ -13,8 +13,9 @@
 //!
 //! At the end, a fresh state replaying every input must reach the final root.
 //!
-//! Normal run: 100 kills per backend (fjall, fjall with the flat state in three shards of its
-//! own, redb, and rocksdb with the `rocksdb` feature).
+//! Normal run: 100 kills per backend (fjall with the flat state in memory, the default; fjall
+//! with it inline in the LSM tree; fjall with it in three shards of its own; redb, and rocksdb
+//! with the `rocksdb` feature, both with it in memory).
 //! Longer run:
 //! `LAMINA_CRASH_KILLS=2000 cargo test -p lamina-data-layer --test it crash -- --nocapture`
 
@@ -98,7 +99,7 @@ fn model(up_to: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
 fn open_kv(backend: &str, dir: &Path) -> Arc<dyn KvStore> {
     let columns = lamina_data_layer::commit::columns();
     match backend {
-        "fjall" | "fjall-sharded" => {
+        "fjall" | "fjall-inline" | "fjall-sharded" => {
             Arc::new(FjallStore::open(&dir.join("kv-fjall"), &columns).unwrap())
         }
         "redb" => Arc::new(RedbStore::open(&dir.join("kv.redb"), &columns).unwrap()),
@@ -110,10 +111,13 @@ fn open_kv(backend: &str, dir: &Path) -> Arc<dyn KvStore> {
     }
 }
 
-/// The flat state's stores: three fjall shards for `fjall-sharded`, else inline in `kv`.
+/// The flat state's stores: three fjall shards for `fjall-sharded`, inline in `kv` for
+/// `fjall-inline`, else in memory with its checkpoints in `kv`.
 fn open_flat(backend: &str, dir: &Path, kv: Arc<dyn KvStore>) -> FlatStores<dyn KvStore> {
-    if backend != "fjall-sharded" {
-        return FlatStores::inline(kv);
+    match backend {
+        "fjall-sharded" => {}
+        "fjall-inline" => return FlatStores::inline(kv),
+        _ => return FlatStores::in_memory(kv),
     }
     let columns = lamina_data_layer::flat::shard_columns();
     let shards: Vec<Arc<dyn KvStore>> = (0..3)
@@ -192,11 +196,20 @@ fn verify(
     let dir = dir.to_path_buf();
     runner(&dir.clone()).start(|ctx| async move {
         let store = open_store(&ctx, &backend, &dir).await;
-        // A hot state of its own, empty: the flat state's stores answer every read.
-        let flat = FlatState::over(
-            store.flat_stores(),
-            Arc::new(lamina_data_layer::HotState::new(0)),
+        // In stores, a hot state of its own, empty: the stores answer every read. In memory,
+        // the store's hot state, loaded from the checkpoints and the redo log.
+        let in_memory = store.flat_stores().is_in_memory();
+        assert_eq!(
+            in_memory,
+            !backend.starts_with("fjall-"),
+            "{backend}: layout"
         );
+        let hot = if in_memory {
+            store.hot_state()
+        } else {
+            Arc::new(lamina_data_layer::HotState::new(0))
+        };
+        let flat = FlatState::over(store.flat_stores(), hot);
         let height = store.height().0;
         assert!(
             height == last_acked || height == last_acked + 1,
@@ -339,7 +352,12 @@ fn crash_safety_under_sigkill() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let mut backends = vec![("fjall", 1), ("fjall-sharded", 4), ("redb", 2)];
+    let mut backends = vec![
+        ("fjall", 1),
+        ("fjall-inline", 5),
+        ("fjall-sharded", 4),
+        ("redb", 2),
+    ];
     if cfg!(feature = "rocksdb") {
         backends.push(("rocksdb", 3));
     }
