@@ -364,12 +364,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
     /// again at once, so that no later chunk drops an entry another chunk was to keep.
     fn load_memory(&self) -> Result<()> {
         let start = std::time::Instant::now();
-        let genesis = self.kv.get(ROOTS, GENESIS_MARK)?.is_some();
-        let Some(chain) = self
-            .blocks
-            .finalized()?
-            .or(genesis.then_some(Height::GENESIS))
-        else {
+        let Some(chain) = self.chain_height()? else {
             // A new store: nothing to load, and everything to come passes through.
             self.hot.set_complete();
             *self.flat.checkpoints() = Some(Checkpoints::new([None; SHARDS], 0));
@@ -390,10 +385,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             }
         }
         chunks.sort();
-        let first_logged = match self.kv.scan(DELTAS, &KeyRange::all(), 1)?.first() {
-            Some((key, _)) => Some(height_key(key)?),
-            None => None,
-        };
+        let first_logged = self.first_logged()?;
         // Every block above the oldest chunk; with a chunk never written, every block.
         let replay_from = match chunks.first() {
             Some((oldest, _)) if chunks.len() == SHARDS => oldest.0 + 1,
@@ -484,13 +476,27 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             crate::flat::stage(&mut batch, self.redo(Height(height))?.changes());
             self.kv.write(batch, Durability::Buffered)?;
         }
-        let first = match self.kv.scan(DELTAS, &KeyRange::all(), 1)?.first() {
-            Some((key, _)) => height_key(key)?,
-            None => 0,
-        };
+        let first = self.first_logged()?.unwrap_or(0);
         finish_move(&*self.kv, first..(chain.0 + 1).saturating_sub(REDO_DEPTH))?;
         *self.flat.checkpoints() = None;
         Ok(())
+    }
+
+    /// The height the key-value store holds: its finalized block, or genesis (`None`: neither).
+    fn chain_height(&self) -> Result<Option<Height>> {
+        let genesis = self.kv.get(ROOTS, GENESIS_MARK)?.is_some();
+        Ok(self
+            .blocks
+            .finalized()?
+            .or(genesis.then_some(Height::GENESIS)))
+    }
+
+    /// The lowest height the redo log holds.
+    fn first_logged(&self) -> Result<Option<u64>> {
+        match self.kv.scan(DELTAS, &KeyRange::all(), 1)?.first() {
+            Some((key, _)) => Ok(Some(height_key(key)?)),
+            None => Ok(None),
+        }
     }
 
     /// Block `height`'s delta from the redo log, which must hold it.
@@ -656,11 +662,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             return Ok(());
         }
         let genesis = self.kv.get(ROOTS, GENESIS_MARK)?.is_some();
-        let Some(chain) = self
-            .blocks
-            .finalized()?
-            .or(genesis.then_some(Height::GENESIS))
-        else {
+        let Some(chain) = self.chain_height()? else {
             return Ok(());
         };
         for (index, held) in heights.into_iter().enumerate() {
