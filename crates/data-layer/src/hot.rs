@@ -174,6 +174,14 @@ impl HotState {
     /// Whether [`HotState::apply`] can take `changes` without evicting anything (each change
     /// of a key not cached needs a place in its shard).
     pub(crate) fn has_room_for(&self, changes: &[StateChange]) -> bool {
+        // Usually every shard could take all of them: one look at each shard, not at each key.
+        if self
+            .shards
+            .iter()
+            .all(|shard| shard.lock().len() + changes.len() <= self.per_shard)
+        {
+            return true;
+        }
         let mut needed = [0usize; SHARDS];
         for change in changes {
             let (hash, shard) = self.locate(&change.key);
@@ -424,6 +432,27 @@ mod tests {
         assert_eq!(hot.get(&[2; INLINE - 1]), Some(Some(b"x".to_vec())));
         assert_eq!(hot.get(&[2; INLINE - 2]), None, "a prefix is another key");
         assert!(std::mem::size_of::<Entry>() <= 80);
+    }
+
+    #[test]
+    fn room_counts_only_keys_not_cached() {
+        // Two entries a shard: 64 keys fit, and changing them again needs no room.
+        let hot = HotState::with_seed(2 * SHARDS, 1);
+        let keys: Vec<StateChange> = (0u32..40)
+            .map(|i| change(&i.to_be_bytes(), Some(b"v")))
+            .collect();
+        assert!(hot.has_room_for(&keys[..1]));
+        let placed: Vec<StateChange> = keys
+            .iter()
+            .filter(|c| hot.restore(&c.key, c.value.as_deref()))
+            .cloned()
+            .collect();
+        assert!(placed.len() >= 30, "{}", placed.len());
+        assert!(hot.has_room_for(&placed), "overwrites take no room");
+        let many: Vec<StateChange> = (100u32..400)
+            .map(|i| change(&i.to_be_bytes(), Some(b"v")))
+            .collect();
+        assert!(!hot.has_room_for(&many));
     }
 
     #[test]
