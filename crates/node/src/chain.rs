@@ -91,8 +91,11 @@ impl Chain {
         &self.name
     }
 
-    /// Runs the command line (`std::env::args`).
+    /// Runs the command line (`std::env::args`). Tunes the allocator first
+    /// ([`lamina_alloc::tune`]); a binary installs it with
+    /// `#[global_allocator] static ALLOCATOR: lamina_node::Allocator = lamina_node::Allocator;`.
     pub fn run(self) -> anyhow::Result<()> {
+        lamina_alloc::tune();
         if let Some(problem) = self.problems.first() {
             anyhow::bail!("chain {}: {problem}", self.name);
         }

@@ -33,4 +33,7 @@ mod spec;
 mod testnet;
 
 pub use chain::Chain;
+/// The allocator a chain's binary installs with `#[global_allocator]`: mimalloc, which
+/// [`Chain::run`] tunes for a node (ADR 0024).
+pub use lamina_alloc::Allocator;
 pub use spec::{dev_account, DEV_ACCOUNTS};

@@ -18,6 +18,10 @@ use lamina_interop::module::Amount;
 /// The dev chain's dollar.
 const USD: u32 = 1;
 
+/// mimalloc, which `Chain::run` tunes for a node.
+#[global_allocator]
+static ALLOCATOR: lamina_node::Allocator = lamina_node::Allocator;
+
 fn main() -> anyhow::Result<()> {
     let dev = |name: &str| lamina_node::dev_account(name);
     let usd = AssetGenesis {

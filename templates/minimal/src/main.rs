@@ -6,6 +6,10 @@
 
 use names::{Names, NamesGenesis};
 
+/// mimalloc, which `Chain::run` tunes for a node.
+#[global_allocator]
+static ALLOCATOR: lamina_node::Allocator = lamina_node::Allocator;
+
 fn main() -> anyhow::Result<()> {
     lamina_node::Chain::new("{{project-name}}")
         // The chain's modules, after the framework's accounts, bank and staking. Each comes

@@ -7,6 +7,10 @@
 
 use attendance::{Attendance, AttendanceGenesis};
 
+/// mimalloc, which `Chain::run` tunes for a node.
+#[global_allocator]
+static ALLOCATOR: lamina_node::Allocator = lamina_node::Allocator;
+
 fn main() -> anyhow::Result<()> {
     let monikers = lamina_node::DEV_ACCOUNTS
         .iter()
