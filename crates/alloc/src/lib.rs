@@ -37,15 +37,17 @@ pub const PURGE_DELAY_MS: i64 = 10_000;
 const PURGE_DELAY_OPTION: libmimalloc_sys::mi_option_t = 15;
 
 /// Sets the allocator up for a node ([`PURGE_DELAY_MS`]), unless `MIMALLOC_PURGE_DELAY` is set
-/// in the environment. Call it first thing in `main`; calling it again changes nothing.
+/// in the environment. Call it at the start of `main`, before other threads start
+/// (`lamina_node::Chain::run` does); calling it again changes nothing.
 pub fn tune() {
     // Reading the option first makes mimalloc take its value from the environment, if there
     // is one; a default set after that does not override it.
     let _ = purge_delay_ms();
     #[allow(unsafe_code)]
-    // SAFETY: `mi_option_set_default` stores one integer in mimalloc's option table, which
-    // mimalloc documents as safe to change at any time from any thread; the option index is
-    // in range (the test `the_option_is_the_purge_delay` checks it names the purge delay).
+    // SAFETY: `mi_option_set_default` stores one integer in mimalloc's option table (the
+    // index is in range: the test `the_option_is_the_purge_delay` checks that it names the
+    // purge delay). mimalloc reads its options without locks and expects them set early;
+    // `tune` runs at the start of `main`, before the node starts its threads.
     unsafe {
         libmimalloc_sys::mi_option_set_default(PURGE_DELAY_OPTION, PURGE_DELAY_MS as c_long);
     }
