@@ -595,6 +595,23 @@ async fn open_memory(
     ChainStore::open_with(kv.clone(), flat, Pruning::Archive, state, hot_entries).await
 }
 
+/// Gives the empty store `kv` a hot-state seed that puts two keys of `state` in one shard, so
+/// that a hot state of one entry a shard cannot hold `state` (a new store's own seed is random,
+/// and could spread them all apart).
+fn crowding_seed(kv: &MemoryStore, state: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>) {
+    let seed = (0u64..)
+        .find(|&seed| {
+            let hot = HotState::with_seed(SHARDS, seed);
+            let shards: std::collections::HashSet<usize> =
+                state.keys().map(|key| hot.shard_of(key)).collect();
+            shards.len() < state.len()
+        })
+        .unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(CHECKPOINTS, SEED_KEY, seed.to_be_bytes());
+    kv.write(batch, Durability::Durable).unwrap();
+}
+
 fn rows(kv: &MemoryStore, column: Column) -> Vec<(Vec<u8>, Vec<u8>)> {
     kv.scan(column, &KeyRange::all(), 10_000).unwrap()
 }
@@ -680,7 +697,8 @@ fn a_state_that_outgrows_memory_moves_into_the_store() {
     deterministic::Runner::seeded(19).start(|ctx| async move {
         let kv = kv();
         {
-            // One entry a shard: the twenty keys of the test blocks cannot all stay.
+            // One entry a shard: the test blocks' keys cannot all stay.
+            crowding_seed(&kv, &model(false, 30));
             let (mut store, _) = open_memory(&ctx, &kv, SHARDS).await.unwrap();
             assert!(store.flat_stores().is_in_memory());
             commit_blocks(&mut store, 1..=30).await;
@@ -704,6 +722,8 @@ fn a_state_that_outgrows_memory_moves_into_the_store() {
 fn a_state_in_memory_that_no_longer_fits_moves_into_the_store_on_open() {
     deterministic::Runner::seeded(20).start(|ctx| async move {
         let kv = kv();
+        // Reopened with one entry a shard, the state cannot all stay.
+        crowding_seed(&kv, &model(true, 81));
         {
             let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
             store.init_genesis(&genesis_delta()).await.unwrap();
