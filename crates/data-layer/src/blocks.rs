@@ -16,6 +16,8 @@
 //!                 "tx_indexed_from"            height u64 BE: the index holds every
 //!                                              transaction from here on; absent while
 //!                                              the store keeps no index
+//!                 "tx_unindexed_from"          height u64 BE: the ids of blocks from here
+//!                                              on are not in `tx_index` yet
 //! ```
 //!
 //! The transaction index is optional ([`BlockStore::with_tx_index`]). It is the only per-
@@ -26,6 +28,14 @@
 //! [`Error::NoTxIndex`]. Turned on again, the index starts at the next block, and
 //! `tx_indexed_from` says from where it is complete.
 //!
+//! The index's rows are not written with their blocks. The ids of the latest blocks are held
+//! in memory, where lookups find them first, and written out in sorted runs of
+//! [`TX_INDEX_RUN`] ids with [`KvStore::ingest`], which for fjall is a table file added to
+//! the tree: no journal, no memory table, no flush. A block's batch records
+//! `tx_unindexed_from`, so that opening the store again reads the ids of the blocks since
+//! then from their receipts. Clones of a block store share the ids in memory; a block store
+//! made separately over the same key-value store does not see them until they are written.
+//!
 //! Heights are big-endian so that key order is height order. A block's receipts are one value,
 //! with offsets (little-endian, relative to the end of the table) so that one receipt decodes
 //! without the others: one row per block instead of one per transaction. A block is written
@@ -33,7 +43,10 @@
 //! caller's [`WriteBatch`] ([`BlockStore::stage`]), so the commit protocol can put the block,
 //! its receipts and the state changes in one atomic batch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use lamina_interop::block::{Block, Header, RawTx, Receipt, MAX_BLOCK_TXS};
 use lamina_interop::codec::{self, BoundedVec, Canonical};
@@ -55,6 +68,11 @@ pub const COLUMNS: &[Column] = &[HEADERS, BODIES, IDS, RECEIPTS, TX_INDEX, META]
 const FINALIZED: &[u8] = b"finalized";
 const PRUNED_BELOW: &[u8] = b"pruned_below";
 const TX_INDEXED_FROM: &[u8] = b"tx_indexed_from";
+const TX_UNINDEXED_FROM: &[u8] = b"tx_unindexed_from";
+
+/// How many transaction ids a block store holds in memory before it writes them to the index
+/// as one sorted run (about 12 MiB of ids and locations); see the module docs.
+pub const TX_INDEX_RUN: usize = 1 << 18;
 
 type Body = BoundedVec<RawTx, MAX_BLOCK_TXS>;
 
@@ -82,6 +100,8 @@ pub struct BlockStore<S: ?Sized> {
     store: Arc<S>,
     pruning: Pruning,
     tx_index: bool,
+    run: usize,
+    unindexed: Arc<Mutex<Option<Unindexed>>>,
 }
 
 impl<S: ?Sized> Clone for BlockStore<S> {
@@ -90,8 +110,29 @@ impl<S: ?Sized> Clone for BlockStore<S> {
             store: self.store.clone(),
             pruning: self.pruning,
             tx_index: self.tx_index,
+            run: self.run,
+            unindexed: self.unindexed.clone(),
         }
     }
+}
+
+/// The ids of stored blocks that the index's rows do not hold yet.
+#[derive(Default)]
+struct Unindexed {
+    /// The first of those blocks; `None` while there are none.
+    from: Option<Height>,
+    ids: HashMap<Hash, TxLocation>,
+}
+
+/// What [`BlockStore::stage`] added to a batch, for [`BlockStore::staged`] once the batch is
+/// written.
+#[must_use = "hand it to BlockStore::staged once the batch is written"]
+pub struct StagedBlock {
+    /// The block's ids and positions, when it is indexed.
+    ids: Vec<(Hash, u32)>,
+    height: Height,
+    /// Ids of the block pruned with it.
+    pruned: Vec<Hash>,
 }
 
 impl<S: KvStore + ?Sized> BlockStore<S> {
@@ -101,7 +142,16 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
             store,
             pruning,
             tx_index: true,
+            run: TX_INDEX_RUN,
+            unindexed: Arc::default(),
         }
+    }
+
+    /// Holds at most `ids` (at least 1) transaction ids in memory before writing them to the
+    /// index, instead of [`TX_INDEX_RUN`].
+    pub fn with_tx_index_run(mut self, ids: usize) -> BlockStore<S> {
+        self.run = ids.max(1);
+        self
     }
 
     /// Whether the blocks it writes from now on are indexed by transaction id, and lookups by
@@ -128,8 +178,14 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
     }
 
     /// Adds `block` and its `receipts` to `batch`, with the pointer and pruning changes that go
-    /// with it. Blocks come in height order, one receipt per transaction.
-    pub fn stage(&self, batch: &mut WriteBatch, block: &Block, receipts: &[Receipt]) -> Result<()> {
+    /// with it. Blocks come in height order, one receipt per transaction. Once the batch is
+    /// written, the caller hands what this returns to [`BlockStore::staged`].
+    pub fn stage(
+        &self,
+        batch: &mut WriteBatch,
+        block: &Block,
+        receipts: &[Receipt],
+    ) -> Result<StagedBlock> {
         let height = block.header.height;
         let expected = match self.finalized()? {
             Some(last) => last.next().ok_or(Error::OutOfOrder {
@@ -159,18 +215,100 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         batch.put(BODIES, key, codec::encode(&block.txs));
         batch.put(IDS, block.id().0, key);
         batch.put(RECEIPTS, key, encode_receipts(receipts));
-        match (self.tx_index, self.tx_indexed_from()?) {
-            (true, indexed_from) => {
-                if indexed_from.is_none() {
-                    batch.put(META, TX_INDEXED_FROM, key);
-                }
-                stage_tx_index(batch, block, receipts);
+        let mut staged = StagedBlock {
+            ids: Vec::new(),
+            height,
+            pruned: Vec::new(),
+        };
+        if self.tx_index {
+            if self.tx_indexed_from()?.is_none() {
+                batch.put(META, TX_INDEXED_FROM, key);
             }
-            (false, Some(_)) => batch.delete(META, TX_INDEXED_FROM),
-            (false, None) => {}
+            let from = self.unindexed()?.from.unwrap_or(height);
+            batch.put(META, TX_UNINDEXED_FROM, height_key(from));
+            staged.ids = block_ids(block, receipts);
+        } else if self.tx_indexed_from()?.is_some() {
+            batch.delete(META, TX_INDEXED_FROM);
+            batch.delete(META, TX_UNINDEXED_FROM);
         }
         batch.put(META, FINALIZED, key);
-        self.stage_pruning(batch, height)
+        staged.pruned = self.stage_pruning(batch, height)?;
+        Ok(staged)
+    }
+
+    /// Takes in a block staged with [`BlockStore::stage`] whose batch is now written: its ids
+    /// join those in memory, and when they reach the run's size they are written to the
+    /// index, after a sync that makes their blocks durable.
+    pub fn staged(&self, staged: StagedBlock) -> Result<()> {
+        if !self.tx_index {
+            return Ok(());
+        }
+        let mut unindexed = self.unindexed()?;
+        for id in &staged.pruned {
+            unindexed.ids.remove(id);
+        }
+        if staged.ids.is_empty() {
+            return Ok(());
+        }
+        unindexed.from.get_or_insert(staged.height);
+        for (id, index) in staged.ids {
+            let location = TxLocation {
+                height: staged.height,
+                index,
+            };
+            unindexed.ids.insert(id, location);
+        }
+        if unindexed.ids.len() >= self.run {
+            self.write_index(&mut unindexed)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the ids held in memory to the index as one sorted run.
+    fn write_index(&self, unindexed: &mut Unindexed) -> Result<()> {
+        let mut rows: Vec<([u8; 32], [u8; 12])> = unindexed
+            .ids
+            .iter()
+            .map(|(id, at)| (id.0, position_key(at.height, at.index)))
+            .collect();
+        rows.sort_unstable_by_key(|row| row.0);
+        let rows: Vec<(&[u8], &[u8])> = rows.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+        self.store.sync()?;
+        self.store.ingest(TX_INDEX, &rows)?;
+        *unindexed = Unindexed::default();
+        Ok(())
+    }
+
+    /// The ids in memory, read on first use from the receipts of the blocks from
+    /// `tx_unindexed_from` on.
+    fn unindexed(&self) -> Result<parking_lot::MappedMutexGuard<'_, Unindexed>> {
+        let mut guard = self.unindexed.lock();
+        if guard.is_none() {
+            *guard = Some(self.read_unindexed()?);
+        }
+        MutexGuard::try_map(guard, Option::as_mut).map_err(|_| Error::Inconsistent {
+            detail: "the transaction ids in memory were not read".into(),
+        })
+    }
+
+    fn read_unindexed(&self) -> Result<Unindexed> {
+        let mut unindexed = Unindexed::default();
+        let (Some(from), Some(last)) = (self.meta_height(TX_UNINDEXED_FROM)?, self.finalized()?)
+        else {
+            return Ok(unindexed);
+        };
+        for height in from.0.max(self.pruned_below()?.0)..=last.0 {
+            let height = Height(height);
+            for (index, receipt) in self.receipts(height)?.iter().enumerate() {
+                let location = TxLocation {
+                    height,
+                    index: index as u32,
+                };
+                unindexed.ids.insert(receipt.tx, location);
+            }
+            unindexed.from.get_or_insert(height);
+        }
+        Ok(unindexed)
     }
 
     /// Stores `block` and `receipts` alone, in one batch.
@@ -181,21 +319,24 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         durability: Durability,
     ) -> Result<()> {
         let mut batch = WriteBatch::new();
-        self.stage(&mut batch, block, receipts)?;
-        self.store.write(batch, durability)
+        let staged = self.stage(&mut batch, block, receipts)?;
+        self.store.write(batch, durability)?;
+        self.staged(staged)
     }
 
     /// With `KeepLast(n)`, deletes the block that falls out of the window when `height` is
-    /// added. One block per new block keeps the window steady.
-    fn stage_pruning(&self, batch: &mut WriteBatch, height: Height) -> Result<()> {
+    /// added. One block per new block keeps the window steady. Returns the ids of the pruned
+    /// block's transactions when they are indexed.
+    fn stage_pruning(&self, batch: &mut WriteBatch, height: Height) -> Result<Vec<Hash>> {
         let Pruning::KeepLast(keep) = self.pruning else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let keep = keep.max(1);
         if height.0 <= keep {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let old = Height(height.0 - keep);
+        let mut pruned = Vec::new();
         if let Some(block) = self.block(old)? {
             let key = height_key(old);
             batch.delete(HEADERS, key);
@@ -203,13 +344,14 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
             batch.delete(IDS, block.id().0);
             batch.delete(RECEIPTS, key);
             if self.tx_index {
-                for tx in block.txs.iter() {
-                    batch.delete(TX_INDEX, Hash::of(tx).0);
+                pruned = block.txs.iter().map(|tx| Hash::of(tx)).collect();
+                for id in &pruned {
+                    batch.delete(TX_INDEX, id.0);
                 }
             }
         }
         batch.put(META, PRUNED_BELOW, height_key(Height(old.0 + 1)));
-        Ok(())
+        Ok(pruned)
     }
 
     /// Height of the last stored block; `None` before the first.
@@ -282,6 +424,9 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         if !self.tx_index {
             return Err(Error::NoTxIndex);
         }
+        if let Some(location) = self.unindexed()?.ids.get(tx) {
+            return Ok(Some(*location));
+        }
         let Some(bytes) = self.store.get(TX_INDEX, &tx.0)? else {
             return Ok(None);
         };
@@ -315,7 +460,9 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
                 ),
             });
         }
-        table.decode(location.index as usize).map(Some)
+        // A row left by a block that a crash took back names another block's transaction.
+        let receipt = table.decode(location.index as usize)?;
+        Ok((receipt.tx == *tx).then_some(receipt))
     }
 
     fn meta_height(&self, key: &[u8]) -> Result<Option<Height>> {
@@ -334,25 +481,20 @@ pub(crate) fn read_finalized<S: KvStore + ?Sized>(store: &S) -> Result<Option<He
         .transpose()
 }
 
-/// The index rows of `block`, whose receipts name their transactions' ids (the hash of each
-/// encoding): the index takes them from there rather than hashing every transaction again.
-/// Ids are random; written in order, each insert's search of the store's sorted memory table
-/// runs through the nodes the last one left in cache.
-fn stage_tx_index(batch: &mut WriteBatch, block: &Block, receipts: &[Receipt]) {
+/// The ids and positions of `block`'s transactions, taken from its receipts, which name them
+/// (the hash of each encoding), rather than by hashing every transaction again.
+fn block_ids(block: &Block, receipts: &[Receipt]) -> Vec<(Hash, u32)> {
     let height = block.header.height;
-    let mut ids: Vec<(&Hash, u32)> = Vec::with_capacity(receipts.len());
+    let mut ids = Vec::with_capacity(receipts.len());
     for (index, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
         debug_assert_eq!(
             receipt.tx,
             Hash::of(tx),
             "receipt {index} of block {height}"
         );
-        ids.push((&receipt.tx, index as u32));
+        ids.push((receipt.tx, index as u32));
     }
-    ids.sort_unstable_by_key(|(id, _)| id.0);
-    for (id, index) in ids {
-        batch.put(TX_INDEX, id.0, position_key(height, index));
-    }
+    ids
 }
 
 fn height_key(height: Height) -> [u8; 8] {

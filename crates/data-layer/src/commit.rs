@@ -110,7 +110,7 @@ impl<S: KvStore + ?Sized> Persister<S> {
             // read for a chunk and until it holds this block.
             let mut memory = self.flat.checkpoints();
             let mut batch = WriteBatch::new();
-            self.blocks.stage(&mut batch, block, receipts)?;
+            let staged_block = self.blocks.stage(&mut batch, block, receipts)?;
             batch.put(DELTAS, height.0.to_be_bytes(), codec::encode(changes));
             let staged = match memory.as_ref() {
                 Some(checkpoints) => Some(checkpoints.stage(
@@ -130,6 +130,7 @@ impl<S: KvStore + ?Sized> Persister<S> {
                 }
             };
             self.kv.write(batch, Durability::Durable)?;
+            self.blocks.staged(staged_block)?;
             self.flat.write(height, changes)?;
             if let (Some(checkpoints), Some(staged)) = (memory.as_mut(), staged) {
                 checkpoints.staged(staged);

@@ -19,7 +19,7 @@ pub mod service;
 pub mod snapshot;
 pub mod state;
 
-pub use blocks::{BlockStore, Pruning, TxLocation};
+pub use blocks::{BlockStore, Pruning, StagedBlock, TxLocation, TX_INDEX_RUN};
 pub use commit::{ChainStore, Persister, Recovery};
 pub use flat::FlatStores;
 pub use hot::{HotState, DEFAULT_HOT_ENTRIES};
@@ -58,6 +58,14 @@ pub enum Error {
         what: &'static str,
         /// Why it does not decode.
         detail: String,
+    },
+    /// Rows to ingest that are not in strictly rising key order.
+    #[error("rows to ingest into {column} do not rise strictly at row {row}")]
+    Unsorted {
+        /// The column.
+        column: &'static str,
+        /// The first row whose key is not above the one before it.
+        row: usize,
     },
     /// A block arrived out of height order.
     #[error("expected block {expected}, got {got}")]

@@ -29,8 +29,7 @@ use lamina_app::rpc::{serve, RpcContext, RpcLimits};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 use lamina_data_layer::state::{AuthenticatedState, QmdbState, StateConfig};
 use lamina_data_layer::{
-    BlockStore, ChainStore, CommitService, FlatState, FlatStores, Pruning, SnapshotService,
-    DEFAULT_HOT_ENTRIES,
+    ChainStore, CommitService, FlatState, FlatStores, Pruning, SnapshotService, DEFAULT_HOT_ENTRIES,
 };
 use lamina_incentive::gossip::TxGossip;
 use lamina_incentive::simplex::{self, Simplex, SimplexConfig};
@@ -612,6 +611,9 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         let bus = Bus::new(BusConfig::default())?;
         let hot = store.hot_state();
         let flat = store.flat_stores();
+        // Lookups by id go through a clone of the committing block store, which holds the ids
+        // of the latest blocks in memory.
+        let chain: Arc<dyn ChainReader> = Arc::new(store.blocks().clone());
         let commits = CommitService::new(&bus, store)?;
         let snapshots =
             SnapshotService::new(&bus, kv.clone(), hot.clone())?.flat_stores(flat.clone());
@@ -635,8 +637,6 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
                 counters: counters.clone(),
             }),
         ));
-        let chain: Arc<dyn ChainReader> =
-            Arc::new(BlockStore::new(kv.clone(), Pruning::Archive).with_tx_index(self.tx_index));
         let engine = self.engine.build(
             &ctx,
             &bus,

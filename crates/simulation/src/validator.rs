@@ -15,9 +15,7 @@ use lamina_agreement::service::{AgreementConfig, AgreementService};
 use lamina_agreement::{Runtime, RuntimeConfig};
 use lamina_data_layer::kv::MemoryStore;
 use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
-use lamina_data_layer::{
-    BlockStore, ChainStore, CommitService, FlatState, Pruning, SnapshotService,
-};
+use lamina_data_layer::{ChainStore, CommitService, FlatState, Pruning, SnapshotService};
 use lamina_incentive::gossip::{self, TxGossip};
 use lamina_incentive::simplex::{self, Channels, Simplex, SimplexConfig};
 use lamina_incentive::staking::{consensus_set, FeesToValidators, Staking, StakingGenesis};
@@ -233,6 +231,7 @@ async fn run(
     let bus = Bus::new(BusConfig::default()).map_err(|e| e.to_string())?;
     let hot = store.hot_state();
     let snapshot_hot = hot.clone();
+    let reader: Arc<dyn ChainReader> = Arc::new(store.blocks().clone());
     let commits = CommitService::new(&bus, store)
         .map_err(|e| e.to_string())?
         .offload(false);
@@ -245,7 +244,7 @@ async fn run(
     };
     let agreement = AgreementService::new(&bus, runtime.clone(), config, (height, block, root))
         .map_err(|e| e.to_string())?;
-    let reader: Arc<dyn ChainReader> = Arc::new(BlockStore::new(kv.clone(), Pruning::Archive));
+
     let mut simplex_config = chain.simplex.clone();
     simplex_config.partition = format!("v{index}_simplex");
     // Consensus resumes in the epoch, and with the set, that committed state holds.

@@ -158,7 +158,7 @@ fn prunes_to_the_window<S: KvStore + ?Sized>(store: Arc<S>) {
 }
 
 fn corrupt_values_are_typed_errors<S: KvStore + ?Sized>(store: Arc<S>) {
-    let blocks = BlockStore::new(store.clone(), Pruning::Archive);
+    let blocks = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index_run(1);
     let b = block(1, Hash::ZERO, 1);
     blocks
         .append(&b, &receipts(&b), Durability::Durable)
@@ -243,6 +243,67 @@ fn the_tx_index_can_be_turned_off_and_on<S: KvStore + ?Sized>(store: Arc<S>) {
     }
 }
 
+/// The ids of recent blocks are answered from memory and written to the index in sorted
+/// runs; a block store made anew over the same store reads the unwritten ones back from the
+/// receipts. A row that names another block's transaction finds no receipt.
+fn the_index_writes_ids_in_runs<S: KvStore + ?Sized>(store: Arc<S>) {
+    let chain = chain(5, 3);
+    let blocks = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index_run(6);
+    let row = |tx: &RawTx| store.get(TX_INDEX, &Hash::of(tx).0).unwrap();
+    let at = |b: &Block, i: usize| position_key(b.header.height, i as u32).to_vec();
+    let located = |blocks: &BlockStore<S>, b: &Block| {
+        b.txs.iter().enumerate().all(|(i, tx)| {
+            let id = Hash::of(tx);
+            let location = TxLocation {
+                height: b.header.height,
+                index: i as u32,
+            };
+            blocks.tx_location(&id).unwrap() == Some(location)
+                && blocks.receipt(&id).unwrap().map(|r| r.tx) == Some(id)
+        })
+    };
+
+    blocks
+        .append(&chain[0], &receipts(&chain[0]), Durability::Durable)
+        .unwrap();
+    assert!(located(&blocks, &chain[0]), "from memory");
+    assert!(chain[0].txs.iter().all(|tx| row(tx).is_none()));
+    blocks
+        .append(&chain[1], &receipts(&chain[1]), Durability::Buffered)
+        .unwrap();
+    for b in &chain[..2] {
+        for (i, tx) in b.txs.iter().enumerate() {
+            assert_eq!(row(tx), Some(at(b, i)), "six ids make a run");
+        }
+    }
+    for b in &chain[2..] {
+        blocks
+            .append(b, &receipts(b), Durability::Buffered)
+            .unwrap();
+    }
+    assert!(chain[2..4]
+        .iter()
+        .all(|b| b.txs.iter().all(|tx| row(tx).is_some())));
+    assert!(chain[4].txs.iter().all(|tx| row(tx).is_none()));
+    assert!(chain.iter().all(|b| located(&blocks, b)));
+
+    let anew = BlockStore::new(store.clone(), Pruning::Archive);
+    assert!(chain.iter().all(|b| located(&anew, b)), "read back");
+
+    let stray = Hash::of(b"a transaction of a block a crash took back");
+    let mut batch = WriteBatch::new();
+    batch.put(TX_INDEX, stray.0, position_key(Height(2), 1));
+    store.write(batch, Durability::Durable).unwrap();
+    assert_eq!(
+        anew.tx_location(&stray).unwrap(),
+        Some(TxLocation {
+            height: Height(2),
+            index: 1
+        })
+    );
+    assert_eq!(anew.receipt(&stray).unwrap(), None);
+}
+
 /// Pruning a store without the index deletes the blocks and leaves the rest alone.
 fn prunes_without_the_index<S: KvStore + ?Sized>(store: Arc<S>) {
     let blocks = BlockStore::new(store.clone(), Pruning::KeepLast(2)).with_tx_index(false);
@@ -302,6 +363,7 @@ on_every_backend!(
     prunes_to_the_window,
     corrupt_values_are_typed_errors,
     the_tx_index_can_be_turned_off_and_on,
+    the_index_writes_ids_in_runs,
     prunes_without_the_index
 );
 
@@ -321,6 +383,15 @@ fn survives_reopen() {
     let blocks = BlockStore::new(store, Pruning::Archive);
     assert_eq!(blocks.finalized().unwrap(), Some(Height(2)));
     assert_eq!(blocks.block(Height(2)).unwrap().as_ref(), Some(&chain[1]));
+    let last = Hash::of(&chain[1].txs[1]);
+    assert_eq!(
+        blocks.tx_location(&last).unwrap(),
+        Some(TxLocation {
+            height: Height(2),
+            index: 1
+        }),
+        "ids never written to the index are read back from the receipts"
+    );
 }
 
 #[test]

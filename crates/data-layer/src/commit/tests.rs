@@ -99,9 +99,10 @@ fn first_write_only(
 ) {
     let (b, r, d) = block(height);
     let mut batch = WriteBatch::new();
-    store.blocks.stage(&mut batch, &b, &r).unwrap();
+    let staged = store.blocks.stage(&mut batch, &b, &r).unwrap();
     batch.put(DELTAS, height.to_be_bytes(), codec::encode(d.changes()));
     store.kv.write(batch, Durability::Durable).unwrap();
+    store.blocks.staged(staged).unwrap();
 }
 
 #[test]

@@ -148,7 +148,53 @@ pub(super) fn scans_are_ordered_bounded_and_pageable(store: &dyn KvStore) {
     ));
 }
 
-/// Writes through `open`, drops the store, reopens: durable and synced writes are there.
+pub(super) fn ingested_rows_replace_and_are_checked(store: &dyn KvStore) {
+    put(store, A, b"b", b"old");
+    store.ingest(A, &[]).unwrap();
+    store
+        .ingest(A, &[(b"a", b"1"), (b"b", b"2"), (b"d", b"4")])
+        .unwrap();
+    assert_eq!(
+        keys(&store.scan(A, &KeyRange::all(), 10).unwrap()),
+        [b"a".to_vec(), b"b".to_vec(), b"d".to_vec()]
+    );
+    assert_eq!(
+        store.get(A, b"b").unwrap(),
+        Some(b"2".to_vec()),
+        "an ingested row replaces"
+    );
+    let mut batch = WriteBatch::new();
+    batch.delete(A, b"b");
+    batch.put(A, b"d", b"5");
+    store.write(batch, Durability::Durable).unwrap();
+    assert_eq!(store.get(A, b"b").unwrap(), None, "later writes win");
+    assert_eq!(store.get(A, b"d").unwrap(), Some(b"5".to_vec()));
+
+    for (rows, row) in [
+        (vec![(&b"x"[..], &b"1"[..]), (b"w", b"2")], 1),
+        (vec![(b"x", b"1"), (b"y", b"2"), (b"y", b"3")], 2),
+    ] {
+        match store.ingest(A, &rows) {
+            Err(Error::Unsorted {
+                column: "a",
+                row: at,
+            }) => assert_eq!(at, row),
+            other => panic!("{rows:?}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.get(A, b"x").unwrap(),
+        None,
+        "nothing of it is written"
+    );
+    assert!(matches!(
+        store.ingest(Column("nope"), &[(b"k", b"v")]),
+        Err(Error::UnknownColumn("nope"))
+    ));
+}
+
+/// Writes through `open`, drops the store, reopens: durable, synced and ingested writes are
+/// there.
 pub(super) fn survives_reopen<S: KvStore>(dir: &Path, open: impl Fn(&Path) -> S) {
     {
         let store = open(dir);
@@ -162,8 +208,15 @@ pub(super) fn survives_reopen<S: KvStore>(dir: &Path, open: impl Fn(&Path) -> S)
             "buffered writes are visible"
         );
         store.sync().unwrap();
+        store.ingest(B, &[(b"i", b"3"), (b"j", b"4")]).unwrap();
     }
     let store = open(dir);
+    assert_eq!(
+        keys(&store.scan(B, &KeyRange::prefix(b"i"), 10).unwrap()),
+        [b"i".to_vec()],
+        "ingested rows are durable"
+    );
+    assert_eq!(store.get(B, b"j").unwrap(), Some(b"4".to_vec()));
     assert_eq!(store.get(A, b"durable").unwrap(), Some(b"1".to_vec()));
     assert_eq!(store.get(B, b"buffered").unwrap(), Some(b"2".to_vec()));
 }
@@ -260,6 +313,12 @@ macro_rules! backend_suite {
             fn unknown_column_changes_nothing() {
                 let (_dir, store) = fresh();
                 super::unknown_column_changes_nothing(&*store);
+            }
+
+            #[test]
+            fn ingested_rows_replace_and_are_checked() {
+                let (_dir, store) = fresh();
+                super::ingested_rows_replace_and_are_checked(&*store);
             }
 
             #[test]

@@ -6,7 +6,9 @@ use std::path::Path;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::memory::column_of;
-use super::{backend_error, check_limit, Column, Durability, KeyRange, KvStore, Op, WriteBatch};
+use super::{
+    backend_error, check_limit, check_sorted, Column, Durability, KeyRange, KvStore, Op, WriteBatch,
+};
 use crate::{Error, Result};
 
 const BACKEND: &str = "fjall";
@@ -122,5 +124,21 @@ impl KvStore for FjallStore {
         self.db
             .persist(PersistMode::SyncAll)
             .map_err(|e| backend_error(BACKEND)(&e))
+    }
+
+    /// The rows become a table file of the keyspace's tree, written and synced before the
+    /// tree's new version (which names it) is; readers see all of them or none.
+    fn ingest(&self, column: Column, rows: &[(&[u8], &[u8])]) -> Result<()> {
+        let keyspace = self.keyspace(column)?;
+        check_sorted(column, rows)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let err = backend_error(BACKEND);
+        let mut ingestion = keyspace.start_ingestion().map_err(|e| err(&e))?;
+        for (key, value) in rows {
+            ingestion.write(*key, *value).map_err(|e| err(&e))?;
+        }
+        ingestion.finish().map_err(|e| err(&e))
     }
 }

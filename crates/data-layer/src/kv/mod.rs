@@ -244,6 +244,33 @@ pub trait KvStore: Send + Sync + 'static {
 
     /// Makes every write so far durable.
     fn sync(&self) -> Result<()>;
+
+    /// Writes `rows` into `column` durably: a bulk load, not atomic with other writes, for
+    /// rows that can be written again after a crash. The rows come in strictly rising key
+    /// order (each key once; anything else is refused with [`Error::Unsorted`] before a row
+    /// is written), and each replaces its key's value.
+    ///
+    /// The default is one durable batch. fjall builds a table file from the rows and adds it
+    /// to the tree, skipping the journal and the memory table that a batch goes through.
+    fn ingest(&self, column: Column, rows: &[(&[u8], &[u8])]) -> Result<()> {
+        check_sorted(column, rows)?;
+        let mut batch = WriteBatch::with_capacity(rows.len());
+        for (key, value) in rows {
+            batch.put(column, *key, *value);
+        }
+        self.write(batch, Durability::Durable)
+    }
+}
+
+/// Refuses rows to ingest that are not in strictly rising key order.
+pub(crate) fn check_sorted(column: Column, rows: &[(&[u8], &[u8])]) -> Result<()> {
+    match rows.windows(2).position(|pair| pair[0].0 >= pair[1].0) {
+        Some(at) => Err(Error::Unsorted {
+            column: column.0,
+            row: at + 1,
+        }),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn check_limit(limit: usize) -> Result<()> {
