@@ -30,8 +30,9 @@
 //!
 //! The index's rows are not written with their blocks. The ids of the latest blocks are held
 //! in memory, where lookups find them first, and written out in sorted runs of
-//! [`TX_INDEX_RUN`] ids with [`KvStore::ingest`], which for fjall is a table file added to
-//! the tree: no journal, no memory table, no flush. A block's batch records
+//! [`TX_INDEX_RUN`] ids (or the ids of [`TX_INDEX_RUN_BLOCKS`] blocks, on a quiet chain) with
+//! [`KvStore::ingest`], which for fjall is a table file added to the tree: no journal, no
+//! memory table, no flush. A block's batch records
 //! `tx_unindexed_from`, so that opening the store again reads the ids of the blocks since
 //! then from their receipts. Clones of a block store share the ids in memory; a block store
 //! made separately over the same key-value store does not see them until they are written.
@@ -73,6 +74,10 @@ const TX_UNINDEXED_FROM: &[u8] = b"tx_unindexed_from";
 /// How many transaction ids a block store holds in memory before it writes them to the index
 /// as one sorted run (about 12 MiB of ids and locations); see the module docs.
 pub const TX_INDEX_RUN: usize = 1 << 18;
+
+/// The most blocks whose ids a block store holds in memory, however few they are, so that
+/// opening a quiet chain reads few receipts back.
+pub const TX_INDEX_RUN_BLOCKS: u64 = 1024;
 
 type Body = BoundedVec<RawTx, MAX_BLOCK_TXS>;
 
@@ -237,8 +242,9 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
     }
 
     /// Takes in a block staged with [`BlockStore::stage`] whose batch is now written: its ids
-    /// join those in memory, and when they reach the run's size they are written to the
-    /// index, after a sync that makes their blocks durable.
+    /// join those in memory, and when they reach the run's size (or span
+    /// [`TX_INDEX_RUN_BLOCKS`] blocks) they are written to the index, after a sync that makes
+    /// their blocks durable.
     pub fn staged(&self, staged: StagedBlock) -> Result<()> {
         if !self.tx_index {
             return Ok(());
@@ -250,7 +256,7 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         if staged.ids.is_empty() {
             return Ok(());
         }
-        unindexed.from.get_or_insert(staged.height);
+        let from = *unindexed.from.get_or_insert(staged.height);
         for (id, index) in staged.ids {
             let location = TxLocation {
                 height: staged.height,
@@ -258,7 +264,8 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
             };
             unindexed.ids.insert(id, location);
         }
-        if unindexed.ids.len() >= self.run {
+        let blocks = staged.height.0.saturating_sub(from.0) + 1;
+        if unindexed.ids.len() >= self.run || blocks >= TX_INDEX_RUN_BLOCKS {
             self.write_index(&mut unindexed)?;
         }
         Ok(())

@@ -19,7 +19,7 @@ pub mod service;
 pub mod snapshot;
 pub mod state;
 
-pub use blocks::{BlockStore, Pruning, StagedBlock, TxLocation, TX_INDEX_RUN};
+pub use blocks::{BlockStore, Pruning, StagedBlock, TxLocation, TX_INDEX_RUN, TX_INDEX_RUN_BLOCKS};
 pub use commit::{ChainStore, Persister, Recovery};
 pub use flat::FlatStores;
 pub use hot::{HotState, DEFAULT_HOT_ENTRIES};

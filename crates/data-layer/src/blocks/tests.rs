@@ -304,6 +304,30 @@ fn the_index_writes_ids_in_runs<S: KvStore + ?Sized>(store: Arc<S>) {
     assert_eq!(anew.receipt(&stray).unwrap(), None);
 }
 
+/// On a quiet chain, the ids are written once they span `TX_INDEX_RUN_BLOCKS` blocks, however
+/// few they are.
+#[test]
+fn a_quiet_chain_writes_its_ids_by_blocks() {
+    let store = Arc::new(MemoryStore::new(COLUMNS));
+    let blocks = BlockStore::new(store.clone(), Pruning::Archive);
+    let chain = chain(TX_INDEX_RUN_BLOCKS + 1, 1);
+    let row = |b: &Block| store.get(TX_INDEX, &Hash::of(&b.txs[0]).0).unwrap();
+    let last = chain.len() - 1;
+    for (i, b) in chain[..last].iter().enumerate() {
+        blocks
+            .append(b, &receipts(b), Durability::Buffered)
+            .unwrap();
+        if i + 1 < last {
+            assert_eq!(row(b), None, "block {} is held in memory", b.header.height);
+        }
+    }
+    assert!(chain[..last].iter().all(|b| row(b).is_some()));
+    blocks
+        .append(&chain[last], &receipts(&chain[last]), Durability::Buffered)
+        .unwrap();
+    assert_eq!(row(&chain[last]), None, "the next run starts");
+}
+
 /// Pruning a store without the index deletes the blocks and leaves the rest alone.
 fn prunes_without_the_index<S: KvStore + ?Sized>(store: Arc<S>) {
     let blocks = BlockStore::new(store.clone(), Pruning::KeepLast(2)).with_tx_index(false);
