@@ -293,9 +293,7 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         if guard.is_none() {
             *guard = Some(self.read_unindexed()?);
         }
-        MutexGuard::try_map(guard, Option::as_mut).map_err(|_| Error::Inconsistent {
-            detail: "the transaction ids in memory were not read".into(),
-        })
+        Ok(MutexGuard::map(guard, |ids| ids.get_or_insert_default()))
     }
 
     fn read_unindexed(&self) -> Result<Unindexed> {
