@@ -127,6 +127,15 @@ struct Unindexed {
     /// The first of those blocks; `None` while there are none.
     from: Option<Height>,
     ids: HashMap<Hash, TxLocation>,
+    /// The run being written, answered from here until the index holds it.
+    writing: Option<Arc<HashMap<Hash, TxLocation>>>,
+}
+
+impl Unindexed {
+    fn get(&self, id: &Hash) -> Option<TxLocation> {
+        let writing = self.writing.as_ref().and_then(|run| run.get(id));
+        self.ids.get(id).or(writing).copied()
+    }
 }
 
 /// What [`BlockStore::stage`] added to a batch, for [`BlockStore::staged`] once the batch is
@@ -265,25 +274,38 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
             unindexed.ids.insert(id, location);
         }
         let blocks = staged.height.0.saturating_sub(from.0) + 1;
-        if unindexed.ids.len() >= self.run || blocks >= TX_INDEX_RUN_BLOCKS {
-            self.write_index(&mut unindexed)?;
+        if unindexed.ids.len() < self.run && blocks < TX_INDEX_RUN_BLOCKS {
+            return Ok(());
         }
-        Ok(())
+        // The run is written without the lock, so lookups go on meanwhile; only this thread
+        // stages blocks, so nothing else changes the ids until it is done.
+        let run = Arc::new(std::mem::take(&mut unindexed.ids));
+        unindexed.writing = Some(run.clone());
+        drop(unindexed);
+        let written = self.write_run(&run);
+        let mut unindexed = self.unindexed()?;
+        unindexed.writing = None;
+        match written {
+            Ok(()) => unindexed.from = None,
+            Err(_) => {
+                let ids = std::mem::take(&mut unindexed.ids);
+                unindexed.ids = Arc::unwrap_or_clone(run);
+                unindexed.ids.extend(ids);
+            }
+        }
+        written
     }
 
-    /// Writes the ids held in memory to the index as one sorted run.
-    fn write_index(&self, unindexed: &mut Unindexed) -> Result<()> {
-        let mut rows: Vec<([u8; 32], [u8; 12])> = unindexed
-            .ids
+    /// Writes `run` to the index, sorted, once the blocks it names are durable.
+    fn write_run(&self, run: &HashMap<Hash, TxLocation>) -> Result<()> {
+        let mut rows: Vec<([u8; 32], [u8; 12])> = run
             .iter()
             .map(|(id, at)| (id.0, position_key(at.height, at.index)))
             .collect();
         rows.sort_unstable_by_key(|row| row.0);
         let rows: Vec<(&[u8], &[u8])> = rows.iter().map(|(k, v)| (&k[..], &v[..])).collect();
         self.store.sync()?;
-        self.store.ingest(TX_INDEX, &rows)?;
-        *unindexed = Unindexed::default();
-        Ok(())
+        self.store.ingest(TX_INDEX, &rows)
     }
 
     /// The ids in memory, read on first use from the receipts of the blocks from
@@ -429,8 +451,8 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         if !self.tx_index {
             return Err(Error::NoTxIndex);
         }
-        if let Some(location) = self.unindexed()?.ids.get(tx) {
-            return Ok(Some(*location));
+        if let Some(location) = self.unindexed()?.get(tx) {
+            return Ok(Some(location));
         }
         let Some(bytes) = self.store.get(TX_INDEX, &tx.0)? else {
             return Ok(None);

@@ -328,6 +328,139 @@ fn a_quiet_chain_writes_its_ids_by_blocks() {
     assert_eq!(row(&chain[last]), None, "the next run starts");
 }
 
+/// A memory store whose bulk ingestion fails.
+struct RefusesIngest(MemoryStore);
+
+impl KvStore for RefusesIngest {
+    fn backend(&self) -> &'static str {
+        "refuses-ingest"
+    }
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.0.get(column, key)
+    }
+    fn scan(
+        &self,
+        column: Column,
+        range: &crate::kv::KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.0.scan(column, range, limit)
+    }
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+        self.0.write(batch, durability)
+    }
+    fn sync(&self) -> Result<()> {
+        self.0.sync()
+    }
+    fn ingest(&self, _: Column, _: &[(&[u8], &[u8])]) -> Result<()> {
+        Err(Error::Backend {
+            backend: "refuses-ingest",
+            detail: "disk full".into(),
+        })
+    }
+}
+
+/// A run that cannot be written is an error, and its ids stay in memory and in the range that
+/// opening reads back.
+#[test]
+fn a_run_that_fails_keeps_its_ids() {
+    let store = Arc::new(RefusesIngest(MemoryStore::new(COLUMNS)));
+    let blocks = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index_run(4);
+    let chain = chain(3, 3);
+    blocks
+        .append(&chain[0], &receipts(&chain[0]), Durability::Durable)
+        .unwrap();
+    let failed = blocks.append(&chain[1], &receipts(&chain[1]), Durability::Durable);
+    assert!(matches!(failed, Err(Error::Backend { .. })), "{failed:?}");
+    assert_eq!(
+        blocks.finalized().unwrap(),
+        Some(Height(2)),
+        "the block is stored"
+    );
+    let failed = blocks.append(&chain[2], &receipts(&chain[2]), Durability::Durable);
+    assert!(matches!(failed, Err(Error::Backend { .. })), "{failed:?}");
+    assert_eq!(
+        blocks.meta_height(TX_UNINDEXED_FROM).unwrap(),
+        Some(Height(1)),
+        "opening reads the ids back from the first unwritten block"
+    );
+    for b in &chain {
+        for (i, tx) in b.txs.iter().enumerate() {
+            let location = TxLocation {
+                height: b.header.height,
+                index: i as u32,
+            };
+            assert_eq!(blocks.tx_location(&Hash::of(tx)).unwrap(), Some(location));
+        }
+    }
+}
+
+/// A memory store whose bulk ingestion says it has started and waits to be let go.
+struct PausedIngest {
+    inner: MemoryStore,
+    started: std::sync::mpsc::SyncSender<()>,
+    go: parking_lot::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl KvStore for PausedIngest {
+    fn backend(&self) -> &'static str {
+        "paused-ingest"
+    }
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(column, key)
+    }
+    fn scan(
+        &self,
+        column: Column,
+        range: &crate::kv::KeyRange,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.scan(column, range, limit)
+    }
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+        self.inner.write(batch, durability)
+    }
+    fn sync(&self) -> Result<()> {
+        self.inner.sync()
+    }
+    fn ingest(&self, column: Column, rows: &[(&[u8], &[u8])]) -> Result<()> {
+        self.started.send(()).unwrap();
+        self.go.lock().recv().unwrap();
+        self.inner.ingest(column, rows)
+    }
+}
+
+/// While a run is being written, lookups through a clone are answered from it.
+#[test]
+fn lookups_go_on_while_a_run_is_written() {
+    let (started, on_start) = std::sync::mpsc::sync_channel(1);
+    let (let_go, go) = std::sync::mpsc::sync_channel(1);
+    let store = Arc::new(PausedIngest {
+        inner: MemoryStore::new(COLUMNS),
+        started,
+        go: parking_lot::Mutex::new(go),
+    });
+    let blocks = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index_run(2);
+    let reader = blocks.clone();
+    let b = block(1, Hash::ZERO, 2);
+    let writer = {
+        let b = b.clone();
+        std::thread::spawn(move || blocks.append(&b, &receipts(&b), Durability::Durable))
+    };
+    on_start.recv().unwrap();
+    let id = Hash::of(&b.txs[1]);
+    let location = Some(TxLocation {
+        height: Height(1),
+        index: 1,
+    });
+    assert_eq!(reader.tx_location(&id).unwrap(), location, "from the run");
+    assert_eq!(store.get(TX_INDEX, &id.0).unwrap(), None, "not written yet");
+    let_go.send(()).unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(store.get(TX_INDEX, &id.0).unwrap().is_some());
+    assert_eq!(reader.tx_location(&id).unwrap(), location, "from the index");
+}
+
 /// Pruning a store without the index deletes the blocks and leaves the rest alone.
 fn prunes_without_the_index<S: KvStore + ?Sized>(store: Arc<S>) {
     let blocks = BlockStore::new(store.clone(), Pruning::KeepLast(2)).with_tx_index(false);
