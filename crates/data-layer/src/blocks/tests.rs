@@ -328,15 +328,19 @@ fn a_quiet_chain_writes_its_ids_by_blocks() {
     assert_eq!(row(&chain[last]), None, "the next run starts");
 }
 
-/// A memory store whose bulk ingestion fails.
-struct RefusesIngest(MemoryStore);
+/// A memory store that runs `hook` before each bulk ingestion, which goes ahead only if the
+/// hook returns `Ok`.
+struct HookedIngest<F> {
+    inner: MemoryStore,
+    hook: F,
+}
 
-impl KvStore for RefusesIngest {
+impl<F: Fn() -> Result<()> + Send + Sync + 'static> KvStore for HookedIngest<F> {
     fn backend(&self) -> &'static str {
-        "refuses-ingest"
+        "hooked-ingest"
     }
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.0.get(column, key)
+        self.inner.get(column, key)
     }
     fn scan(
         &self,
@@ -344,19 +348,17 @@ impl KvStore for RefusesIngest {
         range: &crate::kv::KeyRange,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.0.scan(column, range, limit)
+        self.inner.scan(column, range, limit)
     }
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-        self.0.write(batch, durability)
+        self.inner.write(batch, durability)
     }
     fn sync(&self) -> Result<()> {
-        self.0.sync()
+        self.inner.sync()
     }
-    fn ingest(&self, _: Column, _: &[(&[u8], &[u8])]) -> Result<()> {
-        Err(Error::Backend {
-            backend: "refuses-ingest",
-            detail: "disk full".into(),
-        })
+    fn ingest(&self, column: Column, rows: &[(&[u8], &[u8])]) -> Result<()> {
+        (self.hook)()?;
+        self.inner.ingest(column, rows)
     }
 }
 
@@ -364,7 +366,15 @@ impl KvStore for RefusesIngest {
 /// opening reads back.
 #[test]
 fn a_run_that_fails_keeps_its_ids() {
-    let store = Arc::new(RefusesIngest(MemoryStore::new(COLUMNS)));
+    let store = Arc::new(HookedIngest {
+        inner: MemoryStore::new(COLUMNS),
+        hook: || {
+            Err(Error::Backend {
+                backend: "hooked-ingest",
+                detail: "disk full".into(),
+            })
+        },
+    });
     let blocks = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index_run(4);
     let chain = chain(3, 3);
     blocks
@@ -395,50 +405,19 @@ fn a_run_that_fails_keeps_its_ids() {
     }
 }
 
-/// A memory store whose bulk ingestion says it has started and waits to be let go.
-struct PausedIngest {
-    inner: MemoryStore,
-    started: std::sync::mpsc::SyncSender<()>,
-    go: parking_lot::Mutex<std::sync::mpsc::Receiver<()>>,
-}
-
-impl KvStore for PausedIngest {
-    fn backend(&self) -> &'static str {
-        "paused-ingest"
-    }
-    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner.get(column, key)
-    }
-    fn scan(
-        &self,
-        column: Column,
-        range: &crate::kv::KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inner.scan(column, range, limit)
-    }
-    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-        self.inner.write(batch, durability)
-    }
-    fn sync(&self) -> Result<()> {
-        self.inner.sync()
-    }
-    fn ingest(&self, column: Column, rows: &[(&[u8], &[u8])]) -> Result<()> {
-        self.started.send(()).unwrap();
-        self.go.lock().recv().unwrap();
-        self.inner.ingest(column, rows)
-    }
-}
-
 /// While a run is being written, lookups through a clone are answered from it.
 #[test]
 fn lookups_go_on_while_a_run_is_written() {
     let (started, on_start) = std::sync::mpsc::sync_channel(1);
     let (let_go, go) = std::sync::mpsc::sync_channel(1);
-    let store = Arc::new(PausedIngest {
+    let go = parking_lot::Mutex::new(go);
+    let store = Arc::new(HookedIngest {
         inner: MemoryStore::new(COLUMNS),
-        started,
-        go: parking_lot::Mutex::new(go),
+        hook: move || {
+            started.send(()).unwrap();
+            go.lock().recv().unwrap();
+            Ok(())
+        },
     });
     let blocks = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index_run(2);
     let reader = blocks.clone();
