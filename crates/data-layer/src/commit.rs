@@ -130,7 +130,6 @@ impl<S: KvStore + ?Sized> Persister<S> {
                 }
             };
             self.kv.write(batch, Durability::Durable)?;
-            self.blocks.staged(staged_block)?;
             self.flat.write(height, changes)?;
             if let (Some(checkpoints), Some(staged)) = (memory.as_mut(), staged) {
                 checkpoints.staged(staged);
@@ -142,7 +141,9 @@ impl<S: KvStore + ?Sized> Persister<S> {
             }
             drop(memory);
             self.hot.apply(changes);
-            Ok(())
+            // Last, so that a run of ids that fails to be written stops the commit with the
+            // block's state already applied in memory.
+            self.blocks.staged(staged_block)
         })
     }
 }

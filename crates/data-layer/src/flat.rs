@@ -332,6 +332,7 @@ fn shard_of(key: &[u8], count: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::hooked::{disk_full, HookedStore};
     use crate::kv::MemoryStore;
 
     fn change(key: &str, value: Option<&str>) -> StateChange {
@@ -399,51 +400,18 @@ mod tests {
         assert!(FlatStores::<MemoryStore>::sharded(Vec::new()).is_err());
     }
 
-    /// A store whose writes fail while `fail` is set.
-    struct Failing {
-        inner: MemoryStore,
-        fail: AtomicBool,
-    }
-
-    impl KvStore for Failing {
-        fn backend(&self) -> &'static str {
-            "failing"
-        }
-        fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
-            self.inner.get(column, key)
-        }
-        fn scan(
-            &self,
-            column: Column,
-            range: &crate::kv::KeyRange,
-            limit: usize,
-        ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-            self.inner.scan(column, range, limit)
-        }
-        fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-            if self.fail.load(Ordering::Acquire) {
-                return Err(Error::Backend {
-                    backend: "failing",
-                    detail: "disk full".into(),
-                });
-            }
-            self.inner.write(batch, durability)
-        }
-        fn sync(&self) -> Result<()> {
-            self.inner.sync()
-        }
-    }
-
     #[test]
     fn after_a_failed_shard_write_later_blocks_are_refused() {
-        let shard = |fail| {
-            Arc::new(Failing {
-                inner: MemoryStore::new(&shard_columns()),
-                fail: AtomicBool::new(fail),
-            })
-        };
-        let (good, bad) = (shard(false), shard(true));
-        let flat = FlatStores::sharded(vec![good, bad.clone()]).unwrap();
+        let failing = Arc::new(AtomicBool::new(true));
+        let fails = failing.clone();
+        let good = Arc::new(HookedStore::new(&shard_columns()));
+        let bad = Arc::new(HookedStore::new(&shard_columns()).before_write(move || {
+            match fails.load(Ordering::Acquire) {
+                true => Err(disk_full()),
+                false => Ok(()),
+            }
+        }));
+        let flat = FlatStores::sharded(vec![good, bad]).unwrap();
         assert!(flat.usable().is_ok());
         let changes: Vec<StateChange> = (0..20)
             .map(|i| change(&format!("k{i}"), Some("v")))
@@ -453,7 +421,7 @@ mod tests {
             Err(Error::Backend { .. })
         ));
         // The disk recovers, but this flat state stays refused until reopened.
-        bad.fail.store(false, Ordering::Release);
+        failing.store(false, Ordering::Release);
         assert!(matches!(flat.usable(), Err(Error::Inconsistent { .. })));
     }
 

@@ -7,6 +7,7 @@ use lamina_interop::codec::BoundedBytes;
 use lamina_interop::{Address, ChainId, Timestamp};
 
 use super::*;
+use crate::kv::hooked::{disk_full, HookedStore};
 use crate::kv::{FjallStore, MemoryStore, RedbStore};
 
 fn block(height: u64, parent: Hash, txs: usize) -> Block {
@@ -328,53 +329,11 @@ fn a_quiet_chain_writes_its_ids_by_blocks() {
     assert_eq!(row(&chain[last]), None, "the next run starts");
 }
 
-/// A memory store that runs `hook` before each bulk ingestion, which goes ahead only if the
-/// hook returns `Ok`.
-struct HookedIngest<F> {
-    inner: MemoryStore,
-    hook: F,
-}
-
-impl<F: Fn() -> Result<()> + Send + Sync + 'static> KvStore for HookedIngest<F> {
-    fn backend(&self) -> &'static str {
-        "hooked-ingest"
-    }
-    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner.get(column, key)
-    }
-    fn scan(
-        &self,
-        column: Column,
-        range: &crate::kv::KeyRange,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.inner.scan(column, range, limit)
-    }
-    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-        self.inner.write(batch, durability)
-    }
-    fn sync(&self) -> Result<()> {
-        self.inner.sync()
-    }
-    fn ingest(&self, column: Column, rows: &[(&[u8], &[u8])]) -> Result<()> {
-        (self.hook)()?;
-        self.inner.ingest(column, rows)
-    }
-}
-
 /// A run that cannot be written is an error, and its ids stay in memory and in the range that
 /// opening reads back.
 #[test]
 fn a_run_that_fails_keeps_its_ids() {
-    let store = Arc::new(HookedIngest {
-        inner: MemoryStore::new(COLUMNS),
-        hook: || {
-            Err(Error::Backend {
-                backend: "hooked-ingest",
-                detail: "disk full".into(),
-            })
-        },
-    });
+    let store = Arc::new(HookedStore::new(COLUMNS).before_ingest(|| Err(disk_full())));
     let blocks = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index_run(4);
     let chain = chain(3, 3);
     blocks
@@ -411,14 +370,11 @@ fn lookups_go_on_while_a_run_is_written() {
     let (started, on_start) = std::sync::mpsc::sync_channel(1);
     let (let_go, go) = std::sync::mpsc::sync_channel(1);
     let go = parking_lot::Mutex::new(go);
-    let store = Arc::new(HookedIngest {
-        inner: MemoryStore::new(COLUMNS),
-        hook: move || {
-            started.send(()).unwrap();
-            go.lock().recv().unwrap();
-            Ok(())
-        },
-    });
+    let store = Arc::new(HookedStore::new(COLUMNS).before_ingest(move || {
+        started.send(()).unwrap();
+        go.lock().recv().unwrap();
+        Ok(())
+    }));
     let blocks = BlockStore::new(store.clone(), Pruning::Archive).with_tx_index_run(2);
     let reader = blocks.clone();
     let b = block(1, Hash::ZERO, 2);

@@ -7,6 +7,7 @@ use lamina_interop::codec::BoundedVec;
 use lamina_interop::{Address, ChainId, Timestamp};
 
 use super::*;
+use crate::kv::hooked::{disk_full, HookedStore};
 use crate::kv::MemoryStore;
 use crate::state::{QmdbState, StateConfig};
 
@@ -502,8 +503,8 @@ fn a_shard_ahead_of_the_chain_is_refused() {
 
 /// Reads every key of the test blocks through the store's own hot state in front of its flat
 /// state, as execution does.
-fn assert_reads_are(
-    store: &ChainStore<MemoryStore, QmdbState<deterministic::Context>>,
+fn assert_reads_are<S: KvStore + ?Sized>(
+    store: &ChainStore<S, QmdbState<deterministic::Context>>,
     expected: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 ) {
     use lamina_interop::module::StateView as _;
@@ -690,6 +691,29 @@ fn a_crash_before_a_block_reaches_memory_is_repaired_from_the_redo_log() {
         assert_eq!(store.state().root(), reference_roots(&ctx, 71).await[70]);
         assert!(store.flat_stores().is_in_memory());
         assert_reads_are(&store, &model(false, 71));
+    });
+}
+
+/// A run of transaction ids that cannot be written stops the commit, but only once the block's
+/// state is in memory, where the next block's execution reads it.
+#[test]
+fn a_failed_index_run_stops_the_commit_with_the_state_applied() {
+    deterministic::Runner::seeded(20).start(|ctx| async move {
+        let kv = Arc::new(HookedStore::new(&super::columns()).before_ingest(|| Err(disk_full())));
+        let state = QmdbState::open(ctx.child("state"), &config("main"))
+            .await
+            .unwrap();
+        let flat = FlatStores::in_memory(kv.clone());
+        let (mut store, _) =
+            ChainStore::open_with(kv.clone(), flat, Pruning::Archive, state, 1_000)
+                .await
+                .unwrap();
+        store.blocks = store.blocks.clone().with_tx_index_run(1);
+        let (b, r, d) = block(1);
+        let failed = store.commit(&b, &r, &d).await;
+        assert!(matches!(failed, Err(Error::Backend { .. })), "{failed:?}");
+        assert_eq!(store.blocks().finalized().unwrap(), Some(Height(1)));
+        assert_reads_are(&store, &model(false, 1));
     });
 }
 

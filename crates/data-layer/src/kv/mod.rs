@@ -28,6 +28,8 @@ mod rocksdb;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+pub(crate) mod hooked;
 
 use std::ops::Bound;
 
