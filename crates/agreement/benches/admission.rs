@@ -2,7 +2,7 @@
 //! measured in the same run.
 //!
 //! - `admission::verify_raw/txs=N`: batch verification alone of N pre-built (key, message,
-//!   signature) triples, in chunks of `SIGNATURE_BATCH` on the rayon pool.
+//!   signature) triples, in chunks of `SignatureBatches::MAX` on the rayon pool.
 //! - `admission::admit/txs=N`: the same transactions through `admit` (decode, checks,
 //!   state reads, batch verification, pool insertion) into an empty pool.
 //!
@@ -16,7 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use lamina_agreement::admission::{admit, SIGNATURE_BATCH};
+use lamina_agreement::admission::{admit, SignatureBatches};
 use lamina_agreement::modules::bank::NATIVE;
 use lamina_agreement::pool::{Mempool, PoolConfig};
 use lamina_agreement::testing::{funded_native_state, key, transfer};
@@ -75,7 +75,7 @@ fn verify_raw(
     )],
 ) -> Duration {
     let start = Instant::now();
-    triples.par_chunks(SIGNATURE_BATCH).for_each(|chunk| {
+    triples.par_chunks(SignatureBatches::MAX).for_each(|chunk| {
         let mut batch = BatchVerifier::new();
         for (key, message, signature) in chunk {
             batch.add(key, message, signature);
@@ -101,13 +101,21 @@ fn triples(
 /// Submits in batches of 10,000, as RPC would; returns the time and how many were accepted.
 fn admit_all(load: &Load) -> (Duration, usize) {
     let pool = Mutex::new(Mempool::new(PoolConfig::default()));
+    let batches = SignatureBatches::new();
     let start = Instant::now();
     let mut accepted = 0;
     for batch in load.raw.chunks(10_000) {
-        accepted += admit(&load.runtime, &pool, &load.state, Height(0), batch)
-            .iter()
-            .filter(|v| matches!(v, Admission::Accepted { .. }))
-            .count();
+        accepted += admit(
+            &load.runtime,
+            &pool,
+            &batches,
+            &load.state,
+            Height(0),
+            batch,
+        )
+        .iter()
+        .filter(|v| matches!(v, Admission::Accepted { .. }))
+        .count();
     }
     (start.elapsed(), accepted)
 }

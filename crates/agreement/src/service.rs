@@ -44,7 +44,7 @@ use lamina_interop::profile::{span, Stage};
 use lamina_interop::{Address, Hash, Height};
 use parking_lot::Mutex;
 
-use crate::admission::admit;
+use crate::admission::{admit, SignatureBatches};
 use crate::execute::{execute_block, Mode};
 use crate::modules::accounts;
 use crate::pool::{BlockLimits, Mempool, PoolConfig};
@@ -186,6 +186,7 @@ struct Inner {
     /// Hashes keys for the overlay of blocks not yet durable; seeded per process.
     hasher: hashbrown::DefaultHashBuilder,
     pool: Arc<Mutex<Mempool>>,
+    batches: Arc<SignatureBatches>,
     chain: Mutex<Chain>,
     config: AgreementConfig,
     submit: Inbox<SubmitTxs>,
@@ -228,6 +229,7 @@ impl AgreementService {
             runtime,
             hasher: hashbrown::DefaultHashBuilder::default(),
             pool: Arc::new(Mutex::new(Mempool::new(config.pool))),
+            batches: Arc::new(SignatureBatches::new()),
             chain: Mutex::new(Chain {
                 height,
                 block,
@@ -294,12 +296,14 @@ impl Inner {
                 Ok(snapshot) => {
                     let runtime = self.runtime.clone();
                     let pool = self.pool.clone();
+                    let batches = self.batches.clone();
                     let submitted = txs.clone();
                     on_rayon(self.config.offload, move || {
                         span(Stage::Admission, || {
                             admit(
                                 &runtime,
                                 &pool,
+                                &batches,
                                 &ViewRef(snapshot.view),
                                 snapshot.height,
                                 &submitted,
@@ -767,9 +771,14 @@ fn verify_txs(runtime: &Runtime, raw: &[RawTx]) -> Result<Vec<VerifiedTx>, Propo
         .par_iter()
         .map(|tx| tx.body.signing_bytes())
         .collect();
+    let chunk = crate::admission::chunk_len(
+        decoded.len(),
+        rayon::current_num_threads(),
+        SignatureBatches::MAX,
+    );
     let verdicts: Vec<_> = decoded
-        .par_chunks(crate::admission::SIGNATURE_BATCH)
-        .zip(messages.par_chunks(crate::admission::SIGNATURE_BATCH))
+        .par_chunks(chunk)
+        .zip(messages.par_chunks(chunk))
         .flat_map_iter(|(txs, messages)| {
             verify_each(
                 txs.iter()

@@ -62,7 +62,14 @@ fn each_rejection_has_its_reason() {
         RawTx::try_from_vec(vec![1, 2, 3]).unwrap(),
         other_sender.to_raw(),
     ];
-    let verdicts = admit(&runtime, &pool, &state, Height(0), &raw);
+    let verdicts = admit(
+        &runtime,
+        &pool,
+        &SignatureBatches::new(),
+        &state,
+        Height(0),
+        &raw,
+    );
     assert_eq!(verdicts.len(), raw.len());
     assert_eq!(
         verdicts[0],
@@ -143,7 +150,14 @@ fn nonce_too_low_and_a_full_pool() {
         transfer(&runtime, &key(1), 0, to, NATIVE, 1, 5).to_raw(),
         transfer(&runtime, &key(2), 0, to, NATIVE, 1, 1).to_raw(),
     ];
-    let verdicts = admit(&runtime, &pool, &state, Height(0), &raw);
+    let verdicts = admit(
+        &runtime,
+        &pool,
+        &SignatureBatches::new(),
+        &state,
+        Height(0),
+        &raw,
+    );
     assert_eq!(
         reason(&verdicts[0]),
         Some(&Rejection::NonceTooLow {
@@ -169,7 +183,8 @@ fn one_bad_signature_in_a_large_batch_fails_only_itself() {
             tx.to_raw()
         })
         .collect();
-    let verdicts = admit(&runtime, &pool, &state, Height(0), &raw);
+    let batches = SignatureBatches::new();
+    let verdicts = admit(&runtime, &pool, &batches, &state, Height(0), &raw);
     let rejected: Vec<usize> = verdicts
         .iter()
         .enumerate()
@@ -179,4 +194,64 @@ fn one_bad_signature_in_a_large_batch_fails_only_itself() {
     assert_eq!(rejected, vec![200]);
     assert_eq!(reason(&verdicts[200]), Some(&Rejection::BadSignature));
     assert_eq!(pool.lock().len(), 299);
+    assert!(
+        batches.limit() < SignatureBatches::MAX,
+        "a failed batch shrinks the next ones"
+    );
+}
+
+#[test]
+fn batches_shrink_when_they_fail_and_grow_back_while_they_verify() {
+    let batches = SignatureBatches::new();
+    batches.record(false);
+    assert_eq!(batches.limit(), SignatureBatches::MAX / 4);
+    for _ in 0..10 {
+        batches.record(false);
+    }
+    assert_eq!(
+        batches.limit(),
+        SignatureBatches::MIN,
+        "never below the minimum"
+    );
+    batches.record(true);
+    assert_eq!(batches.limit(), SignatureBatches::MIN * 2);
+    for _ in 0..10 {
+        batches.record(true);
+    }
+    assert_eq!(
+        batches.limit(),
+        SignatureBatches::MAX,
+        "never above the maximum"
+    );
+}
+
+#[test]
+fn chunks_keep_every_thread_busy_within_the_limit() {
+    let max = SignatureBatches::MAX;
+    // Two threads, a submission of 4,096: four chunks of the largest size.
+    assert_eq!(chunk_len(4_096, 2, max), 1_024);
+    // Sixteen threads: one chunk each.
+    assert_eq!(chunk_len(4_096, 16, max), 256);
+    // Uneven: 3,000 on two threads in four chunks of 750, not 1,024 + 1,024 + 952.
+    assert_eq!(chunk_len(3_000, 2, max), 750);
+    // A lowered limit splits further, down to the minimum.
+    assert_eq!(chunk_len(4_096, 2, 256), 256);
+    assert_eq!(chunk_len(4_096, 2, 1), SignatureBatches::MIN);
+    // Small submissions stay whole rather than spread in slivers.
+    assert_eq!(chunk_len(10, 16, max), SignatureBatches::MIN);
+    assert_eq!(chunk_len(0, 0, 0), SignatureBatches::MIN);
+    for (len, threads) in [(1, 1), (999, 3), (10_000, 2), (65_536, 16), (100_000, 7)] {
+        for limit in [32, 100, 1_024] {
+            let chunk = chunk_len(len, threads, limit);
+            assert!(
+                (SignatureBatches::MIN..=max.min(limit.max(SignatureBatches::MIN)))
+                    .contains(&chunk)
+            );
+            let chunks = len.div_ceil(chunk);
+            assert!(
+                chunks >= threads.min(len.div_ceil(SignatureBatches::MIN)),
+                "{len} over {threads} threads at {limit}: {chunks} chunks"
+            );
+        }
+    }
 }

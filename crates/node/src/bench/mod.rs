@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use commonware_runtime::Runner as _;
 use futures::StreamExt as _;
-use lamina_agreement::admission::SIGNATURE_BATCH;
+use lamina_agreement::admission::SignatureBatches;
 use lamina_agreement::SignedTx;
 use lamina_interop::block::{Block, RawTx};
 use lamina_interop::bus::{Bus, Overflow};
@@ -401,7 +401,7 @@ fn raw_verification(sample: &[RawTx]) -> anyhow::Result<f64> {
         let mut verified = 0usize;
         while start.elapsed() < Duration::from_secs(1) {
             let ok = triples
-                .par_chunks(SIGNATURE_BATCH)
+                .par_chunks(SignatureBatches::MAX)
                 .map(|chunk| {
                     let mut batch = BatchVerifier::new();
                     for (key, message, signature) in chunk {
@@ -411,7 +411,7 @@ fn raw_verification(sample: &[RawTx]) -> anyhow::Result<f64> {
                 })
                 .filter(|ok| *ok)
                 .count();
-            if ok != triples.len().div_ceil(SIGNATURE_BATCH) {
+            if ok != triples.len().div_ceil(SignatureBatches::MAX) {
                 bail!("a benchmark signature does not verify");
             }
             verified += triples.len();
