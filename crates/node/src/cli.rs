@@ -573,10 +573,10 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
         };
         // ANCHOR: assembly
         match (storage, engine) {
-            (Storage::Fjall, Engines::Solo(engine)) => node.storage(Fjall::default()).engine(engine).run(ctx, shutdown_signal(), ready).await,
-            (Storage::Redb, Engines::Solo(engine)) => node.storage(Redb).engine(engine).run(ctx, shutdown_signal(), ready).await,
-            (Storage::Fjall, Engines::Simplex(engine)) => node.storage(Fjall::default()).engine(*engine).run(ctx, shutdown_signal(), ready).await,
-            (Storage::Redb, Engines::Simplex(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal(), ready).await,
+            (Storage::Fjall, Engines::Solo(engine)) => node.storage(Fjall::default()).engine(engine).run(ctx, shutdown_signal()?, ready).await,
+            (Storage::Redb, Engines::Solo(engine)) => node.storage(Redb).engine(engine).run(ctx, shutdown_signal()?, ready).await,
+            (Storage::Fjall, Engines::Simplex(engine)) => node.storage(Fjall::default()).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
+            (Storage::Redb, Engines::Simplex(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
         }
         // ANCHOR_END: assembly
     });
@@ -621,7 +621,6 @@ fn init_logging(default: &str) {
         .try_init();
 }
 
-/// Completes on SIGINT or SIGTERM.
 /// SIGINT and SIGTERM, listened for from the moment this is made: a signal that arrives
 /// before anyone waits for it is kept rather than ending the process on the spot.
 pub(crate) struct Shutdown {
@@ -653,19 +652,12 @@ impl Shutdown {
     }
 }
 
-pub(crate) async fn shutdown_signal() {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+/// Completes on SIGINT or SIGTERM, listened for from this call on: a signal while the node
+/// opens its store and starts stops it as soon as it serves, through the same clean
+/// shutdown, rather than killing it half-way (and leaving a temporary chain behind).
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut shutdown = Shutdown::listen()?;
+    Ok(async move { shutdown.wait().await })
 }
 
 /// What a transaction offers to pay.
