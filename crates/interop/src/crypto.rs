@@ -4,12 +4,16 @@
 //! `s` only, the cofactored equation), so that single and batch verification accept exactly
 //! the same set. Consensus depends on that: a block whose signatures one validator checks
 //! in a batch and another one by one must get the same verdict. The rules are those of the
-//! `ed25519-consensus` crate, which this module wraps.
+//! `ed25519-zebra` crate, which this module wraps, the reference implementation of ZIP-215
+//! (ADR 0027); a test checks its verdicts against `ed25519-consensus`, which the chain used
+//! before, on the encodings where Ed25519 implementations disagree.
 
 use std::fmt;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_consensus::{batch, SigningKey, VerificationKey, VerificationKeyBytes};
+use ed25519_zebra::{batch, SigningKey, VerificationKey, VerificationKeyBytes};
+use rand::RngCore as _;
+use rand_chacha::rand_core::SeedableRng as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroize;
 
@@ -54,7 +58,11 @@ pub struct SecretKey(SigningKey);
 impl SecretKey {
     /// A new key from the operating system's randomness.
     pub fn generate() -> SecretKey {
-        SecretKey(SigningKey::new(rand::rngs::OsRng))
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let key = SecretKey::from_seed(seed);
+        seed.zeroize();
+        key
     }
 
     /// The key whose seed is `seed`. Dev accounts and tests derive keys this way.
@@ -69,7 +77,7 @@ impl SecretKey {
 
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.verification_key().to_bytes())
+        PublicKey(self.0.verification_key().into())
     }
 
     /// Signs `message` as given. Protocol code signs a
@@ -96,7 +104,7 @@ impl PublicKey {
     /// Verifies `signature` over `message` under ZIP-215 rules.
     pub fn verify_raw(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
         let key = VerificationKey::try_from(self.0).map_err(|_| CryptoError::InvalidPublicKey)?;
-        key.verify(&ed25519_consensus::Signature::from(signature.0), message)
+        key.verify(&ed25519_zebra::Signature::from_bytes(&signature.0), message)
             .map_err(|_| CryptoError::InvalidSignature)
     }
 
@@ -144,7 +152,7 @@ impl BatchVerifier {
     pub fn add(&mut self, key: &PublicKey, message: &[u8], signature: &Signature) {
         let item: batch::Item = (
             VerificationKeyBytes::from(key.0),
-            ed25519_consensus::Signature::from(signature.0),
+            ed25519_zebra::Signature::from_bytes(&signature.0),
             message,
         )
             .into();
@@ -165,8 +173,13 @@ impl BatchVerifier {
     /// `Ok` when every signature verifies; [`CryptoError::BatchFailed`] when at least one does
     /// not (an invalid public key included). An empty batch verifies.
     pub fn verify(self) -> Result<(), CryptoError> {
+        // The batch's random coefficients must be unpredictable to whoever chose the
+        // signatures: a ChaCha20 stream seeded from the thread's generator, itself reseeded
+        // from the operating system.
+        let mut seed = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut seed);
         self.inner
-            .verify(rand::thread_rng())
+            .verify(rand_chacha::ChaCha20Rng::from_seed(seed))
             .map_err(|_| CryptoError::BatchFailed)
     }
 }

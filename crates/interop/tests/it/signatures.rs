@@ -1,6 +1,8 @@
 //! Batch and single verification agree, on random inputs and on the edge cases where
 //! Ed25519 implementations historically disagree: small-order points, non-canonical point
-//! encodings, and non-canonical scalars (ZIP-215).
+//! encodings, and non-canonical scalars (ZIP-215). Each verdict is also held to that of
+//! `ed25519-consensus`, the verifier the chain used before `ed25519-zebra` (ADR 0027): a
+//! difference would split the chain between nodes of two versions.
 
 use lamina_interop::crypto::{
     verify_each, BatchVerifier, CryptoError, PublicKey, SecretKey, Signature,
@@ -15,6 +17,13 @@ fn batch_of_one(key: &PublicKey, message: &[u8], sig: &Signature) -> bool {
     let mut batch = BatchVerifier::new();
     batch.add(key, message, sig);
     batch.verify().is_ok()
+}
+
+/// What `ed25519-consensus` says of one signature.
+fn reference(key: &PublicKey, message: &[u8], sig: &Signature) -> bool {
+    ed25519_consensus::VerificationKey::try_from(key.0)
+        .and_then(|key| key.verify(&ed25519_consensus::Signature::from(sig.0), message))
+        .is_ok()
 }
 
 fn hex32(text: &str) -> [u8; 32] {
@@ -70,6 +79,11 @@ fn small_order_and_non_canonical_cases_agree() {
                     batch_of_one(&key, b"Zcash", &sig),
                     "A={a:02x?} R={r:02x?} s={s:02x?}"
                 );
+                assert_eq!(
+                    one,
+                    reference(&key, b"Zcash", &sig),
+                    "A={a:02x?} R={r:02x?}"
+                );
                 if s != [0u8; 32] {
                     assert!(!one, "a non-canonical s is always refused");
                 }
@@ -82,6 +96,35 @@ fn small_order_and_non_canonical_cases_agree() {
     // them, non-canonical encodings included, and so must both paths.
     assert_eq!(cases, encodings.len() * encodings.len() * 2);
     assert_eq!(accepted, encodings.len() * encodings.len());
+}
+
+/// Every encoding with `y` from p to p + 18 (either sign bit), as key and as `R`, whether it
+/// decodes to a point of small order, of large order, or to none.
+#[test]
+fn encodings_above_the_modulus_get_the_old_verdicts() {
+    let mut encodings = Vec::new();
+    for excess in 0u8..19 {
+        for top in [0x7f, 0xff] {
+            let mut y = [0xffu8; 32];
+            y[0] = 0xed + excess;
+            y[31] = top;
+            encodings.push(y);
+        }
+    }
+    let key = SecretKey::from_seed([3; 32]).public_key();
+    let mut accepted = 0;
+    for a in &encodings {
+        for r in encodings.iter().chain([&key.0]) {
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(r);
+            let (key, sig) = (PublicKey(*a), Signature(sig));
+            let one = single(&key, b"m", &sig);
+            assert_eq!(one, reference(&key, b"m", &sig), "A={a:02x?} R={r:02x?}");
+            assert_eq!(one, batch_of_one(&key, b"m", &sig));
+            accepted += usize::from(one);
+        }
+    }
+    assert!(accepted > 0 && accepted < encodings.len() * (encodings.len() + 1));
 }
 
 #[test]
@@ -157,6 +200,7 @@ proptest! {
         let (key, message, sig) = case(seed, message, &tamper);
         let one = single(&key, &message, &sig);
         prop_assert_eq!(one, batch_of_one(&key, &message, &sig));
+        prop_assert_eq!(one, reference(&key, &message, &sig));
         if matches!(tamper, Tamper::None) {
             prop_assert!(one, "an untouched signature verifies");
         }
