@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Chunks are as large as keeping every core busy allows, up to [`SignatureBatches::MAX`]:
-//! a batch of 1,024 signatures costs about a fifth less per signature than one of 128. A
+//! a batch of 1,024 signatures costs about 15% less per signature than one of 128. A
 //! batch that fails is checked again one by one, so one bad signature costs a whole batch;
 //! [`SignatureBatches`] shrinks the chunks when batches fail and lets them grow back while
 //! they verify, which bounds what a stream of bad signatures costs.
@@ -54,9 +54,9 @@ pub struct SignatureBatches {
 }
 
 impl SignatureBatches {
-    /// The largest batch. Per signature, on one core, a batch of 1,024 costs about a fifth
-    /// less than one of 128 and 4% more than one of 2,048, and a signature checked alone
-    /// costs 2.6 times as much (`cargo bench -p lamina-interop --bench verify`); a larger
+    /// The largest batch. Per signature, on one core, a batch of 1,024 costs about 15% less
+    /// than one of 128 and 5% more than one of 2,048, and a signature checked alone costs
+    /// about 2.6 times as much (`cargo bench -p lamina-interop --bench verify`); a larger
     /// maximum would make a failed batch cost more for little gain.
     pub const MAX: usize = 1024;
     /// The smallest batch that spreading a submission over the cores, or a failure, leads to.
