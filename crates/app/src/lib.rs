@@ -1,5 +1,15 @@
 //! Lamina's application layer: JSON-RPC, the typed client, the wallet, and DeFi modules.
 //!
 //! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port) and its typed client.
+//! - DeFi runtime modules, reusable by any chain: [`oracle`] (median price feeds),
+//!   [`dex`] (constant-product pools and a router), [`lending`] (markets with a kinked rate
+//!   model, health factors and liquidation). They compose through typed seams with declared
+//!   access (`docs/adr/0028-module-composition.md`).
+//! - [`math`]: the exact integer arithmetic they share.
 
+pub mod dex;
+pub mod math;
 pub mod rpc;
+
+#[cfg(test)]
+mod testkit;

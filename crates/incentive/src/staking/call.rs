@@ -21,16 +21,19 @@ pub enum StakingCall {
         /// The consensus key.
         key: PublicKey,
         /// The first bond, at least the minimum.
+        #[serde(with = "lamina_interop::module::amount")]
         bond: u128,
     },
     /// Adds `amount` to the sender's bond.
     Bond {
         /// How much.
+        #[serde(with = "lamina_interop::module::amount")]
         amount: u128,
     },
     /// Starts unbonding `amount` of the sender's bond.
     Unbond {
         /// How much.
+        #[serde(with = "lamina_interop::module::amount")]
         amount: u128,
     },
     /// Takes back every released unbonding.

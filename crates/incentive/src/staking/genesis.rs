@@ -71,22 +71,6 @@ impl StakingGenesis {
     }
 }
 
-/// `u128` amounts in the spec as decimal strings (see [`Amount`]).
-pub(crate) mod amount {
-    use lamina_interop::module::Amount;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(value: &u128, serializer: S) -> Result<S::Ok, S::Error> {
-        Amount(*value).serialize(serializer)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<u128, D::Error> {
-        Ok(Amount::deserialize(deserializer)?.0)
-    }
-}
-
 pub(super) fn init<L: Ledger>(
     staking: &Staking<L>,
     genesis: &StakingGenesis,

@@ -68,7 +68,7 @@ pub struct Params {
     /// Size of the active set.
     pub max_validators: u32,
     /// Smallest bond a validator registers with.
-    #[serde(with = "genesis::amount")]
+    #[serde(with = "lamina_interop::module::amount")]
     pub min_bond: u128,
     /// Blocks between an unbond and the withdrawal of its amount.
     pub unbonding_blocks: u64,
@@ -77,7 +77,7 @@ pub struct Params {
     /// Share of the bond burned for an equivocation, in thousandths.
     pub slash_per_mille: u16,
     /// Native units minted each block for the active set.
-    #[serde(with = "genesis::amount")]
+    #[serde(with = "lamina_interop::module::amount")]
     pub reward_per_block: u128,
 }
 // ANCHOR_END: params
@@ -88,6 +88,7 @@ pub struct Validator {
     /// Its consensus (and network) key.
     pub key: PublicKey,
     /// What it has bonded.
+    #[serde(with = "lamina_interop::module::amount")]
     pub bonded: u128,
     /// Whether it was slashed: a jailed validator never re-enters the set.
     pub jailed: bool,
@@ -101,6 +102,7 @@ pub struct Member {
     /// The consensus key.
     pub key: PublicKey,
     /// Its bond when the set was formed (rewards are pro rata to it).
+    #[serde(with = "lamina_interop::module::amount")]
     pub bond: u128,
 }
 
@@ -139,6 +141,7 @@ impl ActiveSet {
 )]
 pub struct Unbonding {
     /// How much.
+    #[serde(with = "lamina_interop::module::amount")]
     pub amount: u128,
     /// The first height at which it can be withdrawn.
     pub release: u64,

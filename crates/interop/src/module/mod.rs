@@ -24,9 +24,11 @@
 //! under a prefix of their own.
 
 mod access;
+pub mod amount;
 mod fees;
 mod gas;
 mod ledger;
+mod prices;
 mod state;
 mod typed;
 
@@ -34,12 +36,14 @@ use std::marker::PhantomData;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use access::AccessSet;
+pub use amount::Amount;
 pub use fees::{reward_pool, FeeRule, FeeSplit, FeeTotals, TipsToProducer};
 pub use gas::{GasMeter, GasSchedule};
 pub use ledger::{module_account, Ledger, LedgerError};
+pub use prices::{Price, PriceFeed, PRICE_SCALE};
 pub use state::{
     Checkpoint, Effects, EmptyState, StateError, StateView, WorkingSet, MAX_KEY_LEN, MAX_VALUE_LEN,
 };
@@ -47,35 +51,6 @@ pub use typed::{StateMap, StateValue};
 
 use crate::codec::{self, DecodeError};
 use crate::types::{Address, ChainId, Height, Timestamp};
-
-/// An amount in a chain spec: a decimal string, since JSON numbers stop at 2^64 (and many
-/// readers at 2^53). A plain number is accepted on input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Amount(pub u128);
-
-impl Serialize for Amount {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Amount, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Text(String),
-            Number(u64),
-        }
-        match Either::deserialize(deserializer)? {
-            Either::Number(n) => Ok(Amount(n as u128)),
-            Either::Text(text) => text
-                .parse()
-                .map(Amount)
-                .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an amount"))),
-        }
-    }
-}
 
 /// A module's error. `code` is what receipts and clients see; the text is the reason.
 pub trait ModuleError: std::error::Error + From<StateError> + Send + Sync + 'static {

@@ -17,7 +17,8 @@ pub enum BankCall {
         to: Address,
         /// The asset.
         asset: AssetId,
-        /// How much, in the asset's smallest unit.
+        /// How much, in the asset's smallest unit (a decimal string in JSON).
+        #[serde(with = "lamina_interop::module::amount")]
         amount: u128,
     },
 }

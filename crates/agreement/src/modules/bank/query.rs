@@ -31,6 +31,7 @@ pub enum BankResponse {
     /// The balance.
     Balance {
         /// In the asset's smallest unit.
+        #[serde(with = "lamina_interop::module::amount")]
         amount: u128,
     },
     /// The asset.
@@ -38,6 +39,7 @@ pub enum BankResponse {
         /// Symbol and decimals.
         info: AssetInfo,
         /// Total supply.
+        #[serde(with = "lamina_interop::module::amount")]
         supply: u128,
     },
 }

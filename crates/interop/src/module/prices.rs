@@ -1,0 +1,59 @@
+//! The price seam: how a module reads an asset's price without reaching into the oracle's
+//! keys, the way [`Ledger`](super::Ledger) moves assets.
+//!
+//! The oracle (in `app`) implements [`PriceFeed`]; a module that needs prices (lending, a
+//! liquidation bot's module, insurance triggers) is generic over it and is handed the oracle
+//! when the runtime is composed. Each read comes with an access declaration,
+//! [`PriceFeed::price_access`], that the caller adds to its own access set, so the executor
+//! knows which calls read which prices and the working set refuses a read it did not declare.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use super::{AccessSet, StateError, StateView, WorkingSet};
+use crate::types::{Height, Timestamp};
+
+/// Prices are fixed-point numbers with 18 decimals: `value` units of the quote asset (the
+/// oracle's numeraire, in its smallest unit) buy `PRICE_SCALE` units of the asset (in its
+/// smallest unit). The worth of `amount` is `amount * value / PRICE_SCALE`.
+pub const PRICE_SCALE: u128 = 1_000_000_000_000_000_000;
+
+/// An asset's price, as of the block that set it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Price {
+    /// Quote units per [`PRICE_SCALE`] units of the asset.
+    #[serde(with = "super::amount")]
+    pub value: u128,
+    /// The block that set it.
+    pub height: Height,
+    /// That block's time.
+    pub timestamp: Timestamp,
+}
+
+impl Price {
+    /// Blocks since the price was set, as of `now`.
+    pub fn age_blocks(&self, now: Height) -> u64 {
+        now.0.saturating_sub(self.height.0)
+    }
+}
+
+// ANCHOR: price_feed
+/// Current prices, as an oracle keeps them.
+pub trait PriceFeed: Send + Sync + 'static {
+    /// The latest price of `asset`, or `None` when it has none. Freshness is the caller's
+    /// rule: it compares [`Price::height`] with its own limit.
+    fn price(&self, state: &mut WorkingSet<'_>, asset: u32) -> Result<Option<Price>, StateError>;
+
+    /// The same, from committed state, for queries.
+    fn committed_price(
+        &self,
+        state: &dyn StateView,
+        asset: u32,
+    ) -> Result<Option<Price>, StateError>;
+
+    /// Adds to `access` the keys [`PriceFeed::price`] reads for `asset`.
+    fn price_access(&self, access: AccessSet, asset: u32) -> AccessSet;
+}
+// ANCHOR_END: price_feed
