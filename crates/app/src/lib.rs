@@ -9,6 +9,7 @@
 
 pub mod dex;
 pub mod math;
+pub mod oracle;
 pub mod rpc;
 
 #[cfg(test)]
