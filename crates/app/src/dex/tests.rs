@@ -421,7 +421,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     /// Over random sequences of provisions, redemptions and one- and two-hop swaps: assets
     /// are conserved, every pool's reserves equal its account's balances, the product of

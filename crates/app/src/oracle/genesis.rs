@@ -82,6 +82,7 @@ pub(super) fn init(
                     value,
                     height: env.height,
                     timestamp: env.timestamp,
+                    fixed: feed.fixed,
                 };
                 PRICES.set(ctx.state(), &feed.asset, &price)?;
             }

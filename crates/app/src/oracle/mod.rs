@@ -272,6 +272,7 @@ impl Module for Oracle {
                 value,
                 height: env.height,
                 timestamp: env.timestamp,
+                fixed: false,
             };
             PRICES.set(ctx.state(), &feed.asset, &price)?;
             ctx.emit(&OracleEvent::PriceSet {

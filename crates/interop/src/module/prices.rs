@@ -30,11 +30,17 @@ pub struct Price {
     pub height: Height,
     /// That block's time.
     pub timestamp: Timestamp,
+    /// Whether the price never changes (the quote asset at one): it is never stale.
+    #[serde(default)]
+    pub fixed: bool,
 }
 
 impl Price {
-    /// Blocks since the price was set, as of `now`.
+    /// Blocks since the price was set, as of `now`; zero for a fixed price.
     pub fn age_blocks(&self, now: Height) -> u64 {
+        if self.fixed {
+            return 0;
+        }
         now.0.saturating_sub(self.height.0)
     }
 }
