@@ -33,9 +33,10 @@ pub struct Chain {
 }
 
 impl Default for Chain {
-    /// Lamina itself: the framework's modules and nothing else.
+    /// Lamina itself: the framework's modules and the application layer's DeFi modules
+    /// (`oracle`, `dex`, `lending`), with a dollar (asset 1) for the dev accounts.
     fn default() -> Chain {
-        Chain::new("lamina")
+        crate::defi::compose(Chain::new("lamina"))
     }
 }
 

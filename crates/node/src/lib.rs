@@ -22,6 +22,7 @@ mod bench;
 mod chain;
 mod cli;
 mod config;
+mod defi;
 pub mod evidence;
 mod keys;
 mod metrics;

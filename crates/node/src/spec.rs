@@ -334,7 +334,7 @@ mod tests {
     #[test]
     fn presets_round_trip_through_json_and_build_a_genesis() {
         for preset in [Preset::Dev, Preset::Local, Preset::LocalPos] {
-            let spec = ChainSpec::preset(preset);
+            let spec = crate::Chain::default().preset(preset);
             let text = serde_json::to_string_pretty(&spec).unwrap();
             let back: ChainSpec = serde_json::from_str(&text).unwrap();
             assert_eq!(back, spec);
@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn proof_of_stake_genesis_bonds_the_listed_validators() {
-        let spec = ChainSpec::preset(Preset::LocalPos);
+        let spec = crate::Chain::default().preset(Preset::LocalPos);
         spec.check_validators().unwrap();
         let runtime = crate::Chain::default().runtime(&spec).unwrap();
         let env = lamina_interop::module::Env {

@@ -178,35 +178,7 @@ pub(crate) fn execute<L: Ledger + Clone>(
             asset_b,
             amount_a,
             amount_b,
-        } => {
-            let pair = pair(asset_a, asset_b)?;
-            if POOLS.get(ctx.state(), &pair)?.is_some() {
-                return Err(DexError::PoolExists(pair));
-            }
-            let (amount_a, amount_b) = ordered(asset_a, pair, amount_a, amount_b);
-            let shares = initial_shares(amount_a, amount_b)?;
-            let account = pool_account(pair);
-            ledger.transfer(ctx.state(), pair.0, &sender, &account, amount_a)?;
-            ledger.transfer(ctx.state(), pair.1, &sender, &account, amount_b)?;
-            let pool = Pool {
-                reserve_a: amount_a,
-                reserve_b: amount_b,
-                shares,
-                price_a_cumulative: 0,
-                price_b_cumulative: 0,
-                last_update_secs: now_secs,
-            };
-            POOLS.set(ctx.state(), &pair, &pool)?;
-            let given = shares - MIN_LIQUIDITY;
-            SHARES.set(ctx.state(), &(pair, sender), &given)?;
-            ctx.emit(&DexEvent::PoolCreated {
-                pair,
-                provider: sender,
-                amount_a,
-                amount_b,
-                shares: given,
-            })?;
-        }
+        } => open_pool(ledger, ctx, sender, asset_a, asset_b, amount_a, amount_b)?,
         DexCall::AddLiquidity {
             asset_a,
             asset_b,
@@ -343,6 +315,47 @@ pub(crate) fn execute<L: Ledger + Clone>(
             settle(ledger, ctx, sender, &path, pools, &amounts, fee, now_secs)?;
         }
     }
+    Ok(())
+}
+
+/// Opens the pool of `asset_a` and `asset_b` with `provider`'s first liquidity (a call, or a
+/// pool in genesis).
+pub(super) fn open_pool<L: Ledger + Clone>(
+    ledger: &L,
+    ctx: &mut Context<'_, '_, Dex<L>>,
+    provider: Address,
+    asset_a: u32,
+    asset_b: u32,
+    amount_a: u128,
+    amount_b: u128,
+) -> Result<(), DexError> {
+    let pair = pair(asset_a, asset_b)?;
+    if POOLS.get(ctx.state(), &pair)?.is_some() {
+        return Err(DexError::PoolExists(pair));
+    }
+    let (amount_a, amount_b) = ordered(asset_a, pair, amount_a, amount_b);
+    let shares = initial_shares(amount_a, amount_b)?;
+    let account = pool_account(pair);
+    ledger.transfer(ctx.state(), pair.0, &provider, &account, amount_a)?;
+    ledger.transfer(ctx.state(), pair.1, &provider, &account, amount_b)?;
+    let pool = Pool {
+        reserve_a: amount_a,
+        reserve_b: amount_b,
+        shares,
+        price_a_cumulative: 0,
+        price_b_cumulative: 0,
+        last_update_secs: ctx.env().timestamp.0 / 1_000,
+    };
+    POOLS.set(ctx.state(), &pair, &pool)?;
+    let given = shares - MIN_LIQUIDITY;
+    SHARES.set(ctx.state(), &(pair, provider), &given)?;
+    ctx.emit(&DexEvent::PoolCreated {
+        pair,
+        provider,
+        amount_a,
+        amount_b,
+        shares: given,
+    })?;
     Ok(())
 }
 

@@ -62,7 +62,7 @@ use serde::{Deserialize, Serialize};
 
 pub use call::DexCall;
 pub use event::DexEvent;
-pub use genesis::DexGenesis;
+pub use genesis::{DexGenesis, GenesisPool};
 pub use query::{DexQuery, DexResponse};
 
 use crate::math::MathError;
@@ -259,7 +259,7 @@ impl<L: Ledger + Clone> Module for Dex<L> {
         genesis: &DexGenesis,
         ctx: &mut Context<'_, '_, Self>,
     ) -> Result<(), DexError> {
-        genesis::init(genesis, ctx)
+        genesis::init(&self.ledger, genesis, ctx)
     }
 
     fn access(&self, call: &DexCall, sender: &Address) -> AccessSet {

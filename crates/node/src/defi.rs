@@ -1,0 +1,100 @@
+//! Lamina's own dev chain composes the application layer's DeFi modules: a dollar (asset 1)
+//! for the dev accounts, an `oracle` fed by alice, a `dex` with a LAM/USD pool from dave, and
+//! a `lending` market in each asset.
+
+use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank, NATIVE};
+use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
+use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis, RateModel};
+use lamina_app::oracle::{FeedGenesis, Oracle, OracleGenesis, Params as OracleParams, ONE};
+use lamina_interop::module::Amount;
+
+use crate::spec::{dev_account, DEV_ACCOUNTS};
+use crate::Chain;
+
+/// The dev chain's dollar: 18 decimals, a million for each dev account.
+pub(crate) const USD: u32 = 1;
+const E18: u128 = 1_000_000_000_000_000_000;
+
+fn market(collateral_factor_bps: u16, liquidation_threshold_bps: u16) -> MarketConfig {
+    MarketConfig {
+        collateral_factor_bps,
+        liquidation_threshold_bps,
+        liquidation_bonus_bps: 500,
+        reserve_factor_bps: 1_000,
+        // 2% a year at no use, 10% more up to the 80% kink, 300% more above it.
+        rate: RateModel {
+            base_bps: 200,
+            slope_low_bps: 1_000,
+            kink_bps: 8_000,
+            slope_high_bps: 30_000,
+        },
+        supply_cap: 0,
+        borrow_cap: 0,
+    }
+}
+
+/// `chain` with USD, `oracle`, `dex` and `lending` in its presets.
+pub(crate) fn compose(chain: Chain) -> Chain {
+    let usd = AssetGenesis {
+        id: USD,
+        info: AssetInfo {
+            symbol: "USD".into(),
+            decimals: 18,
+        },
+        balances: DEV_ACCOUNTS
+            .iter()
+            .map(|name| (dev_account(name), Amount(1_000_000 * E18)))
+            .collect(),
+        minters: Vec::new(),
+    };
+    let oracle = OracleGenesis {
+        // Reports count for 100 blocks; one makes a price; at most 50% a block.
+        params: OracleParams {
+            max_report_age_blocks: 100,
+            min_reports: 1,
+            max_move_bps: 5_000,
+        },
+        feeders: vec![dev_account("alice")],
+        feeds: vec![
+            FeedGenesis {
+                asset: NATIVE,
+                price: Some(2 * ONE),
+                fixed: false,
+            },
+            FeedGenesis {
+                asset: USD,
+                price: Some(ONE),
+                fixed: true,
+            },
+        ],
+    };
+    let dex = DexGenesis {
+        fee_bps: 30,
+        pools: vec![GenesisPool {
+            asset_a: NATIVE,
+            asset_b: USD,
+            amount_a: 100 * E18,
+            amount_b: 200 * E18,
+            provider: dev_account("dave"),
+        }],
+    };
+    let mut lending = LendingGenesis::default();
+    // One-second blocks.
+    lending.params.blocks_per_year = 31_536_000;
+    lending.params.max_price_age_blocks = 600;
+    lending.markets = vec![
+        MarketGenesis {
+            asset: NATIVE,
+            config: market(7_500, 8_000),
+        },
+        MarketGenesis {
+            asset: USD,
+            config: market(8_000, 8_500),
+        },
+    ];
+    chain
+        .asset(usd)
+        .module(Oracle, oracle)
+        .module(Dex::new(Bank), dex)
+        .module(Lending::new(Bank, Oracle, &[NATIVE, USD]), lending)
+}
