@@ -105,8 +105,9 @@ for template in minimal pos-bft defi; do
       call attendance '{"set_moniker": {"moniker": "ci"}}' "$rpc" bob
       ;;
     defi)
-      call amm '{"create_pool": {"asset_a": 0, "asset_b": 1, "amount_a": 1000000, "amount_b": 4000000}}' "$rpc" alice
-      call amm '{"swap": {"asset_in": 0, "asset_out": 1, "amount_in": 10000, "min_out": 39000}}' "$rpc" bob
+      call dex '{"swap_exact_in": {"path": [0, 1], "amount_in": "1000000000000000000", "min_out": "1900000000000000000"}}' "$rpc" bob
+      call lending '{"supply": {"asset": 0, "amount": "100000000000000000000"}}' "$rpc" bob
+      call lending '{"borrow": {"asset": 1, "amount": "50000000000000000000"}}' "$rpc" bob
       ;;
   esac
   call tally '{"add": {"amount": 5}}' "$rpc" charlie

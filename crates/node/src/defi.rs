@@ -1,6 +1,6 @@
-//! Lamina's own dev chain composes the application layer's DeFi modules: a dollar (asset 1)
-//! for the dev accounts, an `oracle` fed by alice, a `dex` with a LAM/USD pool from dave, and
-//! a `lending` market in each asset.
+//! The application layer's DeFi modules in a chain's presets: an `oracle` fed by alice, a
+//! `dex` with a LAM/quote pool from dave, and a `lending` market in each asset
+//! ([`Chain::defi`]). Lamina's own dev chain adds them with a dollar (asset 1) as the quote.
 
 use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank, NATIVE};
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
@@ -33,7 +33,7 @@ fn market(collateral_factor_bps: u16, liquidation_threshold_bps: u16) -> MarketC
     }
 }
 
-/// `chain` with USD, `oracle`, `dex` and `lending` in its presets.
+/// Lamina's dev chain: `chain` with a dollar for the dev accounts and the DeFi modules.
 pub(crate) fn compose(chain: Chain) -> Chain {
     let usd = AssetGenesis {
         id: USD,
@@ -47,54 +47,62 @@ pub(crate) fn compose(chain: Chain) -> Chain {
             .collect(),
         minters: Vec::new(),
     };
-    let oracle = OracleGenesis {
-        // Reports count for 100 blocks; one makes a price; at most 50% a block.
-        params: OracleParams {
-            max_report_age_blocks: 100,
-            min_reports: 1,
-            max_move_bps: 5_000,
-        },
-        feeders: vec![dev_account("alice")],
-        feeds: vec![
-            FeedGenesis {
+    chain.asset(usd).defi(USD)
+}
+
+impl Chain {
+    /// Adds `oracle`, `dex` and `lending` with presets for the native asset and `quote` (a
+    /// bank asset of 18 decimals that the dev accounts hold, priced at one): alice feeds the
+    /// native asset's price (2 quote), dave provides a pool of 100 native and 200 quote, and
+    /// each asset has a lending market.
+    pub fn defi(self, quote: u32) -> Chain {
+        let oracle = OracleGenesis {
+            // Reports count for 100 blocks; one makes a price; at most 50% a block.
+            params: OracleParams {
+                max_report_age_blocks: 100,
+                min_reports: 1,
+                max_move_bps: 5_000,
+            },
+            feeders: vec![dev_account("alice")],
+            feeds: vec![
+                FeedGenesis {
+                    asset: NATIVE,
+                    price: Some(2 * ONE),
+                    fixed: false,
+                },
+                FeedGenesis {
+                    asset: quote,
+                    price: Some(ONE),
+                    fixed: true,
+                },
+            ],
+        };
+        let dex = DexGenesis {
+            fee_bps: 30,
+            pools: vec![GenesisPool {
+                asset_a: NATIVE,
+                asset_b: quote,
+                amount_a: 100 * E18,
+                amount_b: 200 * E18,
+                provider: dev_account("dave"),
+            }],
+        };
+        let mut lending = LendingGenesis::default();
+        // One-second blocks.
+        lending.params.blocks_per_year = 31_536_000;
+        lending.params.max_price_age_blocks = 600;
+        lending.markets = vec![
+            MarketGenesis {
                 asset: NATIVE,
-                price: Some(2 * ONE),
-                fixed: false,
+                config: market(7_500, 8_000),
             },
-            FeedGenesis {
-                asset: USD,
-                price: Some(ONE),
-                fixed: true,
+            MarketGenesis {
+                asset: quote,
+                config: market(8_000, 8_500),
             },
-        ],
-    };
-    let dex = DexGenesis {
-        fee_bps: 30,
-        pools: vec![GenesisPool {
-            asset_a: NATIVE,
-            asset_b: USD,
-            amount_a: 100 * E18,
-            amount_b: 200 * E18,
-            provider: dev_account("dave"),
-        }],
-    };
-    let mut lending = LendingGenesis::default();
-    // One-second blocks.
-    lending.params.blocks_per_year = 31_536_000;
-    lending.params.max_price_age_blocks = 600;
-    lending.markets = vec![
-        MarketGenesis {
-            asset: NATIVE,
-            config: market(7_500, 8_000),
-        },
-        MarketGenesis {
-            asset: USD,
-            config: market(8_000, 8_500),
-        },
-    ];
-    chain
-        .asset(usd)
-        .module(Oracle, oracle)
-        .module(Dex::new(Bank), dex)
-        .module(Lending::new(Bank, Oracle, &[NATIVE, USD]), lending)
+        ];
+        self.module(Oracle, oracle)
+            .module(Dex::new(Bank), dex)
+            .module(Lending::new(Bank, Oracle, &[NATIVE, quote]), lending)
+    }
 }

@@ -21,7 +21,7 @@ pub(crate) enum Template {
     /// The simplex BFT engine with proof of stake (staking, rewards, slashing), a 4-validator
     /// local chain, and a module of its own.
     PosBft,
-    /// Issued assets (an `assets` module) and a constant-product AMM (`amm`), on the solo
+    /// Issued assets (an `assets` module) and Lamina's `oracle`, `dex` and `lending`, on the solo
     /// engine.
     Defi,
 }

@@ -1,22 +1,25 @@
 //! {{project-name}}: a DeFi chain built on Lamina.
 //!
 //! Besides the native asset (LAM), the dev chain has USD (asset 1), issued by alice through
-//! the `assets` module, and an `amm` module for constant-product pools:
+//! this chain's own `assets` module, and Lamina's DeFi modules: `oracle` (alice feeds LAM's
+//! price), `dex` (a LAM/USD pool from genesis) and `lending` (a market in each asset):
 //!
 //! ```text
 //! cargo run -- node --dev
-//! cargo run -- tx call amm '{"create_pool": {"asset_a": 0, "asset_b": 1, "amount_a": 1000000, "amount_b": 4000000}}'
-//! cargo run -- query module amm '{"quote": {"asset_in": 0, "asset_out": 1, "amount_in": 10000}}'
-//! cargo run -- tx call amm '{"swap": {"asset_in": 0, "asset_out": 1, "amount_in": 10000, "min_out": 39000}}' --from bob
+//! cargo run -- query module dex '{"quote_exact_in": {"path": [0, 1], "amount_in": "1000000000000000000"}}'
+//! cargo run -- tx call dex '{"swap_exact_in": {"path": [0, 1], "amount_in": "1000000000000000000", "min_out": "1900000000000000000"}}' --from bob
+//! cargo run -- tx call lending '{"supply": {"asset": 0, "amount": "100000000000000000000"}}' --from bob
+//! cargo run -- tx call lending '{"borrow": {"asset": 1, "amount": "50000000000000000000"}}' --from bob
 //! ```
 
-use amm::{Amm, AmmGenesis};
 use assets::{Assets, AssetsGenesis, IssuedAsset};
 use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank};
 use lamina_interop::module::Amount;
 
 /// The dev chain's dollar.
 const USD: u32 = 1;
+/// One dollar, in its smallest unit.
+const DOLLAR: u128 = 1_000_000_000_000_000_000;
 
 /// mimalloc, which `Chain::run` tunes for a node.
 #[global_allocator]
@@ -28,11 +31,11 @@ fn main() -> anyhow::Result<()> {
         id: USD,
         info: AssetInfo {
             symbol: "USD".into(),
-            decimals: 6,
+            decimals: 18,
         },
         balances: lamina_node::DEV_ACCOUNTS
             .iter()
-            .map(|name| (dev(name), Amount(1_000_000_000_000)))
+            .map(|name| (dev(name), Amount(1_000_000 * DOLLAR)))
             .collect(),
         // Only the assets module changes its supply.
         minters: vec!["assets".into()],
@@ -40,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     let issued = IssuedAsset {
         asset: USD,
         admin: dev("alice"),
-        cap: Amount(1_000_000_000_000_000),
+        cap: Amount(1_000_000_000 * DOLLAR),
     };
     lamina_node::Chain::new("{{project-name}}")
         .asset(usd)
@@ -51,7 +54,8 @@ fn main() -> anyhow::Result<()> {
                 issued: vec![issued],
             },
         )
-        .module(Amm::new(Bank), AmmGenesis::default())
+        // Lamina's oracle, dex and lending, priced in USD.
+        .defi(USD)
         // lamina:modules (`lamina new module NAME` adds a line here)
         .run()
 }

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use amm::{pair, Amm, AmmCall, AmmGenesis, Pool, POOLS};
 use assets::{Assets, AssetsGenesis};
 use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank, BankGenesis};
 use lamina_agreement::{Runtime, RuntimeBuilder, SignedTx, UnsignedTx};
+use lamina_app::dex::{pair, pool_account, Dex, DexCall, DexGenesis, Pool, POOLS};
 use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::module::{Amount, Module as _, StateView};
@@ -23,7 +23,7 @@ struct Trading;
 
 impl Workload for Trading {
     fn modules(&self, runtime: RuntimeBuilder) -> RuntimeBuilder {
-        runtime.module(Assets::new(Bank)).module(Amm::new(Bank))
+        runtime.module(Assets::new(Bank)).module(Dex::new(Bank))
     }
 
     /// Every funded account also holds USD.
@@ -47,8 +47,8 @@ impl Workload for Trading {
                 serde_json::to_value(AssetsGenesis::default()).unwrap(),
             ),
             (
-                "amm".to_string(),
-                serde_json::to_value(AmmGenesis::default()).unwrap(),
+                "dex".to_string(),
+                serde_json::to_value(DexGenesis::default()).unwrap(),
             ),
         ])
     }
@@ -61,23 +61,23 @@ impl Workload for Trading {
         _other: Address,
     ) -> SignedTx {
         let call = match n {
-            0 => AmmCall::CreatePool {
+            0 => DexCall::CreatePool {
                 asset_a: 0,
                 asset_b: USD,
                 amount_a: 100_000_000,
                 amount_b: 400_000_000,
             },
-            n if n & 1 == 0 => AmmCall::Swap {
-                asset_in: 0,
-                asset_out: USD,
+            n if n & 1 == 0 => DexCall::SwapExactIn {
+                path: vec![0, USD],
                 amount_in: 10_000 + u128::from(n),
                 min_out: 0,
+                deadline_ms: None,
             },
-            n => AmmCall::Swap {
-                asset_in: USD,
-                asset_out: 0,
+            n => DexCall::SwapExactIn {
+                path: vec![USD, 0],
                 amount_in: 40_000 + u128::from(n),
                 min_out: 0,
+                deadline_ms: None,
             },
         };
         let gas_limit = 100_000;
@@ -88,7 +88,7 @@ impl Workload for Trading {
             max_fee: runtime.required_fee(gas_limit, 0).unwrap(),
             tip: 0,
             gas_limit,
-            module: runtime.module_index(Amm::<Bank>::NAME).unwrap(),
+            module: runtime.module_index(Dex::<Bank>::NAME).unwrap(),
             call: BoundedBytes::try_from_vec(codec::encode(&call)).unwrap(),
         }
         .sign(from)
@@ -105,7 +105,7 @@ impl Workload for Trading {
         if pool.reserve_a * pool.reserve_b <= 100_000_000u128 * 400_000_000 {
             return Err(format!("no trade grew the pool: {pool:?}"));
         }
-        let account = amm::pool_account(pair);
+        let account = pool_account(pair);
         for (asset, reserve) in [(0, pool.reserve_a), (USD, pool.reserve_b)] {
             let held = lamina_agreement::modules::bank::committed_balance(state, asset, &account)
                 .map_err(|e| e.to_string())?;

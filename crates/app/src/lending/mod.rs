@@ -226,8 +226,9 @@ pub struct Lending<L, P> {
 }
 
 impl<L: Ledger, P: PriceFeed> Lending<L, P> {
-    /// The module over `ledger` and `prices`, with a market for each of `markets` (their
-    /// settings come from genesis, which must name exactly these).
+    /// The module over `ledger` and `prices`, with a market for each of `markets` (at most
+    /// `MAX_MARKETS`). Genesis opens each with its settings; one it does not name stays
+    /// closed, and genesis may name no other.
     pub fn new(ledger: L, prices: P, markets: &[u32]) -> Self {
         Lending {
             ledger,

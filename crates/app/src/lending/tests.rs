@@ -372,12 +372,12 @@ fn bad_input_gets_typed_errors() {
         Some(13),
         "the ledger refuses"
     );
-    // Genesis that does not match the composed markets is refused.
-    let mut missing = genesis(10);
-    missing.markets.pop();
+    // Genesis that opens a market the module was not composed with is refused.
+    let mut stray = genesis(10);
+    stray.markets[1].asset = 9;
     let sections = std::collections::BTreeMap::from([(
         "lending".to_string(),
-        serde_json::to_value(missing).unwrap(),
+        serde_json::to_value(stray).unwrap(),
     )]);
     let runtime = lamina_agreement::Runtime::builder(lamina_agreement::RuntimeConfig::new(
         lamina_interop::ChainId(7),
@@ -387,6 +387,11 @@ fn bad_input_gets_typed_errors() {
     .build()
     .unwrap();
     assert!(TestChain::new(runtime, &sections).is_err());
+    // A composed market that genesis does not open stays closed.
+    let mut one = genesis(10);
+    one.markets.pop();
+    let mut closed = chain_with(one);
+    assert_eq!(call(&mut closed, 2, supply(ETH, E18)), Some(1));
 }
 
 #[test]

@@ -17,14 +17,16 @@ pub enum AssetsCall {
         asset: u32,
         /// The recipient.
         to: Address,
-        /// How much.
+        /// How much (a decimal string in JSON).
+        #[serde(with = "lamina_interop::module::amount")]
         amount: u128,
     },
     /// The sender destroys `amount` of its own `asset`.
     Burn {
         /// The asset.
         asset: u32,
-        /// How much.
+        /// How much (a decimal string in JSON).
+        #[serde(with = "lamina_interop::module::amount")]
         amount: u128,
     },
     /// The issuer hands the role to `admin`.

@@ -29,8 +29,10 @@ pub struct Issuer {
     /// The account that may mint and hand the role on.
     pub admin: Address,
     /// The most supply the issuer may reach by minting (burns make room again).
+    #[serde(with = "lamina_interop::module::amount")]
     pub cap: u128,
     /// What is in circulation through this module: minted less burned.
+    #[serde(with = "lamina_interop::module::amount")]
     pub issued: u128,
 }
 
