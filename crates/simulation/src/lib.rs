@@ -14,6 +14,7 @@
 //! is the same for the same scenario and seed.
 
 mod byzantine;
+pub mod defi;
 mod record;
 mod validator;
 mod workload;
@@ -428,11 +429,13 @@ async fn simulate(
                 let from = &senders[next_sender as usize];
                 let other =
                     Address::of(&senders[((next_sender + 1) % ACCOUNTS) as usize].public_key());
-                let tx = workload
-                    .transaction(runtime, next_sender, from, other)
-                    .to_raw();
+                let txs = workload
+                    .transactions(runtime, next_sender, from, other)
+                    .iter()
+                    .map(|tx| tx.to_raw())
+                    .collect();
                 let request = node.bus.requester::<SubmitTxs>();
-                if let Ok(verdicts) = request.request(SubmitTxs::from_client(vec![tx])).await {
+                if let Ok(verdicts) = request.request(SubmitTxs::from_client(txs)).await {
                     submitted += verdicts
                         .iter()
                         .filter(|v| matches!(v, Admission::Accepted { .. }))

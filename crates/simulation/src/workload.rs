@@ -13,8 +13,8 @@ use lamina_interop::Address;
 /// A chain's modules and the transactions its clients send, for [`crate::run_with`].
 ///
 /// The simulation composes `accounts`, `bank` and `staking`, then [`Workload::modules`]; it
-/// funds thousands of accounts, and has each send one transaction from
-/// [`Workload::transaction`]. At the end it runs [`Workload::check`] on every honest
+/// funds thousands of accounts (account `n`'s balance is the `n`-th of the bank's genesis),
+/// and has each send what [`Workload::transactions`] gives (one transaction by default). At the end it runs [`Workload::check`] on every honest
 /// validator's committed state.
 pub trait Workload: Send + Sync + 'static {
     /// Adds the chain's modules after the framework's.
@@ -31,6 +31,19 @@ pub trait Workload: Send + Sync + 'static {
     /// Transaction number `n`, signed by `from`, a funded account sending its first
     /// transaction (nonce 0); `other` is another funded account.
     fn transaction(&self, runtime: &Runtime, n: u64, from: &SecretKey, other: Address) -> SignedTx;
+
+    /// What account `n` sends, in one batch to one validator: by default the single
+    /// [`Workload::transaction`]; a workload whose clients need several steps (supply, then
+    /// borrow) returns them with nonces 0, 1, ...
+    fn transactions(
+        &self,
+        runtime: &Runtime,
+        n: u64,
+        from: &SecretKey,
+        other: Address,
+    ) -> Vec<SignedTx> {
+        vec![self.transaction(runtime, n, from, other)]
+    }
 
     /// Checks a validator's committed state once the run is over: the module's invariants,
     /// and that the transactions had their effect.

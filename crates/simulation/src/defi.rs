@@ -1,0 +1,370 @@
+//! A DeFi workload for the whole-chain simulation: suppliers, borrowers, traders, oracle
+//! feeders moving the price, and liquidators, on Lamina's `oracle`, `dex` and `lending`.
+//!
+//! ```text
+//! account n, by n % 5:
+//!   0 supplier     supplies USD
+//!   1 borrower     supplies 10 ETH (worth 20 000 USD at the start), borrows 13 000 USD:
+//!                  the first three succeed (the limit is 75% of the collateral), later
+//!                  ones are refused as the price falls
+//!   2 trader       swaps ETH for USD or back (one pool) or LAM for ETH and on to USD
+//!   3 feeder       reports an ETH price that walks down 5% a report to 55%, then back up
+//!                  (the first 32; later ones trade)
+//!   4 liquidator   liquidates one of the first three borrowers, repaying USD, seizing ETH:
+//!                  refused while the borrower is healthy, done below 81% of the start
+//!                  price, and below 65% the collateral runs out and leaves bad debt
+//! ```
+//!
+//! [`Workload::check`] runs on every honest validator's committed state: each market's
+//! books balance to the unit and match the ledger, every pool's reserves are its account's
+//! balances, no bank supply changed (nothing was minted or burned), and the traffic had its
+//! effect (the market lent, the pools traded).
+
+use std::collections::BTreeMap;
+
+use lamina_agreement::modules::bank::{self, AssetGenesis, AssetInfo, Bank, BankGenesis, NATIVE};
+use lamina_agreement::{Runtime, RuntimeBuilder, SignedTx, UnsignedTx};
+use lamina_app::dex::{pair, pool_account, Dex, DexCall, DexGenesis, GenesisPool, POOLS};
+use lamina_app::lending::{
+    lending_account, Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis, RateModel,
+    ACCOUNTS, MARKETS,
+};
+use lamina_app::oracle::{FeedGenesis, Oracle, OracleCall, OracleGenesis, Params, ONE};
+use lamina_interop::codec::{self, BoundedBytes};
+use lamina_interop::crypto::SecretKey;
+use lamina_interop::module::{Amount, Module, StateView};
+use lamina_interop::Address;
+
+use crate::Workload;
+
+/// The dollar.
+pub const USD: u32 = 1;
+/// The volatile asset.
+pub const ETH: u32 = 2;
+const E18: u128 = 1_000_000_000_000_000_000;
+/// What each account holds of USD and ETH.
+const HOLDING: u128 = 1_000_000 * E18;
+/// Feeders: the first accounts with `n % 5 == 3`.
+const FEEDERS: u64 = 32;
+/// The account that provides the genesis pools (it never sends).
+const PROVIDER: usize = 4_095;
+
+/// The workload. It remembers the supply of USD and ETH it gave at genesis, to check that
+/// none was created or destroyed.
+#[derive(Debug, Clone, Default)]
+pub struct Defi {
+    genesis_supply: std::sync::Arc<std::sync::OnceLock<u128>>,
+}
+
+fn config(collateral_factor_bps: u16, liquidation_threshold_bps: u16) -> MarketConfig {
+    MarketConfig {
+        collateral_factor_bps,
+        liquidation_threshold_bps,
+        liquidation_bonus_bps: 500,
+        reserve_factor_bps: 1_000,
+        rate: RateModel {
+            base_bps: 200,
+            slope_low_bps: 1_000,
+            kink_bps: 8_000,
+            slope_high_bps: 30_000,
+        },
+        supply_cap: 0,
+        borrow_cap: 0,
+    }
+}
+
+/// The ETH price reported by feeder number `k`: down 5% a report to 55%, then back up.
+fn price(k: u64) -> u128 {
+    let step = k % 20;
+    let percent = if step < 10 {
+        95 - 5 * step
+    } else {
+        55 + 5 * (step - 9)
+    };
+    2_000 * ONE / 100 * u128::from(percent)
+}
+
+fn sign<M: Module>(runtime: &Runtime, from: &SecretKey, nonce: u64, call: &M::Call) -> SignedTx {
+    let gas_limit = 1_000_000;
+    UnsignedTx {
+        chain_id: runtime.config().chain_id,
+        sender: from.public_key(),
+        nonce,
+        max_fee: runtime.required_fee(gas_limit, 0).unwrap_or(u128::MAX),
+        tip: 0,
+        gas_limit,
+        module: runtime.module_index(M::NAME).unwrap_or(u16::MAX),
+        call: BoundedBytes::try_from_vec(codec::encode(call)).unwrap_or_default(),
+    }
+    .sign(from)
+}
+
+type Lend = Lending<Bank, Oracle>;
+
+impl Workload for Defi {
+    fn modules(&self, runtime: RuntimeBuilder) -> RuntimeBuilder {
+        runtime
+            .module(Oracle)
+            .module(Dex::new(Bank))
+            .module(Lending::new(Bank, Oracle, &[USD, ETH]))
+    }
+
+    fn genesis(&self, bank: &mut BankGenesis) -> BTreeMap<String, serde_json::Value> {
+        let holders: Vec<Address> = bank.assets[0].balances.iter().map(|(a, _)| *a).collect();
+        let _ = self
+            .genesis_supply
+            .set(HOLDING.saturating_mul(holders.len() as u128));
+        for (id, symbol) in [(USD, "USD"), (ETH, "ETH")] {
+            bank.assets.push(AssetGenesis {
+                id,
+                info: AssetInfo {
+                    symbol: symbol.into(),
+                    decimals: 18,
+                },
+                balances: holders.iter().map(|a| (*a, Amount(HOLDING))).collect(),
+                minters: Vec::new(),
+            });
+        }
+        let feeders = (0..FEEDERS)
+            .filter_map(|k| holders.get((5 * k + 3) as usize).copied())
+            .collect();
+        let oracle = OracleGenesis {
+            params: Params {
+                max_report_age_blocks: 50,
+                min_reports: 1,
+                max_move_bps: 1_000,
+            },
+            feeders,
+            feeds: vec![
+                FeedGenesis {
+                    asset: USD,
+                    price: Some(ONE),
+                    fixed: true,
+                },
+                FeedGenesis {
+                    asset: ETH,
+                    price: Some(2_000 * ONE),
+                    fixed: false,
+                },
+            ],
+        };
+        let provider = holders[PROVIDER.min(holders.len() - 1)];
+        let dex = DexGenesis {
+            fee_bps: 30,
+            pools: vec![
+                GenesisPool {
+                    asset_a: ETH,
+                    asset_b: USD,
+                    amount_a: 100 * E18,
+                    amount_b: 200_000 * E18,
+                    provider,
+                },
+                GenesisPool {
+                    asset_a: NATIVE,
+                    asset_b: ETH,
+                    amount_a: 100_000_000,
+                    amount_b: E18,
+                    provider,
+                },
+            ],
+        };
+        let mut lending = LendingGenesis::default();
+        lending.params.blocks_per_year = 1_000_000;
+        lending.params.max_price_age_blocks = 1_000;
+        lending.markets = vec![
+            MarketGenesis {
+                asset: USD,
+                config: config(8_000, 8_500),
+            },
+            MarketGenesis {
+                asset: ETH,
+                config: config(7_500, 8_000),
+            },
+        ];
+        let section =
+            |value: serde_json::Result<serde_json::Value>| value.unwrap_or(serde_json::Value::Null);
+        BTreeMap::from([
+            ("oracle".to_string(), section(serde_json::to_value(oracle))),
+            ("dex".to_string(), section(serde_json::to_value(dex))),
+            (
+                "lending".to_string(),
+                section(serde_json::to_value(lending)),
+            ),
+        ])
+    }
+
+    fn transaction(&self, runtime: &Runtime, n: u64, from: &SecretKey, other: Address) -> SignedTx {
+        self.transactions(runtime, n, from, other)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| {
+                sign::<Lend>(
+                    runtime,
+                    from,
+                    0,
+                    &LendingCall::Supply {
+                        asset: USD,
+                        amount: 1,
+                    },
+                )
+            })
+    }
+
+    fn transactions(
+        &self,
+        runtime: &Runtime,
+        n: u64,
+        from: &SecretKey,
+        _other: Address,
+    ) -> Vec<SignedTx> {
+        let amount = u128::from(n);
+        match n % 5 {
+            0 => vec![sign::<Lend>(
+                runtime,
+                from,
+                0,
+                &LendingCall::Supply {
+                    asset: USD,
+                    amount: 50_000 * E18 + amount,
+                },
+            )],
+            1 => vec![
+                sign::<Lend>(
+                    runtime,
+                    from,
+                    0,
+                    &LendingCall::Supply {
+                        asset: ETH,
+                        amount: 10 * E18,
+                    },
+                ),
+                sign::<Lend>(
+                    runtime,
+                    from,
+                    1,
+                    &LendingCall::Borrow {
+                        asset: USD,
+                        amount: 13_000 * E18,
+                    },
+                ),
+            ],
+            3 if n / 5 < FEEDERS => vec![sign::<Oracle>(
+                runtime,
+                from,
+                0,
+                &OracleCall::Report {
+                    prices: vec![(ETH, Amount(price(n / 5)))],
+                },
+            )],
+            4 => {
+                let borrower = lamina_agreement::testing::key(1 + 5 * ((n / 5) % 3));
+                vec![sign::<Lend>(
+                    runtime,
+                    from,
+                    0,
+                    &LendingCall::Liquidate {
+                        borrower: Address::of(&borrower.public_key()),
+                        debt_asset: USD,
+                        collateral_asset: ETH,
+                        max_repay: u128::MAX,
+                    },
+                )]
+            }
+            _ => {
+                let path = match n % 3 {
+                    0 => vec![ETH, USD],
+                    1 => vec![USD, ETH],
+                    _ => vec![NATIVE, ETH, USD],
+                };
+                let amount_in = match path[0] {
+                    ETH => E18 / 10 + amount,
+                    USD => 200 * E18 + amount,
+                    _ => 10_000 + amount,
+                };
+                vec![sign::<Dex<Bank>>(
+                    runtime,
+                    from,
+                    0,
+                    &DexCall::SwapExactIn {
+                        path,
+                        amount_in,
+                        min_out: 0,
+                        deadline_ms: None,
+                    },
+                )]
+            }
+        }
+    }
+
+    fn check(&self, _runtime: &Runtime, state: &dyn StateView) -> Result<(), String> {
+        let err = |e: lamina_interop::module::StateError| e.to_string();
+        let mut lent = false;
+        for asset in [USD, ETH] {
+            let m = MARKETS
+                .get_committed(state, &asset)
+                .map_err(err)?
+                .ok_or(format!("no market {asset}"))?;
+            let held = bank::committed_balance(state, asset, &lending_account()).map_err(err)?;
+            if held != m.cash {
+                return Err(format!(
+                    "market {asset}: cash {} but the ledger holds {held}",
+                    m.cash
+                ));
+            }
+            if m.cash + m.borrows + m.bad_debt != m.supplied + m.reserves {
+                return Err(format!("market {asset}: the books do not balance: {m:?}"));
+            }
+            lent |= m.borrows > 0 || m.bad_debt > 0;
+        }
+        if !lent {
+            return Err("nothing was borrowed".into());
+        }
+        // The first borrowers never repay: a debt below what they borrowed was partly
+        // liquidated, and one with no position left was liquidated in full.
+        let mut liquidated = false;
+        for n in [1u64, 6, 11] {
+            let borrower = Address::of(&lamina_agreement::testing::key(n).public_key());
+            let positions = ACCOUNTS
+                .get_committed(state, &borrower)
+                .map_err(err)?
+                .unwrap_or_default();
+            let owed = positions
+                .iter()
+                .find(|p| p.asset == USD)
+                .map_or(0, |p| p.principal);
+            liquidated |= owed < 13_000 * E18;
+        }
+        if !liquidated {
+            return Err("no borrower was liquidated".into());
+        }
+        for (a, b) in [(ETH, USD), (NATIVE, ETH)] {
+            let pair = pair(a, b).map_err(|e| e.to_string())?;
+            let pool = POOLS
+                .get_committed(state, &pair)
+                .map_err(err)?
+                .ok_or(format!("no pool {pair:?}"))?;
+            let account = pool_account(pair);
+            for (asset, reserve) in [(pair.0, pool.reserve_a), (pair.1, pool.reserve_b)] {
+                let held = bank::committed_balance(state, asset, &account).map_err(err)?;
+                if held != reserve {
+                    return Err(format!(
+                        "pool {pair:?}: reserve {reserve} of {asset}, held {held}"
+                    ));
+                }
+            }
+        }
+        for asset in [USD, ETH] {
+            let supply = bank::SUPPLY
+                .get_committed(state, &asset)
+                .map_err(err)?
+                .unwrap_or(0);
+            let expected = self.genesis_supply.get().copied().unwrap_or(0);
+            if supply != expected {
+                return Err(format!(
+                    "asset {asset}: supply {supply}, genesis {expected}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
