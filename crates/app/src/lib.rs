@@ -14,4 +14,6 @@ pub mod oracle;
 pub mod rpc;
 
 #[cfg(test)]
+mod composition;
+#[cfg(test)]
 mod testkit;
