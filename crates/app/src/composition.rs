@@ -75,17 +75,19 @@ fn chain() -> TestChain {
             provider: address(1),
         }],
     };
-    let mut lending = LendingGenesis::default();
-    lending.markets = vec![
-        MarketGenesis {
-            asset: USD,
-            config: market(),
-        },
-        MarketGenesis {
-            asset: ETH,
-            config: market(),
-        },
-    ];
+    let lending = LendingGenesis {
+        markets: vec![
+            MarketGenesis {
+                asset: USD,
+                config: market(),
+            },
+            MarketGenesis {
+                asset: ETH,
+                config: market(),
+            },
+        ],
+        ..LendingGenesis::default()
+    };
     let mut chain = testkit::chain(
         |b| {
             b.module(Oracle)

@@ -76,8 +76,10 @@ pub fn setup() -> &'static Setup {
                 GenesisPool { asset_a: 1, asset_b: 2, amount_a: 2_000_000 * E18, amount_b: 1_000 * E18, provider: accounts[0] },
             ],
         };
-        let mut lending = LendingGenesis::default();
-        lending.markets = (0..3).map(|asset| MarketGenesis { asset, config: market() }).collect();
+        let lending = LendingGenesis {
+            markets: (0..3).map(|asset| MarketGenesis { asset, config: market() }).collect(),
+            ..LendingGenesis::default()
+        };
         let sections = BTreeMap::from([
             ("bank".to_string(), bank.to_section()),
             ("oracle".to_string(), serde_json::to_value(oracle).unwrap()),

@@ -437,7 +437,7 @@ fn below_health_one_no_borrow_or_withdrawal_and_a_liquidation_restores_health() 
         panic!("{events:?}")
     };
     assert!(
-        repaid >= 7_500 * E18 && repaid <= 7_510 * E18,
+        (7_500 * E18..=7_510 * E18).contains(&repaid),
         "half the debt with its interest: {repaid}"
     );
     assert_eq!(bonus_bps, 500, "health 0.96 leaves room for the whole 5%");

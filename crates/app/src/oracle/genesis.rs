@@ -63,10 +63,10 @@ pub(super) fn init(
     if genesis.params.min_reports == 0 {
         return bad("min_reports must be at least 1".into());
     }
-    if !genesis.feeds.is_empty() && genesis.params.min_reports as usize > genesis.feeders.len() {
-        if genesis.feeds.iter().any(|f| !f.fixed) {
-            return bad("min_reports is more than there are feeders".into());
-        }
+    if genesis.params.min_reports as usize > genesis.feeders.len()
+        && genesis.feeds.iter().any(|f| !f.fixed)
+    {
+        return bad("min_reports is more than there are feeders".into());
     }
     let mut feeds = Vec::with_capacity(genesis.feeds.len());
     for feed in &genesis.feeds {
