@@ -8,6 +8,7 @@
 //! - [`math`]: the exact integer arithmetic they share.
 
 pub mod dex;
+pub mod insurance;
 pub mod lending;
 pub mod math;
 pub mod oracle;

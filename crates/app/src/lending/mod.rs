@@ -86,8 +86,8 @@ use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::module::{
-    module_account, AccessSet, Context, Ledger, LedgerError, Module, ModuleError, PriceFeed,
-    StateError, StateMap, StateValue, StateView,
+    module_account, AccessSet, BadDebtRecord, Context, Ledger, LedgerError, Module, ModuleError,
+    PriceFeed, StateError, StateMap, StateValue, StateView, WorkingSet,
 };
 use lamina_interop::{Address, Height};
 use serde::{Deserialize, Serialize};
@@ -342,6 +342,20 @@ impl ModuleError for LendingError {
             LendingError::Genesis(_) => 14,
             LendingError::State(_) => 100,
         }
+    }
+}
+
+impl<L: Ledger, P: PriceFeed> BadDebtRecord for Lending<L, P> {
+    fn bad_debt(&self, state: &mut WorkingSet<'_>, asset: u32) -> Result<u128, StateError> {
+        Ok(MARKETS.get(state, &asset)?.map_or(0, |m| m.bad_debt))
+    }
+
+    fn bad_debt_access(&self, access: AccessSet, asset: u32) -> AccessSet {
+        access.read(MARKETS.key(&asset))
+    }
+
+    fn recorded_assets(&self) -> &[u32] {
+        &self.markets
     }
 }
 

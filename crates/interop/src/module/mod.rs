@@ -43,7 +43,7 @@ pub use amount::Amount;
 pub use fees::{reward_pool, FeeRule, FeeSplit, FeeTotals, TipsToProducer};
 pub use gas::{GasMeter, GasSchedule};
 pub use ledger::{module_account, Ledger, LedgerError};
-pub use prices::{Price, PriceFeed, PRICE_SCALE};
+pub use prices::{BadDebtRecord, NoBadDebt, Price, PriceFeed, PRICE_SCALE};
 pub use state::{
     Checkpoint, Effects, EmptyState, StateError, StateView, WorkingSet, MAX_KEY_LEN, MAX_VALUE_LEN,
 };

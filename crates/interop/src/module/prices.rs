@@ -1,5 +1,6 @@
-//! The price seam: how a module reads an asset's price without reaching into the oracle's
-//! keys, the way [`Ledger`](super::Ledger) moves assets.
+//! The price seam and the bad-debt seam: how a module reads an asset's price, or the debt a
+//! lending module wrote off, without reaching into the owner's keys, the way
+//! [`Ledger`](super::Ledger) moves assets.
 //!
 //! The oracle (in `app`) implements [`PriceFeed`]; a module that needs prices (lending, a
 //! liquidation bot's module, insurance triggers) is generic over it and is handed the oracle
@@ -63,3 +64,37 @@ pub trait PriceFeed: Send + Sync + 'static {
     fn price_access(&self, access: AccessSet, asset: u32) -> AccessSet;
 }
 // ANCHOR_END: price_feed
+
+// ANCHOR: bad_debt_record
+/// Debt a lending module wrote off, per market: an on-chain event other modules may act on
+/// (an insurance pool's trigger).
+pub trait BadDebtRecord: Send + Sync + 'static {
+    /// The total written off in `asset`'s market since it opened (only ever rises).
+    fn bad_debt(&self, state: &mut WorkingSet<'_>, asset: u32) -> Result<u128, StateError>;
+
+    /// Adds to `access` the keys [`BadDebtRecord::bad_debt`] reads for `asset`.
+    fn bad_debt_access(&self, access: AccessSet, asset: u32) -> AccessSet;
+
+    /// The assets whose bad debt is recorded (fixed when the runtime is composed, so a
+    /// reader can declare them before a call runs).
+    fn recorded_assets(&self) -> &[u32];
+}
+// ANCHOR_END: bad_debt_record
+
+/// No lending module: nothing is ever written off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBadDebt;
+
+impl BadDebtRecord for NoBadDebt {
+    fn bad_debt(&self, _state: &mut WorkingSet<'_>, _asset: u32) -> Result<u128, StateError> {
+        Ok(0)
+    }
+
+    fn bad_debt_access(&self, access: AccessSet, _asset: u32) -> AccessSet {
+        access
+    }
+
+    fn recorded_assets(&self) -> &[u32] {
+        &[]
+    }
+}
