@@ -1,9 +1,11 @@
 //! The application layer's DeFi modules in a chain's presets: an `oracle` fed by alice, a
-//! `dex` with a LAM/quote pool from dave, and a `lending` market in each asset
-//! ([`Chain::defi`]). Lamina's own dev chain adds them with a dollar (asset 1) as the quote.
+//! `dex` with a LAM/quote pool from dave, a `lending` market in each asset, and two
+//! `insurance` pools in the quote asset, one decided by its underwriters' vote and one paid
+//! on lending's bad debt ([`Chain::defi`]). Lamina's own dev chain adds them with a dollar (asset 1) as the quote.
 
 use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank, NATIVE};
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
+use lamina_app::insurance::{Insurance, InsuranceGenesis, PoolGenesis, Trigger};
 use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis, RateModel};
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleGenesis, Params as OracleParams, ONE};
 use lamina_interop::module::Amount;
@@ -51,10 +53,11 @@ pub(crate) fn compose(chain: Chain) -> Chain {
 }
 
 impl Chain {
-    /// Adds `oracle`, `dex` and `lending` with presets for the native asset and `quote` (a
-    /// bank asset of 18 decimals that the dev accounts hold, priced at one): alice feeds the
-    /// native asset's price (2 quote), dave provides a pool of 100 native and 200 quote, and
-    /// each asset has a lending market.
+    /// Adds `oracle`, `dex`, `lending` and `insurance` with presets for the native asset and
+    /// `quote` (a bank asset of 18 decimals that the dev accounts hold, priced at one): alice
+    /// feeds the native asset's price (2 quote), dave provides a pool of 100 native and 200
+    /// quote, each asset has a lending market, and insurance pool 0 (claims voted by its
+    /// underwriters) and pool 1 (paid on bad debt in the quote market) take quote capital.
     pub fn defi(self, quote: u32) -> Chain {
         let oracle = OracleGenesis {
             // Reports count for 100 blocks; one makes a price; at most 50% a block.
@@ -101,8 +104,29 @@ impl Chain {
                 config: market(8_000, 8_500),
             },
         ];
+        let pool = |id: u32, risk: &str, trigger: Trigger| PoolGenesis {
+            id,
+            asset: quote,
+            risk: risk.into(),
+            trigger,
+            base_rate_bps: 200,
+            slope_bps: 1_000,
+            max_utilisation_bps: 9_000,
+        };
+        let mut insurance = InsuranceGenesis::default();
+        insurance.params.voting_blocks = 60;
+        insurance.pools = vec![
+            pool(0, "failure of a contract or bridge", Trigger::Vote),
+            pool(
+                1,
+                "bad debt in the lending market",
+                Trigger::BadDebt { asset: quote },
+            ),
+        ];
+        let markets = Lending::new(Bank, Oracle, &[NATIVE, quote]);
         self.module(Oracle, oracle)
             .module(Dex::new(Bank), dex)
-            .module(Lending::new(Bank, Oracle, &[NATIVE, quote]), lending)
+            .module(markets.clone(), lending)
+            .module(Insurance::new(Bank, markets, &[quote]), insurance)
     }
 }

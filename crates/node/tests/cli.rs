@@ -804,9 +804,9 @@ fn defi_chapter_session_runs_as_the_book_tells_it() {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("outcome: "))
         .collect();
-    assert_eq!(outcomes.len(), 7, "{text}");
+    assert_eq!(outcomes.len(), 12, "{text}");
     for (i, outcome) in outcomes.iter().enumerate() {
-        if i == 4 {
+        if i == 6 {
             // The borrow below health 1 is refused: lending's code 8, undercollateralized.
             assert!(outcome.contains("code: 8"), "{outcome}");
         } else {
