@@ -15,6 +15,7 @@ use lamina_interop::Address;
 use proptest::prelude::*;
 
 use crate::dex::{Dex, DexCall, DexGenesis, GenesisPool};
+use crate::insurance::{Insurance, InsuranceCall, InsuranceGenesis, PoolGenesis, Trigger};
 use crate::lending::{
     Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis, RateModel,
 };
@@ -26,6 +27,7 @@ const ETH: u32 = 2;
 const E18: u128 = 1_000_000_000_000_000_000;
 
 type Lend = Lending<Bank, Oracle>;
+type Ins = Insurance<Bank, Lend>;
 
 fn market() -> MarketConfig {
     MarketConfig {
@@ -88,19 +90,49 @@ fn chain() -> TestChain {
         ],
         ..LendingGenesis::default()
     };
+    let pool = |id, trigger| PoolGenesis {
+        id,
+        asset: USD,
+        risk: "test".into(),
+        trigger,
+        base_rate_bps: 200,
+        slope_bps: 1_000,
+        max_utilisation_bps: 9_000,
+    };
+    let insurance = InsuranceGenesis {
+        pools: vec![
+            pool(0, Trigger::Vote),
+            pool(1, Trigger::BadDebt { asset: USD }),
+        ],
+        ..InsuranceGenesis::default()
+    };
     let mut chain = testkit::chain(
         |b| {
+            let lending = Lending::new(Bank, Oracle, &[USD, ETH]);
             b.module(Oracle)
                 .module(Dex::new(Bank))
-                .module(Lending::new(Bank, Oracle, &[USD, ETH]))
+                .module(lending.clone())
+                .module(Insurance::new(Bank, lending, &[USD]))
         },
         &[USD, ETH],
         vec![
             ("oracle", serde_json::to_value(oracle).unwrap()),
             ("dex", serde_json::to_value(dex).unwrap()),
             ("lending", serde_json::to_value(lending).unwrap()),
+            ("insurance", serde_json::to_value(insurance).unwrap()),
         ],
     );
+    for pool in [0, 1] {
+        chain
+            .call::<Ins>(
+                &key(3),
+                &InsuranceCall::Deposit {
+                    pool,
+                    amount: 100_000 * E18,
+                },
+            )
+            .unwrap();
+    }
     // Liquidity to borrow, and a borrower near its limit.
     chain
         .call::<Lend>(
@@ -139,6 +171,8 @@ enum Op {
     Supply(bool, u128),
     Borrow(u128),
     Liquidate,
+    Cover(bool, u64, u128),
+    Claim(bool, u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -148,6 +182,8 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<bool>(), 1u128..1 << 72).prop_map(|(e, a)| Op::Supply(e, a)),
         (1u128..1 << 72).prop_map(Op::Borrow),
         Just(Op::Liquidate),
+        (any::<bool>(), 0u64..3, 1u128..1 << 70).prop_map(|(p, c, a)| Op::Cover(p, c, a)),
+        (any::<bool>(), 0u64..3).prop_map(|(p, c)| Op::Claim(p, c)),
     ]
 }
 
@@ -183,6 +219,8 @@ proptest! {
                 Op::Supply(e, a) => sign::<Lend>(&chain, who, nonce, &LendingCall::Supply { asset: if e { ETH } else { USD }, amount: a }),
                 Op::Borrow(a) => sign::<Lend>(&chain, who, nonce, &LendingCall::Borrow { asset: USD, amount: a }),
                 Op::Liquidate => sign::<Lend>(&chain, who, nonce, &LendingCall::Liquidate { borrower: address(2), debt_asset: USD, collateral_asset: ETH, max_repay: u128::MAX }),
+                Op::Cover(p, c, a) => sign::<Ins>(&chain, who, nonce, &InsuranceCall::BuyCover { pool: u32::from(p), cover: c, amount: a, period_blocks: 100, max_premium: u128::MAX }),
+                Op::Claim(p, c) => sign::<Ins>(&chain, who, nonce, &InsuranceCall::FileClaim { pool: u32::from(p), cover: c }),
             }
         }).collect();
         let block_env = env(chain.runtime().config().chain_id, chain.height() + 1, Address([0; 32]));

@@ -3,8 +3,9 @@
 //! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port) and its typed client.
 //! - DeFi runtime modules, reusable by any chain: [`oracle`] (median price feeds),
 //!   [`dex`] (constant-product pools and a router), [`lending`] (markets with a kinked rate
-//!   model, health factors and liquidation). They compose through typed seams with declared
-//!   access (`docs/adr/0028-module-composition.md`).
+//!   model, health factors and liquidation), [`insurance`] (cover pools with voted or
+//!   triggered claims). They compose through typed seams with declared access
+//!   (`docs/adr/0028-module-composition.md`).
 //! - [`math`]: the exact integer arithmetic they share.
 
 pub mod dex;

@@ -12,6 +12,7 @@ use lamina_agreement::{
     execute_block, MemoryState, Mode, Runtime, RuntimeConfig, SignedTx, UnsignedTx, VerifiedTx,
 };
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
+use lamina_app::insurance::{Insurance, InsuranceGenesis, PoolGenesis, Trigger};
 use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis, RateModel};
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleGenesis, Params, ONE};
 use lamina_interop::codec::{self, BoundedBytes};
@@ -47,6 +48,7 @@ pub fn setup() -> &'static Setup {
             .module(Oracle)
             .module(Dex::new(Bank))
             .module(Lending::new(Bank, Oracle, &[0, 1, 2]))
+            .module(Insurance::new(Bank, Lending::new(Bank, Oracle, &[0, 1, 2]), &[1]))
             .build()
             .unwrap();
         let keys: Vec<PublicKey> = (0..4).map(|i| key(i).public_key()).collect();
@@ -80,7 +82,20 @@ pub fn setup() -> &'static Setup {
             markets: (0..3).map(|asset| MarketGenesis { asset, config: market() }).collect(),
             ..LendingGenesis::default()
         };
+        let pool = |id, trigger| PoolGenesis {
+            id,
+            asset: 1,
+            risk: "fuzz".into(),
+            trigger,
+            base_rate_bps: 200,
+            slope_bps: 1_000,
+            max_utilisation_bps: 9_000,
+        };
+        let mut insurance = InsuranceGenesis::default();
+        insurance.params.voting_blocks = 0;
+        insurance.pools = vec![pool(0, Trigger::Vote), pool(1, Trigger::BadDebt { asset: 1 })];
         let sections = BTreeMap::from([
+            ("insurance".to_string(), serde_json::to_value(insurance).unwrap()),
             ("bank".to_string(), bank.to_section()),
             ("oracle".to_string(), serde_json::to_value(oracle).unwrap()),
             ("dex".to_string(), serde_json::to_value(dex).unwrap()),
