@@ -162,7 +162,8 @@ pub struct Receipt {
     pub outcome: Outcome,
     /// Gas consumed.
     pub gas_used: u64,
-    /// Fee charged, in the fee asset's smallest unit.
+    /// Fee charged, in the fee asset's smallest unit (a decimal string in JSON).
+    #[serde(with = "crate::module::amount")]
     pub fee_paid: u128,
     /// Events emitted, in order (none when the call failed).
     pub events: BoundedVec<EventRecord, MAX_TX_EVENTS>,

@@ -154,16 +154,20 @@ pub enum Rejection {
     #[error("fee {offered} is below the minimum {min}")]
     FeeTooLow {
         /// The minimum fee.
+        #[serde(with = "crate::module::amount")]
         min: u128,
         /// The offered fee.
+        #[serde(with = "crate::module::amount")]
         offered: u128,
     },
     /// The account cannot pay the maximum fee.
     #[error("balance {balance} cannot pay {needed}")]
     InsufficientBalance {
         /// What the account holds.
+        #[serde(with = "crate::module::amount")]
         balance: u128,
         /// What the transaction may cost.
+        #[serde(with = "crate::module::amount")]
         needed: u128,
     },
     /// The pool, or the sender's share of it, is full.

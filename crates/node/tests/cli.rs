@@ -158,7 +158,11 @@ fn a_dev_chain_takes_a_transfer_stops_cleanly_and_resumes() {
     let alice_after = json(&[
         "query", "balance", &alice, "--rpc", &node.rpc, "--output", "json",
     ]);
-    let fee: u128 = receipt["receipt"]["fee_paid"].as_u64().unwrap().into();
+    let fee: u128 = receipt["receipt"]["fee_paid"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(fee > 0);
     assert_eq!(amount(&alice_before) - amount(&alice_after), 7 + fee);
     let tx = json(&[

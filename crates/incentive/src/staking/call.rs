@@ -265,6 +265,22 @@ fn slash<L: Ledger>(
     }
     validator.bonded -= amount;
     validator.jailed = true;
+    // Delegated stake is slashed by the same share.
+    if let Some(mut pool) = super::delegation::POOLS.get(ctx.state(), &operator)? {
+        let cut = pool.stake / 1000 * u128::from(params.slash_per_mille)
+            + pool.stake % 1000 * u128::from(params.slash_per_mille) / 1000;
+        if cut > 0 {
+            staking.ledger.burn(
+                ctx.state(),
+                <Staking<L> as lamina_interop::module::Module>::NAME,
+                NATIVE,
+                &Staking::<L>::account(),
+                cut,
+            )?;
+            pool.stake -= cut;
+            super::delegation::POOLS.set(ctx.state(), &operator, &pool)?;
+        }
+    }
     VALIDATORS.set(ctx.state(), &operator, &validator)?;
     ctx.emit(&StakingEvent::Slashed {
         operator,

@@ -34,6 +34,7 @@
 //! ```
 
 mod call;
+pub mod delegation;
 mod event;
 mod genesis;
 mod query;
@@ -178,6 +179,31 @@ impl<L: Ledger> Staking<L> {
     pub fn account() -> Address {
         module_account(Self::NAME)
     }
+
+    /// Splits a validator's `reward` between its operator and its delegation pool, pro rata
+    /// to the operator's bond and the pool's stake; adds the pool's part to its stake.
+    /// Returns `(operator's part, pool's part)`.
+    fn split_reward(
+        &self,
+        ctx: &mut Context<'_, '_, Self>,
+        operator: &Address,
+        reward: u128,
+    ) -> Result<(u128, u128), StakingError> {
+        let Some(mut pool) = delegation::POOLS.get(ctx.state(), operator)? else {
+            return Ok((reward, 0));
+        };
+        let bonded = VALIDATORS
+            .get(ctx.state(), operator)?
+            .map_or(0, |v| v.bonded);
+        let total = bonded.saturating_add(pool.stake);
+        if pool.stake == 0 || total == 0 {
+            return Ok((reward, 0));
+        }
+        let delegated = mul_div(reward, pool.stake, total);
+        pool.stake = pool.stake.saturating_add(delegated);
+        delegation::POOLS.set(ctx.state(), operator, &pool)?;
+        Ok((reward - delegated, delegated))
+    }
 }
 
 /// The epoch and consensus keys of the active set in committed `state`, or `None` on a chain
@@ -295,11 +321,14 @@ fn top_candidates<L: Ledger>(
     let mut members = Vec::new();
     for operator in CANDIDATES.get(ctx.state())?.unwrap_or_default() {
         if let Some(validator) = VALIDATORS.get(ctx.state(), &operator)? {
+            let delegated = delegation::POOLS
+                .get(ctx.state(), &operator)?
+                .map_or(0, |p| p.stake);
             if !validator.jailed && validator.bonded > 0 {
                 members.push(Member {
                     operator,
                     key: validator.key,
-                    bond: validator.bonded,
+                    bond: validator.bonded.saturating_add(delegated),
                 });
             }
         }
@@ -395,16 +424,50 @@ impl<L: Ledger> Module for Staking<L> {
             let minted = params.reward_per_block;
             for (member, share) in active.members.iter().zip(pro_rata(minted, &active.members)) {
                 if share > 0 {
-                    self.ledger
-                        .mint(ctx.state(), Self::NAME, NATIVE, &member.operator, share)?;
+                    let (operator, pool) = self.split_reward(ctx, &member.operator, share)?;
+                    if operator > 0 {
+                        self.ledger.mint(
+                            ctx.state(),
+                            Self::NAME,
+                            NATIVE,
+                            &member.operator,
+                            operator,
+                        )?;
+                    }
+                    if pool > 0 {
+                        self.ledger.mint(
+                            ctx.state(),
+                            Self::NAME,
+                            NATIVE,
+                            &Self::account(),
+                            pool,
+                        )?;
+                    }
                 }
             }
             let pool = reward_pool();
             let fees = self.ledger.balance(ctx.state(), NATIVE, &pool)?;
             for (member, share) in active.members.iter().zip(pro_rata(fees, &active.members)) {
                 if share > 0 {
-                    self.ledger
-                        .transfer(ctx.state(), NATIVE, &pool, &member.operator, share)?;
+                    let (operator, delegated) = self.split_reward(ctx, &member.operator, share)?;
+                    if operator > 0 {
+                        self.ledger.transfer(
+                            ctx.state(),
+                            NATIVE,
+                            &pool,
+                            &member.operator,
+                            operator,
+                        )?;
+                    }
+                    if delegated > 0 {
+                        self.ledger.transfer(
+                            ctx.state(),
+                            NATIVE,
+                            &pool,
+                            &Self::account(),
+                            delegated,
+                        )?;
+                    }
                 }
             }
             if minted > 0 || fees > 0 {

@@ -243,6 +243,7 @@ fn assert_conserved(chain: &Chain) {
     for i in 0..8 {
         held += balance(chain, &operator(i));
     }
+    held += balance(chain, &Address([0xee; 32]));
     assert_eq!(held, supply(chain), "balances and supply disagree");
 }
 
@@ -613,4 +614,118 @@ fn pro_rata_shares_add_up() {
         let shares = pro_rata(total, &members);
         assert_eq!(shares.iter().sum::<u128>(), total);
     }
+}
+
+/// Runs `f` with the delegation seam on `chain` (as a block hook would), then commits.
+fn with_delegation<T>(
+    chain: &mut Chain,
+    f: impl FnOnce(&Staking<TestLedger>, &mut WorkingSet<'_>) -> T,
+) -> T {
+    let snapshot = chain.clone();
+    let mut ws = WorkingSet::new(&snapshot);
+    let out = f(&Staking::new(TestLedger), &mut ws);
+    let changes = ws.finish().changes;
+    apply(chain, changes);
+    out
+}
+
+#[test]
+fn delegated_stake_earns_rewards_is_slashed_with_its_validator_and_unbonds() {
+    use lamina_interop::module::Delegation as _;
+    let mut chain = genesis();
+    let delegator = operator(7);
+    let other = operator(6);
+    with_delegation(&mut chain, |_, ws| {
+        BALANCES.set(ws, &delegator, &100_000).unwrap();
+        BALANCES.set(ws, &other, &100_000).unwrap();
+        let supply = SUPPLY.get(ws).unwrap().unwrap();
+        SUPPLY.set(ws, &(supply + 200_000)).unwrap();
+    });
+    // Operator 0 (bond 10,000) is outside the set of three; 25,000 delegated lifts it in.
+    with_delegation(&mut chain, |s, ws| {
+        s.delegate(ws, &delegator, &operator(0), 25_000).unwrap();
+        s.delegate(ws, &other, &operator(2), 30_000).unwrap();
+        assert!(
+            s.delegate(ws, &delegator, &Address([0xee; 32]), 1).is_err(),
+            "not a validator"
+        );
+    });
+    end_block(&mut chain, 5);
+    let operators: Vec<Address> = active(&chain).members.iter().map(|m| m.operator).collect();
+    assert_eq!(operators, vec![operator(2), operator(3), operator(0)]);
+    // Bond plus delegation, with the pool's share of the block's reward.
+    let bond = active(&chain).members[0].bond;
+    assert!((60_000..60_500).contains(&bond), "{bond}");
+    // Rewards: operator 2's pool holds half its validator's stake and earns half its reward.
+    let before = with_delegation(&mut chain, |s, ws| {
+        s.delegated(ws, &other, &operator(2)).unwrap()
+    });
+    let operator_before = balance(&chain, &operator(2));
+    end_block(&mut chain, 6);
+    let after = with_delegation(&mut chain, |s, ws| {
+        s.delegated(ws, &other, &operator(2)).unwrap()
+    });
+    let operator_gain = balance(&chain, &operator(2)) - operator_before;
+    assert!(after > before, "rewards raise the delegation's worth");
+    assert!(
+        (after - before).abs_diff(operator_gain) <= 1,
+        "{} vs {operator_gain}",
+        after - before
+    );
+    assert_conserved(&chain);
+    // Slashing operator 2 takes 10% of its pool too.
+    let set: Vec<PublicKey> = active(&chain).keys.clone();
+    let evidence = equivocation_in(1, 2, &set, 7);
+    let worth = with_delegation(&mut chain, |s, ws| {
+        s.delegated(ws, &other, &operator(2)).unwrap()
+    });
+    call(
+        &mut chain,
+        operator(1),
+        7,
+        StakingCall::ReportEquivocation { evidence },
+    )
+    .unwrap();
+    let slashed = with_delegation(&mut chain, |s, ws| {
+        s.delegated(ws, &other, &operator(2)).unwrap()
+    });
+    assert!(
+        slashed <= worth - worth / 10 + 1 && slashed >= worth - worth / 10 - 1,
+        "{worth} -> {slashed}"
+    );
+    assert!(
+        with_delegation(&mut chain, |s, ws| s.delegate(ws, &other, &operator(2), 1)).is_err(),
+        "jailed"
+    );
+    // Undelegating starts an unbonding released after 10 blocks.
+    let out = with_delegation(&mut chain, |s, ws| {
+        s.undelegate(ws, Height(8), &other, &operator(2), u128::MAX)
+            .unwrap()
+    });
+    assert_eq!(out, slashed);
+    assert_eq!(
+        with_delegation(&mut chain, |s, ws| s.unbonding(ws, &other).unwrap()),
+        slashed
+    );
+    assert_eq!(
+        with_delegation(&mut chain, |s, ws| s
+            .withdraw_unbonded(ws, Height(17), &other)
+            .unwrap()),
+        0
+    );
+    let liquid = balance(&chain, &other);
+    assert_eq!(
+        with_delegation(&mut chain, |s, ws| s
+            .withdraw_unbonded(ws, Height(18), &other)
+            .unwrap()),
+        slashed
+    );
+    assert_eq!(balance(&chain, &other), liquid + slashed);
+    assert_eq!(
+        with_delegation(&mut chain, |s, ws| s
+            .delegated(ws, &other, &operator(2))
+            .unwrap()),
+        0
+    );
+    assert_conserved(&chain);
 }

@@ -25,6 +25,7 @@
 
 mod access;
 pub mod amount;
+mod delegation;
 mod fees;
 mod gas;
 mod ledger;
@@ -40,6 +41,7 @@ use serde::Serialize;
 
 pub use access::AccessSet;
 pub use amount::Amount;
+pub use delegation::Delegation;
 pub use fees::{reward_pool, FeeRule, FeeSplit, FeeTotals, TipsToProducer};
 pub use gas::{GasMeter, GasSchedule};
 pub use ledger::{module_account, Ledger, LedgerError};
