@@ -11,6 +11,7 @@
 pub mod dex;
 pub mod insurance;
 pub mod lending;
+pub mod liquid_staking;
 pub mod math;
 pub mod oracle;
 pub mod rpc;

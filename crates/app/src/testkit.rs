@@ -28,6 +28,16 @@ pub(crate) fn chain(
     assets: &[u32],
     sections: Vec<(&str, serde_json::Value)>,
 ) -> TestChain {
+    chain_with_minters(compose, assets, &[], sections)
+}
+
+/// [`chain`], with `minters` (asset, module) allowed to mint and burn.
+pub(crate) fn chain_with_minters(
+    compose: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
+    assets: &[u32],
+    minters: &[(u32, &str)],
+    sections: Vec<(&str, serde_json::Value)>,
+) -> TestChain {
     let runtime = compose(Runtime::builder(RuntimeConfig::new(ChainId(7))))
         .build()
         .unwrap();
@@ -43,6 +53,13 @@ pub(crate) fn chain(
             balances: holders.iter().map(|(a, n)| (*a, Amount(*n))).collect(),
             minters: Vec::new(),
         });
+    }
+    for asset in &mut genesis.assets {
+        for (id, module) in minters {
+            if *id == asset.id {
+                asset.minters.push(module.to_string());
+            }
+        }
     }
     let mut all = BTreeMap::from([("bank".to_string(), genesis.to_section())]);
     for (name, section) in sections {

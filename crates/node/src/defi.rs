@@ -7,7 +7,9 @@ use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank, NATIVE};
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
 use lamina_app::insurance::{Insurance, InsuranceGenesis, PoolGenesis, Trigger};
 use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis, RateModel};
+use lamina_app::liquid_staking::{LiquidStaking, LiquidStakingGenesis, Params as LiquidParams};
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleGenesis, Params as OracleParams, ONE};
+use lamina_incentive::staking::Staking;
 use lamina_interop::module::Amount;
 
 use crate::spec::{dev_account, DEV_ACCOUNTS};
@@ -15,6 +17,8 @@ use crate::Chain;
 
 /// The dev chain's dollar: 18 decimals, a million for each dev account.
 pub(crate) const USD: u32 = 1;
+/// The liquid staking token, stLAM, that [`Chain::defi`] adds.
+pub const STAKED_NATIVE: u32 = 2;
 const E18: u128 = 1_000_000_000_000_000_000;
 
 fn market(collateral_factor_bps: u16, liquidation_threshold_bps: u16) -> MarketConfig {
@@ -56,8 +60,10 @@ impl Chain {
     /// Adds `oracle`, `dex`, `lending` and `insurance` with presets for the native asset and
     /// `quote` (a bank asset of 18 decimals that the dev accounts hold, priced at one): alice
     /// feeds the native asset's price (2 quote), dave provides a pool of 100 native and 200
-    /// quote, each asset has a lending market, and insurance pool 0 (claims voted by its
-    /// underwriters) and pool 1 (paid on bad debt in the quote market) take quote capital.
+    /// quote, each asset has a lending market, insurance pool 0 (claims voted by its
+    /// underwriters) and pool 1 (paid on bad debt in the quote market) take quote capital,
+    /// and `liquid-staking` stakes the native asset across the validator set for stLAM
+    /// (asset [`STAKED_NATIVE`], which this adds to the bank).
     pub fn defi(self, quote: u32) -> Chain {
         let oracle = OracleGenesis {
             // Reports count for 100 blocks; one makes a price; at most 50% a block.
@@ -123,10 +129,31 @@ impl Chain {
                 Trigger::BadDebt { asset: quote },
             ),
         ];
+        let staked = AssetGenesis {
+            id: STAKED_NATIVE,
+            info: AssetInfo {
+                symbol: "stLAM".into(),
+                decimals: 18,
+            },
+            balances: Vec::new(),
+            minters: vec!["liquid-staking".into()],
+        };
+        let liquid = LiquidStakingGenesis {
+            params: Some(LiquidParams {
+                min_stake: E18 / 1_000,
+                // The local proof-of-stake preset's unbonding period.
+                unbonding_blocks: 600,
+            }),
+        };
         let markets = Lending::new(Bank, Oracle, &[NATIVE, quote]);
-        self.module(Oracle, oracle)
+        self.asset(staked)
+            .module(Oracle, oracle)
             .module(Dex::new(Bank), dex)
             .module(markets.clone(), lending)
             .module(Insurance::new(Bank, markets, &[quote]), insurance)
+            .module(
+                LiquidStaking::new(Bank, Staking::new(Bank), STAKED_NATIVE),
+                liquid,
+            )
     }
 }

@@ -34,6 +34,7 @@ mod spec;
 mod testnet;
 
 pub use chain::Chain;
+pub use defi::STAKED_NATIVE;
 /// The allocator a chain's binary installs with `#[global_allocator]`: mimalloc, which
 /// [`Chain::run`] tunes for a node (ADR 0024).
 pub use lamina_alloc::Allocator;

@@ -7,7 +7,8 @@
 //!   1 borrower     supplies 10 ETH (worth 20 000 USD at the start), borrows 13 000 USD:
 //!                  the first three succeed (the limit is 75% of the collateral), later
 //!                  ones are refused as the price falls
-//!   2 trader       swaps ETH for USD or back (one pool) or LAM for ETH and on to USD
+//!   2 trader       swaps ETH for USD or back (one pool) or LAM for ETH and on to USD;
+//!                  every other one stakes LAM for stLAM instead, and redeems some of it
 //!   3 feeder       reports an ETH price that walks down 5% a report to 55%, then back up
 //!                  (the first 32; later ones trade)
 //!   4 liquidator   liquidates one of the first three borrowers, repaying USD, seizing ETH:
@@ -17,8 +18,9 @@
 //!
 //! [`Workload::check`] runs on every honest validator's committed state: each market's
 //! books balance to the unit and match the ledger, every pool's reserves are its account's
-//! balances, no bank supply changed (nothing was minted or burned), and the traffic had its
-//! effect (the market lent, the pools traded).
+//! balances, no bank supply changed (nothing was minted or burned), liquid staking's account
+//! holds its buffer and reserve and its stake reached the validators through the real staking
+//! module, and the traffic had its effect (the market lent, a borrower was liquidated).
 
 use std::collections::BTreeMap;
 
@@ -29,7 +31,12 @@ use lamina_app::lending::{
     lending_account, Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis, RateModel,
     ACCOUNTS, MARKETS,
 };
+use lamina_app::liquid_staking::{
+    staking_account, LiquidStaking, LiquidStakingCall, LiquidStakingGenesis,
+    Params as LiquidParams, POOL as LIQUID_POOL,
+};
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleCall, OracleGenesis, Params, ONE};
+use lamina_incentive::staking::Staking;
 use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::module::{Amount, Module, StateView};
@@ -41,6 +48,8 @@ use crate::Workload;
 pub const USD: u32 = 1;
 /// The volatile asset.
 pub const ETH: u32 = 2;
+/// The liquid staking token.
+pub const STAKED: u32 = 3;
 const E18: u128 = 1_000_000_000_000_000_000;
 /// What each account holds of USD and ETH.
 const HOLDING: u128 = 1_000_000 * E18;
@@ -100,6 +109,7 @@ fn sign<M: Module>(runtime: &Runtime, from: &SecretKey, nonce: u64, call: &M::Ca
 }
 
 type Lend = Lending<Bank, Oracle>;
+type Liquid = LiquidStaking<Bank, Staking<Bank>>;
 
 impl Workload for Defi {
     fn modules(&self, runtime: RuntimeBuilder) -> RuntimeBuilder {
@@ -107,6 +117,7 @@ impl Workload for Defi {
             .module(Oracle)
             .module(Dex::new(Bank))
             .module(Lending::new(Bank, Oracle, &[USD, ETH]))
+            .module(LiquidStaking::new(Bank, Staking::new(Bank), STAKED))
     }
 
     fn genesis(&self, bank: &mut BankGenesis) -> BTreeMap<String, serde_json::Value> {
@@ -125,6 +136,15 @@ impl Workload for Defi {
                 minters: Vec::new(),
             });
         }
+        bank.assets.push(AssetGenesis {
+            id: STAKED,
+            info: AssetInfo {
+                symbol: "stLAM".into(),
+                decimals: 18,
+            },
+            balances: Vec::new(),
+            minters: vec!["liquid-staking".into()],
+        });
         let feeders = (0..FEEDERS)
             .filter_map(|k| holders.get((5 * k + 3) as usize).copied())
             .collect();
@@ -189,6 +209,15 @@ impl Workload for Defi {
             (
                 "lending".to_string(),
                 section(serde_json::to_value(lending)),
+            ),
+            (
+                "liquid-staking".to_string(),
+                section(serde_json::to_value(LiquidStakingGenesis {
+                    params: Some(LiquidParams {
+                        min_stake: 1_000,
+                        unbonding_blocks: 100,
+                    }),
+                })),
             ),
         ])
     }
@@ -270,6 +299,25 @@ impl Workload for Defi {
                     },
                 )]
             }
+            2 if n % 10 == 2 => vec![
+                sign::<Liquid>(
+                    runtime,
+                    from,
+                    0,
+                    &LiquidStakingCall::Stake {
+                        amount: 1_000_000_000,
+                    },
+                ),
+                sign::<Liquid>(
+                    runtime,
+                    from,
+                    1,
+                    &LiquidStakingCall::Redeem {
+                        shares: 100_000_000_000,
+                        request: 1,
+                    },
+                ),
+            ],
             _ => {
                 let path = match n % 3 {
                     0 => vec![ETH, USD],
@@ -352,6 +400,19 @@ impl Workload for Defi {
                     ));
                 }
             }
+        }
+        let liquid = LIQUID_POOL
+            .get_committed(state)
+            .map_err(err)?
+            .ok_or("liquid staking has no pool")?;
+        let held = bank::committed_balance(state, NATIVE, &staking_account()).map_err(err)?;
+        if held != liquid.buffer + liquid.reserve {
+            return Err(format!("liquid staking holds {held}: {liquid:?}"));
+        }
+        if liquid.delegated == 0 || liquid.shares == 0 {
+            return Err(format!(
+                "nothing was staked through the validators: {liquid:?}"
+            ));
         }
         for asset in [USD, ETH] {
             let supply = bank::SUPPLY
