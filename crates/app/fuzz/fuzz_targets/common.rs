@@ -14,6 +14,7 @@ use lamina_agreement::{
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
 use lamina_app::insurance::{Insurance, InsuranceGenesis, PoolGenesis, Trigger};
 use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis, RateModel};
+use lamina_app::liquid_staking::{LiquidStaking, LiquidStakingGenesis, Params as LiquidParams};
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleGenesis, Params, ONE};
 use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::crypto::{PublicKey, Signature};
@@ -22,6 +23,32 @@ use lamina_interop::{Address, ChainId};
 
 const CHAIN: ChainId = ChainId(5);
 const E18: u128 = 1_000_000_000_000_000_000;
+
+/// A chain without validators: liquid staking keeps its stake in the buffer. (The staking
+/// module lives in another layer; the simulation runs liquid staking with it.)
+#[derive(Debug, Clone, Copy)]
+pub struct NoValidators;
+
+impl lamina_interop::module::Delegation for NoValidators {
+    fn validators(&self, _: &mut lamina_interop::module::WorkingSet<'_>) -> Result<Vec<Address>, lamina_interop::module::LedgerError> {
+        Ok(Vec::new())
+    }
+    fn delegate(&self, _: &mut lamina_interop::module::WorkingSet<'_>, _: &Address, _: &Address, _: u128) -> Result<(), lamina_interop::module::LedgerError> {
+        Err(lamina_interop::module::LedgerError::Refused("no validators".into()))
+    }
+    fn undelegate(&self, _: &mut lamina_interop::module::WorkingSet<'_>, _: lamina_interop::Height, _: &Address, _: &Address, _: u128) -> Result<u128, lamina_interop::module::LedgerError> {
+        Ok(0)
+    }
+    fn withdraw_unbonded(&self, _: &mut lamina_interop::module::WorkingSet<'_>, _: lamina_interop::Height, _: &Address) -> Result<u128, lamina_interop::module::LedgerError> {
+        Ok(0)
+    }
+    fn delegated(&self, _: &mut lamina_interop::module::WorkingSet<'_>, _: &Address, _: &Address) -> Result<u128, lamina_interop::module::LedgerError> {
+        Ok(0)
+    }
+    fn unbonding(&self, _: &mut lamina_interop::module::WorkingSet<'_>, _: &Address) -> Result<u128, lamina_interop::module::LedgerError> {
+        Ok(0)
+    }
+}
 
 pub struct Setup {
     runtime: Runtime,
@@ -49,17 +76,18 @@ pub fn setup() -> &'static Setup {
             .module(Dex::new(Bank))
             .module(Lending::new(Bank, Oracle, &[0, 1, 2]))
             .module(Insurance::new(Bank, Lending::new(Bank, Oracle, &[0, 1, 2]), &[1]))
+            .module(LiquidStaking::new(Bank, NoValidators, 3))
             .build()
             .unwrap();
         let keys: Vec<PublicKey> = (0..4).map(|i| key(i).public_key()).collect();
         let accounts: Vec<Address> = keys.iter().map(Address::of).collect();
         let mut bank = BankGenesis::native(accounts.iter().map(|a| (*a, 1u128 << 100)));
-        for id in [1, 2] {
+        for id in [1, 2, 3] {
             bank.assets.push(AssetGenesis {
                 id,
                 info: AssetInfo { symbol: format!("T{id}"), decimals: 18 },
                 balances: accounts.iter().map(|a| (*a, Amount(1 << 100))).collect(),
-                minters: Vec::new(),
+                minters: if id == 3 { vec!["liquid-staking".into()] } else { Vec::new() },
             });
         }
         let oracle = OracleGenesis {
@@ -96,6 +124,13 @@ pub fn setup() -> &'static Setup {
         insurance.pools = vec![pool(0, Trigger::Vote), pool(1, Trigger::BadDebt { asset: 1 })];
         let sections = BTreeMap::from([
             ("insurance".to_string(), serde_json::to_value(insurance).unwrap()),
+            (
+                "liquid-staking".to_string(),
+                serde_json::to_value(LiquidStakingGenesis {
+                    params: Some(LiquidParams { min_stake: 1, unbonding_blocks: 2 }),
+                })
+                .unwrap(),
+            ),
             ("bank".to_string(), bank.to_section()),
             ("oracle".to_string(), serde_json::to_value(oracle).unwrap()),
             ("dex".to_string(), serde_json::to_value(dex).unwrap()),
