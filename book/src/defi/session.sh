@@ -55,6 +55,12 @@ lamina tx call insurance '{"file_claim": {"pool": 1, "cover": 1}}' --from alice
 lamina query module insurance "{\"cover\": {\"pool\": 1, \"holder\": \"$ALICE\", \"cover\": 1}}"
 # ANCHOR_END: claim
 
+# ANCHOR: stake
+lamina tx call liquid-staking '{"stake": {"amount": "10000000000000000000"}}' --from charlie
+lamina query module liquid-staking '"pool"'
+lamina tx call liquid-staking '{"redeem": {"shares": "5000000000000000000", "request": 1}}' --from charlie
+# ANCHOR_END: stake
+
 # ANCHOR: swap
 lamina query module dex '{"quote_exact_in": {"path": [0, 1], "amount_in": "1000000000000000000"}}'
 lamina tx call dex '{"swap_exact_in": {"path": [0, 1], "amount_in": "1000000000000000000", "min_out": "1600000000000000000"}}' --from dave

@@ -4,7 +4,7 @@
 //! - DeFi runtime modules, reusable by any chain: [`oracle`] (median price feeds),
 //!   [`dex`] (constant-product pools and a router), [`lending`] (markets with a kinked rate
 //!   model, health factors and liquidation), [`insurance`] (cover pools with voted or
-//!   triggered claims). They compose through typed seams with declared access
+//!   triggered claims), [`liquid_staking`] (a share token for stake across the validators). They compose through typed seams with declared access
 //!   (`docs/adr/0028-module-composition.md`).
 //! - [`math`]: the exact integer arithmetic they share.
 

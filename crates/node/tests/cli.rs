@@ -808,7 +808,7 @@ fn defi_chapter_session_runs_as_the_book_tells_it() {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("outcome: "))
         .collect();
-    assert_eq!(outcomes.len(), 12, "{text}");
+    assert_eq!(outcomes.len(), 14, "{text}");
     for (i, outcome) in outcomes.iter().enumerate() {
         if i == 6 {
             // The borrow below health 1 is refused: lending's code 8, undercollateralized.

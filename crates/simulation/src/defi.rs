@@ -313,7 +313,7 @@ impl Workload for Defi {
                     from,
                     1,
                     &LiquidStakingCall::Redeem {
-                        shares: 100_000_000_000,
+                        shares: 100_000_000,
                         request: 1,
                     },
                 ),

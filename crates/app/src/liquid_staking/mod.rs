@@ -62,8 +62,9 @@ use crate::math::{self, mul_div, MathError};
 pub const NATIVE: u32 = 0;
 /// Most validators the pool delegates to at once.
 pub const MAX_VALIDATORS: usize = 32;
-/// Virtual shares in the rate (the first-depositor defence).
-pub const VIRTUAL_SHARES: u128 = 1_000;
+/// Virtual shares in the rate (the first-depositor defence; one, so that a share token starts
+/// at one native unit).
+pub const VIRTUAL_SHARES: u128 = 1;
 /// Virtual stake in the rate.
 pub const VIRTUAL_STAKE: u128 = 1;
 
