@@ -16,9 +16,7 @@ use proptest::prelude::*;
 
 use crate::dex::{Dex, DexCall, DexGenesis, GenesisPool};
 use crate::insurance::{Insurance, InsuranceCall, InsuranceGenesis, PoolGenesis, Trigger};
-use crate::lending::{
-    Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis, RateModel,
-};
+use crate::lending::{Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis};
 use crate::oracle::{FeedGenesis, Oracle, OracleCall, OracleGenesis, Params, ONE};
 use crate::testkit::{self, address, ACCOUNTS};
 
@@ -28,23 +26,6 @@ const E18: u128 = 1_000_000_000_000_000_000;
 
 type Lend = Lending<Bank, Oracle>;
 type Ins = Insurance<Bank, Lend>;
-
-fn market() -> MarketConfig {
-    MarketConfig {
-        collateral_factor_bps: 7_500,
-        liquidation_threshold_bps: 8_000,
-        liquidation_bonus_bps: 500,
-        reserve_factor_bps: 1_000,
-        rate: RateModel {
-            base_bps: 200,
-            slope_low_bps: 1_000,
-            kink_bps: 8_000,
-            slope_high_bps: 30_000,
-        },
-        supply_cap: 0,
-        borrow_cap: 0,
-    }
-}
 
 fn chain() -> TestChain {
     let oracle = OracleGenesis {
@@ -81,11 +62,11 @@ fn chain() -> TestChain {
         markets: vec![
             MarketGenesis {
                 asset: USD,
-                config: market(),
+                config: MarketConfig::new(7_500, 8_000),
             },
             MarketGenesis {
                 asset: ETH,
-                config: market(),
+                config: MarketConfig::new(7_500, 8_000),
             },
         ],
         ..LendingGenesis::default()

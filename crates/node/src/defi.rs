@@ -6,7 +6,7 @@
 use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank, NATIVE};
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
 use lamina_app::insurance::{Insurance, InsuranceGenesis, PoolGenesis, Trigger};
-use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis, RateModel};
+use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis};
 use lamina_app::liquid_staking::{LiquidStaking, LiquidStakingGenesis, Params as LiquidParams};
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleGenesis, Params as OracleParams, ONE};
 use lamina_incentive::staking::Staking;
@@ -20,24 +20,6 @@ pub(crate) const USD: u32 = 1;
 /// The liquid staking token, stLAM, that [`Chain::defi`] adds.
 pub const STAKED_NATIVE: u32 = 2;
 const E18: u128 = 1_000_000_000_000_000_000;
-
-fn market(collateral_factor_bps: u16, liquidation_threshold_bps: u16) -> MarketConfig {
-    MarketConfig {
-        collateral_factor_bps,
-        liquidation_threshold_bps,
-        liquidation_bonus_bps: 500,
-        reserve_factor_bps: 1_000,
-        // 2% a year at no use, 10% more up to the 80% kink, 300% more above it.
-        rate: RateModel {
-            base_bps: 200,
-            slope_low_bps: 1_000,
-            kink_bps: 8_000,
-            slope_high_bps: 30_000,
-        },
-        supply_cap: 0,
-        borrow_cap: 0,
-    }
-}
 
 /// Lamina's dev chain: `chain` with a dollar for the dev accounts and the DeFi modules.
 pub(crate) fn compose(chain: Chain) -> Chain {
@@ -103,11 +85,11 @@ impl Chain {
         lending.markets = vec![
             MarketGenesis {
                 asset: NATIVE,
-                config: market(7_500, 8_000),
+                config: MarketConfig::new(7_500, 8_000),
             },
             MarketGenesis {
                 asset: quote,
-                config: market(8_000, 8_500),
+                config: MarketConfig::new(8_000, 8_500),
             },
         ];
         let pool = |id: u32, risk: &str, trigger: Trigger| PoolGenesis {

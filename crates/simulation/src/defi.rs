@@ -28,8 +28,8 @@ use lamina_agreement::modules::bank::{self, AssetGenesis, AssetInfo, Bank, BankG
 use lamina_agreement::{Runtime, RuntimeBuilder, SignedTx, UnsignedTx};
 use lamina_app::dex::{pair, pool_account, Dex, DexCall, DexGenesis, GenesisPool, POOLS};
 use lamina_app::lending::{
-    lending_account, Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis, RateModel,
-    ACCOUNTS, MARKETS,
+    lending_account, Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis, ACCOUNTS,
+    MARKETS,
 };
 use lamina_app::liquid_staking::{
     staking_account, LiquidStaking, LiquidStakingCall, LiquidStakingGenesis,
@@ -63,23 +63,6 @@ const PROVIDER: usize = 4_095;
 #[derive(Debug, Clone, Default)]
 pub struct Defi {
     genesis_supply: std::sync::Arc<std::sync::OnceLock<u128>>,
-}
-
-fn config(collateral_factor_bps: u16, liquidation_threshold_bps: u16) -> MarketConfig {
-    MarketConfig {
-        collateral_factor_bps,
-        liquidation_threshold_bps,
-        liquidation_bonus_bps: 500,
-        reserve_factor_bps: 1_000,
-        rate: RateModel {
-            base_bps: 200,
-            slope_low_bps: 1_000,
-            kink_bps: 8_000,
-            slope_high_bps: 30_000,
-        },
-        supply_cap: 0,
-        borrow_cap: 0,
-    }
 }
 
 /// The ETH price reported by feeder number `k`: down 5% a report to 55%, then back up.
@@ -194,11 +177,11 @@ impl Workload for Defi {
         lending.markets = vec![
             MarketGenesis {
                 asset: USD,
-                config: config(8_000, 8_500),
+                config: MarketConfig::new(8_000, 8_500),
             },
             MarketGenesis {
                 asset: ETH,
-                config: config(7_500, 8_000),
+                config: MarketConfig::new(7_500, 8_000),
             },
         ];
         let section =

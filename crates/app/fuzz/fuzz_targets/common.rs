@@ -13,7 +13,7 @@ use lamina_agreement::{
 };
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
 use lamina_app::insurance::{Insurance, InsuranceGenesis, PoolGenesis, Trigger};
-use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis, RateModel};
+use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis};
 use lamina_app::liquid_staking::{LiquidStaking, LiquidStakingGenesis, Params as LiquidParams};
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleGenesis, Params, ONE};
 use lamina_interop::codec::{self, BoundedBytes};
@@ -56,17 +56,6 @@ pub struct Setup {
     keys: Vec<PublicKey>,
 }
 
-fn market() -> MarketConfig {
-    MarketConfig {
-        collateral_factor_bps: 7_500,
-        liquidation_threshold_bps: 8_000,
-        liquidation_bonus_bps: 500,
-        reserve_factor_bps: 1_000,
-        rate: RateModel { base_bps: 200, slope_low_bps: 1_000, kink_bps: 8_000, slope_high_bps: 30_000 },
-        supply_cap: 0,
-        borrow_cap: 0,
-    }
-}
 
 pub fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
@@ -107,7 +96,7 @@ pub fn setup() -> &'static Setup {
             ],
         };
         let lending = LendingGenesis {
-            markets: (0..3).map(|asset| MarketGenesis { asset, config: market() }).collect(),
+            markets: (0..3).map(|asset| MarketGenesis { asset, config: MarketConfig::new(7_500, 8_000) }).collect(),
             ..LendingGenesis::default()
         };
         let pool = |id, trigger| PoolGenesis {

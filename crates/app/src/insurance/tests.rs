@@ -429,27 +429,12 @@ fn first_depositor_attack_leaves_the_attacker_poorer() {
 
 #[test]
 fn lendings_bad_debt_triggers_a_payout() {
-    use crate::lending::{
-        Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis, RateModel,
-    };
+    use crate::lending::{Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis};
     use crate::oracle::{FeedGenesis, Oracle, OracleCall, OracleGenesis, ONE};
     const ETH: u32 = 2;
     type L = Lending<Bank, Oracle>;
     type I = Insurance<Bank, L>;
-    let market = MarketConfig {
-        collateral_factor_bps: 7_500,
-        liquidation_threshold_bps: 8_000,
-        liquidation_bonus_bps: 500,
-        reserve_factor_bps: 1_000,
-        rate: RateModel {
-            base_bps: 200,
-            slope_low_bps: 1_000,
-            kink_bps: 8_000,
-            slope_high_bps: 30_000,
-        },
-        supply_cap: 0,
-        borrow_cap: 0,
-    };
+    let market = MarketConfig::new(7_500, 8_000);
     let lending = LendingGenesis {
         markets: vec![
             MarketGenesis {

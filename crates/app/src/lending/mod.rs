@@ -146,6 +146,23 @@ pub struct MarketConfig {
     pub borrow_cap: u128,
 }
 
+impl MarketConfig {
+    /// A market that lends up to `collateral_factor_bps` of a supply's value and liquidates
+    /// below `liquidation_threshold_bps`, with a 5% bonus, a 10% reserve factor, the default
+    /// rate model and no caps.
+    pub fn new(collateral_factor_bps: u16, liquidation_threshold_bps: u16) -> MarketConfig {
+        MarketConfig {
+            collateral_factor_bps,
+            liquidation_threshold_bps,
+            liquidation_bonus_bps: 500,
+            reserve_factor_bps: 1_000,
+            rate: RateModel::default(),
+            supply_cap: 0,
+            borrow_cap: 0,
+        }
+    }
+}
+
 /// A market's books.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Market {

@@ -23,6 +23,19 @@ pub struct RateModel {
     pub slope_high_bps: u32,
 }
 
+impl Default for RateModel {
+    /// 2% a year at no use, 10% more up to the 80% kink, 300% more above it: Compound III's
+    /// shape in round figures.
+    fn default() -> Self {
+        RateModel {
+            base_bps: 200,
+            slope_low_bps: 1_000,
+            kink_bps: 8_000,
+            slope_high_bps: 30_000,
+        }
+    }
+}
+
 fn bps_to_wad(bps: u32) -> u128 {
     u128::from(bps) * (WAD / BPS)
 }

@@ -22,27 +22,6 @@ const FEEDER: u64 = 6;
 
 type M = Lending<Bank, Oracle>;
 
-fn rate() -> RateModel {
-    RateModel {
-        base_bps: 200,
-        slope_low_bps: 1_000,
-        kink_bps: 8_000,
-        slope_high_bps: 30_000,
-    }
-}
-
-fn config(cf: u16, lt: u16) -> MarketConfig {
-    MarketConfig {
-        collateral_factor_bps: cf,
-        liquidation_threshold_bps: lt,
-        liquidation_bonus_bps: 500,
-        reserve_factor_bps: 1_000,
-        rate: rate(),
-        supply_cap: 0,
-        borrow_cap: 0,
-    }
-}
-
 fn genesis(max_price_age_blocks: u64) -> LendingGenesis {
     let mut g = LendingGenesis::default();
     g.params.max_price_age_blocks = max_price_age_blocks;
@@ -50,11 +29,11 @@ fn genesis(max_price_age_blocks: u64) -> LendingGenesis {
     g.markets = vec![
         MarketGenesis {
             asset: USD,
-            config: config(8_000, 8_500),
+            config: MarketConfig::new(8_000, 8_500),
         },
         MarketGenesis {
             asset: ETH,
-            config: config(7_500, 8_000),
+            config: MarketConfig::new(7_500, 8_000),
         },
     ];
     g
