@@ -475,6 +475,44 @@ pub(super) fn bonus_bps(health_wad: u128, threshold_bps: u16, bonus_bps: u16) ->
     bonus.min(room)
 }
 
+/// Writes off, across `positions`' debts in proportion to their value, the part of the debt
+/// value above `covered`; each write-off rounds up, so what is left is at most `covered`.
+/// Bad debt, borne by each market's suppliers.
+fn write_off_shortfall<L: Ledger + Clone, P: PriceFeed + Clone>(
+    ctx: &mut Ctx<'_, '_, '_, L, P>,
+    books: &mut Books,
+    positions: &mut [Position],
+    prices: &[(u32, u128)],
+    before: &Valuation,
+    covered: u128,
+    borrower: Address,
+) -> Result<(), LendingError> {
+    let shortfall = before.debt.saturating_sub(covered);
+    for p in positions.iter_mut().filter(|p| p.principal > 0) {
+        let market = books.get_mut(p.asset)?;
+        let owed = debt(market, p)?;
+        let price = prices
+            .iter()
+            .find(|(a, _)| *a == p.asset)
+            .map(|(_, v)| *v)
+            .ok_or(LendingError::NoPrice(p.asset))?;
+        let value = mul_div_up(owed, price, PRICE_SCALE)?;
+        let share = mul_div_up(shortfall, value, before.debt)?;
+        let units = mul_div_up(share, PRICE_SCALE, price)?.min(owed);
+        let written = units.min(market.borrows);
+        market.borrows -= written;
+        market.bad_debt = math::add(market.bad_debt, written)?;
+        p.principal = owed - units;
+        p.index = market.borrow_index;
+        ctx.emit(&LendingEvent::BadDebt {
+            borrower,
+            asset: p.asset,
+            amount: written,
+        })?;
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn liquidate<L: Ledger + Clone, P: PriceFeed + Clone>(
     lending: &Lending<L, P>,
@@ -495,9 +533,29 @@ fn liquidate<L: Ledger + Clone, P: PriceFeed + Clone>(
         .collect();
     let mut books = load(lending, ctx, assets)?;
     let (before, prices) = valuation(lending, ctx, &books, &positions)?;
-    let health_wad = before.health_wad();
+    let mut health_wad = before.health_wad();
     if health_wad >= WAD {
         return Err(LendingError::NotLiquidatable { health_wad });
+    }
+    // An insolvent borrower: its collateral is worth less than its debts. What the collateral
+    // can never cover is written off first (Compound III's absorb), so the seizure below
+    // starts from an account whose debt its collateral covers.
+    let wrote_off = before.collateral < before.debt;
+    if wrote_off {
+        // Leave the debt the collateral covers with the chosen collateral's bonus, so a
+        // liquidator is still paid to take it.
+        let bonus = u128::from(books.get(collateral_asset)?.config.liquidation_bonus_bps);
+        let covered = mul_div(before.collateral, BPS, BPS + bonus)?;
+        write_off_shortfall(
+            ctx,
+            &mut books,
+            &mut positions,
+            &prices,
+            &before,
+            covered,
+            borrower,
+        )?;
+        health_wad = valuation(lending, ctx, &books, &positions)?.0.health_wad();
     }
     let price = |asset: u32| {
         prices
@@ -531,6 +589,19 @@ fn liquidate<L: Ledger + Clone, P: PriceFeed + Clone>(
     let mut repay = max_repay.min(close);
     if repay == 0 {
         return Err(LendingError::ZeroAmount("repay at least one unit"));
+    }
+    // Seizing collateral whose threshold is above the health factor lowers health at any
+    // bonus. A solvent borrower always has collateral at or below it (health is at least
+    // the smallest threshold when collateral covers debt): the liquidator must take that.
+    let threshold_wad = mul_div(
+        u128::from(collateral_market.config.liquidation_threshold_bps),
+        WAD,
+        BPS,
+    )?;
+    if health_wad < threshold_wad && !wrote_off {
+        return Err(LendingError::ThresholdAboveHealth {
+            asset: collateral_asset,
+        });
     }
     let bonus = bonus_bps(
         health_wad,

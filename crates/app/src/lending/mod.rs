@@ -34,11 +34,15 @@
 //! **Liquidation.** Below health 1, anyone repays up to `close_factor` of one debt (all of it
 //! below `full_close_health`) and receives collateral shares worth the repayment times
 //! `1 + bonus`. Seizing at a bonus lowers health exactly when `health < (1 + bonus) *
-//! threshold`; there the bonus is cut to `health / threshold - 1`, so a liquidation never
-//! lowers a solvent borrower's health (Euler's dynamic discount). Below `health <
-//! threshold` the collateral is worth less than the debt and every seizure lowers health;
-//! there the full bonus applies, and once a borrower has no collateral left, every remaining
-//! debt is written off as bad debt, which suppliers bear through the exchange rate.
+//! threshold`; there the bonus is cut to `health / threshold - 1` (Euler's dynamic
+//! discount), and collateral whose threshold is above the health factor, which no bonus
+//! makes safe to seize, is refused (`ThresholdAboveHealth`: a solvent borrower always has
+//! collateral at or below it). A borrower whose collateral is worth less than its debts is
+//! insolvent: the part of the debt its collateral can never cover is written off first as bad
+//! debt (Compound III's absorb), then the liquidation proceeds at the full bonus. So a
+//! liquidation never lowers the borrower's health unless it records bad debt. Once a
+//! borrower has no collateral left, every remaining debt is written off too; suppliers bear
+//! bad debt through the exchange rate.
 //!
 //! **Invariants** (checked after every call in the property tests):
 //! 1. Each market's `cash` equals the bank balance of the module's account in that asset.
@@ -323,6 +327,13 @@ pub enum LendingError {
     /// The borrower has no such debt, or no such collateral.
     #[error("the borrower has no {0} in that market")]
     NothingToLiquidate(&'static str),
+    /// The collateral chosen cannot be seized without lowering the borrower's health: its
+    /// threshold is above the health factor. Choose collateral with a lower threshold.
+    #[error("the threshold of collateral {asset} is above the borrower's health")]
+    ThresholdAboveHealth {
+        /// The collateral chosen.
+        asset: u32,
+    },
     /// An account may not liquidate itself.
     #[error("an account cannot liquidate itself")]
     SelfLiquidation,
@@ -354,6 +365,7 @@ impl ModuleError for LendingError {
             LendingError::NotLiquidatable { .. } => 9,
             LendingError::NothingToLiquidate(_) => 10,
             LendingError::SelfLiquidation => 11,
+            LendingError::ThresholdAboveHealth { .. } => 15,
             LendingError::Math(_) => 12,
             LendingError::Ledger(_) => 13,
             LendingError::Genesis(_) => 14,
