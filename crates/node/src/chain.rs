@@ -105,7 +105,7 @@ impl Chain {
 
     /// The runtime of `spec`: the framework's modules, then the chain's. With a staking
     /// section, base fees are paid to the validators with the block reward.
-    pub(crate) fn runtime(&self, spec: &ChainSpec) -> anyhow::Result<Runtime> {
+    pub fn runtime(&self, spec: &ChainSpec) -> anyhow::Result<Runtime> {
         let mut config = RuntimeConfig::new(spec.chain_id);
         config.gas_price = spec.runtime.gas_price as u128;
         config.tx_base_gas = spec.runtime.tx_base_gas;
@@ -136,8 +136,9 @@ impl Chain {
         spec
     }
 
-    /// A preset name (`dev`, `local`, `local-pos`) or a chain spec file.
-    pub(crate) fn load(&self, chain: &str) -> anyhow::Result<ChainSpec> {
+    /// The spec of a preset (`dev`, `local`, `local-pos`) or of a chain spec file, with the
+    /// chain's name and its modules' genesis sections in a preset.
+    pub fn spec(&self, chain: &str) -> anyhow::Result<ChainSpec> {
         match chain {
             "dev" => Ok(self.preset(Preset::Dev)),
             "local" => Ok(self.preset(Preset::Local)),
@@ -224,6 +225,6 @@ mod tests {
         assert!(runtime.genesis(&spec.genesis, &env).is_ok());
         // A spec file keeps its own name; a preset of the default chain is Lamina's.
         assert_eq!(Chain::default().preset(Preset::Local).name, "lamina-local");
-        assert_eq!(chain.load("local-pos").unwrap().name, "mychain-local-pos");
+        assert_eq!(chain.spec("local-pos").unwrap().name, "mychain-local-pos");
     }
 }

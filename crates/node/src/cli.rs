@@ -513,7 +513,7 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
         file,
         args.dev,
     )?;
-    let spec = chain.load(&resolved.chain)?;
+    let spec = chain.spec(&resolved.chain)?;
     let runtime = Arc::new(chain.runtime(&spec)?);
     let (temporary, base_path) = data_dir(resolved.base_path.as_deref(), "lamina-dev-")?;
     init_logging("info");
@@ -524,7 +524,7 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
     );
     let cache_pages = resolved.cache_pages;
     let node = NodeBuilder::new(spec.clone(), runtime.clone(), base_path.clone())
-        .state(Qmdb { cache_pages })
+        .state(Qmdb::with_cache(cache_pages))
         .tx_index(resolved.tx_index)
         .rpc(rpc)
         .metrics(metrics);
@@ -612,7 +612,7 @@ fn temporary_hint(path: &std::path::Path) -> bool {
         .is_some_and(|n| n.starts_with("lamina-dev-"))
 }
 
-fn init_logging(default: &str) {
+pub(crate) fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

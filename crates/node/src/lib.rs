@@ -38,4 +38,10 @@ pub use defi::STAKED_NATIVE;
 /// The allocator a chain's binary installs with `#[global_allocator]`: mimalloc, which
 /// [`Chain::run`] tunes for a node (ADR 0024).
 pub use lamina_alloc::Allocator;
+pub use node::{
+    dev_validator, state_dir, Assembled, Endpoints, EngineChoice, EngineParts, Fjall, Missing,
+    NodeBuilder, NodeContext, Qmdb, Redb, SimplexEngine, SoloEngine, Started, StateBackend,
+    StorageBackend, TokioContext,
+};
 pub use spec::{dev_account, DEV_ACCOUNTS};
+pub use spec::{Bootnode, ChainSpec, ConsensusSpec, RuntimeSpec};

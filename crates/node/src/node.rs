@@ -1,5 +1,7 @@
 //! Assembling and running a node: storage, state, the bus and its services, the engine and
-//! JSON-RPC, from a chain spec.
+//! JSON-RPC, from a chain spec. One typed assembly serves `lamina node`, `lamina bench`, a
+//! chain's own binary and the whole-chain simulation's validators; each part is a trait
+//! ([`StorageBackend`], [`StateBackend`], [`EngineChoice`]) a chain may implement itself.
 //!
 //! ```text
 //! fjall (blocks, redo log, flat state) --+-- ChainStore --> CommitService     (CommitBlock)
@@ -23,10 +25,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use commonware_p2p::Manager as _;
-use commonware_runtime::{Clock as _, Spawner as _, Supervisor as _};
+use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use lamina_agreement::service::{AgreementConfig, AgreementService};
 use lamina_app::rpc::{serve, RpcContext, RpcLimits};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
+
 use lamina_data_layer::state::{AuthenticatedState, QmdbState, StateConfig};
 use lamina_data_layer::{
     ChainStore, CommitService, FlatState, FlatStores, Pruning, SnapshotService, DEFAULT_HOT_ENTRIES,
@@ -47,13 +50,21 @@ use crate::metrics::{self, Counters, Sources};
 use crate::network::{self, NetworkSettings, P2pReceiver, P2pSender};
 use crate::spec::{dev_key, ChainSpec, ConsensusSpec};
 
-/// A part not chosen yet: `run` exists only once every part is chosen, so a missing part is a
-/// compile error.
-pub(crate) struct Missing;
+/// The tokio runtime's context, which `lamina node` runs on.
+pub type TokioContext = commonware_runtime::tokio::Context;
+
+/// What a node's parts run on: a commonware runtime's context (tokio's for a node, the
+/// deterministic runtime's in the simulation).
+pub trait NodeContext: Spawner + Clock + Supervisor + Send + Sync + 'static {}
+impl<T: Spawner + Clock + Supervisor + Send + Sync + 'static> NodeContext for T {}
+
+/// A part not chosen yet: `run` and `assemble` exist only once every part is chosen, so a
+/// missing part is a compile error.
+pub struct Missing;
 
 // ANCHOR: storage_backend
 /// Where blocks, receipts, the redo log and the flat state are kept.
-pub(crate) trait StorageBackend {
+pub trait StorageBackend {
     /// Opens (or creates) the store under `dir`.
     fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>>;
     /// Opens the flat state's stores under `dir`: in memory for a new store, with its
@@ -72,18 +83,18 @@ pub(crate) trait StorageBackend {
 // ANCHOR_END: storage_backend
 
 /// fjall, the embedded default (ADR 0007).
-pub(crate) struct Fjall {
+pub struct Fjall {
     /// Most memory its block cache holds.
-    pub(crate) cache_bytes: u64,
-    /// Flat-state shards of a new store (0: inline, the default); an existing store keeps
-    /// its layout.
-    pub(crate) flat_shards: usize,
+    pub cache_bytes: u64,
+    /// Flat-state shards of a new store (0: the flat state in memory, the default); an
+    /// existing store keeps its layout.
+    pub flat_shards: usize,
 }
 
 impl Default for Fjall {
     /// A 512 MiB cache: the flat state of a million accounts and the recent blocks. The flat
-    /// state inline: shards are chosen per store (`lamina bench --flat-shards`) until they are
-    /// measured on many cores (ADR 0018).
+    /// state in memory (ADR 0023): shards are chosen per store (`lamina bench --flat-shards`)
+    /// until they are measured on many cores (ADR 0018).
     fn default() -> Self {
         Fjall {
             cache_bytes: 512 * 1024 * 1024,
@@ -150,7 +161,7 @@ impl StorageBackend for Fjall {
 }
 
 /// redb, a copy-on-write B-tree in one file.
-pub(crate) struct Redb;
+pub struct Redb;
 
 impl StorageBackend for Redb {
     fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
@@ -167,68 +178,98 @@ impl StorageBackend for Redb {
     }
 }
 
-/// The authenticated state.
-pub(crate) trait StateBackend {
+/// The authenticated state, opened in the runtime `R`'s storage.
+pub trait StateBackend<R> {
     /// The state.
     type State: AuthenticatedState + 'static;
-    /// Opens it in the runtime's storage.
-    fn open(
-        &self,
-        ctx: &commonware_runtime::tokio::Context,
-    ) -> impl Future<Output = anyhow::Result<Self::State>>;
+    /// Opens it.
+    fn open(&self, ctx: &R) -> impl Future<Output = anyhow::Result<Self::State>>;
 }
 
 /// QMDB (ADR 0008).
-pub(crate) struct Qmdb {
-    /// Page cache, in 4 KiB pages.
-    pub(crate) cache_pages: usize,
+pub struct Qmdb {
+    /// Its settings (the storage partition, the page cache, the merkleization threads).
+    pub config: StateConfig,
 }
 
-impl StateBackend for Qmdb {
-    type State = QmdbState<commonware_runtime::tokio::Context>;
-
-    async fn open(&self, ctx: &commonware_runtime::tokio::Context) -> anyhow::Result<Self::State> {
-        // Merkleization hashes on its own threads: a quarter of the cores, at least two.
+impl Qmdb {
+    /// QMDB with a page cache of `cache_pages` 4 KiB pages, hashing on a quarter of the
+    /// cores (at least two, at most eight).
+    pub fn with_cache(cache_pages: usize) -> Qmdb {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let config = StateConfig {
-            cache_pages: self.cache_pages,
-            parallelism: (cores / 4).clamp(2, 8),
-            ..StateConfig::default()
-        };
-        Ok(QmdbState::open(ctx.child("state"), &config).await?)
+        Qmdb {
+            config: StateConfig {
+                cache_pages,
+                parallelism: (cores / 4).clamp(2, 8),
+                ..StateConfig::default()
+            },
+        }
+    }
+}
+
+impl Default for Qmdb {
+    fn default() -> Self {
+        Qmdb::with_cache(StateConfig::default().cache_pages)
+    }
+}
+
+impl<R> StateBackend<R> for Qmdb
+where
+    R: commonware_storage::Context
+        + commonware_runtime::Spawner
+        + commonware_runtime::Strategizer
+        + Supervisor,
+{
+    type State = QmdbState<R>;
+
+    async fn open(&self, ctx: &R) -> anyhow::Result<Self::State> {
+        Ok(QmdbState::open(ctx.child("state"), &self.config).await?)
     }
 }
 
 // ANCHOR: engine_choice
-/// How blocks are ordered.
-pub(crate) trait EngineChoice {
+/// How blocks are ordered: an engine built from what the node wired.
+pub trait EngineChoice<R> {
     /// The engine.
     type Engine: Engine;
-    /// The engine on `bus`, continuing from `tip` (whose committed state is `state`),
-    /// proposing as `validator`; `chain` reads finalized blocks (for peers that lag behind).
-    fn build(
-        self,
-        ctx: &commonware_runtime::tokio::Context,
-        bus: &Bus,
-        tip: ChainTip,
-        validator: Address,
-        chain: Arc<dyn ChainReader>,
-        state: &dyn StateView,
-    ) -> anyhow::Result<Self::Engine>;
+    /// The engine on `parts.bus`, continuing from `parts.tip`.
+    fn build(self, parts: EngineParts<'_, R>) -> anyhow::Result<Self::Engine>;
+}
+
+/// What an engine is built from.
+pub struct EngineParts<'a, R> {
+    /// The runtime to spawn on and read the clock of.
+    pub ctx: &'a R,
+    /// The node's bus: `BuildProposal` and `VerifyProposal` to ask the agreement layer,
+    /// `BlockFinalized` to publish.
+    pub bus: &'a Bus,
+    /// The last finalized block, to continue from.
+    pub tip: ChainTip,
+    /// The account named as proposer in this node's blocks.
+    pub validator: Address,
+    /// Finalized blocks (for peers that lag behind).
+    pub chain: Arc<dyn ChainReader>,
+    /// The committed state at `tip` (for the validator set it holds).
+    pub state: &'a dyn StateView,
+    /// The chain spec.
+    pub spec: &'a ChainSpec,
+    /// The chain's runtime (for transactions the engine's helpers sign, such as slashing
+    /// reports).
+    pub runtime: &'a Arc<lamina_agreement::Runtime>,
 }
 // ANCHOR_END: engine_choice
 
 /// The solo engine.
-pub(crate) struct SoloEngine {
+pub struct SoloEngine {
     /// Time between blocks when the pool does not fill them.
-    pub(crate) block_time: Duration,
+    pub block_time: Duration,
     /// A block with this many transactions counts as full: the next is built at once.
-    pub(crate) full_at_txs: usize,
+    pub full_at_txs: usize,
 }
 
 impl SoloEngine {
     /// The solo engine the spec asks for; another engine in the spec is an error.
-    pub(crate) fn from_spec(spec: &ChainSpec) -> anyhow::Result<SoloEngine> {
+    pub fn from_spec(spec: &ChainSpec) -> anyhow::Result<SoloEngine> {
         match spec.consensus {
             ConsensusSpec::Solo { block_time_ms } => Ok(SoloEngine {
                 block_time: Duration::from_millis(block_time_ms.max(1)),
@@ -241,30 +282,27 @@ impl SoloEngine {
     }
 }
 
-impl EngineChoice for SoloEngine {
-    type Engine = Solo<commonware_runtime::tokio::Context>;
+impl<R: NodeContext> EngineChoice<R> for SoloEngine {
+    type Engine = Solo<R>;
 
-    fn build(
-        self,
-        ctx: &commonware_runtime::tokio::Context,
-        bus: &Bus,
-        tip: ChainTip,
-        validator: Address,
-        _chain: Arc<dyn ChainReader>,
-        _state: &dyn StateView,
-    ) -> anyhow::Result<Self::Engine> {
+    fn build(self, parts: EngineParts<'_, R>) -> anyhow::Result<Self::Engine> {
         let config = SoloConfig {
             block_time: self.block_time,
             full_at_txs: self.full_at_txs,
-            proposer: validator,
+            proposer: parts.validator,
             ..SoloConfig::default()
         };
-        Ok(Solo::new(ctx.child("engine"), bus, config, tip))
+        Ok(Solo::new(
+            parts.ctx.child("engine"),
+            parts.bus,
+            config,
+            parts.tip,
+        ))
     }
 }
 
 /// The simplex engine, over the authenticated network.
-pub(crate) struct SimplexEngine {
+pub struct SimplexEngine {
     config: SimplexConfig,
     key: SecretKey,
     network: NetworkSettings,
@@ -325,7 +363,7 @@ impl SimplexEngine {
     }
 }
 
-impl EngineChoice for SimplexEngine {
+impl EngineChoice<TokioContext> for SimplexEngine {
     type Engine = Simplex<
         commonware_runtime::tokio::Context,
         commonware_p2p::authenticated::discovery::Oracle<
@@ -335,15 +373,15 @@ impl EngineChoice for SimplexEngine {
         P2pReceiver,
     >;
 
-    fn build(
-        self,
-        ctx: &commonware_runtime::tokio::Context,
-        bus: &Bus,
-        tip: ChainTip,
-        _validator: Address,
-        chain: Arc<dyn ChainReader>,
-        state: &dyn StateView,
-    ) -> anyhow::Result<Self::Engine> {
+    fn build(self, parts: EngineParts<'_, TokioContext>) -> anyhow::Result<Self::Engine> {
+        let EngineParts {
+            ctx,
+            bus,
+            tip,
+            chain,
+            state,
+            ..
+        } = parts;
         let mut config = self.config;
         // Consensus resumes in the epoch, and with the set, that committed state holds.
         if let Some((epoch, keys)) = consensus_set(state)? {
@@ -414,14 +452,26 @@ impl EngineChoice for SimplexEngine {
 ///
 /// ```text
 /// NodeBuilder::new(spec, runtime, base_path)
-///     .storage(Fjall::default())            // or Redb
-///     .state(Qmdb { cache_pages })
-///     .engine(SoloEngine::from_spec(&spec)?)
+///     .storage(Fjall::default())            // or Redb, or a chain's own StorageBackend
+///     .state(Qmdb::default())               // or a chain's own StateBackend
+///     .engine(SoloEngine::from_spec(&spec)?) // or SimplexEngine, or a chain's own EngineChoice
 ///     .rpc(address)
 ///     .metrics(address)
 ///     .run(ctx, shutdown, ready)            // compiles only with every part chosen
 /// ```
-pub(crate) struct NodeBuilder<K, A, E> {
+///
+/// `run` serves a node on the tokio runtime (JSON-RPC, metrics, a clean shutdown);
+/// [`NodeBuilder::assemble`] wires the same parts on any commonware runtime and leaves
+/// serving to the caller, which is how the whole-chain simulation runs its validators.
+pub struct NodeBuilder<K, A, E> {
+    settings: Settings,
+    storage: K,
+    state: A,
+    engine: E,
+}
+
+/// What a builder holds besides its parts.
+struct Settings {
     spec: ChainSpec,
     runtime: Arc<lamina_agreement::Runtime>,
     base_path: PathBuf,
@@ -429,27 +479,30 @@ pub(crate) struct NodeBuilder<K, A, E> {
     metrics: SocketAddr,
     validator: Address,
     tx_index: bool,
-    storage: K,
-    state: A,
-    engine: E,
+    agreement: AgreementConfig,
+    offload: bool,
 }
 
 impl NodeBuilder<Missing, Missing, Missing> {
     /// A node of the chain `spec`, running `runtime` (the chain's modules), keeping its data
     /// in `base_path`.
-    pub(crate) fn new(
+    pub fn new(
         spec: ChainSpec,
         runtime: Arc<lamina_agreement::Runtime>,
-        base_path: PathBuf,
+        base_path: impl Into<PathBuf>,
     ) -> Self {
         NodeBuilder {
-            spec,
-            runtime,
-            base_path,
-            rpc: SocketAddr::from(([127, 0, 0, 1], 9944)),
-            metrics: SocketAddr::from(([127, 0, 0, 1], 9615)),
-            validator: dev_validator(),
-            tx_index: true,
+            settings: Settings {
+                spec,
+                runtime,
+                base_path: base_path.into(),
+                rpc: SocketAddr::from(([127, 0, 0, 1], 9944)),
+                metrics: SocketAddr::from(([127, 0, 0, 1], 9615)),
+                validator: dev_validator(),
+                tx_index: true,
+                agreement: AgreementConfig::default(),
+                offload: true,
+            },
             storage: Missing,
             state: Missing,
             engine: Missing,
@@ -459,15 +512,9 @@ impl NodeBuilder<Missing, Missing, Missing> {
 
 impl<K, A, E> NodeBuilder<K, A, E> {
     /// The key-value store.
-    pub(crate) fn storage<K2: StorageBackend>(self, storage: K2) -> NodeBuilder<K2, A, E> {
+    pub fn storage<K2: StorageBackend>(self, storage: K2) -> NodeBuilder<K2, A, E> {
         NodeBuilder {
-            spec: self.spec,
-            runtime: self.runtime,
-            base_path: self.base_path,
-            rpc: self.rpc,
-            metrics: self.metrics,
-            validator: self.validator,
-            tx_index: self.tx_index,
+            settings: self.settings,
             storage,
             state: self.state,
             engine: self.engine,
@@ -475,15 +522,9 @@ impl<K, A, E> NodeBuilder<K, A, E> {
     }
 
     /// The authenticated state.
-    pub(crate) fn state<A2: StateBackend>(self, state: A2) -> NodeBuilder<K, A2, E> {
+    pub fn state<A2>(self, state: A2) -> NodeBuilder<K, A2, E> {
         NodeBuilder {
-            spec: self.spec,
-            runtime: self.runtime,
-            base_path: self.base_path,
-            rpc: self.rpc,
-            metrics: self.metrics,
-            validator: self.validator,
-            tx_index: self.tx_index,
+            settings: self.settings,
             storage: self.storage,
             state,
             engine: self.engine,
@@ -491,15 +532,9 @@ impl<K, A, E> NodeBuilder<K, A, E> {
     }
 
     /// The consensus engine.
-    pub(crate) fn engine<E2: EngineChoice>(self, engine: E2) -> NodeBuilder<K, A, E2> {
+    pub fn engine<E2>(self, engine: E2) -> NodeBuilder<K, A, E2> {
         NodeBuilder {
-            spec: self.spec,
-            runtime: self.runtime,
-            base_path: self.base_path,
-            rpc: self.rpc,
-            metrics: self.metrics,
-            validator: self.validator,
-            tx_index: self.tx_index,
+            settings: self.settings,
             storage: self.storage,
             state: self.state,
             engine,
@@ -507,62 +542,145 @@ impl<K, A, E> NodeBuilder<K, A, E> {
     }
 
     /// JSON-RPC address.
-    pub(crate) fn rpc(mut self, address: SocketAddr) -> Self {
-        self.rpc = address;
+    pub fn rpc(mut self, address: SocketAddr) -> Self {
+        self.settings.rpc = address;
         self
     }
 
     /// Prometheus metrics address.
-    pub(crate) fn metrics(mut self, address: SocketAddr) -> Self {
-        self.metrics = address;
+    pub fn metrics(mut self, address: SocketAddr) -> Self {
+        self.settings.metrics = address;
+        self
+    }
+
+    /// The account named as proposer in the blocks this node builds (the dev validator,
+    /// alice, by default).
+    pub fn validator(mut self, validator: Address) -> Self {
+        self.settings.validator = validator;
         self
     }
 
     /// Whether finalized transactions are indexed by id, for lookups and watched
     /// submissions over JSON-RPC (on by default; a validator that serves neither can save
     /// the index's cost, about a tenth of a transfer's).
-    pub(crate) fn tx_index(mut self, on: bool) -> Self {
-        self.tx_index = on;
+    pub fn tx_index(mut self, on: bool) -> Self {
+        self.settings.tx_index = on;
         self
+    }
+
+    /// For a deterministic runtime: transactions executed in sequence and nothing handed to
+    /// other threads, so a run depends on its seed alone.
+    pub fn deterministic(mut self) -> Self {
+        self.settings.agreement.mode = lamina_agreement::execute::Mode::Sequential;
+        self.settings.agreement.offload = false;
+        self.settings.offload = false;
+        self
+    }
+
+    /// The chain spec.
+    pub fn spec(&self) -> &ChainSpec {
+        &self.settings.spec
     }
 }
 
 /// Where a running node can be reached.
 #[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct Endpoints {
+pub struct Endpoints {
     /// The chain's name.
-    pub(crate) chain: String,
+    pub chain: String,
     /// JSON-RPC over HTTP and WebSocket.
-    pub(crate) rpc: String,
+    pub rpc: String,
     /// Prometheus metrics.
-    pub(crate) metrics: String,
+    pub metrics: String,
     /// The data directory.
-    pub(crate) base_path: PathBuf,
+    pub base_path: PathBuf,
     /// The height the node resumed from.
-    pub(crate) height: Height,
+    pub height: Height,
 }
 
 /// The directory the state runtime stores in, for `commonware_runtime::tokio::Config`.
-pub(crate) fn state_dir(base_path: &std::path::Path) -> PathBuf {
+pub fn state_dir(base_path: &std::path::Path) -> PathBuf {
     base_path.join("db").join("state")
 }
 
-impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
-    /// Runs the node until `shutdown` completes; `ready` learns its endpoints and gets its bus
-    /// (for in-process clients such as `lamina bench`) once it serves.
-    pub(crate) async fn run(
+/// A node wired and its storage services started, its agreement service and engine not yet:
+/// the caller subscribes to what it watches, then calls [`Assembled::start`].
+pub struct Assembled<E> {
+    /// The node's bus.
+    pub bus: Bus,
+    /// Finalized blocks, by height and id.
+    pub chain: Arc<dyn ChainReader>,
+    /// The block the node resumed from.
+    pub tip: ChainTip,
+    /// The chain's key-value store (synced by the caller at the end).
+    pub kv: Arc<dyn KvStore>,
+    /// The transaction pool, for metrics.
+    pub pool: Arc<parking_lot::Mutex<lamina_agreement::pool::Mempool>>,
+    commits: Handle<()>,
+    snapshots: Handle<()>,
+    agreement: AgreementService,
+    engine: E,
+}
+
+/// A started node's tasks.
+pub struct Started {
+    /// The commit service; it ends once the bus closes and the blocks before are committed.
+    pub commits: Handle<()>,
+    /// The snapshot service; it ends once the bus closes.
+    pub snapshots: Handle<()>,
+    /// The agreement service.
+    pub agreement: Handle<Result<(), lamina_agreement::service::ServiceError>>,
+    /// The engine.
+    pub engine: Handle<Result<(), lamina_incentive::EngineError>>,
+}
+
+impl<E: Engine> Assembled<E> {
+    /// Starts the agreement service and the engine on `ctx`.
+    pub fn start(self, ctx: &impl NodeContext) -> Started {
+        let agreement = self.agreement;
+        let engine = self.engine;
+        tracing::info!(engine = engine.name(), height = %self.tip.height, "starting");
+        Started {
+            commits: self.commits,
+            snapshots: self.snapshots,
+            agreement: ctx.child("agreement").spawn(|_| agreement.run()),
+            engine: ctx.child("engine").spawn(|_| engine.run()),
+        }
+    }
+}
+
+impl<K: StorageBackend, A, E> NodeBuilder<K, A, E> {
+    /// Opens the storage, writes the genesis state into a new store, and wires the bus:
+    /// the commit and snapshot services running, the agreement service and the engine
+    /// built. Works on any commonware runtime; the data directory's chain record is `run`'s.
+    pub async fn assemble<R>(self, ctx: &R) -> anyhow::Result<Assembled<E::Engine>>
+    where
+        R: NodeContext,
+        A: StateBackend<R>,
+        E: EngineChoice<R>,
+    {
+        self.assemble_checked(ctx, |_| Ok(())).await
+    }
+
+    /// [`NodeBuilder::assemble`], with `check` told whether the store already holds a
+    /// chain before anything is written.
+    async fn assemble_checked<R>(
         self,
-        ctx: commonware_runtime::tokio::Context,
-        shutdown: impl Future<Output = ()>,
-        ready: impl FnOnce(&Endpoints, &Bus),
-    ) -> anyhow::Result<()> {
-        let spec = &self.spec;
-        let runtime = self.runtime.clone();
-        let kv = self.storage.open(&self.base_path.join("db"))?;
-        let flat = self
-            .storage
-            .open_flat(&self.base_path.join("db"), kv.clone())?;
-        let state = self.state.open(&ctx).await?;
+        ctx: &R,
+        check: impl FnOnce(bool) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Assembled<E::Engine>>
+    where
+        R: NodeContext,
+        A: StateBackend<R>,
+        E: EngineChoice<R>,
+    {
+        let settings = self.settings;
+        let spec = &settings.spec;
+        let runtime = settings.runtime.clone();
+        let dir = settings.base_path.join("db");
+        let kv = self.storage.open(&dir)?;
+        let flat = self.storage.open_flat(&dir, kv.clone())?;
+        let state = self.state.open(ctx).await?;
         tracing::info!(
             storage = self.storage.name(),
             flat_state_sharded = flat.is_sharded(),
@@ -581,11 +699,11 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
             hot_entries = store.hot_state().len(),
             "opened the chain"
         );
-        let mut store = store.with_tx_index(self.tx_index);
+        let mut store = store.with_tx_index(settings.tx_index);
         if !recovery.replayed.is_empty() {
             tracing::info!(replayed = ?recovery.replayed, "repaired the state from the redo log");
         }
-        check_chain(&self.base_path, spec, store.is_initialized()?)?;
+        check(store.is_initialized()?)?;
         if !store.is_initialized()? {
             let env = Env {
                 chain_id: spec.chain_id,
@@ -614,70 +732,122 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         // Lookups by id go through a clone of the committing block store, which holds the ids
         // of the latest blocks in memory.
         let chain: Arc<dyn ChainReader> = Arc::new(store.blocks().clone());
-        let commits = CommitService::new(&bus, store)?;
+        let commits = CommitService::new(&bus, store)?.offload(settings.offload);
         let snapshots =
             SnapshotService::new(&bus, kv.clone(), hot.clone())?.flat_stores(flat.clone());
         let agreement = AgreementService::new(
             &bus,
             runtime.clone(),
-            AgreementConfig::default(),
+            settings.agreement,
             (height, block, root),
         )?;
+        let pool = agreement.pool();
+        let tip = ChainTip { height, block };
+        let engine = self.engine.build(EngineParts {
+            ctx,
+            bus: &bus,
+            tip,
+            validator: settings.validator,
+            chain: chain.clone(),
+            state: &FlatState::over(flat, hot),
+            spec,
+            runtime: &runtime,
+        })?;
+        let commits = ctx.child("commit").spawn(|_| async move {
+            drop(commits.run().await);
+        });
+        let snapshots = ctx.child("snapshots").spawn(|_| snapshots.run());
+        Ok(Assembled {
+            bus,
+            chain,
+            tip,
+            kv,
+            pool,
+            commits,
+            snapshots,
+            agreement,
+            engine,
+        })
+    }
+}
+
+impl<K, A, E> NodeBuilder<K, A, E>
+where
+    K: StorageBackend,
+    A: StateBackend<TokioContext>,
+    E: EngineChoice<TokioContext>,
+{
+    /// Runs the node until `shutdown` completes; `ready` learns its endpoints and gets its bus
+    /// (for in-process clients such as `lamina bench`) once it serves.
+    pub async fn run(
+        self,
+        ctx: TokioContext,
+        shutdown: impl Future<Output = ()>,
+        ready: impl FnOnce(&Endpoints, &Bus),
+    ) -> anyhow::Result<()> {
+        let settings = &self.settings;
+        let name = settings.spec.name.clone();
+        let chain_id = settings.spec.chain_id;
+        let gas_price = settings.spec.runtime.gas_price;
+        let runtime = settings.runtime.clone();
+        let base_path = settings.base_path.clone();
+        let (rpc_address, metrics_address) = (settings.rpc, settings.metrics);
+        let identity = (base_path.clone(), settings.spec.clone());
+        let node = self
+            .assemble_checked(&ctx, |initialized| {
+                check_chain(&identity.0, &identity.1, initialized)
+            })
+            .await?;
+        let height = node.tip.height;
         let counters = Arc::new(Counters::default());
         counters.height.store(height.0, Ordering::Relaxed);
-        let metrics_listener = metrics::bind(self.metrics)
+        let metrics_listener = metrics::bind(metrics_address)
             .await
-            .with_context(|| format!("starting metrics on {}", self.metrics))?;
+            .with_context(|| format!("starting metrics on {metrics_address}"))?;
         let metrics_address = metrics_listener.local_addr()?;
         let metrics_task = tokio::spawn(metrics::serve(
             metrics_listener,
             Arc::new(Sources {
-                bus: bus.clone(),
-                pool: agreement.pool(),
+                bus: node.bus.clone(),
+                pool: node.pool.clone(),
                 counters: counters.clone(),
             }),
         ));
-        let engine = self.engine.build(
-            &ctx,
-            &bus,
-            ChainTip { height, block },
-            self.validator,
-            chain.clone(),
-            &FlatState::over(flat.clone(), hot.clone()),
-        )?;
+        let bus = node.bus.clone();
+        let kv = node.kv.clone();
         let rpc = serve(
-            self.rpc,
+            rpc_address,
             RpcContext {
-                name: spec.name.clone(),
-                chain_id: spec.chain_id,
-                gas_price: spec.runtime.gas_price,
+                name: name.clone(),
+                chain_id,
+                gas_price,
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                chain,
+                chain: node.chain.clone(),
                 submit: bus.requester(),
                 snapshots: bus.requester(),
                 prove: bus.requester(),
                 bus: bus.clone(),
-                runtime: runtime.clone(),
+                runtime,
             },
             RpcLimits::default(),
         )
         .await
-        .with_context(|| format!("starting JSON-RPC on {}", self.rpc))?;
+        .with_context(|| format!("starting JSON-RPC on {rpc_address}"))?;
         let mut finalized = bus.subscribe::<BlockFinalized>();
         let mut committed = bus.subscribe::<StateCommitted>();
         bus.check_wiring()?;
-
-        let commits = ctx.child("commit").spawn(|_| commits.run());
-        let snapshots = ctx.child("snapshots").spawn(|_| snapshots.run());
-        let mut agreement = ctx.child("agreement").spawn(|_| agreement.run());
-        tracing::info!(engine = engine.name(), %height, "starting");
-        let mut engine = ctx.child("engine").spawn(|_| engine.run());
+        let Started {
+            commits,
+            snapshots,
+            mut agreement,
+            mut engine,
+        } = node.start(&ctx);
         ready(
             &Endpoints {
-                chain: spec.name.clone(),
+                chain: name,
                 rpc: format!("http://{}", rpc.address),
                 metrics: format!("http://{metrics_address}/metrics"),
-                base_path: self.base_path.clone(),
+                base_path,
                 height,
             },
             &bus,
@@ -743,15 +913,39 @@ impl<K: StorageBackend, A: StateBackend, E: EngineChoice> NodeBuilder<K, A, E> {
         if !agreement_done {
             let _ = agreement.await;
         }
-        if let Ok(store) = commits.await {
-            drop(store);
-        }
+        // The commit service ends with the store dropped, before the store is synced.
+        let _ = commits.await;
         lamina_data_layer::KvStore::sync(&*kv)?;
         tracing::info!(height = %last_committed, "stopped");
         match failure {
             Some(reason) => anyhow::bail!(reason),
             None => Ok(()),
         }
+    }
+
+    /// Runs the node on a new tokio runtime until the process gets SIGINT or SIGTERM,
+    /// printing its endpoints once it serves and logging at `info` (or as `RUST_LOG` says):
+    /// the whole `main` of a chain's own node binary.
+    pub fn run_until_stopped(self) -> anyhow::Result<()> {
+        crate::cli::init_logging("info");
+        let runner = commonware_runtime::tokio::Runner::new(
+            commonware_runtime::tokio::Config::new()
+                .with_storage_directory(state_dir(&self.settings.base_path)),
+        );
+        commonware_runtime::Runner::start(runner, |ctx| async move {
+            let shutdown = crate::cli::shutdown_signal()?;
+            self.run(ctx, shutdown, |endpoints, _| {
+                let _ = crate::cli::say(format!(
+                    "{}: height {}, JSON-RPC {}, metrics {}, data {}",
+                    endpoints.chain,
+                    endpoints.height,
+                    endpoints.rpc,
+                    endpoints.metrics,
+                    endpoints.base_path.display()
+                ));
+            })
+            .await
+        })
     }
 }
 
@@ -788,6 +982,6 @@ fn check_chain(base_path: &Path, spec: &ChainSpec, initialized: bool) -> anyhow:
 }
 
 /// The dev chain's validator account.
-pub(crate) fn dev_validator() -> Address {
+pub fn dev_validator() -> Address {
     Address::of(&dev_key("alice").public_key())
 }

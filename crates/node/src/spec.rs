@@ -44,17 +44,17 @@ fn native_genesis(accounts: impl IntoIterator<Item = (Address, u128)>) -> serde_
 /// The chain spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ChainSpec {
+pub struct ChainSpec {
     /// The chain's name.
-    pub(crate) name: String,
+    pub name: String,
     /// The id transactions are signed for.
-    pub(crate) chain_id: ChainId,
+    pub chain_id: ChainId,
     /// The consensus engine and its settings.
-    pub(crate) consensus: ConsensusSpec,
+    pub consensus: ConsensusSpec,
     /// Prices of gas.
-    pub(crate) runtime: RuntimeSpec,
+    pub runtime: RuntimeSpec,
     /// Each module's genesis section, by module name.
-    pub(crate) genesis: BTreeMap<String, serde_json::Value>,
+    pub genesis: BTreeMap<String, serde_json::Value>,
 }
 // ANCHOR_END: chain_spec
 
@@ -62,7 +62,7 @@ pub(crate) struct ChainSpec {
 /// Which engine orders blocks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "engine", rename_all = "snake_case")]
-pub(crate) enum ConsensusSpec {
+pub enum ConsensusSpec {
     /// One validator, instant finality.
     Solo {
         /// Milliseconds between blocks when the pool does not fill them.
@@ -88,11 +88,11 @@ pub(crate) enum ConsensusSpec {
 /// A node to dial at start: its network key and address, written `PUBLIC_KEY@HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub(crate) struct Bootnode {
+pub struct Bootnode {
     /// Its network (and consensus) key.
-    pub(crate) key: PublicKey,
+    pub key: PublicKey,
     /// Where it listens.
-    pub(crate) address: SocketAddr,
+    pub address: SocketAddr,
 }
 
 impl std::fmt::Display for Bootnode {
@@ -141,13 +141,13 @@ pub(crate) const LOCAL_P2P_PORT: u16 = 30333;
 /// Prices of gas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RuntimeSpec {
+pub struct RuntimeSpec {
     /// Native units per unit of gas.
-    pub(crate) gas_price: u64,
+    pub gas_price: u64,
     /// Gas every transaction pays before its call.
-    pub(crate) tx_base_gas: u64,
+    pub tx_base_gas: u64,
     /// Gas per byte of a transaction.
-    pub(crate) tx_byte_gas: u64,
+    pub tx_byte_gas: u64,
 }
 
 /// A preset spec.

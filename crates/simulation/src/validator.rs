@@ -9,27 +9,26 @@ use commonware_runtime::{deterministic, Clock as _, Handle, Quota, Spawner as _,
 use commonware_utils::NZU32;
 use futures::channel::oneshot;
 use futures::FutureExt as _;
-use lamina_agreement::execute::Mode;
 use lamina_agreement::modules::bank::{Bank, BankGenesis};
-use lamina_agreement::service::{AgreementConfig, AgreementService};
 use lamina_agreement::{Runtime, RuntimeConfig};
-use lamina_data_layer::kv::MemoryStore;
-use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
-use lamina_data_layer::{ChainStore, CommitService, FlatState, Pruning, SnapshotService};
+use lamina_data_layer::kv::{KvStore, MemoryStore};
+use lamina_data_layer::state::StateConfig;
+use lamina_data_layer::FlatStores;
 use lamina_incentive::gossip::{self, TxGossip};
 use lamina_incentive::simplex::{self, Channels, Simplex, SimplexConfig};
 use lamina_incentive::staking::{consensus_set, FeesToValidators, Staking, StakingGenesis};
-use lamina_incentive::{ChainTip, Engine as _};
 use lamina_interop::bus::{Bus, BusConfig};
-use lamina_interop::chain::ChainReader;
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::messages::{
     BlockFinalized, MisbehaviourDetected, StateCommitted, ValidatorSetChanged,
 };
-use lamina_interop::module::Env;
 use lamina_interop::module::Module as _;
-use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
+use lamina_interop::{Address, ChainId};
 use lamina_node::evidence::EvidenceReporter;
+use lamina_node::{
+    ChainSpec, ConsensusSpec, EngineChoice, EngineParts, NodeBuilder, Qmdb, RuntimeSpec, Started,
+    StorageBackend,
+};
 
 use crate::workload::Workload;
 use parking_lot::Mutex;
@@ -148,6 +147,121 @@ pub(crate) async fn start(
     Running { bus, task }
 }
 
+/// The simulated network's sender and receiver.
+type Pair = (
+    commonware_p2p::simulated::Sender<
+        commonware_cryptography::ed25519::PublicKey,
+        deterministic::Context,
+    >,
+    commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
+);
+
+/// A validator's disk: the in-memory store it keeps across restarts, with the flat state
+/// inline (the layout a store without a chain spec's choice gets).
+struct Disk(Arc<MemoryStore>);
+
+impl StorageBackend for Disk {
+    fn open(&self, _dir: &std::path::Path) -> anyhow::Result<Arc<dyn KvStore>> {
+        Ok(self.0.clone())
+    }
+
+    fn open_flat(
+        &self,
+        _dir: &std::path::Path,
+        kv: Arc<dyn KvStore>,
+    ) -> anyhow::Result<FlatStores<dyn KvStore>> {
+        Ok(FlatStores::inline(kv))
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// Simplex on the simulated network.
+struct SimulatedSimplex {
+    key: SecretKey,
+    config: SimplexConfig,
+    control: commonware_p2p::simulated::Control<
+        commonware_cryptography::ed25519::PublicKey,
+        deterministic::Context,
+    >,
+    channels: Channels<
+        commonware_p2p::simulated::Sender<
+            commonware_cryptography::ed25519::PublicKey,
+            deterministic::Context,
+        >,
+        commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
+    >,
+}
+
+impl EngineChoice<deterministic::Context> for SimulatedSimplex {
+    type Engine = Simplex<
+        deterministic::Context,
+        commonware_p2p::simulated::Control<
+            commonware_cryptography::ed25519::PublicKey,
+            deterministic::Context,
+        >,
+        commonware_p2p::simulated::Sender<
+            commonware_cryptography::ed25519::PublicKey,
+            deterministic::Context,
+        >,
+        commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
+    >;
+
+    fn build(self, parts: EngineParts<'_, deterministic::Context>) -> anyhow::Result<Self::Engine> {
+        let mut config = self.config;
+        // Consensus resumes in the epoch, and with the set, that committed state holds.
+        if let Some((epoch, keys)) = consensus_set(parts.state)? {
+            config.epoch = epoch;
+            config.validators = keys;
+        }
+        Ok(Simplex::new(
+            parts.ctx.child("engine"),
+            parts.bus,
+            config,
+            &self.key,
+            parts.tip,
+            parts.chain,
+            self.control,
+            self.channels,
+        )?)
+    }
+}
+
+/// The chain spec of the simulated chain: its genesis, and simplex among the validators.
+fn spec(chain: &Chain) -> ChainSpec {
+    let mut bank = BankGenesis::native(chain.funded.iter().copied());
+    for asset in &mut bank.assets {
+        // Slashing burns bonded stake.
+        asset.minters.push(Staking::<Bank>::NAME.to_string());
+    }
+    let mut genesis = chain.workload.genesis(&mut bank);
+    genesis.insert("bank".to_string(), bank.to_section());
+    genesis.insert("staking".to_string(), chain.staking.to_section());
+    let defaults = RuntimeConfig::new(chain.chain_id);
+    let millis = |d: std::time::Duration| d.as_millis() as u64;
+    ChainSpec {
+        name: "simulation".into(),
+        chain_id: chain.chain_id,
+        consensus: ConsensusSpec::Simplex {
+            validators: chain.simplex.validators.clone(),
+            bootnodes: Vec::new(),
+            block_time_ms: millis(chain.simplex.block_time),
+            leader_timeout_ms: millis(chain.simplex.leader_timeout),
+            notarization_timeout_ms: millis(chain.simplex.notarization_timeout),
+        },
+        runtime: RuntimeSpec {
+            gas_price: defaults.gas_price as u64,
+            tx_base_gas: defaults.tx_base_gas,
+            tx_byte_gas: defaults.tx_byte_gas,
+        },
+        genesis,
+    }
+}
+
+/// Assembles validator `index` through the node's builder and runs it until its agreement
+/// service or engine stops.
 #[allow(clippy::too_many_arguments)]
 async fn run(
     ctx: deterministic::Context,
@@ -166,123 +280,51 @@ async fn run(
         >,
         commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
     >,
-    txs: (
-        commonware_p2p::simulated::Sender<
-            commonware_cryptography::ed25519::PublicKey,
-            deterministic::Context,
-        >,
-        commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
-    ),
+    txs: Pair,
     record: Arc<Mutex<Record>>,
     ready: oneshot::Sender<Bus>,
 ) -> Result<(), String> {
     let runtime = Arc::new(runtime(&chain)?);
-    let state_config = StateConfig {
-        partition: format!("v{index}_state"),
-        cache_pages: 64,
-        parallelism: 1,
-        prune_every: 16,
-    };
-    let state = QmdbState::open(ctx.child("state"), &state_config)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut store, _) = ChainStore::open(kv.clone(), Pruning::Archive, state)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !store.is_initialized().map_err(|e| e.to_string())? {
-        let env = Env {
-            chain_id: chain.chain_id,
-            height: Height::GENESIS,
-            timestamp: Timestamp(0),
-            proposer: Address([0; 32]),
-        };
-        let mut bank = BankGenesis::native(chain.funded.iter().copied());
-        for asset in &mut bank.assets {
-            // Slashing burns bonded stake.
-            asset.minters.push(Staking::<Bank>::NAME.to_string());
-        }
-        let mut sections = chain.workload.genesis(&mut bank);
-        sections.insert("bank".to_string(), bank.to_section());
-        sections.insert("staking".to_string(), chain.staking.to_section());
-        let genesis = runtime
-            .genesis(&sections, &env)
-            .map_err(|e| e.to_string())?;
-        store
-            .init_genesis(&genesis)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let height = store.height();
-    let block = match height {
-        Height::GENESIS => Hash::ZERO,
-        h => store
-            .blocks()
-            .header(h)
-            .map_err(|e| e.to_string())?
-            .ok_or("the finalized header is missing")?
-            .id(),
-    };
-    let root = store
-        .root_at(height)
-        .map_err(|e| e.to_string())?
-        .unwrap_or(store.state().root());
-    record.lock().resumed(index, height);
-
-    let bus = Bus::new(BusConfig::default()).map_err(|e| e.to_string())?;
-    let hot = store.hot_state();
-    let snapshot_hot = hot.clone();
-    let reader: Arc<dyn ChainReader> = Arc::new(store.blocks().clone());
-    let commits = CommitService::new(&bus, store)
-        .map_err(|e| e.to_string())?
-        .offload(false);
-    let snapshots =
-        SnapshotService::new(&bus, kv.clone(), snapshot_hot).map_err(|e| e.to_string())?;
-    let config = AgreementConfig {
-        mode: Mode::Sequential,
-        offload: false,
-        ..AgreementConfig::default()
-    };
-    let agreement = AgreementService::new(&bus, runtime.clone(), config, (height, block, root))
-        .map_err(|e| e.to_string())?;
-
-    let mut simplex_config = chain.simplex.clone();
-    simplex_config.partition = format!("v{index}_simplex");
-    // Consensus resumes in the epoch, and with the set, that committed state holds.
-    if let Some((epoch, keys)) =
-        consensus_set(&FlatState::new(kv.clone(), hot.clone())).map_err(|e| e.to_string())?
-    {
-        simplex_config.epoch = epoch;
-        simplex_config.validators = keys;
-    }
-    let max_message = simplex_config.max_message() as usize;
-    let gossip =
-        TxGossip::new(&bus, txs, control.clone(), max_message).map_err(|e| e.to_string())?;
-    let engine = Simplex::new(
-        ctx.child("engine"),
-        &bus,
-        simplex_config,
-        &key,
-        ChainTip { height, block },
-        reader,
-        control,
+    let mut config = chain.simplex.clone();
+    config.partition = format!("v{index}_simplex");
+    let max_message = config.max_message() as usize;
+    let engine = SimulatedSimplex {
+        key: SecretKey::from_seed(key.seed()),
+        config,
+        control: control.clone(),
         channels,
-    )
-    .map_err(|e| e.to_string())?;
+    };
+    let state = Qmdb {
+        config: StateConfig {
+            partition: format!("v{index}_state"),
+            cache_pages: 64,
+            parallelism: 1,
+            prune_every: 16,
+        },
+    };
+    let node = NodeBuilder::new(spec(&chain), runtime.clone(), format!("v{index}"))
+        .storage(Disk(kv))
+        .state(state)
+        .engine(engine)
+        .deterministic()
+        .assemble(&ctx)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    record.lock().resumed(index, node.tip.height);
+    let bus = node.bus.clone();
+    // Transactions clients submit here reach the other validators, and theirs reach this one.
+    let gossip = TxGossip::new(&bus, txs, control, max_message).map_err(|e| e.to_string())?;
+    ctx.child("gossip").spawn(|_| gossip.run());
     let mut finalized = bus.subscribe::<BlockFinalized>();
     let mut committed = bus.subscribe::<StateCommitted>();
     let mut faults = bus.subscribe::<MisbehaviourDetected>();
     let mut sets = bus.subscribe::<ValidatorSetChanged>();
     bus.check_wiring().map_err(|e| e.to_string())?;
-
-    ctx.child("commit").spawn(|_| async move {
-        commits.run().await;
-    });
-    ctx.child("snapshots").spawn(|_| snapshots.run());
-    ctx.child("gossip").spawn(|_| gossip.run());
     let reporter = EvidenceReporter::new(&bus, runtime.clone(), SecretKey::from_seed(key.seed()));
     ctx.child("evidence").spawn(|_| reporter.run());
-    let agreement = ctx.child("agreement").spawn(|_| agreement.run());
-    let engine = ctx.child("engine").spawn(|_| engine.run());
+    let Started {
+        agreement, engine, ..
+    } = node.start(&ctx);
     let observed = record.clone();
     ctx.child("observer").spawn(move |clock| async move {
         loop {

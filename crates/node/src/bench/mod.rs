@@ -319,9 +319,7 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
     };
     let runtime = std::sync::Arc::new(chain.runtime(&spec)?);
     let node = NodeBuilder::new(spec, runtime, base_path.clone())
-        .state(Qmdb {
-            cache_pages: args.cache_pages,
-        })
+        .state(Qmdb::with_cache(args.cache_pages))
         .tx_index(args.tx_index)
         .engine(engine)
         .rpc(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
