@@ -1,13 +1,16 @@
 //! The agreement layer on the bus.
 //!
 //! ```text
-//! SubmitTxs ------> admission: OpenSnapshot, then admit on rayon          --> verdicts
+//! SubmitTxs ------> admission: admit on rayon against the committed state  --> verdicts
 //! BuildProposal --> select from the pool above blocks not yet executed    --> Arc<Block>
 //! VerifyProposal -> header, body, signatures (rayon), fees, nonce order  --> Ok | error
 //! ==BlockFinalized==> drop its txs from the pool
-//!                     OpenSnapshot, execute on rayon, --CommitBlock-->, re-validate the pool
+//!                     execute on rayon, --CommitBlock-->, re-validate the pool
 //!                     ==ValidatorSetChanged==> when an end-block hook announced a new set
 //! ```
+//!
+//! The committed state is a handle given once, at wiring time (the data layer's flat state,
+//! which follows each commit), so no loop asks the bus for a snapshot per batch or block.
 //!
 //! [`AgreementService::run`] drives the four loops on one task. Everything that costs CPU in
 //! proportion to the transactions (admission, signature checks, execution) runs on the rayon
@@ -35,9 +38,8 @@ use lamina_interop::bus::{
 use lamina_interop::codec::BoundedVec;
 use lamina_interop::crypto::verify_each;
 use lamina_interop::messages::{
-    Admission, BlockFinalized, BuildProposal, CommitBlock, Committed, OpenSnapshot, ProposalError,
-    Rejection, Snapshot, StoreError, SubmitTxs, TxOrigin, TxsAdmitted, ValidatorSetChanged,
-    VerifyProposal,
+    Admission, BlockFinalized, BuildProposal, CommitBlock, Committed, ProposalError, Rejection,
+    StoreError, SubmitTxs, TxOrigin, TxsAdmitted, ValidatorSetChanged, VerifyProposal,
 };
 use lamina_interop::module::StateView;
 use lamina_interop::profile::{span, Stage};
@@ -192,7 +194,8 @@ struct Inner {
     submit: Inbox<SubmitTxs>,
     build: Inbox<BuildProposal>,
     verify: Inbox<VerifyProposal>,
-    snapshots: Requester<OpenSnapshot>,
+    /// The committed state; it follows each commit.
+    state: Arc<dyn StateView + Send + Sync>,
     commit: Requester<CommitBlock>,
     admitted: Publisher<TxsAdmitted>,
     validator_sets: Publisher<ValidatorSetChanged>,
@@ -217,12 +220,15 @@ async fn on_rayon<T: Send + 'static>(
 impl AgreementService {
     /// Registers the handlers of `SubmitTxs`, `BuildProposal` and `VerifyProposal` and a
     /// backpressured subscription to `BlockFinalized` on `bus`. `executed` is the last
-    /// block the store holds: height, block id (`Hash::ZERO` at genesis) and state root.
+    /// block the store holds: height, block id (`Hash::ZERO` at genesis) and state root;
+    /// `state` is the committed state, a view that follows each commit (the data layer's
+    /// `FlatState`).
     pub fn new(
         bus: &Bus,
         runtime: Arc<Runtime>,
         config: AgreementConfig,
         executed: (Height, Hash, Hash),
+        state: Arc<dyn StateView + Send + Sync>,
     ) -> Result<Self, WiringError> {
         let (height, block, root) = executed;
         let inner = Inner {
@@ -241,7 +247,7 @@ impl AgreementService {
             submit: bus.handle::<SubmitTxs>()?,
             build: bus.handle::<BuildProposal>()?,
             verify: bus.handle::<VerifyProposal>()?,
-            snapshots: bus.requester::<OpenSnapshot>(),
+            state,
             commit: bus.requester::<CommitBlock>(),
             admitted: bus.publisher::<TxsAdmitted>(),
             validator_sets: bus.publisher::<ValidatorSetChanged>(),
@@ -279,42 +285,33 @@ impl AgreementService {
 }
 
 impl Inner {
-    async fn snapshot(&self) -> Result<Snapshot, ServiceError> {
-        match self.snapshots.request(OpenSnapshot { height: None }).await {
-            Ok(reply) => Ok(reply?),
-            Err(_) => Err(ServiceError::Closed),
-        }
-    }
-
     async fn admission_loop(&self) {
         while let Some(Request {
             command, responder, ..
         }) = self.submit.recv().await
         {
             let txs = Arc::new(command.txs);
-            let verdicts = match self.snapshot().await {
-                Ok(snapshot) => {
-                    let runtime = self.runtime.clone();
-                    let pool = self.pool.clone();
-                    let batches = self.batches.clone();
-                    let submitted = txs.clone();
-                    on_rayon(self.config.offload, move || {
-                        span(Stage::Admission, || {
-                            admit(
-                                &runtime,
-                                &pool,
-                                &batches,
-                                &ViewRef(snapshot.view),
-                                snapshot.height,
-                                &submitted,
-                            )
-                        })
-                    })
-                    .await
-                    .unwrap_or_else(|| unavailable_for(&txs, "admission stopped"))
-                }
-                Err(err) => unavailable_for(&txs, &err.to_string()),
-            };
+            // The committed state is at least as new as the height last committed.
+            let height = self.chain.lock().height;
+            let state = self.state.clone();
+            let runtime = self.runtime.clone();
+            let pool = self.pool.clone();
+            let batches = self.batches.clone();
+            let submitted = txs.clone();
+            let verdicts = on_rayon(self.config.offload, move || {
+                span(Stage::Admission, || {
+                    admit(
+                        &runtime,
+                        &pool,
+                        &batches,
+                        &ViewRef(state),
+                        height,
+                        &submitted,
+                    )
+                })
+            })
+            .await
+            .unwrap_or_else(|| unavailable_for(&txs, "admission stopped"));
             let accepted: Vec<bool> = verdicts
                 .iter()
                 .map(|v| matches!(v, Admission::Accepted { .. }))
@@ -552,9 +549,8 @@ impl Inner {
                 .remove_included(height, txs.iter().map(|tx| (tx.sender, tx.tx.body.nonce)))
         });
 
-        let snapshot = self.snapshot().await?;
         let view = Overlay {
-            base: snapshot.view,
+            base: self.state.clone(),
             hasher: self.hasher.clone(),
             deltas: in_flight.iter().rev().map(|f| f.delta.clone()).collect(),
         };
@@ -628,13 +624,12 @@ impl Inner {
             chain.roots.retain(|h, _| *h >= keep_from);
             chain.known.retain(|_, k| k.height > committed.height);
         }
-        let after = self.snapshot().await?;
-        let view = after.view;
+        let view = &self.state;
         span(Stage::Pool, || {
             self.pool
                 .lock()
-                .revalidate(after.height, flight.touched, |account| {
-                    let record = accounts::committed(&*view, account)?;
+                .revalidate(committed.height, flight.touched, |account| {
+                    let record = accounts::committed(&**view, account)?;
                     Ok::<_, lamina_interop::module::StateError>((record.nonce, record.native))
                 })
         })

@@ -735,11 +735,15 @@ impl<K: StorageBackend, A, E> NodeBuilder<K, A, E> {
         let commits = CommitService::new(&bus, store)?.offload(settings.offload);
         let snapshots =
             SnapshotService::new(&bus, kv.clone(), hot.clone())?.flat_stores(flat.clone());
+        // The committed state is handed over once: the flat state follows each commit.
+        let committed: Arc<dyn StateView + Send + Sync> =
+            Arc::new(FlatState::over(flat.clone(), hot.clone()));
         let agreement = AgreementService::new(
             &bus,
             runtime.clone(),
             settings.agreement,
             (height, block, root),
+            committed,
         )?;
         let pool = agreement.pool();
         let tip = ChainTip { height, block };

@@ -17,27 +17,24 @@ use crate::testing::{funded_state, key, transfer};
 
 const CHAIN: ChainId = ChainId(7);
 
-/// The data layer's part: snapshots of an in-memory state, and commits that apply deltas
-/// and report each committed height.
+/// The committed state as the data layer hands it over: one view that follows each commit.
+struct CommittedState(Arc<Mutex<MemoryState>>);
+
+impl StateView for CommittedState {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, lamina_interop::module::StateError> {
+        self.0.lock().get(key)
+    }
+}
+
+/// The data layer's part: commits that apply deltas to an in-memory state and report each
+/// committed height.
 async fn fake_store(
     bus: Bus,
     state: Arc<Mutex<MemoryState>>,
-    snapshots: Inbox<OpenSnapshot>,
     commits: Inbox<CommitBlock>,
     announce: mpsc::UnboundedSender<Height>,
 ) {
     let height = Arc::new(Mutex::new(Height(0)));
-    let serve_snapshots = async {
-        while let Some(Request { responder, .. }) = snapshots.recv().await {
-            let view: Arc<dyn StateView + Send + Sync> = Arc::new(state.lock().clone());
-            let at = *height.lock();
-            let _ = responder.send(Ok(Snapshot {
-                height: at,
-                root: Hash::of(&at.0.to_be_bytes()),
-                view,
-            }));
-        }
-    };
     let serve_commits = async {
         while let Some(Request {
             command, responder, ..
@@ -58,7 +55,7 @@ async fn fake_store(
             let _ = announce.unbounded_send(at);
         }
     };
-    futures::join!(serve_snapshots, serve_commits);
+    serve_commits.await;
     drop(bus);
 }
 
@@ -90,6 +87,7 @@ fn submit_build_finalize_execute_commit() {
         runtime.clone(),
         AgreementConfig::default(),
         (Height(0), Hash::ZERO, genesis_root),
+        Arc::new(CommittedState(state.clone())),
     )
     .unwrap();
     let pool = service.pool();
@@ -97,7 +95,6 @@ fn submit_build_finalize_execute_commit() {
     let store = fake_store(
         bus.clone(),
         state.clone(),
-        bus.handle::<OpenSnapshot>().unwrap(),
         bus.handle::<CommitBlock>().unwrap(),
         announce,
     );
