@@ -1,4 +1,4 @@
-//! Lamina's application layer: JSON-RPC, the typed client, the wallet, and DeFi modules.
+//! Lamina's application layer: JSON-RPC, the typed client, and DeFi modules.
 //!
 //! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port) and its typed client.
 //! - DeFi runtime modules, reusable by any chain: [`oracle`] (median price feeds),

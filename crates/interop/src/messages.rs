@@ -502,14 +502,9 @@ impl Message for StateCommitted {
 
 impl Event for StateCommitted {}
 
-/// One member of a validator set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Validator {
-    /// The consensus key.
-    pub key: PublicKey,
-    /// Voting power.
-    pub power: u64,
-}
+/// One member of a validator set (defined with [`crate::module::ValidatorSet`], which a
+/// module's end-block hook returns; named here too, where the bus announces the set).
+pub use crate::module::Validator;
 
 /// A new validator set takes effect at `epoch`.
 ///

@@ -145,7 +145,16 @@ pub struct ValidatorSet {
     /// The epoch the set runs, counted from 0 at genesis.
     pub epoch: u64,
     /// Its members.
-    pub validators: Vec<crate::messages::Validator>,
+    pub validators: Vec<Validator>,
+}
+
+/// One member of a validator set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Validator {
+    /// The consensus key.
+    pub key: crate::crypto::PublicKey,
+    /// Voting power.
+    pub power: u64,
 }
 
 /// What a module sees while it runs: the block, the caller, and its working set. Typed by the
