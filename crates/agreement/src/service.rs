@@ -25,18 +25,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher as _;
 
 use futures::channel::oneshot;
 use futures::future::Either;
 use futures::stream::{FuturesOrdered, StreamExt as _};
-use lamina_interop::block::{Block, Header, RawTx, StateDelta, MAX_BLOCK_LEN, MAX_BLOCK_TXS};
+use lamina_interop::block::{Block, Header, RawTx, MAX_BLOCK_LEN, MAX_BLOCK_TXS};
 use lamina_interop::bus::{
     Bus, Inbox, Overflow, Publisher, RecvError, Request, RequestError, Requester, Subscription,
     WiringError,
 };
 use lamina_interop::codec::BoundedVec;
-use lamina_interop::crypto::verify_each;
 use lamina_interop::messages::{
     Admission, BlockFinalized, BuildProposal, CommitBlock, Committed, ProposalError, Rejection,
     StoreError, SubmitTxs, TxOrigin, TxsAdmitted, ValidatorSetChanged, VerifyProposal,
@@ -51,7 +49,7 @@ use crate::execute::{execute_block, Mode};
 use crate::modules::accounts;
 use crate::pool::{BlockLimits, Mempool, PoolConfig};
 use crate::runtime::Runtime;
-use crate::tx::{SignedTx, VerifiedTx};
+use crate::tx::VerifiedTx;
 
 /// Settings of the agreement service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -656,158 +654,6 @@ struct InFlight {
     touched: Vec<Address>,
 }
 
-/// A block's delta with a hash index, so that reading through several is one hash of the key
-/// and a probe per delta.
-struct DeltaIndex {
-    delta: Arc<StateDelta>,
-    slots: hashbrown::HashTable<u32>,
-}
-
-impl DeltaIndex {
-    fn new(delta: Arc<StateDelta>, hasher: &hashbrown::DefaultHashBuilder) -> DeltaIndex {
-        let changes = delta.changes();
-        let mut slots = hashbrown::HashTable::with_capacity(changes.len());
-        for (i, change) in changes.iter().enumerate() {
-            let hash = hasher.hash_one(change.key.as_slice());
-            // Keys of a delta are unique.
-            slots.insert_unique(hash, i as u32, |&j| {
-                hasher.hash_one(changes[j as usize].key.as_slice())
-            });
-        }
-        DeltaIndex { delta, slots }
-    }
-
-    fn get(&self, hash: u64, key: &[u8]) -> Option<Option<&[u8]>> {
-        let changes = self.delta.changes();
-        self.slots
-            .find(hash, |&i| changes[i as usize].key == key)
-            .map(|&i| changes[i as usize].value.as_deref())
-    }
-}
-
-/// The committed state under the deltas of blocks executed but not yet durable, newest first.
-struct Overlay {
-    base: Arc<dyn StateView + Send + Sync>,
-    hasher: hashbrown::DefaultHashBuilder,
-    deltas: Vec<Arc<DeltaIndex>>,
-}
-
-impl StateView for Overlay {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, lamina_interop::module::StateError> {
-        if !self.deltas.is_empty() {
-            let hash = self.hasher.hash_one(key);
-            for delta in &self.deltas {
-                if let Some(change) = delta.get(hash, key) {
-                    return Ok(change.map(<[u8]>::to_vec));
-                }
-            }
-        }
-        self.base.get(key)
-    }
-
-    fn prefetch(&self, key: &[u8]) {
-        self.base.prefetch(key);
-    }
-}
-
-/// A shared snapshot view as a `StateView + Sync` reference.
-struct ViewRef(Arc<dyn StateView + Send + Sync>);
-
-impl StateView for ViewRef {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, lamina_interop::module::StateError> {
-        self.0.get(key)
-    }
-}
-
-/// Decodes and verifies a block's transactions (batched, on the calling rayon worker and
-/// its pool) with the stateless checks admission makes, and the nonce order per sender.
-fn verify_txs(runtime: &Runtime, raw: &[RawTx]) -> Result<Vec<VerifiedTx>, ProposalError> {
-    use rayon::prelude::*;
-
-    let invalid = |index: usize, reason: Rejection| ProposalError::InvalidTx { index, reason };
-    let decoded: Vec<SignedTx> = raw
-        .par_iter()
-        .enumerate()
-        .map(|(index, bytes)| {
-            let tx = SignedTx::decode_raw(bytes.as_ref()).map_err(|e| {
-                invalid(
-                    index,
-                    Rejection::Malformed {
-                        detail: e.to_string(),
-                    },
-                )
-            })?;
-            let body = &tx.body;
-            if body.chain_id != runtime.config().chain_id {
-                return Err(invalid(
-                    index,
-                    Rejection::WrongChain {
-                        expected: runtime.config().chain_id.0,
-                        got: body.chain_id.0,
-                    },
-                ));
-            }
-            let min = runtime
-                .required_fee(body.gas_limit, body.tip)
-                .unwrap_or(u128::MAX);
-            if body.max_fee < min || body.gas_limit < runtime.base_gas(bytes.len()) {
-                return Err(invalid(
-                    index,
-                    Rejection::FeeTooLow {
-                        min,
-                        offered: body.max_fee,
-                    },
-                ));
-            }
-            Ok(tx)
-        })
-        .collect::<Result<_, _>>()?;
-    let messages: Vec<Vec<u8>> = decoded
-        .par_iter()
-        .map(|tx| tx.body.signing_bytes())
-        .collect();
-    let chunk = crate::admission::chunk_len(
-        decoded.len(),
-        rayon::current_num_threads(),
-        SignatureBatches::MAX,
-    );
-    let verdicts: Vec<_> = decoded
-        .par_chunks(chunk)
-        .zip(messages.par_chunks(chunk))
-        .flat_map_iter(|(txs, messages)| {
-            verify_each(
-                txs.iter()
-                    .zip(messages)
-                    .map(|(tx, m)| (&tx.body.sender, m.as_slice(), &tx.signature))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    if let Some(index) = verdicts.iter().position(Result::is_err) {
-        return Err(invalid(index, Rejection::BadSignature));
-    }
-    let mut next: HashMap<Address, u64> = HashMap::new();
-    let mut out = Vec::with_capacity(decoded.len());
-    for (index, (tx, bytes)) in decoded.into_iter().zip(raw).enumerate() {
-        let verified = VerifiedTx::after_verification(tx, Hash::of(bytes.as_ref()), bytes.len());
-        let nonce = verified.tx.body.nonce;
-        if let Some(expected) = next.insert(verified.sender, nonce + 1) {
-            if nonce != expected {
-                return Err(invalid(
-                    index,
-                    Rejection::NonceGap {
-                        expected,
-                        got: nonce,
-                        max_gap: 0,
-                    },
-                ));
-            }
-        }
-        out.push(verified);
-    }
-    Ok(out)
-}
-
 /// Accounts whose record (nonce or native balance) a block changed: the ones to re-validate.
 fn touched_accounts(delta: &lamina_interop::block::StateDelta) -> Vec<Address> {
     let prefix = accounts::account_key(&Address([0; 32]));
@@ -830,5 +676,10 @@ fn unavailable_for(txs: &[RawTx], detail: &str) -> Vec<Admission> {
         .collect()
 }
 
+mod overlay;
 #[cfg(test)]
 mod tests;
+mod verify;
+
+use overlay::{DeltaIndex, Overlay, ViewRef};
+use verify::verify_txs;
