@@ -14,6 +14,7 @@ use crate::memory_state::MemoryState;
 use crate::modules::bank::NATIVE;
 use crate::runtime::RuntimeConfig;
 use crate::testing::{funded_state, key, transfer};
+use crate::tx::SignedTx;
 
 const CHAIN: ChainId = ChainId(7);
 
