@@ -509,9 +509,10 @@ async fn simulate(
             ));
         }
         let record = record.lock();
-        // Past the target, and a few blocks past the faults.
+        // Past the target, and a few blocks past the faults, finalized and committed: the
+        // workload's checks read the committed state, which must hold the target's blocks.
         let target = heal_height.map_or(u64::MAX, |(_, h)| scenario.height.max(h + 3));
-        if honest().all(|v| record.height(v) >= target) {
+        if honest().all(|v| record.height(v) >= target && record.committed(v) >= target) {
             stopped_at = Some(elapsed);
             break;
         }

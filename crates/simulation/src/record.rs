@@ -121,6 +121,15 @@ impl Record {
         self.trace = Hash::of(&bytes);
     }
 
+    /// The highest height `validator` committed.
+    pub(crate) fn committed(&self, validator: usize) -> u64 {
+        self.roots[validator]
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The highest height finalized by `validator`.
     pub(crate) fn height(&self, validator: usize) -> u64 {
         self.finalized[validator]
