@@ -156,6 +156,21 @@ type Pair = (
     commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
 );
 
+/// A validator's handle on the simulated network.
+type NetControl = commonware_p2p::simulated::Control<
+    commonware_cryptography::ed25519::PublicKey,
+    deterministic::Context,
+>;
+
+/// Simplex's channels on the simulated network.
+type NetChannels = Channels<
+    commonware_p2p::simulated::Sender<
+        commonware_cryptography::ed25519::PublicKey,
+        deterministic::Context,
+    >,
+    commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
+>;
+
 /// A validator's disk: the in-memory store it keeps across restarts, with the flat state
 /// inline (the layout a store without a chain spec's choice gets).
 struct Disk(Arc<MemoryStore>);
@@ -182,17 +197,8 @@ impl StorageBackend for Disk {
 struct SimulatedSimplex {
     key: SecretKey,
     config: SimplexConfig,
-    control: commonware_p2p::simulated::Control<
-        commonware_cryptography::ed25519::PublicKey,
-        deterministic::Context,
-    >,
-    channels: Channels<
-        commonware_p2p::simulated::Sender<
-            commonware_cryptography::ed25519::PublicKey,
-            deterministic::Context,
-        >,
-        commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
-    >,
+    control: NetControl,
+    channels: NetChannels,
 }
 
 impl EngineChoice<deterministic::Context> for SimulatedSimplex {
@@ -269,17 +275,8 @@ async fn run(
     index: usize,
     key: SecretKey,
     kv: Arc<MemoryStore>,
-    control: commonware_p2p::simulated::Control<
-        commonware_cryptography::ed25519::PublicKey,
-        deterministic::Context,
-    >,
-    channels: Channels<
-        commonware_p2p::simulated::Sender<
-            commonware_cryptography::ed25519::PublicKey,
-            deterministic::Context,
-        >,
-        commonware_p2p::simulated::Receiver<commonware_cryptography::ed25519::PublicKey>,
-    >,
+    control: NetControl,
+    channels: NetChannels,
     txs: Pair,
     record: Arc<Mutex<Record>>,
     ready: oneshot::Sender<Bus>,
