@@ -117,7 +117,7 @@ struct Candidate {
     tx: SignedTx,
     sender: lamina_interop::Address,
     id: Hash,
-    len: usize,
+    raw: RawTx,
     message: Vec<u8>,
     next_nonce: u64,
 }
@@ -157,7 +157,7 @@ fn admit_chunk(
     for raw in chunk {
         let bytes: &[u8] = raw.as_ref();
         let id = Hash::of(bytes);
-        match check(runtime, state, bytes, id) {
+        match check(runtime, state, raw, id) {
             Ok(candidate) => {
                 candidates.push((verdicts.len(), candidate));
                 verdicts.push(Ok(id));
@@ -186,7 +186,7 @@ fn admit_chunk(
                 detail: "the state moved on during admission; submit again".into(),
             }),
             Ok(()) => {
-                let tx = VerifiedTx::with_sender(candidate.tx, candidate.sender, id, candidate.len);
+                let tx = VerifiedTx::with_sender(candidate.tx, candidate.sender, id, candidate.raw);
                 pool.insert(Arc::new(tx), candidate.next_nonce)
             }
         };
@@ -209,9 +209,10 @@ fn admit_chunk(
 fn check(
     runtime: &Runtime,
     state: &(dyn StateView + Sync),
-    bytes: &[u8],
+    raw: &RawTx,
     id: Hash,
 ) -> Result<Candidate, Rejection> {
+    let bytes: &[u8] = raw.as_ref();
     if bytes.len() > MAX_TX_SIZE {
         return Err(Rejection::TooLarge {
             len: bytes.len(),
@@ -274,7 +275,7 @@ fn check(
     Ok(Candidate {
         tx,
         id,
-        len: bytes.len(),
+        raw: raw.clone(),
         message,
         next_nonce: account.nonce,
         sender,

@@ -201,7 +201,7 @@ impl Mempool {
         let nonce = tx.tx.body.nonce;
         let arrival = self.arrivals;
         self.arrivals += 1;
-        self.bytes += tx.len;
+        self.bytes += tx.encoded_len();
         self.by_id.insert(tx.id, (tx.sender, nonce));
         self.by_tip
             .insert((tx.tx.body.tip, Reverse(arrival), tx.sender, nonce));
@@ -240,9 +240,9 @@ impl Mempool {
     fn make_room(&mut self, tx: &VerifiedTx) -> Result<(), Rejection> {
         let full = |pool: &Mempool| {
             pool.by_id.len() + 1 > pool.config.max_txs
-                || pool.bytes + tx.len > pool.config.max_bytes
+                || pool.bytes + tx.encoded_len() > pool.config.max_bytes
         };
-        if tx.len > self.config.max_bytes {
+        if tx.encoded_len() > self.config.max_bytes {
             return Err(Rejection::PoolFull);
         }
         // Decide before touching anything: the victims must all tip less, and none may be
@@ -250,7 +250,7 @@ impl Mempool {
         let mut victims = Vec::new();
         let (mut count, mut bytes) = (self.by_id.len(), self.bytes);
         let mut keys = self.by_tip.iter();
-        while count + 1 > self.config.max_txs || bytes + tx.len > self.config.max_bytes {
+        while count + 1 > self.config.max_txs || bytes + tx.encoded_len() > self.config.max_bytes {
             let Some(&(tip, _, sender, nonce)) = keys.next() else {
                 return Err(Rejection::PoolFull);
             };
@@ -265,7 +265,7 @@ impl Mempool {
                 if !victims.contains(&(sender, *later)) {
                     victims.push((sender, *later));
                     count -= 1;
-                    bytes -= pooled.tx.len;
+                    bytes -= pooled.tx.encoded_len();
                 }
             }
         }
@@ -289,7 +289,7 @@ impl Mempool {
             *sender,
             nonce,
         ));
-        self.bytes -= pooled.tx.len;
+        self.bytes -= pooled.tx.encoded_len();
         Some(pooled.tx)
     }
 
@@ -361,7 +361,7 @@ impl Mempool {
             };
             let tx = &pooled.tx;
             let next_gas = gas.saturating_add(tx.tx.body.gas_limit);
-            let size = tx.len + BODY_ENTRY_OVERHEAD;
+            let size = tx.encoded_len() + BODY_ENTRY_OVERHEAD;
             if next_gas > limits.max_gas || bytes + size > limits.max_bytes {
                 // This sender's later nonces wait for the next block.
                 next.insert(address, None);

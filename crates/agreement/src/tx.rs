@@ -138,32 +138,38 @@ pub struct VerifiedTx {
     pub id: Hash,
     /// The sender's address.
     pub sender: Address,
-    /// The length of its encoding.
-    pub len: usize,
+    /// Its encoding as it arrived, kept from admission to the block that carries it, so a
+    /// block is built from these bytes and never from a second encoding.
+    pub raw: RawTx,
 }
 
 impl VerifiedTx {
     /// Wraps a transaction whose signature the caller has just verified.
-    pub(crate) fn after_verification(tx: SignedTx, id: Hash, len: usize) -> VerifiedTx {
+    pub(crate) fn after_verification(tx: SignedTx, id: Hash, raw: RawTx) -> VerifiedTx {
         let sender = tx.sender_address();
         VerifiedTx {
             tx,
             id,
             sender,
-            len,
+            raw,
         }
     }
 
     /// [`VerifiedTx::after_verification`] when the caller has derived the sender's address
     /// already (it is a hash of the public key: worth computing once).
-    pub(crate) fn with_sender(tx: SignedTx, sender: Address, id: Hash, len: usize) -> VerifiedTx {
+    pub(crate) fn with_sender(tx: SignedTx, sender: Address, id: Hash, raw: RawTx) -> VerifiedTx {
         debug_assert_eq!(sender, tx.sender_address());
         VerifiedTx {
             tx,
             id,
             sender,
-            len,
+            raw,
         }
+    }
+
+    /// The length of its encoding.
+    pub fn encoded_len(&self) -> usize {
+        self.raw.len()
     }
 
     /// Decodes and verifies one transaction on its own, outside admission's batches: for a
@@ -174,19 +180,24 @@ impl VerifiedTx {
             .sender
             .verify_raw(&tx.body.signing_bytes(), &tx.signature)
             .map_err(|_| TxError::BadSignature)?;
-        Ok(VerifiedTx::after_verification(
-            tx,
-            Hash::of(bytes),
-            bytes.len(),
-        ))
+        // Decoding refused anything over MAX_TX_SIZE, below a block's transaction limit.
+        let raw = RawTx::try_from_vec(bytes.to_vec()).map_err(|_| {
+            TxError::Decode(DecodeError::TooLarge {
+                what: "Transaction",
+                len: bytes.len(),
+                max: MAX_TX_SIZE,
+            })
+        })?;
+        Ok(VerifiedTx::after_verification(tx, Hash::of(bytes), raw))
     }
 
     /// A transaction treated as verified without checking, for tests and benchmarks of the
     /// stages after admission.
     #[doc(hidden)]
     pub fn assume_verified(tx: SignedTx) -> VerifiedTx {
-        let bytes = tx.encode();
-        VerifiedTx::after_verification(tx, Hash::of(&bytes), bytes.len())
+        let raw = tx.to_raw();
+        let id = Hash::of(raw.as_ref());
+        VerifiedTx::after_verification(tx, id, raw)
     }
 }
 

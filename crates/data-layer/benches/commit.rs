@@ -4,9 +4,10 @@
 //! - `commit::block/txs=N,keys=K`: a block of N transfers (two state changes each, over K
 //!   accounts), committed by `ChainStore::commit`. The run also prints how the CPU divided
 //!   between the two halves, from the pipeline's stage counters.
-//! - `commit::persist/txs=N,keys=K,shards=S`: only the persist half of the same blocks, with
-//!   the flat state inline (`shards=0`) or in S fjall shards of its own written in parallel:
-//!   the wall time of the step that runs on the persist thread, one block after another.
+//! - `commit::persist/txs=N,keys=K,flat=L`: only the persist half of the same blocks, with
+//!   the flat state in memory (`flat=Memory`, checkpointed) or inline (`flat=Inline`, a row
+//!   per key in the block's batch): the wall time of the step that runs on the persist
+//!   thread, one block after another.
 //!
 //! `cargo bench -p lamina-data-layer --bench commit`
 
@@ -24,7 +25,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use lamina_data_layer::kv::FjallStore;
 use lamina_data_layer::kv::KvStore;
 use lamina_data_layer::state::{QmdbState, StateConfig};
-use lamina_data_layer::{commit, flat, ChainStore, FlatStores, Pruning, DEFAULT_HOT_ENTRIES};
+use lamina_data_layer::{commit, ChainStore, FlatLayout, Pruning, DEFAULT_HOT_ENTRIES};
 use lamina_interop::block::{
     tx_root, Block, Header, Outcome, RawTx, Receipt, StateChange, StateDelta,
 };
@@ -124,31 +125,19 @@ fn run(blocks: u64) -> Duration {
     })
 }
 
-/// Persists `blocks` blocks to a new store whose flat state has `shards` shards (0: inline);
-/// the time of the persist steps alone.
-fn run_persist(blocks: u64, shards: usize) -> Duration {
+/// Persists `blocks` blocks to a new store whose flat state is laid out as `layout`; the time
+/// of the persist steps alone.
+fn run_persist(blocks: u64, layout: FlatLayout) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let kv: Arc<dyn KvStore> =
         Arc::new(FjallStore::open(&dir.path().join("kv"), &commit::columns()).unwrap());
-    let flat = if shards == 0 {
-        FlatStores::inline(kv.clone())
-    } else {
-        let stores = (0..shards)
-            .map(|i| {
-                let path = dir.path().join(format!("flat-{i}"));
-                Arc::new(FjallStore::open(&path, &flat::shard_columns()).unwrap())
-                    as Arc<dyn KvStore>
-            })
-            .collect();
-        FlatStores::sharded(stores).unwrap()
-    };
     let runner = Runner::new(Config::new().with_storage_directory(dir.path().join("state")));
     runner.start(|ctx| async move {
         let state = QmdbState::open(ctx.child("state"), &StateConfig::default())
             .await
             .unwrap();
         let (store, _) =
-            ChainStore::open_with(kv, flat, Pruning::Archive, state, DEFAULT_HOT_ENTRIES)
+            ChainStore::open_with(kv, layout, Pruning::Archive, state, DEFAULT_HOT_ENTRIES)
                 .await
                 .unwrap();
         let persister = store.persister();
@@ -180,10 +169,10 @@ fn main() {
     let mut persist = c.benchmark_group("commit::persist");
     persist.sample_size(10);
     persist.throughput(Throughput::Elements(TXS));
-    for shards in [0, 2, 4] {
+    for layout in [FlatLayout::Memory, FlatLayout::Inline] {
         persist.bench_function(
-            BenchmarkId::from_parameter(format!("txs={TXS},keys={KEYS},shards={shards}")),
-            |b| b.iter_custom(|blocks| run_persist(blocks, shards)),
+            BenchmarkId::from_parameter(format!("txs={TXS},keys={KEYS},flat={layout:?}")),
+            |b| b.iter_custom(|blocks| run_persist(blocks, layout)),
         );
     }
     persist.finish();

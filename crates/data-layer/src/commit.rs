@@ -36,7 +36,6 @@
 //! are deleted as new ones are written, or, with the flat state in memory, once no checkpoint
 //! needs them either.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use lamina_interop::block::{Block, Receipt, StateChange, StateDelta};
@@ -47,7 +46,7 @@ use lamina_interop::{Hash, Height};
 
 use crate::blocks::{BlockStore, Pruning};
 use crate::flat::checkpoint::{self, Checkpoints, CHECKPOINTS, SEED_KEY};
-use crate::flat::{FlatStores, FLAT_STATE};
+use crate::flat::{clear_column, finish_move, FlatLayout, FlatStore, FLAT_STATE};
 use crate::hot::{HotState, DEFAULT_HOT_ENTRIES, SHARDS};
 use crate::kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 use crate::state::AuthenticatedState;
@@ -83,17 +82,15 @@ pub fn holds_chain<S: KvStore + ?Sized>(kv: &S) -> Result<bool> {
 /// commits are pipelined (the redo log keeps [`REDO_DEPTH`], enough to repair any of them).
 pub const MAX_STATE_LAG: u64 = REDO_DEPTH - 1;
 
-/// Entries of the flat state in memory at a time while opening warms the hot state, or a
-/// batch while the flat state moves out of memory.
+/// Entries of the flat state in memory at a time while opening warms the hot state.
 const WARM_PAGE: usize = 16 * 1024;
 
 /// Step 1 of the commit protocol, on its own: block, receipts, tx index, redo log entry,
-/// finalized pointer and flat state in one durable batch of the key-value store, or, with a
-/// sharded flat state, that batch and then the shards' batches.
+/// finalized pointer and the flat state's part in one durable batch of the key-value store.
 pub struct Persister<S: KvStore + ?Sized> {
     kv: Arc<S>,
     blocks: BlockStore<S>,
-    flat: Arc<FlatStores<S>>,
+    flat: Arc<FlatStore<S>>,
     hot: Arc<HotState>,
 }
 
@@ -104,42 +101,15 @@ impl<S: KvStore + ?Sized> Persister<S> {
     pub fn persist(&self, block: &Block, receipts: &[Receipt], delta: &StateDelta) -> Result<()> {
         let height = block.header.height;
         let changes = delta.changes();
-        self.flat.usable()?;
         span(Stage::Persist, || {
-            // Only this thread commits: the checkpoints stay locked while the hot state is
-            // read for a chunk and until it holds this block.
-            let mut memory = self.flat.checkpoints();
             let mut batch = WriteBatch::new();
             let staged_block = self.blocks.stage(&mut batch, block, receipts)?;
             batch.put(DELTAS, height.0.to_be_bytes(), codec::encode(changes));
-            let staged = match memory.as_ref() {
-                Some(checkpoints) => Some(checkpoints.stage(
-                    &mut batch,
-                    &self.hot,
-                    height,
-                    changes.len(),
-                    DELTAS,
-                    REDO_DEPTH,
-                )),
-                None => {
-                    if height.0 > REDO_DEPTH {
-                        batch.delete(DELTAS, (height.0 - REDO_DEPTH).to_be_bytes());
-                    }
-                    self.flat.stage_inline(&mut batch, changes);
-                    None
-                }
-            };
+            let staged_flat =
+                self.flat
+                    .stage(&mut batch, &self.hot, height, changes, (DELTAS, REDO_DEPTH));
             self.kv.write(batch, Durability::Durable)?;
-            self.flat.write(height, changes)?;
-            if let (Some(checkpoints), Some(staged)) = (memory.as_mut(), staged) {
-                checkpoints.staged(staged);
-                if !self.hot.has_room_for(changes) {
-                    let redo = checkpoints.redo_from()..(height.0 + 1).saturating_sub(REDO_DEPTH);
-                    move_out_of_memory(&*self.kv, &self.hot, changes, redo)?;
-                    *memory = None;
-                }
-            }
-            drop(memory);
+            staged_flat.written(&self.hot, height, changes)?;
             self.hot.apply(changes);
             // Last, so that a run of ids that fails to be written stops the commit with the
             // block's state already applied in memory.
@@ -148,83 +118,22 @@ impl<S: KvStore + ?Sized> Persister<S> {
     }
 }
 
-/// Moves the flat state out of memory into the chain's store for good (the inline layout),
-/// when the hot state cannot take `changes`: every entry it holds, then `changes`, go to the
-/// `state_flat` column (cleared first of what an interrupted move left), and then one durable
-/// batch deletes the layout's rows and the redo log's entries in `redo`, which only the
-/// checkpoints needed. Until that batch, opening finds the layout in memory as before.
-fn move_out_of_memory<S: KvStore + ?Sized>(
-    kv: &S,
-    hot: &HotState,
-    changes: &[StateChange],
-    redo: Range<u64>,
-) -> Result<()> {
-    tracing::warn!(
-        entries = hot.len(),
-        "the state outgrew the hot state: moving the flat state into the store"
-    );
-    clear_column(kv, FLAT_STATE)?;
-    for index in 0..SHARDS {
-        let mut batch = WriteBatch::new();
-        hot.for_each_in_shard(index, |key, value| batch.put(FLAT_STATE, key, value));
-        kv.write(batch, Durability::Buffered)?;
-    }
-    let mut batch = WriteBatch::new();
-    crate::flat::stage(&mut batch, changes);
-    kv.write(batch, Durability::Buffered)?;
-    finish_move(kv, redo)
-}
-
-/// The last step of a move out of memory: the layout's rows and the redo log's entries in
-/// `redo` go, durably and together with every buffered write before.
-fn finish_move<S: KvStore + ?Sized>(kv: &S, redo: Range<u64>) -> Result<()> {
-    let mut batch = WriteBatch::new();
-    batch.delete(CHECKPOINTS, SEED_KEY);
-    for index in 0..SHARDS {
-        batch.delete(CHECKPOINTS, checkpoint::chunk_key(index));
-    }
-    for height in redo {
-        batch.delete(DELTAS, height.to_be_bytes());
-    }
-    kv.write(batch, Durability::Durable)
-}
-
-/// Deletes every row of `column`, a page at a time.
-fn clear_column<S: KvStore + ?Sized>(kv: &S, column: Column) -> Result<()> {
-    loop {
-        let rows = kv.scan(column, &KeyRange::all(), WARM_PAGE)?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut batch = WriteBatch::new();
-        for (key, _) in rows {
-            batch.delete(column, key);
-        }
-        kv.write(batch, Durability::Buffered)?;
-    }
-}
-
 /// The hot state's seed when the flat state of the chain in `kv` lives in memory: recorded
-/// in the store, or chosen now and recorded for a new store whose `flat` prefers memory (and
-/// whose hot state holds anything). A sharded layout over such a store is refused.
+/// in the store, or chosen now and recorded for a new store whose `flat` is to be in memory
+/// (and whose hot state holds anything).
 fn memory_layout<S: KvStore + ?Sized>(
     kv: &S,
-    flat: &FlatStores<S>,
+    flat: &FlatStore<S>,
     hot_entries: usize,
 ) -> Result<Option<u64>> {
     if let Some(bytes) = kv.get(CHECKPOINTS, SEED_KEY)? {
-        if flat.is_sharded() {
-            return Err(Error::Inconsistent {
-                detail: "this store keeps its flat state in memory, not in shards".into(),
-            });
-        }
         let seed: [u8; 8] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
             what: "flat-state seed",
             detail: format!("{} bytes, expected 8", bytes.len()),
         })?;
         return Ok(Some(u64::from_be_bytes(seed)));
     }
-    if !flat.prefers_memory() || hot_entries == 0 || holds_chain(kv)? {
+    if flat.new_layout() != FlatLayout::Memory || hot_entries == 0 || holds_chain(kv)? {
         return Ok(None);
     }
     let seed = crate::hot::random_seed();
@@ -257,7 +166,7 @@ pub struct ChainStore<S: KvStore + ?Sized, A: AuthenticatedState> {
     kv: Arc<S>,
     blocks: BlockStore<S>,
     state: A,
-    flat: Arc<FlatStores<S>>,
+    flat: Arc<FlatStore<S>>,
     hot: Arc<HotState>,
 }
 
@@ -269,28 +178,28 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         ChainStore::open_with_hot_state(kv, pruning, state, DEFAULT_HOT_ENTRIES).await
     }
 
-    /// [`ChainStore::open`] with a hot state of at most `hot_entries` entries.
+    /// [`ChainStore::open`] with a hot state of at most `hot_entries` entries, and a new
+    /// store's flat state inline.
     pub async fn open_with_hot_state(
         kv: Arc<S>,
         pruning: Pruning,
         state: A,
         hot_entries: usize,
     ) -> Result<(Self, Recovery)> {
-        let flat = FlatStores::inline(kv.clone());
-        ChainStore::open_with(kv, flat, pruning, state, hot_entries).await
+        ChainStore::open_with(kv, FlatLayout::Inline, pruning, state, hot_entries).await
     }
 
-    /// [`ChainStore::open_with_hot_state`] with the flat state in `flat` (see [`crate::flat`]),
-    /// always the same layout for the same store. Shards behind the chain are repaired from
-    /// the redo log.
+    /// [`ChainStore::open_with_hot_state`] with a new store's flat state in `layout` (see
+    /// [`crate::flat`]); a store that holds a chain keeps the layout it has.
     pub async fn open_with(
         kv: Arc<S>,
-        flat: FlatStores<S>,
+        layout: FlatLayout,
         pruning: Pruning,
         state: A,
         hot_entries: usize,
     ) -> Result<(Self, Recovery)> {
         let blocks = BlockStore::new(kv.clone(), pruning);
+        let flat = FlatStore::new(kv.clone(), layout);
         let seed = memory_layout(&*kv, &flat, hot_entries)?;
         let hot = Arc::new(match seed {
             Some(seed) => HotState::with_seed(hot_entries, seed),
@@ -303,7 +212,6 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             flat: Arc::new(flat),
             hot,
         };
-        store.repair_flat_shards()?;
         let chain = store.blocks.finalized()?.unwrap_or(Height::GENESIS);
         let genesis = store.kv.get(ROOTS, GENESIS_MARK)?.is_some();
         let mut replayed = Vec::new();
@@ -453,7 +361,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
 
     /// Opening found a flat state in memory that does not fit the hot state: its chunks,
     /// oldest first, and the blocks from `replay_from` to `chain` go to the `state_flat`
-    /// column, and the layout becomes inline for good (see [`move_out_of_memory`]).
+    /// column, and the layout becomes inline for good (see [`crate::flat`]).
     fn move_checkpoints_out(
         &self,
         chunks: &[(Height, usize)],
@@ -479,7 +387,8 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             self.kv.write(batch, Durability::Buffered)?;
         }
         let first = self.first_logged()?.unwrap_or(0);
-        finish_move(&*self.kv, first..(chain.0 + 1).saturating_sub(REDO_DEPTH))?;
+        let redo = first..(chain.0 + 1).saturating_sub(REDO_DEPTH);
+        finish_move(&*self.kv, (DELTAS, redo))?;
         *self.flat.checkpoints() = None;
         Ok(())
     }
@@ -542,26 +451,19 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
                 detail: "the store already holds a chain; genesis is written only once".into(),
             });
         }
-        let mut batch = WriteBatch::new();
-        batch.put(
-            DELTAS,
-            Height::GENESIS.0.to_be_bytes(),
-            codec::encode(delta.changes()),
+        let (mut batch, changes) = (WriteBatch::new(), delta.changes());
+        batch.put(DELTAS, Height::GENESIS.0.to_be_bytes(), codec::encode(changes));
+        batch.put(ROOTS, GENESIS_MARK, Vec::new());
+        let staged = self.flat.stage(
+            &mut batch,
+            &self.hot,
+            Height::GENESIS,
+            changes,
+            (DELTAS, REDO_DEPTH),
         );
-        {
-            let mut memory = self.flat.checkpoints();
-            if memory.is_none() {
-                self.flat.stage_inline(&mut batch, delta.changes());
-            }
-            batch.put(ROOTS, GENESIS_MARK, Vec::new());
-            self.kv.write(batch, Durability::Durable)?;
-            self.flat.write(Height::GENESIS, delta.changes())?;
-            if memory.is_some() && !self.hot.has_room_for(delta.changes()) {
-                move_out_of_memory(&*self.kv, &self.hot, delta.changes(), 0..0)?;
-                *memory = None;
-            }
-        }
-        self.hot.apply(delta.changes());
+        self.kv.write(batch, Durability::Durable)?;
+        staged.written(&self.hot, Height::GENESIS, changes)?;
+        self.hot.apply(changes);
         let root = self.state.commit(Height::GENESIS, delta.changes()).await?;
         self.record_root(Height::GENESIS, root)?;
         Ok(root)
@@ -623,8 +525,8 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         self.hot.clone()
     }
 
-    /// The flat state's stores, for [`crate::FlatState`] views.
-    pub fn flat_stores(&self) -> Arc<FlatStores<S>> {
+    /// The flat state, for [`crate::FlatState`] views.
+    pub fn flat_store(&self) -> Arc<FlatStore<S>> {
         self.flat.clone()
     }
 
@@ -654,49 +556,6 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
         let mut batch = WriteBatch::new();
         batch.put(ROOTS, height.0.to_be_bytes(), root.0);
         self.kv.write(batch, Durability::Buffered)
-    }
-
-    /// Brings every flat-state shard up to the chain's height, replaying from the redo log
-    /// the blocks each misses (a crash between the chain's batch and the shards').
-    fn repair_flat_shards(&self) -> Result<()> {
-        let heights = self.flat.open_shards()?;
-        if heights.is_empty() {
-            return Ok(());
-        }
-        let genesis = self.kv.get(ROOTS, GENESIS_MARK)?.is_some();
-        let Some(chain) = self.chain_height()? else {
-            return Ok(());
-        };
-        for (index, held) in heights.into_iter().enumerate() {
-            let from = match held {
-                Some(h) if h > chain => {
-                    return Err(Error::Inconsistent {
-                        detail: format!(
-                            "flat-state shard {index} is at height {h} but the block store only at {chain}"
-                        ),
-                    })
-                }
-                Some(h) => h.0 + 1,
-                None if genesis => 0,
-                None => self
-                    .first_logged_height(chain)
-                    .map_err(|_| Error::Inconsistent {
-                        detail: format!(
-                            "flat-state shard {index} is empty but the block store is at {chain}"
-                        ),
-                    })?
-                    .0,
-            };
-            for height in from..=chain.0 {
-                let delta = self.logged_delta(Height(height))?.ok_or_else(|| Error::Inconsistent {
-                    detail: format!(
-                        "flat-state shard {index} is behind the block store at {chain}, but the redo log has no changes for {height}"
-                    ),
-                })?;
-                self.flat.replay(index, Height(height), delta.changes())?;
-            }
-        }
-        Ok(())
     }
 
     fn logged_delta(&self, height: Height) -> Result<Option<StateDelta>> {

@@ -21,7 +21,7 @@ pub mod state;
 
 pub use blocks::{BlockStore, Pruning, StagedBlock, TxLocation, TX_INDEX_RUN, TX_INDEX_RUN_BLOCKS};
 pub use commit::{ChainStore, Persister, Recovery};
-pub use flat::FlatStores;
+pub use flat::{FlatLayout, FlatStore};
 pub use hot::{HotState, DEFAULT_HOT_ENTRIES};
 pub use kv::{Column, Durability, KeyRange, KvStore, WriteBatch};
 pub use service::CommitService;

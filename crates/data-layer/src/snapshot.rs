@@ -3,11 +3,11 @@
 //! The authenticated state (QMDB) answers reads asynchronously and stores keys by their hash,
 //! which suits proofs but not execution, where a transfer makes a handful of reads that must
 //! be plain method calls. So the commit protocol also keeps the state flat: in memory, in the
-//! complete hot state, made durable by checkpoints and the redo log; or in key-value stores,
-//! each block's changes written to the `state_flat` column in the same durable batch as the
-//! block itself, or to shards of their own right after it (see [`crate::flat`]). Once a block
-//! is acknowledged the flat state is exactly the state after it, and the authenticated state,
-//! the shards and the state in memory are repaired to match the block store on open.
+//! complete hot state, made durable by checkpoints and the redo log; or inline, each block's
+//! changes written to the `state_flat` column in the same durable batch as the block itself
+//! (see [`crate::flat`]). Once a block is acknowledged the flat state is exactly the state
+//! after it, and the authenticated state and the state in memory are repaired to match the
+//! block store on open.
 //!
 //! ```text
 //! agreement --OpenSnapshot{height: None}--> SnapshotService
@@ -29,13 +29,13 @@ use lamina_interop::module::{StateError, StateView};
 use lamina_interop::{Hash, Height};
 
 use crate::commit::ROOTS;
-use crate::flat::FlatStores;
+use crate::flat::{FlatLayout, FlatStore};
 use crate::hot::HotState;
 use crate::kv::KvStore;
 
-/// The latest committed state, read through the hot state from the flat state's stores.
+/// The latest committed state, read through the hot state from the flat state.
 pub struct FlatState<S: KvStore + ?Sized> {
-    flat: Arc<FlatStores<S>>,
+    flat: Arc<FlatStore<S>>,
     hot: Arc<HotState>,
 }
 
@@ -43,12 +43,12 @@ impl<S: KvStore + ?Sized> FlatState<S> {
     /// A view over `kv`, opened with [`crate::commit::columns`] and holding the flat state
     /// inline, through `hot`, the hot state of the [`crate::ChainStore`] that commits to `kv`.
     pub fn new(kv: Arc<S>, hot: Arc<HotState>) -> FlatState<S> {
-        FlatState::over(Arc::new(FlatStores::inline(kv)), hot)
+        FlatState::over(Arc::new(FlatStore::new(kv, FlatLayout::Inline)), hot)
     }
 
-    /// A view over `flat`, the flat state's stores of a [`crate::ChainStore`]
-    /// ([`crate::ChainStore::flat_stores`]), through its hot state `hot`.
-    pub fn over(flat: Arc<FlatStores<S>>, hot: Arc<HotState>) -> FlatState<S> {
+    /// A view over `flat`, the flat state of a [`crate::ChainStore`]
+    /// ([`crate::ChainStore::flat_store`]), through its hot state `hot`.
+    pub fn over(flat: Arc<FlatStore<S>>, hot: Arc<HotState>) -> FlatState<S> {
         FlatState { flat, hot }
     }
 }
@@ -88,7 +88,7 @@ pub fn latest<S: KvStore + ?Sized>(kv: &S) -> crate::Result<(Height, Hash)> {
 /// Serves [`OpenSnapshot`] from the bus.
 pub struct SnapshotService<S: KvStore + ?Sized + 'static> {
     kv: Arc<S>,
-    flat: Arc<FlatStores<S>>,
+    flat: Arc<FlatStore<S>>,
     hot: Arc<HotState>,
     inbox: Inbox<OpenSnapshot>,
 }
@@ -98,16 +98,16 @@ impl<S: KvStore + ?Sized + 'static> SnapshotService<S> {
     /// `hot` (see [`FlatState::new`]).
     pub fn new(bus: &Bus, kv: Arc<S>, hot: Arc<HotState>) -> Result<Self, WiringError> {
         Ok(SnapshotService {
-            flat: Arc::new(FlatStores::inline(kv.clone())),
+            flat: Arc::new(FlatStore::new(kv.clone(), FlatLayout::Inline)),
             kv,
             hot,
             inbox: bus.handle::<OpenSnapshot>()?,
         })
     }
 
-    /// Reads the flat state from `flat` ([`crate::ChainStore::flat_stores`]) rather than
-    /// inline in the key-value store.
-    pub fn flat_stores(mut self, flat: Arc<FlatStores<S>>) -> Self {
+    /// Reads the flat state through `flat` ([`crate::ChainStore::flat_store`]), which knows
+    /// whether it lives in memory, rather than inline in the key-value store.
+    pub fn flat_store(mut self, flat: Arc<FlatStore<S>>) -> Self {
         self.flat = flat;
         self
     }

@@ -357,6 +357,25 @@ pub(crate) enum Storage {
     Redb,
 }
 
+/// Where a new store keeps its flat state (ADR 0030).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Flat {
+    /// In memory, checkpointed in the store (the default).
+    Memory,
+    /// In the store, a row per key, written with each block.
+    Inline,
+}
+
+impl From<Flat> for lamina_data_layer::FlatLayout {
+    fn from(flat: Flat) -> Self {
+        match flat {
+            Flat::Memory => lamina_data_layer::FlatLayout::Memory,
+            Flat::Inline => lamina_data_layer::FlatLayout::Inline,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
     Text,

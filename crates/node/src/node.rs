@@ -32,7 +32,7 @@ use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 
 use lamina_data_layer::state::{AuthenticatedState, QmdbState, StateConfig};
 use lamina_data_layer::{
-    ChainStore, CommitService, FlatState, FlatStores, Pruning, SnapshotService, DEFAULT_HOT_ENTRIES,
+    ChainStore, CommitService, FlatLayout, FlatState, Pruning, SnapshotService, DEFAULT_HOT_ENTRIES,
 };
 use lamina_incentive::gossip::TxGossip;
 use lamina_incentive::simplex::{self, Simplex, SimplexConfig};
@@ -67,15 +67,11 @@ pub struct Missing;
 pub trait StorageBackend {
     /// Opens (or creates) the store under `dir`.
     fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>>;
-    /// Opens the flat state's stores under `dir`: in memory for a new store, with its
-    /// checkpoints in `kv` (ADR 0023), unless the backend shards it; an existing store keeps
-    /// its layout.
-    fn open_flat(
-        &self,
-        _dir: &Path,
-        kv: Arc<dyn KvStore>,
-    ) -> anyhow::Result<FlatStores<dyn KvStore>> {
-        Ok(FlatStores::in_memory(kv))
+    /// Where a new store keeps its flat state: in memory, checkpointed (the default, ADR
+    /// 0023), or inline, a row per key (ADR 0030). A store that holds a chain keeps the
+    /// layout it was created with.
+    fn flat_layout(&self) -> FlatLayout {
+        FlatLayout::Memory
     }
     /// Its name, for logs.
     fn name(&self) -> &'static str;
@@ -86,32 +82,29 @@ pub trait StorageBackend {
 pub struct Fjall {
     /// Most memory its block cache holds.
     pub cache_bytes: u64,
-    /// Flat-state shards of a new store (0: the flat state in memory, the default); an
-    /// existing store keeps its layout.
-    pub flat_shards: usize,
+    /// Where a new store keeps its flat state.
+    pub flat: FlatLayout,
 }
 
 impl Default for Fjall {
-    /// A 512 MiB cache: the flat state of a million accounts and the recent blocks. The flat
-    /// state in memory (ADR 0023): shards are chosen per store (`lamina bench --flat-shards`)
-    /// until they are measured on many cores (ADR 0018).
+    /// A 512 MiB cache: the flat state of a million accounts and the recent blocks; the flat
+    /// state in memory (ADR 0023).
     fn default() -> Self {
         Fjall {
             cache_bytes: 512 * 1024 * 1024,
-            flat_shards: 0,
+            flat: FlatLayout::Memory,
         }
     }
 }
 
-/// The flat-state shard directories a store under `dir` already has, in order.
-fn existing_flat_shards(dir: &Path) -> usize {
-    (0..lamina_data_layer::flat::MAX_SHARDS)
-        .take_while(|i| dir.join(format!("flat-{i}")).is_dir())
-        .count()
-}
-
 impl StorageBackend for Fjall {
     fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
+        if dir.join("flat-0").is_dir() {
+            anyhow::bail!(
+                "{} keeps its flat state in shards, a layout this version no longer opens (ADR 0030); sync a new data directory",
+                dir.display()
+            );
+        }
         let path = dir.join("kv");
         std::fs::create_dir_all(&path)?;
         Ok(Arc::new(
@@ -124,35 +117,8 @@ impl StorageBackend for Fjall {
         ))
     }
 
-    fn open_flat(
-        &self,
-        dir: &Path,
-        kv: Arc<dyn KvStore>,
-    ) -> anyhow::Result<FlatStores<dyn KvStore>> {
-        // A store keeps the layout it was created with: its shards if it has any, inline if it
-        // holds a chain without them.
-        let existing = existing_flat_shards(dir);
-        let shards = if existing > 0 {
-            existing
-        } else if lamina_data_layer::commit::holds_chain(&*kv)? {
-            0
-        } else {
-            self.flat_shards
-        };
-        if shards == 0 {
-            return Ok(FlatStores::in_memory(kv));
-        }
-        let columns = lamina_data_layer::flat::shard_columns();
-        let stores = (0..shards)
-            .map(|i| {
-                let path = dir.join(format!("flat-{i}"));
-                std::fs::create_dir_all(&path)?;
-                let store = FjallStore::open_with_cache(&path, &columns, self.cache_bytes)
-                    .with_context(|| format!("opening {}", path.display()))?;
-                Ok(Arc::new(store) as Arc<dyn KvStore>)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(FlatStores::sharded(stores)?)
+    fn flat_layout(&self) -> FlatLayout {
+        self.flat
     }
 
     fn name(&self) -> &'static str {
@@ -679,23 +645,18 @@ impl<K: StorageBackend, A, E> NodeBuilder<K, A, E> {
         let runtime = settings.runtime.clone();
         let dir = settings.base_path.join("db");
         let kv = self.storage.open(&dir)?;
-        let flat = self.storage.open_flat(&dir, kv.clone())?;
         let state = self.state.open(ctx).await?;
-        tracing::info!(
-            storage = self.storage.name(),
-            flat_state_sharded = flat.is_sharded(),
-            "opened the store"
-        );
+        tracing::info!(storage = self.storage.name(), "opened the store");
         let (store, recovery) = ChainStore::open_with(
             kv.clone(),
-            flat,
+            self.storage.flat_layout(),
             Pruning::Archive,
             state,
             DEFAULT_HOT_ENTRIES,
         )
         .await?;
         tracing::info!(
-            flat_state_in_memory = store.flat_stores().is_in_memory(),
+            flat_state_in_memory = store.flat_store().is_in_memory(),
             hot_entries = store.hot_state().len(),
             "opened the chain"
         );
@@ -728,13 +689,13 @@ impl<K: StorageBackend, A, E> NodeBuilder<K, A, E> {
 
         let bus = Bus::new(BusConfig::default())?;
         let hot = store.hot_state();
-        let flat = store.flat_stores();
+        let flat = store.flat_store();
         // Lookups by id go through a clone of the committing block store, which holds the ids
         // of the latest blocks in memory.
         let chain: Arc<dyn ChainReader> = Arc::new(store.blocks().clone());
         let commits = CommitService::new(&bus, store)?.offload(settings.offload);
         let snapshots =
-            SnapshotService::new(&bus, kv.clone(), hot.clone())?.flat_stores(flat.clone());
+            SnapshotService::new(&bus, kv.clone(), hot.clone())?.flat_store(flat.clone());
         // The committed state is handed over once: the flat state follows each commit.
         let committed: Arc<dyn StateView + Send + Sync> =
             Arc::new(FlatState::over(flat.clone(), hot.clone()));

@@ -86,13 +86,14 @@ fn bench_on_the_bus_commits_everything_and_draws_a_plot() {
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 }
 
-/// Also with the flat state in three shards of its own, which every block's commit writes in
-/// parallel. (Reads come from the hot state here, which holds every account; reads from the
-/// shards themselves are checked by the data layer's commit and crash tests.)
+/// Also with the flat state inline, a row per key in every block's batch. (Reads come from
+/// the hot state here, which holds every account; reads from the store itself are checked
+/// by the data layer's commit and crash tests.)
 #[test]
 fn bench_over_json_rpc_from_another_process() {
-    let (report, _) = bench(&["--ingest", "rpc", "--flat-shards", "3"]);
+    let (report, _) = bench(&["--ingest", "rpc", "--flat", "inline"]);
     check_report(&report, "rpc");
+    assert_eq!(report["flat"], "inline", "{report}");
 }
 
 /// Two validator processes on loopback: everything submitted is final, with a finality

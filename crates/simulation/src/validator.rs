@@ -13,7 +13,7 @@ use lamina_agreement::modules::bank::{Bank, BankGenesis};
 use lamina_agreement::{Runtime, RuntimeConfig};
 use lamina_data_layer::kv::{KvStore, MemoryStore};
 use lamina_data_layer::state::StateConfig;
-use lamina_data_layer::FlatStores;
+use lamina_data_layer::FlatLayout;
 use lamina_incentive::gossip::{self, TxGossip};
 use lamina_incentive::simplex::{self, Channels, Simplex, SimplexConfig};
 use lamina_incentive::staking::{consensus_set, FeesToValidators, Staking, StakingGenesis};
@@ -180,12 +180,8 @@ impl StorageBackend for Disk {
         Ok(self.0.clone())
     }
 
-    fn open_flat(
-        &self,
-        _dir: &std::path::Path,
-        kv: Arc<dyn KvStore>,
-    ) -> anyhow::Result<FlatStores<dyn KvStore>> {
-        Ok(FlatStores::inline(kv))
+    fn flat_layout(&self) -> FlatLayout {
+        FlatLayout::Inline
     }
 
     fn name(&self) -> &'static str {

@@ -174,7 +174,7 @@ fn transfer_moves_value_charges_fees_and_bumps_the_nonce() {
     assert_eq!(receipt.tx, tx.id);
     assert_eq!(receipt.events.len(), 1);
     let gas = receipt.gas_used;
-    assert!(gas >= runtime.base_gas(tx.len));
+    assert!(gas >= runtime.base_gas(tx.encoded_len()));
     assert_eq!(receipt.fee_paid, gas as u128 + 7);
     apply(&mut state, &out.delta);
     assert_eq!(

@@ -335,7 +335,7 @@ proptest! {
             prop_assert_eq!(pool.by_id.len(), pool.by_tip.len());
             let counted: usize = pool.senders.values().map(|s| s.txs.len()).sum();
             prop_assert_eq!(counted, pool.len());
-            let bytes: usize = pool.senders.values().flat_map(|s| s.txs.values()).map(|p| p.tx.len).sum();
+            let bytes: usize = pool.senders.values().flat_map(|s| s.txs.values()).map(|p| p.tx.encoded_len()).sum();
             prop_assert_eq!(bytes, pool.bytes());
             for sender in pool.senders.values() {
                 prop_assert!(sender.txs.len() <= config.max_per_sender);
@@ -383,7 +383,7 @@ fn reference_select(
         let sender = &pool.senders[&address];
         let tx = &sender.txs[&nonce].tx;
         let next_gas = gas.saturating_add(tx.tx.body.gas_limit);
-        let size = tx.len + super::BODY_ENTRY_OVERHEAD;
+        let size = tx.encoded_len() + super::BODY_ENTRY_OVERHEAD;
         if next_gas > limits.max_gas || bytes + size > limits.max_bytes {
             continue;
         }

@@ -370,7 +370,7 @@ impl Runtime {
                 ),
             ));
         }
-        let base_gas = self.base_gas(tx.len);
+        let base_gas = self.base_gas(tx.encoded_len());
         if body.gas_limit < base_gas {
             return Ok(refused(
                 codes::GAS_LIMIT_TOO_LOW,

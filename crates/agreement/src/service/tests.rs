@@ -5,12 +5,18 @@ use std::sync::Arc;
 
 use futures::channel::mpsc;
 use futures::StreamExt as _;
-use lamina_interop::bus::Bus;
-use lamina_interop::messages::{Committed, StoreError};
-use lamina_interop::{ChainId, Timestamp};
+use lamina_interop::bus::{Bus, Inbox, Request};
+use lamina_interop::block::RawTx;
+use lamina_interop::codec::BoundedVec;
+use lamina_interop::messages::{
+    Admission, BuildProposal, CommitBlock, Committed, ProposalError, Rejection, StoreError,
+    SubmitTxs, TxsAdmitted, VerifyProposal,
+};
+use lamina_interop::{Address, ChainId, Timestamp};
 
 use super::*;
 use crate::memory_state::MemoryState;
+use crate::modules::accounts;
 use crate::modules::bank::NATIVE;
 use crate::runtime::RuntimeConfig;
 use crate::testing::{funded_state, key, transfer};

@@ -361,28 +361,6 @@ fn a_crash_inside_genesis_is_repaired_from_the_redo_log() {
     });
 }
 
-type Shards = Vec<Arc<MemoryStore>>;
-
-fn shards(n: usize) -> Shards {
-    (0..n)
-        .map(|_| Arc::new(MemoryStore::new(&crate::flat::shard_columns())))
-        .collect()
-}
-
-async fn open_sharded(
-    ctx: &deterministic::Context,
-    kv: &Arc<MemoryStore>,
-    shards: &Shards,
-    partition: &str,
-) -> Result<(
-    ChainStore<MemoryStore, QmdbState<deterministic::Context>>,
-    Recovery,
-)> {
-    let state = QmdbState::open(ctx.child("state"), &config(partition)).await?;
-    let flat = FlatStores::sharded(shards.clone())?;
-    ChainStore::open_with(kv.clone(), flat, Pruning::Archive, state, 1_000).await
-}
-
 /// The state after `genesis` (if any) and blocks 1..=up_to, key by key.
 fn model(genesis: bool, up_to: u64) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
     let mut state = std::collections::BTreeMap::new();
@@ -402,9 +380,9 @@ fn model(genesis: bool, up_to: u64) -> std::collections::BTreeMap<Vec<u8>, Vec<u
 }
 
 /// Reads every key of the test blocks through a fresh view of `flat` (no hot state), so the
-/// shards themselves answer.
+/// store itself answers.
 fn assert_flat_is(
-    flat: Arc<FlatStores<MemoryStore>>,
+    flat: Arc<FlatStore<MemoryStore>>,
     expected: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 ) {
     use lamina_interop::module::StateView as _;
@@ -415,92 +393,6 @@ fn assert_flat_is(
     }
 }
 
-#[test]
-fn a_sharded_flat_state_commits_to_the_same_roots_and_values() {
-    deterministic::Runner::seeded(11).start(|ctx| async move {
-        let (kv, shards) = (kv(), shards(3));
-        let (mut store, _) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
-        for h in 1..=6 {
-            let (b, r, d) = block(h);
-            store.commit(&b, &r, &d).await.unwrap();
-        }
-        let reference = reference_roots(&ctx, 6).await;
-        assert_eq!(store.state().root(), reference[5]);
-        assert_flat_is(store.flat_stores(), &model(false, 6));
-        // Nothing of the flat state went into the chain's store.
-        assert!(kv
-            .scan(FLAT_STATE, &crate::kv::KeyRange::all(), 100)
-            .unwrap()
-            .is_empty());
-        drop(store);
-        let (store, recovery) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
-        assert_eq!(recovery.height, Height(6));
-        assert_flat_is(store.flat_stores(), &model(false, 6));
-    });
-}
-
-#[test]
-fn shards_behind_the_chain_are_replayed_from_the_redo_log() {
-    deterministic::Runner::seeded(12).start(|ctx| async move {
-        let (kv, shards) = (kv(), shards(2));
-        {
-            let (mut store, _) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
-            for h in 1..=3 {
-                let (b, r, d) = block(h);
-                store.commit(&b, &r, &d).await.unwrap();
-            }
-            // Block 4's batch in the chain's store, and a crash before the shards wrote it.
-            first_write_only(&store, 4);
-        }
-        let (store, recovery) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
-        assert_eq!(recovery.height, Height(4));
-        assert_eq!(store.state().root(), reference_roots(&ctx, 4).await[3]);
-        assert_flat_is(store.flat_stores(), &model(false, 4));
-        assert_eq!(
-            store.flat_stores().open_shards().unwrap(),
-            vec![Some(Height(4)); 2]
-        );
-    });
-}
-
-#[test]
-fn a_crash_inside_a_sharded_genesis_is_repaired() {
-    deterministic::Runner::seeded(13).start(|ctx| async move {
-        let (kv, shards) = (kv(), shards(2));
-        {
-            let (mut store, _) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
-            store.init_genesis(&genesis_delta()).await.unwrap();
-        }
-        // The shards are lost (as if the crash came before their batches): new, empty ones
-        // are filled from the redo log's genesis entry.
-        let fresh = self::shards(2);
-        let (store, recovery) = open_sharded(&ctx, &kv, &fresh, "main").await.unwrap();
-        assert_eq!(recovery.height, Height(0));
-        assert_flat_is(store.flat_stores(), &model(true, 0));
-    });
-}
-
-#[test]
-fn a_shard_ahead_of_the_chain_is_refused() {
-    deterministic::Runner::seeded(14).start(|ctx| async move {
-        let (kv, shards) = (kv(), shards(2));
-        {
-            let (mut store, _) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
-            let (b, r, d) = block(1);
-            store.commit(&b, &r, &d).await.unwrap();
-            store
-                .flat_stores()
-                .replay(1, Height(5), &[])
-                .unwrap();
-        }
-        let err = open_sharded(&ctx, &kv, &shards, "main").await.err();
-        assert!(
-            matches!(&err, Some(Error::Inconsistent { detail }) if detail.contains("shard 1 is at height 5")),
-            "{err:?}"
-        );
-    });
-}
-
 /// Reads every key of the test blocks through the store's own hot state in front of its flat
 /// state, as execution does.
 fn assert_reads_are<S: KvStore + ?Sized>(
@@ -508,7 +400,7 @@ fn assert_reads_are<S: KvStore + ?Sized>(
     expected: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 ) {
     use lamina_interop::module::StateView as _;
-    let view = crate::FlatState::over(store.flat_stores(), store.hot_state());
+    let view = crate::FlatState::over(store.flat_store(), store.hot_state());
     for i in 0..20 {
         let key = format!("k{i}").into_bytes();
         assert_eq!(view.get(&key).unwrap(), expected.get(&key).cloned(), "k{i}");
@@ -565,25 +457,6 @@ fn a_flat_state_that_fits_is_loaded_on_open_and_answers_every_read() {
     });
 }
 
-#[test]
-fn a_sharded_flat_state_is_loaded_on_open() {
-    deterministic::Runner::seeded(16).start(|ctx| async move {
-        let (kv, shards) = (kv(), shards(3));
-        {
-            let (mut store, _) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
-            store.init_genesis(&genesis_delta()).await.unwrap();
-            for h in 1..=4 {
-                let (b, r, d) = block(h);
-                store.commit(&b, &r, &d).await.unwrap();
-            }
-        }
-        let (store, _) = open_sharded(&ctx, &kv, &shards, "main").await.unwrap();
-        assert!(store.hot_state().is_complete());
-        assert_eq!(store.hot_state().len(), model(true, 4).len());
-        assert_reads_are(&store, &model(true, 4));
-    });
-}
-
 async fn open_memory(
     ctx: &deterministic::Context,
     kv: &Arc<MemoryStore>,
@@ -593,8 +466,7 @@ async fn open_memory(
     Recovery,
 )> {
     let state = QmdbState::open(ctx.child("state"), &config("main")).await?;
-    let flat = FlatStores::in_memory(kv.clone());
-    ChainStore::open_with(kv.clone(), flat, Pruning::Archive, state, hot_entries).await
+    ChainStore::open_with(kv.clone(), FlatLayout::Memory, Pruning::Archive, state, hot_entries).await
 }
 
 /// Gives the empty store `kv` a hot-state seed that puts two keys of `state` in one shard, so
@@ -618,8 +490,8 @@ fn rows(kv: &MemoryStore, column: Column) -> Vec<(Vec<u8>, Vec<u8>)> {
     kv.scan(column, &KeyRange::all(), 10_000).unwrap()
 }
 
-async fn commit_blocks(
-    store: &mut ChainStore<MemoryStore, QmdbState<deterministic::Context>>,
+async fn commit_blocks<S: KvStore + ?Sized>(
+    store: &mut ChainStore<S, QmdbState<deterministic::Context>>,
     heights: std::ops::RangeInclusive<u64>,
 ) -> Hash {
     let mut root = Hash::ZERO;
@@ -641,7 +513,7 @@ fn a_flat_state_in_memory_reopens_from_its_checkpoints_and_the_redo_log() {
         };
         {
             let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
-            assert!(store.flat_stores().is_in_memory());
+            assert!(store.flat_store().is_in_memory());
             assert!(store.hot_state().is_complete());
             store.init_genesis(&genesis_delta()).await.unwrap();
             assert_eq!(commit_blocks(&mut store, 1..=100).await, expected_root);
@@ -665,7 +537,7 @@ fn a_flat_state_in_memory_reopens_from_its_checkpoints_and_the_redo_log() {
 
         let (mut store, recovery) = open_memory(&ctx, &kv, 1_000).await.unwrap();
         assert_eq!(recovery.height, Height(100));
-        assert!(store.flat_stores().is_in_memory());
+        assert!(store.flat_store().is_in_memory());
         assert!(store.hot_state().is_complete());
         assert_eq!(store.hot_state().len(), model(true, 100).len());
         // Reads never reach the store: a row planted behind its back is not seen.
@@ -689,7 +561,7 @@ fn a_crash_before_a_block_reaches_memory_is_repaired_from_the_redo_log() {
         let (store, recovery) = open_memory(&ctx, &kv, 1_000).await.unwrap();
         assert_eq!(recovery.replayed, vec![Height(71)]);
         assert_eq!(store.state().root(), reference_roots(&ctx, 71).await[70]);
-        assert!(store.flat_stores().is_in_memory());
+        assert!(store.flat_store().is_in_memory());
         assert_reads_are(&store, &model(false, 71));
     });
 }
@@ -703,9 +575,8 @@ fn a_failed_index_run_stops_the_commit_with_the_state_applied() {
         let state = QmdbState::open(ctx.child("state"), &config("main"))
             .await
             .unwrap();
-        let flat = FlatStores::in_memory(kv.clone());
         let (mut store, _) =
-            ChainStore::open_with(kv.clone(), flat, Pruning::Archive, state, 1_000)
+            ChainStore::open_with(kv.clone(), FlatLayout::Memory, Pruning::Archive, state, 1_000)
                 .await
                 .unwrap();
         store.blocks = store.blocks.clone().with_tx_index_run(1);
@@ -725,9 +596,9 @@ fn a_state_that_outgrows_memory_moves_into_the_store() {
             // One entry a shard: the test blocks' keys cannot all stay.
             crowding_seed(&kv, &model(false, 30));
             let (mut store, _) = open_memory(&ctx, &kv, SHARDS).await.unwrap();
-            assert!(store.flat_stores().is_in_memory());
+            assert!(store.flat_store().is_in_memory());
             commit_blocks(&mut store, 1..=30).await;
-            assert!(!store.flat_stores().is_in_memory());
+            assert!(!store.flat_store().is_in_memory());
             assert_reads_are(&store, &model(false, 30));
         }
         assert!(rows(&kv, CHECKPOINTS).is_empty());
@@ -735,11 +606,11 @@ fn a_state_that_outgrows_memory_moves_into_the_store() {
         assert!(rows(&kv, DELTAS).len() <= REDO_DEPTH as usize);
         // From now on the store holds it, whatever the hot state could hold.
         let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
-        assert!(!store.flat_stores().is_in_memory());
+        assert!(!store.flat_store().is_in_memory());
         assert!(store.hot_state().is_complete());
         commit_blocks(&mut store, 31..=35).await;
         assert_reads_are(&store, &model(false, 35));
-        assert_flat_is(store.flat_stores(), &model(false, 35));
+        assert_flat_is(store.flat_store(), &model(false, 35));
     });
 }
 
@@ -759,9 +630,9 @@ fn a_state_in_memory_that_no_longer_fits_moves_into_the_store_on_open() {
         plant(&kv, b"k0");
         let (mut store, recovery) = open_memory(&ctx, &kv, SHARDS).await.unwrap();
         assert_eq!(recovery.height, Height(81));
-        assert!(!store.flat_stores().is_in_memory());
+        assert!(!store.flat_store().is_in_memory());
         assert!(rows(&kv, CHECKPOINTS).is_empty());
-        assert_flat_is(store.flat_stores(), &model(true, 81));
+        assert_flat_is(store.flat_store(), &model(true, 81));
         assert_reads_are(&store, &model(true, 81));
         commit_blocks(&mut store, 82..=84).await;
         assert_reads_are(&store, &model(true, 84));
@@ -811,21 +682,77 @@ fn chunks_written_by_another_hash_are_all_written_again() {
 }
 
 #[test]
-fn a_store_with_its_flat_state_in_memory_refuses_shards() {
+fn a_store_keeps_the_layout_it_was_created_with() {
     deterministic::Runner::seeded(22).start(|ctx| async move {
         let kv = kv();
         {
             let (mut store, _) = open_memory(&ctx, &kv, 1_000).await.unwrap();
             commit_blocks(&mut store, 1..=2).await;
         }
-        let err = open_sharded(&ctx, &kv, &shards(2), "main").await.err();
-        assert!(
-            matches!(&err, Some(Error::Inconsistent { detail }) if detail.contains("in memory")),
-            "{err:?}"
-        );
-        // Opened as inline, it stays in memory: the layout is the store's.
+        // Opened asking for inline, it stays in memory: the layout is the store's.
         let (store, _) = open(&ctx, &kv, "main").await.unwrap();
-        assert!(store.flat_stores().is_in_memory());
+        assert!(store.flat_store().is_in_memory());
         assert_reads_are(&store, &model(false, 2));
+        drop(store);
+        // And one created inline stays inline when memory is asked for.
+        let inline = self::kv();
+        {
+            let (mut store, _) = open(&ctx, &inline, "inline").await.unwrap();
+            commit_blocks(&mut store, 1..=2).await;
+        }
+        let state = QmdbState::open(ctx.child("again"), &config("inline")).await.unwrap();
+        let (store, _) =
+            ChainStore::open_with(inline.clone(), FlatLayout::Memory, Pruning::Archive, state, 1_000)
+                .await
+                .unwrap();
+        assert!(!store.flat_store().is_in_memory());
+        assert_reads_are(&store, &model(false, 2));
+        assert!(!rows(&inline, FLAT_STATE).is_empty());
+    });
+}
+
+/// A block's batch that fails to be written changes nothing: neither the hot state nor the
+/// checkpoints take the block, and the same block commits once the disk recovers.
+#[test]
+fn a_failed_block_batch_leaves_the_flat_state_as_it_was() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    deterministic::Runner::seeded(23).start(|ctx| async move {
+        let failing = Arc::new(AtomicBool::new(false));
+        let fails = failing.clone();
+        let kv = Arc::new(HookedStore::new(&super::columns()).before_write(move || {
+            match fails.load(Ordering::Acquire) {
+                true => Err(disk_full()),
+                false => Ok(()),
+            }
+        }));
+        let state = QmdbState::open(ctx.child("state"), &config("main"))
+            .await
+            .unwrap();
+        let (mut store, _) =
+            ChainStore::open_with(kv.clone(), FlatLayout::Memory, Pruning::Archive, state, 1_000)
+                .await
+                .unwrap();
+        commit_blocks(&mut store, 1..=3).await;
+        let entries = store.hot_state().len();
+        failing.store(true, Ordering::Release);
+        let (b, r, d) = block(4);
+        let failed = store.persister().persist(&b, &r, &d);
+        assert!(matches!(failed, Err(Error::Backend { .. })), "{failed:?}");
+        assert_eq!(store.blocks().finalized().unwrap(), Some(Height(3)));
+        assert_eq!(store.hot_state().len(), entries);
+        assert_reads_are(&store, &model(false, 3));
+        failing.store(false, Ordering::Release);
+        store.commit(&b, &r, &d).await.unwrap();
+        assert_reads_are(&store, &model(false, 4));
+        drop(store);
+        let state = QmdbState::open(ctx.child("again"), &config("main"))
+            .await
+            .unwrap();
+        let (store, _) =
+            ChainStore::open_with(kv.clone(), FlatLayout::Memory, Pruning::Archive, state, 1_000)
+                .await
+                .unwrap();
+        assert!(store.flat_store().is_in_memory());
+        assert_reads_are(&store, &model(false, 4));
     });
 }

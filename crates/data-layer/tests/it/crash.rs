@@ -14,8 +14,8 @@
 //! At the end, a fresh state replaying every input must reach the final root.
 //!
 //! Normal run: 100 kills per backend (fjall with the flat state in memory, the default; fjall
-//! with it inline in the LSM tree; fjall with it in three shards of its own; redb, and rocksdb
-//! with the `rocksdb` feature, both with it in memory).
+//! with it inline in the LSM tree; redb, and rocksdb with the `rocksdb` feature, both with it
+//! in memory).
 //! Longer run:
 //! `LAMINA_CRASH_KILLS=2000 cargo test -p lamina-data-layer --test it crash -- --nocapture`
 
@@ -29,7 +29,7 @@ use std::time::Duration;
 use commonware_runtime::{Runner as _, Supervisor as _};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 use lamina_data_layer::state::{AuthenticatedState as _, QmdbState, StateConfig};
-use lamina_data_layer::{ChainStore, FlatState, FlatStores, Pruning, DEFAULT_HOT_ENTRIES};
+use lamina_data_layer::{ChainStore, FlatLayout, FlatState, Pruning, DEFAULT_HOT_ENTRIES};
 use lamina_interop::block::{
     tx_root, Block, Header, Outcome, RawTx, Receipt, StateChange, StateDelta,
 };
@@ -99,7 +99,7 @@ fn model(up_to: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
 fn open_kv(backend: &str, dir: &Path) -> Arc<dyn KvStore> {
     let columns = lamina_data_layer::commit::columns();
     match backend {
-        "fjall" | "fjall-inline" | "fjall-sharded" => {
+        "fjall" | "fjall-inline" => {
             Arc::new(FjallStore::open(&dir.join("kv-fjall"), &columns).unwrap())
         }
         "redb" => Arc::new(RedbStore::open(&dir.join("kv.redb"), &columns).unwrap()),
@@ -111,22 +111,13 @@ fn open_kv(backend: &str, dir: &Path) -> Arc<dyn KvStore> {
     }
 }
 
-/// The flat state's stores: three fjall shards for `fjall-sharded`, inline in `kv` for
-/// `fjall-inline`, else in memory with its checkpoints in `kv`.
-fn open_flat(backend: &str, dir: &Path, kv: Arc<dyn KvStore>) -> FlatStores<dyn KvStore> {
+/// The layout of a new store: inline for `fjall-inline`, else in memory with its
+/// checkpoints in the chain's store.
+fn layout(backend: &str) -> FlatLayout {
     match backend {
-        "fjall-sharded" => {}
-        "fjall-inline" => return FlatStores::inline(kv),
-        _ => return FlatStores::in_memory(kv),
+        "fjall-inline" => FlatLayout::Inline,
+        _ => FlatLayout::Memory,
     }
-    let columns = lamina_data_layer::flat::shard_columns();
-    let shards: Vec<Arc<dyn KvStore>> = (0..3)
-        .map(|i| {
-            Arc::new(FjallStore::open(&dir.join(format!("flat-{i}")), &columns).unwrap())
-                as Arc<dyn KvStore>
-        })
-        .collect();
-    FlatStores::sharded(shards).unwrap()
 }
 
 /// Opens the chain's stores in `dir` as `backend` lays them out.
@@ -136,11 +127,10 @@ async fn open_store(
     dir: &Path,
 ) -> ChainStore<dyn KvStore, QmdbState<commonware_runtime::tokio::Context>> {
     let kv = open_kv(backend, dir);
-    let flat = open_flat(backend, dir, kv.clone());
     let state = QmdbState::open(ctx.child("state"), &state_config())
         .await
         .unwrap();
-    let (store, _) = ChainStore::open_with(kv, flat, Pruning::Archive, state, DEFAULT_HOT_ENTRIES)
+    let (store, _) = ChainStore::open_with(kv, layout(backend), Pruning::Archive, state, DEFAULT_HOT_ENTRIES)
         .await
         .unwrap();
     store
@@ -198,7 +188,7 @@ fn verify(
         let store = open_store(&ctx, &backend, &dir).await;
         // In stores, a hot state of its own, empty: the stores answer every read. In memory,
         // the store's hot state, loaded from the checkpoints and the redo log.
-        let in_memory = store.flat_stores().is_in_memory();
+        let in_memory = store.flat_store().is_in_memory();
         assert_eq!(
             in_memory,
             !backend.starts_with("fjall-"),
@@ -209,7 +199,7 @@ fn verify(
         } else {
             Arc::new(lamina_data_layer::HotState::new(0))
         };
-        let flat = FlatState::over(store.flat_stores(), hot);
+        let flat = FlatState::over(store.flat_store(), hot);
         let height = store.height().0;
         assert!(
             height == last_acked || height == last_acked + 1,
@@ -355,7 +345,6 @@ fn crash_safety_under_sigkill() {
     let mut backends = vec![
         ("fjall", 1),
         ("fjall-inline", 5),
-        ("fjall-sharded", 4),
         ("redb", 2),
     ];
     if cfg!(feature = "rocksdb") {

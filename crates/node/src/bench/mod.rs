@@ -98,7 +98,7 @@ pub(crate) struct BenchArgs {
     /// Load the node already running at this JSON-RPC URL (`lamina node --dev`, say) instead
     /// of starting a chain: `--from` first pays every sender what its transfers cost (not
     /// timed), then the transfers go over JSON-RPC.
-    #[arg(long, conflicts_with_all = ["validators", "ingest", "base_path", "storage", "flat_shards", "tx_index"])]
+    #[arg(long, conflicts_with_all = ["validators", "ingest", "base_path", "storage", "flat", "tx_index"])]
     pub(crate) rpc: Option<String>,
     /// With `--rpc`: the key that pays the benchmark's accounts, a keystore name or a dev
     /// account (alice, bob, charlie, dave).
@@ -120,10 +120,10 @@ pub(crate) struct BenchArgs {
     /// The key-value store.
     #[arg(long, value_enum, default_value_t = crate::cli::Storage::Fjall)]
     pub(crate) storage: crate::cli::Storage,
-    /// With fjall: the flat state in this many stores of its own, written in parallel after
-    /// each block's batch (0: inline, in the block's batch).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
-    pub(crate) flat_shards: u16,
+    /// With fjall: where the chain keeps its flat state, in memory (checkpointed) or inline
+    /// (a row per key in each block's batch).
+    #[arg(long, value_enum, default_value_t = crate::cli::Flat::Memory)]
+    pub(crate) flat: crate::cli::Flat,
     /// Index finalized transactions by id, as `lamina node` does by default (false: as a
     /// validator that serves no lookups by id).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -156,6 +156,9 @@ pub(crate) struct Report {
     /// Whether the chain indexed transactions by id (unknown for a node loaded with `--rpc`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tx_index: Option<bool>,
+    /// Where the chain kept its flat state (unknown for a node loaded with `--rpc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) flat: Option<crate::cli::Flat>,
     pub(crate) cores: usize,
     /// Raw Ed25519 batch verification on all cores, signatures per second.
     pub(crate) raw_verify_per_s: f64,
@@ -331,7 +334,7 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
             .with_storage_directory(node::state_dir(&base_path)),
     );
     let storage = args.storage;
-    let flat_shards = args.flat_shards;
+    let flat = args.flat;
     let run = Run {
         args: args.clone(),
         index: Arc::new(index),
@@ -355,7 +358,7 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
         let served = match storage {
             crate::cli::Storage::Fjall => {
                 let fjall = Fjall {
-                    flat_shards: usize::from(flat_shards),
+                    flat: flat.into(),
                     ..Fjall::default()
                 };
                 node.storage(fjall).run(ctx, stop, ready).await
@@ -618,6 +621,7 @@ impl Run {
             node: None,
             validators: args.validators,
             tx_index: Some(args.tx_index),
+            flat: Some(args.flat),
             cores,
             raw_verify_per_s,
             committed: committed_txs,
@@ -733,6 +737,10 @@ fn table(r: &Report) -> String {
     };
     let against = match r.tx_index {
         Some(false) => format!("{against}, no tx index"),
+        _ => against,
+    };
+    let against = match r.flat {
+        Some(crate::cli::Flat::Inline) => format!("{against}, flat state inline"),
         _ => against,
     };
     line(format!(

@@ -168,6 +168,8 @@ impl Driven {
             ingest: super::Ingest::Rpc,
             validators: if node.is_some() { 1 } else { args.validators },
             tx_index: node.is_none().then_some(args.tx_index),
+            // Each validator process keeps its flat state as `lamina node` does.
+            flat: None,
             node,
             cores: std::thread::available_parallelism().map_or(1, |c| c.get()),
             raw_verify_per_s,
