@@ -11,10 +11,22 @@
 //! ```
 //!
 //! Simplex orders block ids; the blocks themselves travel on a fourth channel (see
-//! `app.rs` and [`wire`]). A block is final when simplex reports a finalization certificate
-//! for it or a descendant; the engine then publishes every block from the last delivered
-//! one up to it, oldest first, fetching from peers what it lacks. A validator that starts
-//! late or restarts catches up the same way.
+//! [`wire`]). A block is final when simplex reports a finalization certificate for it or a
+//! descendant; the engine then publishes every block from the last delivered one up to it,
+//! oldest first, fetching from peers what it lacks. A validator that starts late or
+//! restarts catches up the same way.
+//!
+//! Each part owns its state, in a file of its own:
+//!
+//! ```text
+//! app.rs        what simplex calls (propose, verify, broadcast, report); no state, a task
+//!               per call over the handles of the others
+//! blocks/       the block cache's actor (actor.rs) and its mailbox and the blocks channel's
+//!               reader (ingress.rs)
+//! finalizer.rs  certificates to BlockFinalized, misbehaviour to MisbehaviourDetected; the
+//!               epochs' schemes and closing certificates, the finalized tip; run one epoch
+//!               at a time by the loop below, which starts each epoch's simplex instance
+//! ```
 //!
 //! Votes are journalled by simplex under [`SimplexConfig::partition`] (one partition per
 //! epoch) before they leave the process, so a restarted validator never signs two
@@ -38,7 +50,9 @@
 //! the epochs one by one.
 
 mod app;
+mod blocks;
 pub mod evidence;
+mod finalizer;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -46,7 +60,7 @@ use std::num::{NonZeroU16, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_codec::DecodeExt as _;
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::scheme::ed25519::Scheme;
 use commonware_consensus::simplex::scheme::reporter::AttributableReporter;
@@ -54,7 +68,6 @@ use commonware_consensus::simplex::{
     Config, Engine as SimplexEngine, Floor, ForwardPolicy, SkipPolicy,
 };
 use commonware_consensus::types::{Epoch, ViewDelta};
-use commonware_consensus::Epochable as _;
 use commonware_cryptography::certificate::Scheme as _;
 use commonware_cryptography::ed25519;
 use commonware_p2p::utils::mux::Muxer;
@@ -62,21 +75,20 @@ use commonware_p2p::{Blocker, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-use commonware_utils::channel::oneshot;
 use commonware_utils::ordered::Set;
 use commonware_utils::NonZeroDuration;
 use futures::channel::mpsc;
-use futures::future::{self, Either};
-use futures::StreamExt as _;
 use lamina_interop::bus::Bus;
 use lamina_interop::bus::Subscription;
 use lamina_interop::chain::ChainReader;
 use lamina_interop::crypto::{PublicKey, SecretKey};
-use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected, ValidatorSetChanged};
+use lamina_interop::messages::ValidatorSetChanged;
 use lamina_interop::{ChainId, Hash};
 use rand_core_010::CryptoRng;
 
-use self::app::{address_of, block_id, digest, AppConfig, Key, Mailbox, Report, Shared};
+use self::app::{address_of, digest, App, AppConfig, Key, Mailbox};
+use self::blocks::BlocksActor;
+use self::finalizer::{EpochEnd, Finalizer, NOTES};
 use crate::engine::{ChainTip, Engine, EngineError};
 
 /// Channel of consensus votes.
@@ -343,21 +355,39 @@ where
             epoch_blocks: config.epoch_blocks,
         };
         let (blocks_sender, blocks_receiver) = channels.blocks;
-        let (reports, mut reported) = mpsc::channel(1024);
-        let shared = Arc::new(Shared::new(
+        let (reports, reported) = mpsc::channel(1024);
+        let (notes, noted) = mpsc::channel(NOTES);
+        let (blocks, blocks_mailbox) = BlocksActor::new(
+            app_config.cached_blocks,
+            config.max_bytes.saturating_add(1024),
+            chain.clone(),
+            blocks_sender.clone(),
+            tip,
+        );
+        let app = Arc::new(App::new(
             context.child("app"),
-            app_config,
+            app_config.clone(),
             address_of(&me),
             &bus,
             chain.clone(),
-            blocks_sender,
-            tip,
-            reports.clone(),
+            blocks_mailbox.clone(),
+            notes.clone(),
         ));
-        let serving = shared.clone();
-        let server = context
-            .child("blocks")
-            .spawn(move |_| serving.serve(blocks_receiver));
+        let quiet = config.leader_timeout.max(config.fetch_timeout) * 2;
+        let mut finalizer = Finalizer::new(
+            context.child("finalizer"),
+            app_config,
+            blocks_sender,
+            blocks_mailbox.clone(),
+            &bus,
+            tip,
+            quiet,
+            (reported, noted),
+        );
+        let cache = context.child("blocks").spawn(move |_| blocks.run());
+        let router = context
+            .child("blocks_channel")
+            .spawn(move |_| blocks::route(blocks_receiver, blocks_mailbox, notes));
         // Each consensus channel carries one sub-channel per epoch.
         let mut muxes = Vec::new();
         let mut handles = Vec::new();
@@ -374,16 +404,10 @@ where
             NonZeroDuration::new(config.fetch_timeout.max(Duration::from_millis(1)))
                 .ok_or(EngineError::Config("zero fetch timeout".into()))?;
 
-        let finalized = bus.publisher::<BlockFinalized>();
-        let faults = bus.publisher::<MisbehaviourDetected>();
-        // Never answered: the finalizer's fetches end only when the bus closes.
-        let (never, _keep) = oneshot::channel::<()>();
         let mut epoch = config.epoch;
         let mut validators = config.validators.clone();
         // Sets announced for epochs this node has not reached yet.
         let mut announced: BTreeMap<u64, Vec<PublicKey>> = BTreeMap::new();
-        let mut last_progress = context.current();
-        let quiet = config.leader_timeout.max(config.fetch_timeout) * 2;
         let result = 'epochs: loop {
             let scheme = epoch_scheme(config.chain_id, &validators, &key)
                 .map_err(|e| EngineError::Config(e.to_string()))?;
@@ -395,7 +419,7 @@ where
                 member,
                 "starting consensus epoch"
             );
-            shared.enter_epoch(epoch, scheme.clone());
+            finalizer.enter_epoch(epoch, scheme.clone());
             // The epoch starts from the block that ended the previous one.
             let genesis = match (epoch, config.epoch_blocks) {
                 (0, _) | (_, None) => Hash::ZERO,
@@ -403,7 +427,7 @@ where
                     let height = lamina_interop::Height(e.saturating_mul(blocks));
                     match chain.header(height) {
                         Ok(Some(header)) => header.id(),
-                        _ if shared.delivered().height == height => shared.delivered().block,
+                        _ if finalizer.delivered().height == height => finalizer.delivered().block,
                         _ => {
                             break Err(EngineError::Config(format!(
                                 "the block {height} that starts epoch {e} is not in the store"
@@ -424,7 +448,7 @@ where
             else {
                 break Err(EngineError::Config("consensus channels missing".into()));
             };
-            let mailbox = Mailbox::new(shared.clone(), reports.clone(), participants);
+            let mailbox = Mailbox::new(app.clone(), reports.clone(), participants);
             let reporter = AttributableReporter::new(
                 context.child("evidence"),
                 scheme.clone(),
@@ -470,115 +494,24 @@ where
                 let _ = context.remove(&partition_of(&config, old), None).await;
             }
 
-            let outcome = loop {
-                // The next set, once this epoch's last block is delivered and announced.
-                while let Ok(Some(event)) = sets.try_recv() {
-                    if event.epoch > epoch {
-                        announced.insert(
-                            event.epoch,
-                            event.validators.iter().map(|v| v.key).collect(),
-                        );
-                    }
-                }
-                let done = shared.last_height(epoch) == Some(shared.delivered().height);
-                if done {
-                    if let Some(next) = announced.remove(&(epoch + 1)) {
-                        break Ok(Some(next));
-                    }
-                }
-                let tick = context.sleep(Duration::from_millis(50));
-                futures::pin_mut!(tick);
-                let report = match future::select(reported.next(), tick).await {
-                    Either::Left((Some(report), _)) => report,
-                    Either::Left((None, _)) => break Ok(None),
-                    Either::Right(_) if bus.is_closed() => break Ok(None),
-                    Either::Right(_) => {
-                        shared.ask_if_stalled(last_progress, quiet);
-                        continue;
-                    }
-                };
-                match report {
-                    Report::Finalized(finalization) => {
-                        if finalization.epoch().get() != epoch {
-                            continue;
-                        }
-                        let target = block_id(&finalization.proposal.payload);
-                        let blocks = match shared.missing_chain(target, &never).await {
-                            Ok(Some(blocks)) => blocks,
-                            Ok(None) => continue,
-                            Err(height) => {
-                                break Err(EngineError::Forked {
-                                    height,
-                                    detail: format!("finalized block {target} does not descend from the delivered chain"),
-                                })
-                            }
-                        };
-                        let proof = Arc::new(finalization.encode().to_vec());
-                        let last = blocks.len() - 1;
-                        let mut closed = false;
-                        for (i, block) in blocks.into_iter().enumerate() {
-                            let next = ChainTip {
-                                height: block.header.height,
-                                block: block.id(),
-                            };
-                            let proof = if i == last {
-                                proof.clone()
-                            } else {
-                                Arc::new(Vec::new())
-                            };
-                            if finalized
-                                .publish(BlockFinalized { block, proof })
-                                .await
-                                .is_err()
-                            {
-                                closed = true;
-                                break;
-                            }
-                            shared.set_delivered(next);
-                        }
-                        if closed {
-                            break Ok(None);
-                        }
-                        last_progress = context.current();
-                        shared.set_latest(proof.to_vec());
-                        if shared.last_height(epoch) == Some(shared.delivered().height) {
-                            shared.close_epoch(epoch, proof.to_vec());
-                        }
-                    }
-                    Report::Fault {
-                        offender,
-                        kind,
-                        evidence,
-                    } => {
-                        let mut bytes = [0u8; 32];
-                        bytes.copy_from_slice(offender.as_ref());
-                        tracing::warn!(offender = %PublicKey(bytes), ?kind, "misbehaviour detected");
-                        let event = MisbehaviourDetected {
-                            offender: PublicKey(bytes),
-                            height: shared.delivered().height,
-                            kind,
-                            evidence: Arc::new(evidence),
-                        };
-                        if faults.publish(event).await.is_err() {
-                            break Ok(None);
-                        }
-                    }
-                }
-            };
+            let outcome = finalizer
+                .run_epoch(epoch, &mut sets, &mut announced)
+                .await;
             consensus.abort();
             match outcome {
-                Ok(Some(next)) => {
+                Ok(EpochEnd::Next(next)) => {
                     epoch += 1;
                     validators = next;
                 }
-                Ok(None) => break Ok(()),
+                Ok(EpochEnd::Stopped) => break Ok(()),
                 Err(err) => break Err(err),
             }
         };
         for mux in muxes {
             mux.abort();
         }
-        server.abort();
+        router.abort();
+        cache.abort();
         result
     }
 }
