@@ -452,7 +452,11 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> ChainStore<S, A> {
             });
         }
         let (mut batch, changes) = (WriteBatch::new(), delta.changes());
-        batch.put(DELTAS, Height::GENESIS.0.to_be_bytes(), codec::encode(changes));
+        batch.put(
+            DELTAS,
+            Height::GENESIS.0.to_be_bytes(),
+            codec::encode(changes),
+        );
         batch.put(ROOTS, GENESIS_MARK, Vec::new());
         let staged = self.flat.stage(
             &mut batch,

@@ -131,14 +131,9 @@ impl<S: KvStore + ?Sized> FlatStore<S> {
     ) -> Staged<'a, S> {
         let memory = self.memory.lock();
         let chunk = match memory.as_ref() {
-            Some(checkpoints) => Some(checkpoints.stage(
-                batch,
-                hot,
-                height,
-                changes.len(),
-                deltas,
-                keep,
-            )),
+            Some(checkpoints) => {
+                Some(checkpoints.stage(batch, hot, height, changes.len(), deltas, keep))
+            }
             None => {
                 if height.0 > keep {
                     batch.delete(deltas, (height.0 - keep).to_be_bytes());
@@ -297,10 +292,19 @@ mod tests {
         assert!(!flat.is_in_memory());
         assert_eq!(flat.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(flat.get(b"gone").unwrap(), None);
-        assert_eq!(kv.get(DELTAS, &6u64.to_be_bytes()).unwrap(), None, "10 - 4 trimmed");
+        assert_eq!(
+            kv.get(DELTAS, &6u64.to_be_bytes()).unwrap(),
+            None,
+            "10 - 4 trimmed"
+        );
         assert!(kv.get(DELTAS, &7u64.to_be_bytes()).unwrap().is_some());
         let mut seen = Vec::new();
-        assert!(flat.for_each(1, |key, _| { seen.push(key.to_vec()); true }).unwrap());
+        assert!(flat
+            .for_each(1, |key, _| {
+                seen.push(key.to_vec());
+                true
+            })
+            .unwrap());
         assert_eq!(seen, vec![b"a".to_vec()]);
     }
 

@@ -172,7 +172,8 @@ type NetChannels = Channels<
 >;
 
 /// A validator's disk: the in-memory store it keeps across restarts, with the flat state
-/// inline (the layout a store without a chain spec's choice gets).
+/// inline, so the simulation runs the layout a state larger than the hot state takes (a node
+/// creates its stores with the flat state in memory).
 struct Disk(Arc<MemoryStore>);
 
 impl StorageBackend for Disk {

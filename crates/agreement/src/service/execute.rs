@@ -230,7 +230,9 @@ impl Executor {
             });
         }
         self.committed.store(height.0, Ordering::Release);
-        self.chain.committed(height, flight.id, committed.root).await;
+        self.chain
+            .committed(height, flight.id, committed.root)
+            .await;
         let view = &self.state;
         span(Stage::Pool, || {
             self.pool

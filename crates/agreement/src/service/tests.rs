@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use futures::channel::mpsc;
 use futures::StreamExt as _;
-use lamina_interop::bus::{Bus, Inbox, Request};
 use lamina_interop::block::RawTx;
+use lamina_interop::bus::{Bus, Inbox, Request};
 use lamina_interop::codec::BoundedVec;
 use lamina_interop::messages::{
     Admission, BuildProposal, CommitBlock, Committed, ProposalError, Rejection, StoreError,

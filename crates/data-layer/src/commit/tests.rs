@@ -466,7 +466,14 @@ async fn open_memory(
     Recovery,
 )> {
     let state = QmdbState::open(ctx.child("state"), &config("main")).await?;
-    ChainStore::open_with(kv.clone(), FlatLayout::Memory, Pruning::Archive, state, hot_entries).await
+    ChainStore::open_with(
+        kv.clone(),
+        FlatLayout::Memory,
+        Pruning::Archive,
+        state,
+        hot_entries,
+    )
+    .await
 }
 
 /// Gives the empty store `kv` a hot-state seed that puts two keys of `state` in one shard, so
@@ -575,10 +582,15 @@ fn a_failed_index_run_stops_the_commit_with_the_state_applied() {
         let state = QmdbState::open(ctx.child("state"), &config("main"))
             .await
             .unwrap();
-        let (mut store, _) =
-            ChainStore::open_with(kv.clone(), FlatLayout::Memory, Pruning::Archive, state, 1_000)
-                .await
-                .unwrap();
+        let (mut store, _) = ChainStore::open_with(
+            kv.clone(),
+            FlatLayout::Memory,
+            Pruning::Archive,
+            state,
+            1_000,
+        )
+        .await
+        .unwrap();
         store.blocks = store.blocks.clone().with_tx_index_run(1);
         let (b, r, d) = block(1);
         let failed = store.commit(&b, &r, &d).await;
@@ -700,11 +712,18 @@ fn a_store_keeps_the_layout_it_was_created_with() {
             let (mut store, _) = open(&ctx, &inline, "inline").await.unwrap();
             commit_blocks(&mut store, 1..=2).await;
         }
-        let state = QmdbState::open(ctx.child("again"), &config("inline")).await.unwrap();
-        let (store, _) =
-            ChainStore::open_with(inline.clone(), FlatLayout::Memory, Pruning::Archive, state, 1_000)
-                .await
-                .unwrap();
+        let state = QmdbState::open(ctx.child("again"), &config("inline"))
+            .await
+            .unwrap();
+        let (store, _) = ChainStore::open_with(
+            inline.clone(),
+            FlatLayout::Memory,
+            Pruning::Archive,
+            state,
+            1_000,
+        )
+        .await
+        .unwrap();
         assert!(!store.flat_store().is_in_memory());
         assert_reads_are(&store, &model(false, 2));
         assert!(!rows(&inline, FLAT_STATE).is_empty());
@@ -728,10 +747,15 @@ fn a_failed_block_batch_leaves_the_flat_state_as_it_was() {
         let state = QmdbState::open(ctx.child("state"), &config("main"))
             .await
             .unwrap();
-        let (mut store, _) =
-            ChainStore::open_with(kv.clone(), FlatLayout::Memory, Pruning::Archive, state, 1_000)
-                .await
-                .unwrap();
+        let (mut store, _) = ChainStore::open_with(
+            kv.clone(),
+            FlatLayout::Memory,
+            Pruning::Archive,
+            state,
+            1_000,
+        )
+        .await
+        .unwrap();
         commit_blocks(&mut store, 1..=3).await;
         let entries = store.hot_state().len();
         failing.store(true, Ordering::Release);
@@ -748,10 +772,15 @@ fn a_failed_block_batch_leaves_the_flat_state_as_it_was() {
         let state = QmdbState::open(ctx.child("again"), &config("main"))
             .await
             .unwrap();
-        let (store, _) =
-            ChainStore::open_with(kv.clone(), FlatLayout::Memory, Pruning::Archive, state, 1_000)
-                .await
-                .unwrap();
+        let (store, _) = ChainStore::open_with(
+            kv.clone(),
+            FlatLayout::Memory,
+            Pruning::Archive,
+            state,
+            1_000,
+        )
+        .await
+        .unwrap();
         assert!(store.flat_store().is_in_memory());
         assert_reads_are(&store, &model(false, 4));
     });

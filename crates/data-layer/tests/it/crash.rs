@@ -130,9 +130,15 @@ async fn open_store(
     let state = QmdbState::open(ctx.child("state"), &state_config())
         .await
         .unwrap();
-    let (store, _) = ChainStore::open_with(kv, layout(backend), Pruning::Archive, state, DEFAULT_HOT_ENTRIES)
-        .await
-        .unwrap();
+    let (store, _) = ChainStore::open_with(
+        kv,
+        layout(backend),
+        Pruning::Archive,
+        state,
+        DEFAULT_HOT_ENTRIES,
+    )
+    .await
+    .unwrap();
     store
 }
 
@@ -342,11 +348,7 @@ fn crash_safety_under_sigkill() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let mut backends = vec![
-        ("fjall", 1),
-        ("fjall-inline", 5),
-        ("redb", 2),
-    ];
+    let mut backends = vec![("fjall", 1), ("fjall-inline", 5), ("redb", 2)];
     if cfg!(feature = "rocksdb") {
         backends.push(("rocksdb", 3));
     }

@@ -401,11 +401,14 @@ where
     async fn propose(&mut self, context: Ctx) -> oneshot::Receiver<Digest> {
         let (answer, receiver) = oneshot::channel();
         let app = self.app.clone();
-        self.app.context.child("propose").spawn(move |_| async move {
-            if let Some(digest) = app.propose(context, &answer).await {
-                let _ = answer.send(digest);
-            }
-        });
+        self.app
+            .context
+            .child("propose")
+            .spawn(move |_| async move {
+                if let Some(digest) = app.propose(context, &answer).await {
+                    let _ = answer.send(digest);
+                }
+            });
         receiver
     }
 

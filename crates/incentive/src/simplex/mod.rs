@@ -494,9 +494,7 @@ where
                 let _ = context.remove(&partition_of(&config, old), None).await;
             }
 
-            let outcome = finalizer
-                .run_epoch(epoch, &mut sets, &mut announced)
-                .await;
+            let outcome = finalizer.run_epoch(epoch, &mut sets, &mut announced).await;
             consensus.abort();
             match outcome {
                 Ok(EpochEnd::Next(next)) => {

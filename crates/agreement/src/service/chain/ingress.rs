@@ -27,7 +27,11 @@ pub(super) enum Message {
         reply: oneshot::Sender<Option<Arc<Vec<VerifiedTx>>>>,
     },
     /// Block `id` at `height` is durable, with state root `root`.
-    Committed { height: Height, id: Hash, root: Hash },
+    Committed {
+        height: Height,
+        id: Hash,
+        root: Hash,
+    },
 }
 
 /// A handle to the chain actor; cloned by each loop that asks it.

@@ -119,7 +119,9 @@ pub(crate) async fn route(
                 let _ = notes.clone().try_send(Note::TipAsked { peer, epoch });
             }
             Ok(Wire::Finalized(certificate)) => {
-                let _ = notes.clone().try_send(Note::Finalized { peer, certificate });
+                let _ = notes
+                    .clone()
+                    .try_send(Note::Finalized { peer, certificate });
             }
             Err(err) => tracing::debug!(%peer, %err, "undecodable block message"),
         }
