@@ -11,9 +11,9 @@
 //! inline    the column state_flat, written in each block's durable batch
 //! ```
 //!
-//! [`FlatStore`] hides which: the commit path asks it to [`FlatStore::stage`] a block's
-//! changes into the block's batch and, once the batch is durable, tells it the block was
-//! [`Staged::written`], whatever the layout.
+//! [`FlatStore`] hides which: the commit path asks it to stage a block's changes into the
+//! block's batch and, once the batch is durable, tells it the block was written, whatever
+//! the layout.
 
 use std::ops::{Bound, Range};
 
