@@ -2,33 +2,43 @@
 //! access sets are disjoint, with a result byte-identical to running them one by one.
 //!
 //! ```text
-//! begin-block hooks                                   (sequential)
-//! schedule:  level(tx) = 1 + max level of earlier txs it conflicts with
-//! level 1:   txs run in parallel over  snapshot + hooks' changes
-//! level 2:   txs run in parallel over  ... + level 1's changes
-//! ...
-//! end-block hooks, fee payout                          (sequential)
+//! begin-block hooks                                        (sequential)
+//! prepare:  decode each call, declare its keys              (parallel)
+//! graph:    tx -> the earlier txs it conflicts with         (graph.rs)
+//! run:      a tx starts once those are done; its changes    (parallel.rs, on the rayon pool)
+//!           go into the block's change set, its dependents
+//!           are released, the thread goes on with one
+//!           (or: in block order, when the longest chain of
+//!           conflicts leaves threads nothing to share)
+//! end-block hooks, fee payout                               (sequential)
 //! ```
 //!
 //! Why this equals sequential execution: two transactions conflict when one writes a key the
-//! other reads or writes. A transaction's level is above that of every earlier transaction it
-//! conflicts with, so each transaction sees every earlier conflicting write, and transactions
-//! of one level touch disjoint keys, so their order among themselves does not matter. A
-//! transaction that touches an undeclared key fails the same way in both (the working set
-//! checks the declared set, not what happened to be written), so declaring too little never
-//! makes the two differ.
+//! other reads or writes, and a transaction starts only after every earlier transaction it
+//! conflicts with has finished. So when it reads a key, the block's change set holds that key
+//! as the last earlier writer left it (later writers of the key wait for it), and
+//! transactions that run at the same time touch disjoint keys. A transaction that touches an
+//! undeclared key fails the same way in both (the working set checks the declared set, not
+//! what happened to be written), so declaring too little never makes the two differ. ADR 0031
+//! compares this with the conflict levels it replaced, on hot pools.
 
 use std::hash::BuildHasher as _;
 
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashTable;
 
 use lamina_interop::block::{Receipt, StateChange, StateDelta};
 use lamina_interop::module::{Env, StateError, StateView, ValidatorSet};
 use lamina_interop::profile::{measure, Stage};
+use parking_lot::RwLock;
 use rayon::prelude::*;
 
 use crate::runtime::{FeeTotals, PreparedTx, Runtime, RuntimeError};
 use crate::tx::VerifiedTx;
+
+mod graph;
+mod parallel;
+
+use graph::{Graph, KeyHashes};
 
 /// What executing a block produced, for `CommitBlock`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,26 +58,19 @@ pub struct BlockOutput {
 pub enum Mode {
     /// One at a time, in block order: the reference.
     Sequential,
-    /// By conflict level, each level in parallel on the current rayon pool.
+    /// Each transaction once the earlier ones it conflicts with are done, on the current
+    /// rayon pool; in block order when the pool has one thread or the block's conflicts
+    /// chain most of it together.
     Parallel,
 }
 
-/// Transactions one rayon job prepares or executes: enough to make measuring the job cheap,
-/// few enough to spread a level over every core.
+/// Transactions one rayon job prepares or starts with: enough to make measuring the job
+/// cheap, few enough to spread a block over every core.
 const CHUNK: usize = 64;
 
-/// `items` in pieces of [`CHUNK`].
-fn chunked<T>(items: Vec<T>) -> Vec<Vec<T>> {
-    let mut chunks = Vec::with_capacity(items.len().div_ceil(CHUNK));
-    let mut items = items.into_iter();
-    loop {
-        let chunk: Vec<T> = items.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            return chunks;
-        }
-        chunks.push(chunk);
-    }
-}
+/// Below this many transactions a block runs in order: the graph would cost more than the
+/// threads give back.
+const SMALL_BLOCK: usize = 32;
 
 /// Shards of the block's change set; a power of two.
 const SHARDS: usize = 16;
@@ -75,9 +78,9 @@ const SHARDS: usize = 16;
 /// A change with its key's hash, computed once, on the thread that made it.
 type Hashed = (u64, StateChange);
 
-/// The block's changes so far, `key -> Some(value) | None (deleted)`, in shards by key hash so
-/// that a level's changes are merged on all cores. Hashes are foldhash, randomly seeded per
-/// block, so keys chosen by transactions cannot be aimed at one shard or bucket.
+/// The block's changes so far, `key -> Some(value) | None (deleted)`, in shards by key hash.
+/// Hashes are foldhash, randomly seeded per block, so keys chosen by transactions cannot be
+/// aimed at one shard or bucket.
 struct Changes {
     hasher: hashbrown::DefaultHashBuilder,
     shards: Vec<HashTable<Hashed>>,
@@ -93,8 +96,8 @@ impl Changes {
         }
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+    fn hash(hasher: &hashbrown::DefaultHashBuilder, key: &[u8]) -> u64 {
+        hasher.hash_one(key)
     }
 
     fn shard(hash: u64) -> usize {
@@ -102,18 +105,8 @@ impl Changes {
         (hash >> 32) as usize & (SHARDS - 1)
     }
 
-    fn get(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
-        let hash = self.hash(key);
-        self.shards[Changes::shard(hash)]
-            .find(hash, |(_, c)| c.key == key)
-            .map(|(_, c)| &c.value)
-    }
-
-    fn hashed(&self, changes: Vec<StateChange>) -> Vec<Hashed> {
-        changes
-            .into_iter()
-            .map(|c| (self.hash(&c.key), c))
-            .collect()
+    fn find<'t>(shard: &'t HashTable<Hashed>, hash: u64, key: &[u8]) -> Option<&'t StateChange> {
+        shard.find(hash, |(_, c)| c.key == key).map(|(_, c)| c)
     }
 
     fn insert(shard: &mut HashTable<Hashed>, (hash, change): Hashed) {
@@ -126,32 +119,12 @@ impl Changes {
     }
 
     /// Merges changes of one transaction or hook.
-    fn absorb(&mut self, changes: Vec<Hashed>) {
-        for hashed in changes {
-            let shard = Changes::shard(hashed.0);
-            Changes::insert(&mut self.shards[shard], hashed);
+    fn absorb(&mut self, changes: Vec<StateChange>) {
+        for change in changes {
+            let hash = Changes::hash(&self.hasher, &change.key);
+            let shard = Changes::shard(hash);
+            Changes::insert(&mut self.shards[shard], (hash, change));
         }
-    }
-
-    /// Merges the changes of one level, whose transactions wrote disjoint keys, on all cores.
-    fn absorb_level(&mut self, level: Vec<Vec<Hashed>>) {
-        let total: usize = level.iter().map(Vec::len).sum();
-        let mut by_shard: Vec<Vec<Hashed>> = (0..SHARDS)
-            .map(|_| Vec::with_capacity(total / SHARDS + total / (4 * SHARDS) + 8))
-            .collect();
-        for hashed in level.into_iter().flatten() {
-            by_shard[Changes::shard(hashed.0)].push(hashed);
-        }
-        self.shards
-            .par_iter_mut()
-            .zip(by_shard)
-            .for_each(|(shard, changes)| {
-                measure(Stage::Execution, || {
-                    for hashed in changes {
-                        Changes::insert(shard, hashed);
-                    }
-                })
-            });
     }
 
     /// Every change, sorted by key.
@@ -180,19 +153,82 @@ impl Changes {
     }
 }
 
-/// Snapshot plus the block's changes so far.
-struct Layered<'a> {
-    base: &'a (dyn StateView + Sync),
-    changes: &'a Changes,
+/// [`Changes`] shared by the threads of a parallel run: a lock per shard. Transactions that
+/// run at the same time touch disjoint keys, so the locks guard the tables, never a value
+/// two transactions want.
+struct SharedChanges {
+    hasher: hashbrown::DefaultHashBuilder,
+    shards: Vec<RwLock<HashTable<Hashed>>>,
 }
 
-impl StateView for Layered<'_> {
+impl SharedChanges {
+    fn new(changes: Changes) -> SharedChanges {
+        SharedChanges {
+            hasher: changes.hasher,
+            shards: changes.shards.into_iter().map(RwLock::new).collect(),
+        }
+    }
+
+    fn into_changes(self) -> Changes {
+        Changes {
+            hasher: self.hasher,
+            shards: self.shards.into_iter().map(RwLock::into_inner).collect(),
+        }
+    }
+
+    fn absorb(&self, changes: Vec<StateChange>) {
+        for change in changes {
+            let hash = Changes::hash(&self.hasher, &change.key);
+            let shard = Changes::shard(hash);
+            Changes::insert(&mut self.shards[shard].write(), (hash, change));
+        }
+    }
+}
+
+/// The block's changes as a transaction sees them.
+trait Overlay: Sync {
+    /// `Some(value or None if deleted)` when the block changed `key`.
+    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>>;
+}
+
+impl Overlay for Changes {
+    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        let hash = Changes::hash(&self.hasher, key);
+        Changes::find(&self.shards[Changes::shard(hash)], hash, key).map(|c| c.value.clone())
+    }
+}
+
+impl Overlay for SharedChanges {
+    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        let hash = Changes::hash(&self.hasher, key);
+        let shard = self.shards[Changes::shard(hash)].read();
+        Changes::find(&shard, hash, key).map(|c| c.value.clone())
+    }
+}
+
+/// Snapshot plus the block's changes so far.
+struct Layered<'a, O> {
+    base: &'a (dyn StateView + Sync),
+    changes: &'a O,
+}
+
+impl<O: Overlay> StateView for Layered<'_, O> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        match self.changes.get(key) {
-            Some(value) => Ok(value.clone()),
+        match self.changes.lookup(key) {
+            Some(value) => Ok(value),
             None => self.base.get(key),
         }
     }
+}
+
+/// How a parallel-mode block runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// By the conflict graph when it leaves threads work to share, else in block order.
+    Choose,
+    /// By the conflict graph, whatever its shape: for tests.
+    #[cfg(test)]
+    Graph,
 }
 
 /// Executes `txs` as block `env.height` over `state`.
@@ -203,37 +239,43 @@ pub fn execute_block(
     state: &(dyn StateView + Sync),
     mode: Mode,
 ) -> Result<BlockOutput, RuntimeError> {
+    execute_planned(runtime, env, txs, state, mode, Plan::Choose)
+}
+
+fn execute_planned(
+    runtime: &Runtime,
+    env: &Env,
+    txs: &[VerifiedTx],
+    state: &(dyn StateView + Sync),
+    mode: Mode,
+    plan: Plan,
+) -> Result<BlockOutput, RuntimeError> {
     // Sized for a transfer's three keys per transaction, so it never grows mid-block.
     let mut changes = Changes::new(4 * txs.len() + 64);
-    let begin = runtime.begin_block(env, state)?;
-    let begin = changes.hashed(begin);
-    changes.absorb(begin);
+    changes.absorb(runtime.begin_block(env, state)?);
 
-    let mut receipts: Vec<Option<Receipt>> = vec![None; txs.len()];
-    let mut fees = FeeTotals::default();
-    let mut account = |index: usize, receipt: Receipt, tx_fees: FeeTotals| {
-        fees.base = fees.base.saturating_add(tx_fees.base);
-        fees.tips = fees.tips.saturating_add(tx_fees.tips);
-        receipts[index] = Some(receipt);
-    };
-
-    match mode {
-        Mode::Sequential => {
-            for (index, tx) in txs.iter().enumerate() {
-                let prepared = runtime.prepare(tx);
-                let view = Layered {
-                    base: state,
-                    changes: &changes,
-                };
-                let effects = runtime.apply(env, tx, prepared, &view)?;
-                let hashed = changes.hashed(effects.changes);
-                changes.absorb(hashed);
-                account(index, effects.receipt, effects.fees);
-            }
+    // One thread, or a block too small to share: parallel mode has nothing to gain.
+    let mode = match mode {
+        Mode::Parallel
+            if plan == Plan::Choose
+                && (rayon::current_num_threads() < 2 || txs.len() < SMALL_BLOCK) =>
+        {
+            Mode::Sequential
         }
+        mode => mode,
+    };
+    let results = match mode {
+        Mode::Sequential => in_order(
+            runtime,
+            env,
+            txs,
+            txs.iter().map(|tx| runtime.prepare(tx)),
+            state,
+            &mut changes,
+        )?,
         Mode::Parallel => {
             let hasher = &changes.hasher;
-            let prepared: Vec<(PreparedTx, KeyHashes)> = txs
+            let (prepared, keys): (Vec<PreparedTx>, Vec<KeyHashes>) = txs
                 .par_chunks(CHUNK)
                 .flat_map_iter(|chunk| {
                     measure(Stage::Execution, || {
@@ -241,61 +283,43 @@ pub fn execute_block(
                             .iter()
                             .map(|tx| {
                                 let prepared = runtime.prepare(tx);
-                                // Warm the snapshot while the schedule is not yet known:
-                                // these loads are independent, so the memory system overlaps
-                                // them.
+                                // Warm the snapshot while the order is not yet known: these
+                                // loads are independent, so the memory system overlaps them.
                                 for key in prepared.access.writes().chain(prepared.access.reads()) {
                                     state.prefetch(key);
                                 }
-                                let hashes = KeyHashes::of(&prepared, hasher);
-                                (prepared, hashes)
+                                let keys = KeyHashes::of(&prepared, hasher);
+                                (prepared, keys)
                             })
                             .collect::<Vec<_>>()
                     })
                 })
-                .collect();
-            for level in schedule(prepared) {
-                let view = Layered {
-                    base: state,
-                    changes: &changes,
-                };
-                let results: Vec<(usize, Receipt, FeeTotals, Vec<Hashed>)> = chunked(level)
-                    .into_par_iter()
-                    .flat_map_iter(|chunk| {
-                        measure(Stage::Execution, || {
-                            chunk
-                                .into_iter()
-                                .map(|(index, prepared)| {
-                                    let effects =
-                                        runtime.apply(env, &txs[index], prepared, &view)?;
-                                    let hashed = view.changes.hashed(effects.changes);
-                                    Ok((index, effects.receipt, effects.fees, hashed))
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect::<Result<_, RuntimeError>>()?;
-                let mut level_changes = Vec::with_capacity(results.len());
-                for (index, receipt, tx_fees, hashed) in results {
-                    account(index, receipt, tx_fees);
-                    level_changes.push(hashed);
-                }
-                changes.absorb_level(level_changes);
+                .unzip();
+            let graph = Graph::build(&keys);
+            if plan == Plan::Choose && !graph.worth_threads(rayon::current_num_threads()) {
+                in_order(runtime, env, txs, prepared, state, &mut changes)?
+            } else {
+                let shared = SharedChanges::new(changes);
+                let results = parallel::run(runtime, env, txs, state, prepared, &graph, &shared);
+                changes = shared.into_changes();
+                results?
             }
         }
-    }
+    };
 
+    let mut fees = FeeTotals::default();
+    let mut receipts = Vec::with_capacity(results.len());
+    for (receipt, tx_fees) in results {
+        fees.base = fees.base.saturating_add(tx_fees.base);
+        fees.tips = fees.tips.saturating_add(tx_fees.tips);
+        receipts.push(receipt);
+    }
     let view = Layered {
         base: state,
         changes: &changes,
     };
     let (end, validators) = runtime.end_block(env, fees, &view)?;
-    let end = changes.hashed(end);
     changes.absorb(end);
-    let receipts = receipts
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| unreachable!("every transaction is scheduled once")))
-        .collect();
     let delta = StateDelta::from_changes(changes.into_sorted(mode));
     Ok(BlockOutput {
         receipts,
@@ -305,75 +329,26 @@ pub fn execute_block(
     })
 }
 
-/// A transaction's declared keys as hashes, for scheduling.
-struct KeyHashes {
-    everything: bool,
-    reads: Vec<u64>,
-    writes: Vec<u64>,
-}
-
-impl KeyHashes {
-    fn of(tx: &PreparedTx, hasher: &hashbrown::DefaultHashBuilder) -> KeyHashes {
-        KeyHashes {
-            everything: tx.access.is_everything(),
-            reads: tx.access.reads().map(|k| hasher.hash_one(k)).collect(),
-            writes: tx.access.writes().map(|k| hasher.hash_one(k)).collect(),
-        }
-    }
-}
-
-/// Groups transactions into levels: each level's transactions touch disjoint keys, and each
-/// transaction's level is above that of every earlier transaction it conflicts with.
-///
-/// Keys are tracked by a 64-bit hash: two keys sharing a hash only make two transactions look
-/// conflicting, which orders them needlessly but never wrongly.
-fn schedule(prepared: Vec<(PreparedTx, KeyHashes)>) -> Vec<Vec<(usize, PreparedTx)>> {
-    // Per key hash: the highest levels that wrote and that read it.
-    #[derive(Default, Clone, Copy)]
-    struct Seen {
-        written: usize,
-        read: usize,
-    }
-    let mut seen: HashMap<u64, Seen> = HashMap::with_capacity(4 * prepared.len());
-    // A transaction that may touch everything is a barrier: all later ones go above it,
-    // and it goes above all earlier ones.
-    let mut barrier = 0;
-    let mut highest = 0;
-    let mut levels: Vec<Vec<(usize, PreparedTx)>> = Vec::new();
-    for (index, (tx, keys)) in prepared.into_iter().enumerate() {
-        let level = if keys.everything {
-            barrier = highest + 1;
-            barrier
-        } else {
-            let mut after = barrier;
-            for key in &keys.reads {
-                if let Some(s) = seen.get(key) {
-                    after = after.max(s.written);
-                }
-            }
-            for key in &keys.writes {
-                if let Some(s) = seen.get(key) {
-                    after = after.max(s.written).max(s.read);
-                }
-            }
-            let level = after + 1;
-            for key in keys.reads {
-                let s = seen.entry(key).or_default();
-                s.read = s.read.max(level);
-            }
-            for key in keys.writes {
-                let s = seen.entry(key).or_default();
-                s.written = s.written.max(level);
-            }
-            level
+/// Runs `txs`, already prepared, one by one in block order.
+fn in_order(
+    runtime: &Runtime,
+    env: &Env,
+    txs: &[VerifiedTx],
+    prepared: impl IntoIterator<Item = PreparedTx>,
+    state: &(dyn StateView + Sync),
+    changes: &mut Changes,
+) -> Result<Vec<(Receipt, FeeTotals)>, RuntimeError> {
+    let mut results = Vec::with_capacity(txs.len());
+    for (tx, prepared) in txs.iter().zip(prepared) {
+        let view = Layered {
+            base: state,
+            changes: &*changes,
         };
-        highest = highest.max(level);
-        if levels.len() < level {
-            levels.resize_with(level, Vec::new);
-        }
-        levels[level - 1].push((index, tx));
+        let effects = runtime.apply(env, tx, prepared, &view)?;
+        changes.absorb(effects.changes);
+        results.push((effects.receipt, effects.fees));
     }
-    levels
+    Ok(results)
 }
 
 #[cfg(test)]

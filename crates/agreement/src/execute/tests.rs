@@ -433,6 +433,10 @@ proptest! {
         let sequential = execute_block(runtime, &block_env, &txs, &state, Mode::Sequential).unwrap();
         let parallel = execute_block(runtime, &block_env, &txs, &state, Mode::Parallel).unwrap();
         prop_assert_eq!(&sequential, &parallel);
+        // Small blocks run in order in parallel mode; the graph must agree on them too.
+        let graph = execute_planned(runtime, &block_env, &txs, &state, Mode::Parallel, Plan::Graph)
+            .unwrap();
+        prop_assert_eq!(&sequential, &graph);
         apply(&mut state, &sequential.delta);
         let (sum, supply) = supply_check(&state, NATIVE);
         prop_assert_eq!(sum, supply);
@@ -481,28 +485,151 @@ proptest! {
     }
 }
 
+fn graph_of(runtime: &Runtime, txs: Vec<crate::tx::SignedTx>) -> Graph {
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let keys: Vec<KeyHashes> = txs
+        .into_iter()
+        .map(|tx| KeyHashes::of(&runtime.prepare(&verified(tx)), &hasher))
+        .collect();
+    Graph::build(&keys)
+}
+
+fn dependents(graph: &Graph) -> Vec<Vec<u32>> {
+    (0..graph.waits.len() as u32)
+        .map(|tx| graph.dependents(tx).to_vec())
+        .collect()
+}
+
 #[test]
-fn the_schedule_separates_conflicts_and_keeps_independent_work_together() {
+fn the_graph_orders_conflicts_and_leaves_independent_work_free() {
     let runtime = runtime();
     let addresses = accounts(4);
-    let txs = [
-        transfer(&runtime, &key(0), 0, addresses[1], NATIVE, 1, 0),
-        transfer(&runtime, &key(2), 0, addresses[3], NATIVE, 1, 0),
-        transfer(&runtime, &key(1), 0, addresses[2], NATIVE, 1, 0),
-    ];
-    let hasher = hashbrown::DefaultHashBuilder::default();
-    let prepared = txs
-        .map(|tx| {
-            let prepared = runtime.prepare(&verified(tx));
-            let hashes = KeyHashes::of(&prepared, &hasher);
-            (prepared, hashes)
-        })
-        .into_iter()
-        .collect();
-    let levels: Vec<Vec<usize>> = schedule(prepared)
-        .into_iter()
-        .map(|level| level.into_iter().map(|(i, _)| i).collect())
-        .collect();
+    let graph = graph_of(
+        &runtime,
+        vec![
+            transfer(&runtime, &key(0), 0, addresses[1], NATIVE, 1, 0),
+            transfer(&runtime, &key(2), 0, addresses[3], NATIVE, 1, 0),
+            transfer(&runtime, &key(1), 0, addresses[2], NATIVE, 1, 0),
+        ],
+    );
     // 0 and 1 are disjoint; 2 touches accounts 1 and 2, which both wrote.
-    assert_eq!(levels, vec![vec![0, 1], vec![2]]);
+    assert_eq!(dependents(&graph), vec![vec![2], vec![2], vec![]]);
+    assert_eq!(graph.waits, vec![0, 0, 2]);
+    assert_eq!(graph.roots(), vec![0, 1]);
+    assert_eq!(graph.critical_path, 2);
+}
+
+fn counter(runtime: &Runtime, from: u64, call: CounterCall) -> crate::tx::SignedTx {
+    let module = runtime.module_index("counters").unwrap();
+    let max_fee = runtime.required_fee(100_000, 0).unwrap();
+    crate::tx::SignedTx {
+        body: UnsignedTx {
+            chain_id: CHAIN,
+            sender: key(from).public_key(),
+            nonce: 0,
+            max_fee,
+            tip: 0,
+            gas_limit: 100_000,
+            module,
+            call: BoundedBytes::try_from_vec(codec::encode(&call)).unwrap(),
+        },
+        signature: lamina_interop::crypto::Signature([0; 64]),
+    }
+}
+
+#[test]
+fn a_chain_of_conflicts_is_one_path_and_a_barrier_splits_the_block() {
+    let runtime = runtime();
+    // Three adds to counter 0 from different senders: each waits for the one before.
+    let chain = graph_of(
+        &runtime,
+        (0..3)
+            .map(|s| counter(&runtime, s, CounterCall::Add(0)))
+            .collect(),
+    );
+    assert_eq!(dependents(&chain), vec![vec![1], vec![2], vec![]]);
+    assert_eq!(chain.critical_path, 3);
+    // Independent, a barrier, independent: the barrier waits for both before it, and both
+    // after it wait for the barrier.
+    let calls = [
+        CounterCall::Add(1),
+        CounterCall::Add(2),
+        CounterCall::Global,
+        CounterCall::Add(1),
+        CounterCall::Add(2),
+    ];
+    let barrier = graph_of(
+        &runtime,
+        calls
+            .into_iter()
+            .enumerate()
+            .map(|(s, c)| counter(&runtime, s as u64, c))
+            .collect(),
+    );
+    assert_eq!(barrier.waits, vec![0, 0, 2, 1, 1]);
+    assert_eq!(dependents(&barrier)[2], vec![3, 4]);
+    assert_eq!(barrier.critical_path, 3);
+}
+
+#[test]
+fn threads_are_used_only_where_the_graph_leaves_them_work() {
+    let runtime = runtime();
+    let independent = graph_of(
+        &runtime,
+        (0..64)
+            .map(|s| counter(&runtime, s, CounterCall::Add(s as u8)))
+            .collect(),
+    );
+    assert_eq!(independent.critical_path, 1);
+    assert!(independent.worth_threads(2));
+    assert!(!independent.worth_threads(1), "one thread runs in order");
+    let chain = graph_of(
+        &runtime,
+        (0..64)
+            .map(|s| counter(&runtime, s, CounterCall::Add(0)))
+            .collect(),
+    );
+    assert_eq!(chain.critical_path, 64);
+    assert!(!chain.worth_threads(16), "a chain runs in order");
+}
+
+#[test]
+fn a_large_block_run_by_the_graph_equals_sequential() {
+    let runtime = runtime();
+    let n = 600u64;
+    let state = funded_state(&runtime, &accounts(n), 1_000_000, &[]).unwrap();
+    // Hot counters, independent ones, and a barrier in the middle, from distinct senders.
+    let txs: Vec<VerifiedTx> = (0..n)
+        .map(|s| {
+            let call = match s {
+                300 => CounterCall::Global,
+                s if s % 3 == 0 => CounterCall::Add((s % 4) as u8),
+                s => CounterCall::Add(10 + (s % 200) as u8),
+            };
+            verified(counter(&runtime, s, call))
+        })
+        .collect();
+    let block_env = env(CHAIN, 1, PROPOSER);
+    let sequential = execute_block(&runtime, &block_env, &txs, &state, Mode::Sequential).unwrap();
+    assert!(sequential
+        .receipts
+        .iter()
+        .all(|r| r.outcome == Outcome::Success));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let graph = pool.install(|| {
+            execute_planned(
+                &runtime,
+                &block_env,
+                &txs,
+                &state,
+                Mode::Parallel,
+                Plan::Graph,
+            )
+        });
+        assert_eq!(sequential, graph.unwrap());
+    }
 }

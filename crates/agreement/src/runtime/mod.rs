@@ -261,7 +261,7 @@ impl Runtime {
         if let Some(unknown) = sections.keys().find(|n| self.module_index(n).is_none()) {
             return Err(RuntimeError::UnknownGenesisSection(unknown.clone()));
         }
-        let mut state = WorkingSet::new(&EmptyState);
+        let mut state = WorkingSet::new(&EmptyState).dropping_events();
         for (index, module) in self.modules.iter().enumerate() {
             module
                 .genesis(sections.get(module.name()), env, index as u16, &mut state)

@@ -120,9 +120,11 @@ impl Pool {
         )
     }
 
-    /// Native per 10^18 share tokens.
+    /// Native per 10^18 share tokens; `u128::MAX` when that is beyond a `u128` (a pool
+    /// whose every share was redeemed and that then earned a reward: with one virtual
+    /// share, its rate is what it holds times 10^18), never 0.
     pub fn rate_wad(&self) -> u128 {
-        self.value_of(math::WAD).unwrap_or(0)
+        self.value_of(math::WAD).unwrap_or(u128::MAX)
     }
 
     /// What `shares` are worth in native, rounded down.

@@ -499,6 +499,16 @@ fn first_depositor_attack_leaves_the_attacker_poorer() {
     assert!(balance(&chain, 0, &address(4)) < start - 1_000 * E18);
 }
 
+#[test]
+fn a_rate_beyond_a_u128_reads_as_the_most_not_zero() {
+    let pool = Pool {
+        pooled: u128::MAX / 1_000,
+        ..Pool::default()
+    };
+    assert_eq!(pool.rate_wad(), u128::MAX);
+    assert_eq!(Pool::default().rate_wad(), 1_000_000_000_000_000_000);
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Stake(u64, u128),

@@ -231,6 +231,8 @@ pub struct WorkingSet<'s> {
     undo_active: bool,
     undo: Vec<Undo>,
     events: Vec<EventRecord>,
+    /// Whether events are kept; genesis drops them, so it has no limit on how many.
+    keep_events: bool,
     gas: GasMeter,
     schedule: GasSchedule,
     access: Option<AccessSet>,
@@ -247,6 +249,7 @@ impl<'s> WorkingSet<'s> {
             undo_active: false,
             undo: Vec::new(),
             events: Vec::new(),
+            keep_events: true,
             gas: GasMeter::unlimited(),
             schedule: GasSchedule::default(),
             access: None,
@@ -258,6 +261,14 @@ impl<'s> WorkingSet<'s> {
     pub fn with_gas(mut self, meter: GasMeter, schedule: GasSchedule) -> WorkingSet<'s> {
         self.gas = meter;
         self.schedule = schedule;
+        self
+    }
+
+    /// Checks events and drops them instead of keeping them, for genesis: no one reads a
+    /// genesis's events, and a large genesis (a thousand pools) emits more than a
+    /// transaction may.
+    pub fn dropping_events(mut self) -> WorkingSet<'s> {
+        self.keep_events = false;
         self
     }
 
@@ -342,7 +353,7 @@ impl<'s> WorkingSet<'s> {
 
     /// Records an event of module `module` with encoded `data`.
     pub fn emit(&mut self, module: u16, data: Vec<u8>) -> Result<(), StateError> {
-        if self.events.len() >= MAX_TX_EVENTS {
+        if self.keep_events && self.events.len() >= MAX_TX_EVENTS {
             return Err(StateError::EventLimit);
         }
         let len = data.len();
@@ -350,7 +361,9 @@ impl<'s> WorkingSet<'s> {
             .map_err(|_| StateError::EventLimit)?;
         self.gas
             .charge(cost(self.schedule.event, self.schedule.event_byte, len))?;
-        self.events.push(EventRecord { module, data });
+        if self.keep_events {
+            self.events.push(EventRecord { module, data });
+        }
         Ok(())
     }
 
@@ -636,5 +649,19 @@ mod tests {
             ws.emit(0, vec![]).unwrap();
         }
         assert_eq!(ws.emit(0, vec![]), Err(StateError::EventLimit));
+    }
+
+    #[test]
+    fn a_genesis_working_set_checks_events_but_keeps_none() {
+        let base = base();
+        let mut ws = WorkingSet::new(&base).dropping_events();
+        for _ in 0..2 * MAX_TX_EVENTS {
+            ws.emit(0, vec![1]).unwrap();
+        }
+        assert_eq!(
+            ws.emit(0, vec![0; MAX_EVENT_LEN + 1]),
+            Err(StateError::EventLimit)
+        );
+        assert!(ws.finish().events.is_empty());
     }
 }

@@ -27,7 +27,7 @@ use lamina_interop::Address;
 use rayon::prelude::*;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
-use super::workload::{self, Shape};
+use super::workload::{self, Shape, Workload};
 use super::{BenchArgs, Flow, Progress, SentAt, CHAIN_ID};
 
 /// `lamina bench-load`'s options (set by `lamina bench`, not meant to be typed).
@@ -64,6 +64,13 @@ pub(crate) fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     let shape = Shape {
         accounts: args.accounts,
         txs: args.txs,
+        workload: Workload::Transfers,
+        defi: super::defi::Params {
+            pools: 1,
+            zipf: 0.0,
+            markets: 1,
+        },
+        report_every: u32::MAX,
         seed: args.seed,
         chain_id: CHAIN_ID,
         gas_price: args.gas_price,

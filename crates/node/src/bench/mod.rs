@@ -15,6 +15,7 @@
 //! At most `window` transactions are submitted and not yet committed, so the pool never
 //! refuses one for being full and latency measures the pipeline, not an unbounded queue.
 
+mod defi;
 mod load;
 mod network;
 mod plot;
@@ -42,7 +43,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub(crate) use load::{run_load, LoadArgs};
-use workload::{Index, Shape};
+use workload::{Index, Shape, Workload};
 
 use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SoloEngine};
 use crate::spec::{ChainSpec, ConsensusSpec, Preset};
@@ -71,9 +72,22 @@ pub(crate) struct BenchArgs {
     /// Funded accounts; senders and receivers are drawn uniformly from them.
     #[arg(long, default_value_t = 1_000_000)]
     pub(crate) accounts: u32,
-    /// Transfers to commit.
+    /// Transactions to commit.
     #[arg(long, default_value_t = 2_000_000)]
     pub(crate) txs: u32,
+    /// Which transactions: transfers, a DeFi mix, or swaps only.
+    #[arg(long, value_enum, default_value_t = Workload::Transfers)]
+    pub(crate) workload: Workload,
+    /// With `defi` or `swaps`: the pools, each a token against USD (pool 0: LAM).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) pools: u32,
+    /// With `defi` or `swaps`: the exponent of the Zipf law that picks a swap's pool (0:
+    /// uniform; 1: pool 0 takes about a fifth of the swaps at 64 pools).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) zipf: f64,
+    /// With `defi`: the lending markets, 1 to 16 (USD, then tokens).
+    #[arg(long, default_value_t = 16)]
+    pub(crate) markets: u32,
     /// Transactions per submission.
     #[arg(long, default_value_t = 4_096)]
     pub(crate) batch: usize,
@@ -141,6 +155,14 @@ impl BenchArgs {
     pub(crate) fn seed(&self) -> u64 {
         self.seed.unwrap_or(1)
     }
+
+    fn defi(&self) -> defi::Params {
+        defi::Params {
+            pools: self.pools,
+            zipf: self.zipf,
+            markets: self.markets,
+        }
+    }
 }
 
 /// What a run measured.
@@ -148,6 +170,12 @@ impl BenchArgs {
 pub(crate) struct Report {
     pub(crate) accounts: u32,
     pub(crate) txs: u32,
+    pub(crate) workload: Workload,
+    /// The workload's transactions, in words.
+    pub(crate) mix: &'static str,
+    /// The DeFi workloads' pools, Zipf exponent and markets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) defi: Option<defi::Params>,
     pub(crate) ingest: Ingest,
     /// The running node loaded with `--rpc`, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -212,6 +240,20 @@ pub(crate) fn run(mut args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<(
     if args.window < args.batch as u64 {
         bail!("--window must hold at least one --batch");
     }
+    if args.workload != Workload::Transfers {
+        if args.rpc.is_some() || args.validators > 1 || args.ingest != Ingest::Bus {
+            bail!("--workload defi and swaps run in process (one validator, bus ingest)");
+        }
+        if args.pools == 0 || !(1..=16).contains(&args.markets) {
+            bail!("--pools must be at least 1 and --markets 1 to 16");
+        }
+        if !(0.0..=10.0).contains(&args.zipf) {
+            bail!("--zipf must be between 0 and 10");
+        }
+        if args.accounts <= defi::FIRST_TRADER {
+            bail!("--accounts must be more than {}", defi::FIRST_TRADER);
+        }
+    }
     if let Some(path) = &args.base_path {
         if path.exists() && std::fs::read_dir(path)?.next().is_some() {
             bail!(
@@ -263,6 +305,9 @@ fn prepare(
     let shape = Shape {
         accounts: args.accounts,
         txs: args.txs,
+        workload: args.workload,
+        defi: args.defi(),
+        report_every: args.block_txs as u32,
         seed: args.seed(),
         chain_id,
         gas_price: u128::from(gas_price),
@@ -274,7 +319,7 @@ fn prepare(
     let plan = workload::plan(&shape);
     let sample = plan.len().min(65_536);
     let signed = if sign_all { &plan[..] } else { &plan[..sample] };
-    progress.stage("signing transfers", signed.len() as u64);
+    progress.stage("signing transactions", signed.len() as u64);
     let raw = workload::sign(&shape, &keys, &addresses, signed, &|n| progress.add(n));
     drop(keys);
     progress.stage("measuring raw signature verification", 0);
@@ -313,7 +358,10 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
     };
     drop(raw);
 
-    let spec = spec(args, &addresses);
+    let (chain, spec) = match args.workload {
+        Workload::Transfers => (chain.clone(), spec(args, &addresses)),
+        Workload::Defi | Workload::Swaps => defi_spec(args, &addresses),
+    };
     drop(addresses);
     let (temporary, base_path) = crate::cli::data_dir(args.base_path.as_deref(), "lamina-bench-")?;
     let engine = SoloEngine {
@@ -383,6 +431,26 @@ fn spec(args: &BenchArgs, addresses: &[Address]) -> ChainSpec {
     };
     spec.fund(addresses.iter().map(|a| (*a, BALANCE)));
     spec
+}
+
+/// The DeFi workloads' chain and spec: [`defi::chain`], every account funded as
+/// [`defi::bank`] says.
+fn defi_spec(args: &BenchArgs, addresses: &[Address]) -> (crate::Chain, ChainSpec) {
+    let params = args.defi();
+    let chain = defi::chain(
+        &params,
+        addresses[defi::PROVIDER as usize],
+        addresses[defi::FEEDER as usize],
+    );
+    let mut spec = chain.preset(Preset::Dev);
+    spec.name = "lamina-bench".into();
+    spec.chain_id = CHAIN_ID;
+    spec.consensus = ConsensusSpec::Solo {
+        block_time_ms: args.block_time_ms,
+    };
+    spec.genesis
+        .insert("bank".into(), defi::bank(&params, addresses, BALANCE));
+    (chain, spec)
 }
 
 /// Signatures per second of batch verification alone, on all cores (rayon), in batches of
@@ -617,6 +685,9 @@ impl Run {
         Ok(Report {
             accounts: args.accounts,
             txs: args.txs,
+            workload: args.workload,
+            mix: args.workload.mix(),
+            defi: (args.workload != Workload::Transfers).then(|| args.defi()),
             ingest: args.ingest,
             node: None,
             validators: args.validators,
@@ -743,8 +814,22 @@ fn table(r: &Report) -> String {
         Some(crate::cli::Flat::Inline) => format!("{against}, flat state inline"),
         _ => against,
     };
+    let what = match (r.workload, &r.defi) {
+        (Workload::Transfers, _) | (_, None) => "transfers".to_string(),
+        (workload, Some(d)) => format!(
+            "{} transactions ({}; {} pools, Zipf {:.1}, {} markets)",
+            match workload {
+                Workload::Swaps => "swaps",
+                _ => "DeFi",
+            },
+            r.mix,
+            d.pools,
+            d.zipf,
+            d.markets
+        ),
+    };
     line(format!(
-        "lamina bench: {} transfers over {} accounts, {against}, {} cores",
+        "lamina bench: {} {what} over {} accounts, {against}, {} cores",
         r.txs, r.accounts, r.cores
     ));
     line(format!(

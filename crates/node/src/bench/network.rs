@@ -164,6 +164,9 @@ impl Driven {
         Report {
             accounts: args.accounts,
             txs: args.txs,
+            workload: args.workload,
+            mix: args.workload.mix(),
+            defi: None,
             // The load always enters over JSON-RPC here.
             ingest: super::Ingest::Rpc,
             validators: if node.is_some() { 1 } else { args.validators },

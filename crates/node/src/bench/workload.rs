@@ -1,6 +1,7 @@
-//! The benchmark's workload: `accounts` funded accounts and `txs` signed transfers between
-//! them, each sender and receiver drawn uniformly from the population by a seeded generator,
-//! so that two processes given the same figures build byte-identical transactions.
+//! The benchmark's workload: `accounts` funded accounts and `txs` signed transactions, drawn
+//! from the population by a seeded generator, so that two processes given the same figures
+//! build byte-identical transactions. `transfers` (the default): each sender and receiver
+//! uniform; `swaps` and `defi`: see [`super::defi`].
 
 use lamina_agreement::modules::bank::{BankCall, NATIVE};
 use lamina_agreement::UnsignedTx;
@@ -9,19 +10,55 @@ use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::crypto::{PublicKey, SecretKey};
 use lamina_interop::{Address, ChainId, Hash};
 use rayon::prelude::*;
+use serde::Serialize;
+
+use super::defi::{self, Action, Zipf};
 
 /// Gas limit of a benchmark transfer (a transfer uses well under half of it).
 pub(crate) const GAS_LIMIT: u64 = 50_000;
 /// Native units each benchmark transfer moves.
 pub(crate) const AMOUNT: u128 = 1;
 
+/// Which transactions the benchmark sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Workload {
+    /// Native transfers between uniformly drawn accounts.
+    Transfers,
+    /// Of every 20 transactions: 9 swaps, 3 two-hop swaps, 2 loans (supply, borrow, repay:
+    /// 6 transactions), 2 transfers; and the oracle's prices once a block.
+    Defi,
+    /// Swaps only.
+    Swaps,
+}
+
+impl Workload {
+    /// The mix, for the report.
+    pub(crate) fn mix(self) -> &'static str {
+        match self {
+            Workload::Transfers => "native transfers, sender and receiver uniform",
+            Workload::Defi => {
+                "45% swaps, 15% two-hop swaps, 30% lending (supply, borrow, repay), \
+                 10% transfers; oracle prices once a block"
+            }
+            Workload::Swaps => "swaps only",
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shape {
     /// Funded accounts.
     pub(crate) accounts: u32,
-    /// Transfers.
+    /// Transactions.
     pub(crate) txs: u32,
+    /// Which.
+    pub(crate) workload: Workload,
+    /// The DeFi workloads' pools and markets.
+    pub(crate) defi: defi::Params,
+    /// Transactions between two of the oracle's reports (a block's worth).
+    pub(crate) report_every: u32,
     /// Seed of the sender and receiver draws.
     pub(crate) seed: u64,
     /// The chain the transfers are signed for.
@@ -64,37 +101,116 @@ impl Draw {
         // Multiply-shift: uniform enough for populations far below 2^32.
         (((self.next() >> 32) * u64::from(n)) >> 32) as u32
     }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
-/// One transfer: who sends, with which nonce, to whom.
+/// One transaction: who sends it, with which nonce, and what it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub(crate) sender: u32,
     pub(crate) nonce: u32,
-    pub(crate) receiver: u32,
+    pub(crate) action: Action,
 }
 
-/// The transfers in submission order. A sender's nonces rise in that order, so any prefix of
-/// the sequence can execute.
+/// The transactions in submission order. A sender's nonces rise in that order, so any
+/// prefix of the sequence can execute.
 pub(crate) fn plan(shape: &Shape) -> Vec<Plan> {
     let mut draw = Draw(shape.seed);
     let mut nonces = vec![0u32; shape.accounts as usize];
-    (0..shape.txs)
-        .map(|_| {
-            let sender = draw.below(shape.accounts);
-            let mut receiver = draw.below(shape.accounts);
-            if receiver == sender {
-                receiver = (receiver + 1) % shape.accounts;
+    let mut plan = Vec::with_capacity(shape.txs as usize);
+    let mut push = |plan: &mut Vec<Plan>, sender: u32, action: Action| {
+        let nonce = nonces[sender as usize];
+        nonces[sender as usize] += 1;
+        plan.push(Plan {
+            sender,
+            nonce,
+            action,
+        });
+    };
+    let transfer = |draw: &mut Draw| {
+        let sender = draw.below(shape.accounts);
+        let mut receiver = draw.below(shape.accounts);
+        if receiver == sender {
+            receiver = (receiver + 1) % shape.accounts;
+        }
+        (sender, Action::Transfer { receiver })
+    };
+    if shape.workload == Workload::Transfers {
+        while plan.len() < shape.txs as usize {
+            let (sender, action) = transfer(&mut draw);
+            push(&mut plan, sender, action);
+        }
+        return plan;
+    }
+    let params = &shape.defi;
+    let pools = Zipf::new(params.pools, params.zipf);
+    let others = Zipf::new(params.pools.saturating_sub(1).max(1), params.zipf);
+    let traders = shape.accounts - defi::FIRST_TRADER;
+    let trader = |draw: &mut Draw| defi::FIRST_TRADER + draw.below(traders);
+    let reports = shape.workload == Workload::Defi && params.markets > 1;
+    if shape.workload == Workload::Defi {
+        for market in 1..params.markets {
+            push(&mut plan, defi::PROVIDER, Action::Seed { market });
+        }
+    }
+    let mut since_report = 0;
+    while plan.len() < shape.txs as usize {
+        if reports && since_report >= shape.report_every {
+            push(&mut plan, defi::FEEDER, Action::Report);
+            since_report = 0;
+        }
+        let before = plan.len();
+        let swap = |draw: &mut Draw| Action::Swap {
+            pool: pools.rank(draw.unit()),
+        };
+        match shape.workload {
+            Workload::Swaps => {
+                let sender = trader(&mut draw);
+                let action = swap(&mut draw);
+                push(&mut plan, sender, action);
             }
-            let nonce = nonces[sender as usize];
-            nonces[sender as usize] += 1;
-            Plan {
-                sender,
-                nonce,
-                receiver,
-            }
-        })
-        .collect()
+            _ => match draw.below(16) {
+                0..=8 => {
+                    let sender = trader(&mut draw);
+                    let action = swap(&mut draw);
+                    push(&mut plan, sender, action);
+                }
+                9..=11 if params.pools > 1 => {
+                    let sender = trader(&mut draw);
+                    let pool = 1 + others.rank(draw.unit());
+                    push(&mut plan, sender, Action::TwoHop { pool });
+                }
+                9..=11 => {
+                    let sender = trader(&mut draw);
+                    let action = swap(&mut draw);
+                    push(&mut plan, sender, action);
+                }
+                12..=13 => {
+                    let sender = trader(&mut draw);
+                    let market = if params.markets > 1 {
+                        1 + draw.below(params.markets - 1)
+                    } else {
+                        0
+                    };
+                    push(&mut plan, sender, Action::Supply);
+                    push(&mut plan, sender, Action::Borrow { market });
+                    push(&mut plan, sender, Action::Repay { market });
+                }
+                _ => {
+                    // 14 and 15.
+                    let (sender, action) = transfer(&mut draw);
+                    push(&mut plan, sender, action);
+                }
+            },
+        }
+        since_report += (plan.len() - before) as u32;
+    }
+    plan.truncate(shape.txs as usize);
+    plan
 }
 
 /// Signs the planned transfers on all cores; `progress` is called with each finished count.
@@ -109,13 +225,24 @@ pub(crate) fn sign(
         .flat_map_iter(|chunk| {
             let signed: Vec<RawTx> = chunk
                 .iter()
-                .map(|p| {
-                    transfer(
+                .map(|p| match p.action {
+                    Action::Transfer { receiver } => transfer(
                         shape,
                         &keys[p.sender as usize],
                         u64::from(p.nonce),
-                        addresses[p.receiver as usize],
-                    )
+                        addresses[receiver as usize],
+                    ),
+                    action => {
+                        let (module, call, gas_limit) = defi::call(action, &shape.defi, addresses);
+                        signed(
+                            shape,
+                            &keys[p.sender as usize],
+                            u64::from(p.nonce),
+                            module,
+                            call,
+                            gas_limit,
+                        )
+                    }
                 })
                 .collect();
             progress(signed.len() as u64);
@@ -131,6 +258,30 @@ pub(crate) fn max_fee(gas_price: u128) -> u128 {
 
 fn transfer(shape: &Shape, from: &SecretKey, nonce: u64, to: Address) -> RawTx {
     native_transfer(shape.chain_id, shape.gas_price, from, nonce, to, AMOUNT)
+}
+
+/// A signed call, at most its gas limit's worth in fees and no tip.
+fn signed(
+    shape: &Shape,
+    from: &SecretKey,
+    nonce: u64,
+    module: u16,
+    call: Vec<u8>,
+    gas_limit: u64,
+) -> RawTx {
+    UnsignedTx {
+        chain_id: shape.chain_id,
+        sender: from.public_key(),
+        nonce,
+        max_fee: u128::from(gas_limit) * shape.gas_price,
+        tip: 0,
+        gas_limit,
+        module,
+        call: BoundedBytes::try_from_vec(call)
+            .unwrap_or_else(|_| unreachable!("a workload call is at most a few hundred bytes")),
+    }
+    .sign(from)
+    .to_raw()
 }
 
 /// A signed transfer of `amount` native units, at most [`max_fee`] in fees and no tip.
@@ -218,6 +369,13 @@ mod tests {
         Shape {
             accounts: 50,
             txs: 400,
+            workload: Workload::Transfers,
+            defi: defi::Params {
+                pools: 1,
+                zipf: 0.0,
+                markets: 1,
+            },
+            report_every: u32::MAX,
             seed: 7,
             chain_id: ChainId(9),
             gas_price: 1,
@@ -233,7 +391,10 @@ mod tests {
         let mut next = [0u32; 50];
         let mut senders = std::collections::HashSet::new();
         for p in &plan {
-            assert_ne!(p.sender, p.receiver);
+            let Action::Transfer { receiver } = p.action else {
+                panic!("a transfer workload sends transfers");
+            };
+            assert_ne!(p.sender, receiver);
             assert_eq!(p.nonce, next[p.sender as usize]);
             next[p.sender as usize] += 1;
             senders.insert(p.sender);
