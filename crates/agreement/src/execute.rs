@@ -29,7 +29,6 @@ use hashbrown::HashTable;
 use lamina_interop::block::{Receipt, StateChange, StateDelta};
 use lamina_interop::module::{Env, StateError, StateView, ValidatorSet};
 use lamina_interop::profile::{measure, Stage};
-use parking_lot::RwLock;
 use rayon::prelude::*;
 
 use crate::runtime::{FeeTotals, PreparedTx, Runtime, RuntimeError};
@@ -38,7 +37,7 @@ use crate::tx::VerifiedTx;
 mod graph;
 mod parallel;
 
-use graph::{Graph, KeyHashes};
+use graph::KeyHashes;
 
 /// What executing a block produced, for `CommitBlock`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,10 +57,12 @@ pub struct BlockOutput {
 pub enum Mode {
     /// One at a time, in block order: the reference.
     Sequential,
-    /// Each transaction once the earlier ones it conflicts with are done, on the current
-    /// rayon pool; in block order when the pool has one thread or the block's conflicts
-    /// chain most of it together.
+    /// By the conflict graph on the current rayon pool where that promises to be faster
+    /// (see `graph.rs`), else in block order: the pipeline's mode.
     Parallel,
+    /// By the conflict graph whatever the block's shape or the pool's size: for measuring
+    /// the graph where [`Mode::Parallel`] would not choose it.
+    Graph,
 }
 
 /// Transactions one rayon job prepares or starts with: enough to make measuring the job
@@ -140,7 +141,7 @@ impl Changes {
                 changes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
                 changes
             }
-            Mode::Parallel => {
+            Mode::Parallel | Mode::Graph => {
                 let mut changes: Vec<StateChange> = self
                     .shards
                     .into_par_iter()
@@ -153,82 +154,20 @@ impl Changes {
     }
 }
 
-/// [`Changes`] shared by the threads of a parallel run: a lock per shard. Transactions that
-/// run at the same time touch disjoint keys, so the locks guard the tables, never a value
-/// two transactions want.
-struct SharedChanges {
-    hasher: hashbrown::DefaultHashBuilder,
-    shards: Vec<RwLock<HashTable<Hashed>>>,
-}
-
-impl SharedChanges {
-    fn new(changes: Changes) -> SharedChanges {
-        SharedChanges {
-            hasher: changes.hasher,
-            shards: changes.shards.into_iter().map(RwLock::new).collect(),
-        }
-    }
-
-    fn into_changes(self) -> Changes {
-        Changes {
-            hasher: self.hasher,
-            shards: self.shards.into_iter().map(RwLock::into_inner).collect(),
-        }
-    }
-
-    fn absorb(&self, changes: Vec<StateChange>) {
-        for change in changes {
-            let hash = Changes::hash(&self.hasher, &change.key);
-            let shard = Changes::shard(hash);
-            Changes::insert(&mut self.shards[shard].write(), (hash, change));
-        }
-    }
-}
-
-/// The block's changes as a transaction sees them.
-trait Overlay: Sync {
-    /// `Some(value or None if deleted)` when the block changed `key`.
-    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>>;
-}
-
-impl Overlay for Changes {
-    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        let hash = Changes::hash(&self.hasher, key);
-        Changes::find(&self.shards[Changes::shard(hash)], hash, key).map(|c| c.value.clone())
-    }
-}
-
-impl Overlay for SharedChanges {
-    fn lookup(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
-        let hash = Changes::hash(&self.hasher, key);
-        let shard = self.shards[Changes::shard(hash)].read();
-        Changes::find(&shard, hash, key).map(|c| c.value.clone())
-    }
-}
-
 /// Snapshot plus the block's changes so far.
-struct Layered<'a, O> {
+struct Layered<'a> {
     base: &'a (dyn StateView + Sync),
-    changes: &'a O,
+    changes: &'a Changes,
 }
 
-impl<O: Overlay> StateView for Layered<'_, O> {
+impl StateView for Layered<'_> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        match self.changes.lookup(key) {
-            Some(value) => Ok(value),
+        let hash = Changes::hash(&self.changes.hasher, key);
+        match Changes::find(&self.changes.shards[Changes::shard(hash)], hash, key) {
+            Some(change) => Ok(change.value.clone()),
             None => self.base.get(key),
         }
     }
-}
-
-/// How a parallel-mode block runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
-    /// By the conflict graph when it leaves threads work to share, else in block order.
-    Choose,
-    /// By the conflict graph, whatever its shape: for tests.
-    #[cfg(test)]
-    Graph,
 }
 
 /// Executes `txs` as block `env.height` over `state`.
@@ -239,26 +178,15 @@ pub fn execute_block(
     state: &(dyn StateView + Sync),
     mode: Mode,
 ) -> Result<BlockOutput, RuntimeError> {
-    execute_planned(runtime, env, txs, state, mode, Plan::Choose)
-}
-
-fn execute_planned(
-    runtime: &Runtime,
-    env: &Env,
-    txs: &[VerifiedTx],
-    state: &(dyn StateView + Sync),
-    mode: Mode,
-    plan: Plan,
-) -> Result<BlockOutput, RuntimeError> {
     // Sized for a transfer's three keys per transaction, so it never grows mid-block.
     let mut changes = Changes::new(4 * txs.len() + 64);
     changes.absorb(runtime.begin_block(env, state)?);
 
-    // One thread, or a block too small to share: parallel mode has nothing to gain.
+    // Too few threads to pay for the graph, or a block too small to share: parallel mode
+    // has nothing to gain, and in order it prepares each call as it runs it.
     let mode = match mode {
         Mode::Parallel
-            if plan == Plan::Choose
-                && (rayon::current_num_threads() < 2 || txs.len() < SMALL_BLOCK) =>
+            if !graph::could_pay(rayon::current_num_threads()) || txs.len() < SMALL_BLOCK =>
         {
             Mode::Sequential
         }
@@ -273,7 +201,7 @@ fn execute_planned(
             state,
             &mut changes,
         )?,
-        Mode::Parallel => {
+        Mode::Parallel | Mode::Graph => {
             let hasher = &changes.hasher;
             let (prepared, keys): (Vec<PreparedTx>, Vec<KeyHashes>) = txs
                 .par_chunks(CHUNK)
@@ -295,15 +223,7 @@ fn execute_planned(
                     })
                 })
                 .unzip();
-            let graph = Graph::build(&keys);
-            if plan == Plan::Choose && !graph.worth_threads(rayon::current_num_threads()) {
-                in_order(runtime, env, txs, prepared, state, &mut changes)?
-            } else {
-                let shared = SharedChanges::new(changes);
-                let results = parallel::run(runtime, env, txs, state, prepared, &graph, &shared);
-                changes = shared.into_changes();
-                results?
-            }
+            parallel::run(runtime, env, txs, state, prepared, keys, &mut changes, mode)?
         }
     };
 

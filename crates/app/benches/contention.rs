@@ -1,7 +1,9 @@
 //! Block execution when transactions contend: blocks of swaps over `pools` pools, each swap's
 //! pool drawn by a Zipf law of exponent `zipf` (0: uniform; 1: the first pool takes about a
-//! tenth of the swaps at 1,024 pools, and all of them at one pool), each from a trader of its
-//! own (so only the pools conflict), sequential and parallel, on one thread and on all.
+//! thirteenth of the swaps at 1,024 pools, and all of them at one pool), each from a trader
+//! of its own (so only the pools conflict): sequential; parallel (the pipeline's mode, which
+//! goes by the conflict graph only where that promises to be faster) on one thread and on
+//! all; and by the graph on all threads whatever it promises.
 //! No signatures or persistence: execution over an in-memory snapshot, as
 //! `lamina-agreement`'s `execute` bench does for transfers.
 //!
@@ -12,8 +14,9 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
+// The node's allocator, tuned as the node tunes it.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: lamina_alloc::Allocator = lamina_alloc::Allocator;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -219,6 +222,7 @@ fn modes() -> Vec<(&'static str, Mode, usize)> {
     if all > 1 {
         modes.push(("parallel", Mode::Parallel, all));
     }
+    modes.push(("graph", Mode::Graph, all));
     modes
 }
 
@@ -258,25 +262,28 @@ fn summary(blocks: u64) {
         "\nblocks of {PER_BLOCK} swaps, one trader each; best of 3 rounds of {blocks} blocks; µs per transaction\n"
     );
     println!(
-        "| pools | Zipf | sequential | parallel, 1 thread | parallel, {all} threads | x sequential, 1 thread | x sequential, {all} threads |"
+        "| pools | Zipf | sequential | parallel, 1 thread | parallel, {all} threads | graph, {all} threads | parallel x sequential, 1 thread | parallel x sequential, {all} threads | graph x sequential, {all} threads |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for pools in POOLS {
         for zipf in ZIPFS {
             let world = World::new(pools, zipf);
             let sequential = us_per_tx(&world, blocks, Mode::Sequential, 1);
             let one = us_per_tx(&world, blocks, Mode::Parallel, 1);
             let many = us_per_tx(&world, blocks, Mode::Parallel, all);
+            let graph = us_per_tx(&world, blocks, Mode::Graph, all);
             println!(
-                "| {pools} | {zipf:.1} | {sequential:.2} | {one:.2} | {many:.2} | {:.2} | {:.2} |",
+                "| {pools} | {zipf:.1} | {sequential:.2} | {one:.2} | {many:.2} | {graph:.2} | {:.2} | {:.2} | {:.2} |",
                 sequential / one,
-                sequential / many
+                sequential / many,
+                sequential / graph
             );
         }
     }
 }
 
 fn main() {
+    lamina_alloc::tune();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--summary") {
         let blocks = args

@@ -10,6 +10,7 @@ use lamina_interop::module::{
 use lamina_interop::{Address, ChainId};
 use proptest::prelude::*;
 
+use super::graph::Graph;
 use super::*;
 use crate::modules::accounts;
 use crate::modules::bank::{self, AssetId, NATIVE, SUPPLY};
@@ -434,8 +435,7 @@ proptest! {
         let parallel = execute_block(runtime, &block_env, &txs, &state, Mode::Parallel).unwrap();
         prop_assert_eq!(&sequential, &parallel);
         // Small blocks run in order in parallel mode; the graph must agree on them too.
-        let graph = execute_planned(runtime, &block_env, &txs, &state, Mode::Parallel, Plan::Graph)
-            .unwrap();
+        let graph = execute_block(runtime, &block_env, &txs, &state, Mode::Graph).unwrap();
         prop_assert_eq!(&sequential, &graph);
         apply(&mut state, &sequential.delta);
         let (sum, supply) = supply_check(&state, NATIVE);
@@ -487,11 +487,12 @@ proptest! {
 
 fn graph_of(runtime: &Runtime, txs: Vec<crate::tx::SignedTx>) -> Graph {
     let hasher = hashbrown::DefaultHashBuilder::default();
-    let keys: Vec<KeyHashes> = txs
+    let prepared: Vec<PreparedTx> = txs
         .into_iter()
-        .map(|tx| KeyHashes::of(&runtime.prepare(&verified(tx)), &hasher))
+        .map(|tx| runtime.prepare(&verified(tx)))
         .collect();
-    Graph::build(&keys)
+    let keys: Vec<KeyHashes> = prepared.iter().map(|p| KeyHashes::of(p, &hasher)).collect();
+    Graph::build(&prepared, &keys)
 }
 
 fn dependents(graph: &Graph) -> Vec<Vec<u32>> {
@@ -538,37 +539,38 @@ fn counter(runtime: &Runtime, from: u64, call: CounterCall) -> crate::tx::Signed
 }
 
 #[test]
-fn a_chain_of_conflicts_is_one_path_and_a_barrier_splits_the_block() {
+fn a_chain_of_conflicts_is_one_path_and_sources_name_the_last_writer() {
     let runtime = runtime();
-    // Three adds to counter 0 from different senders: each waits for the one before.
-    let chain = graph_of(
+    // Three adds to counter 0 from different senders: each waits for the one before, and
+    // reads the counter from it.
+    let graph = graph_of(
         &runtime,
         (0..3)
             .map(|s| counter(&runtime, s, CounterCall::Add(0)))
             .collect(),
     );
-    assert_eq!(dependents(&chain), vec![vec![1], vec![2], vec![]]);
-    assert_eq!(chain.critical_path, 3);
-    // Independent, a barrier, independent: the barrier waits for both before it, and both
-    // after it wait for the barrier.
-    let calls = [
-        CounterCall::Add(1),
-        CounterCall::Add(2),
-        CounterCall::Global,
-        CounterCall::Add(1),
-        CounterCall::Add(2),
-    ];
-    let barrier = graph_of(
-        &runtime,
-        calls
-            .into_iter()
-            .enumerate()
-            .map(|(s, c)| counter(&runtime, s as u64, c))
-            .collect(),
-    );
-    assert_eq!(barrier.waits, vec![0, 0, 2, 1, 1]);
-    assert_eq!(dependents(&barrier)[2], vec![3, 4]);
-    assert_eq!(barrier.critical_path, 3);
+    assert_eq!(dependents(&graph), vec![vec![1], vec![2], vec![]]);
+    assert_eq!(graph.critical_path, 3);
+    // Each declares two writes (its account, the counter); the counter's source is the
+    // transaction before, the account's is no one.
+    let sources = |tx: u32| (0..2).map(|p| graph.source(tx, p)).collect::<Vec<_>>();
+    assert!(sources(0).iter().all(|s| *s == graph::NONE));
+    assert!(sources(1).contains(&0) && sources(1).contains(&graph::NONE));
+    assert!(sources(2).contains(&1));
+}
+
+#[test]
+fn a_call_that_may_touch_everything_runs_alone_between_runs() {
+    let runtime = runtime();
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let keys = |call| {
+        KeyHashes::of(
+            &runtime.prepare(&verified(counter(&runtime, 0, call))),
+            &hasher,
+        )
+    };
+    assert!(keys(CounterCall::Global).alone);
+    assert!(!keys(CounterCall::Add(1)).alone);
 }
 
 #[test]
@@ -581,8 +583,28 @@ fn threads_are_used_only_where_the_graph_leaves_them_work() {
             .collect(),
     );
     assert_eq!(independent.critical_path, 1);
-    assert!(independent.worth_threads(2));
+    assert!(independent.worth_threads(4));
+    assert!(
+        !independent.worth_threads(2),
+        "two threads do not pay for the graph (ADR 0031)"
+    );
     assert!(!independent.worth_threads(1), "one thread runs in order");
+    // Half the block on one chain: 16 threads promise 2 x at most, after the graph's cost
+    // 1 x: in order.
+    let half = graph_of(
+        &runtime,
+        (0..64)
+            .map(|s| {
+                counter(
+                    &runtime,
+                    s,
+                    CounterCall::Add(if s % 2 == 0 { 0 } else { s as u8 }),
+                )
+            })
+            .collect(),
+    );
+    assert_eq!(half.critical_path, 32);
+    assert!(!half.worth_threads(16));
     let chain = graph_of(
         &runtime,
         (0..64)
@@ -620,16 +642,7 @@ fn a_large_block_run_by_the_graph_equals_sequential() {
         .build()
         .unwrap();
     for _ in 0..20 {
-        let graph = pool.install(|| {
-            execute_planned(
-                &runtime,
-                &block_env,
-                &txs,
-                &state,
-                Mode::Parallel,
-                Plan::Graph,
-            )
-        });
+        let graph = pool.install(|| execute_block(&runtime, &block_env, &txs, &state, Mode::Graph));
         assert_eq!(sequential, graph.unwrap());
     }
 }
