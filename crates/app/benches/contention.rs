@@ -14,9 +14,10 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
 
-// The node's allocator, tuned as the node tunes it.
+// The node's allocator (the application layer may not depend on `lamina-alloc`, so without
+// its purge delay).
 #[global_allocator]
-static ALLOCATOR: lamina_alloc::Allocator = lamina_alloc::Allocator;
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -283,7 +284,6 @@ fn summary(blocks: u64) {
 }
 
 fn main() {
-    lamina_alloc::tune();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--summary") {
         let blocks = args
