@@ -54,7 +54,7 @@ fn txs(n: u32) -> Vec<Arc<VerifiedTx>> {
 fn filled(txs: &[Arc<VerifiedTx>]) -> Mempool {
     let mut pool = Mempool::new(PoolConfig::default());
     for tx in txs {
-        pool.insert(tx.clone(), 0).unwrap();
+        pool.insert(tx.clone(), 0, u128::MAX).unwrap();
     }
     pool
 }

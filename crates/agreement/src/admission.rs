@@ -7,7 +7,7 @@
 //!              committed nonce and native balance (balance >= max_fee)                   |
 //!   per chunk: one batch verification of the survivors' signatures (one by one only     |
 //!              when the batch fails, to find the culprits)                               |
-//!              lock the pool once, insert the chunk's verified txs                       |
+//!   in order:  per chunk, lock the pool once, insert its verified txs                    |
 //! <-- verdicts, in order ----------------------------------------------------------------+
 //! ```
 //!
@@ -120,10 +120,13 @@ struct Candidate {
     raw: RawTx,
     message: Vec<u8>,
     next_nonce: u64,
+    balance: u128,
 }
 
 /// Admits `raw` into `pool`, checking against `state`, the committed state at `height`, in
-/// chunks that `batches` sizes.
+/// chunks that `batches` sizes. Chunks are checked and verified in parallel, then inserted in
+/// submission order, so that one sender's consecutive nonces in a batch reach the pool in
+/// order, however many there are.
 pub fn admit(
     runtime: &Runtime,
     pool: &Mutex<Mempool>,
@@ -133,25 +136,32 @@ pub fn admit(
     raw: &[RawTx],
 ) -> Vec<Admission> {
     let chunk = batches.chunk_len(raw.len(), rayon::current_num_threads());
-    raw.par_chunks(chunk)
+    let checked: Vec<Checked> = raw
+        .par_chunks(chunk)
         .map(|chunk| {
             measure(Stage::Admission, || {
-                admit_chunk(runtime, pool, batches, (state, height), chunk)
+                check_chunk(runtime, batches, state, chunk)
             })
         })
-        .collect::<Vec<_>>()
+        .collect();
+    checked
         .into_iter()
-        .flatten()
+        .flat_map(|checked| measure(Stage::Admission, || checked.insert(pool, height)))
         .collect()
 }
 
-fn admit_chunk(
+/// A chunk's verdicts so far, and its candidates with their signatures' verdicts.
+struct Checked {
+    verdicts: Vec<Result<Hash, (Hash, Rejection)>>,
+    candidates: Vec<(usize, Candidate, Result<(), ()>)>,
+}
+
+fn check_chunk(
     runtime: &Runtime,
-    pool: &Mutex<Mempool>,
     batches: &SignatureBatches,
-    (state, height): (&(dyn StateView + Sync), Height),
+    state: &(dyn StateView + Sync),
     chunk: &[RawTx],
-) -> Vec<Admission> {
+) -> Checked {
     let mut verdicts: Vec<Result<Hash, (Hash, Rejection)>> = Vec::with_capacity(chunk.len());
     let mut candidates: Vec<(usize, Candidate)> = Vec::with_capacity(chunk.len());
     for raw in chunk {
@@ -174,35 +184,53 @@ fn admit_chunk(
     if !candidates.is_empty() {
         batches.record(signatures.iter().all(Result::is_ok));
     }
-    let mut pool = pool.lock();
-    // Blocks executed since `state` was read may have used these nonces, and the pool no
-    // longer remembers them all.
-    let current = pool.admits_as_of(height);
-    for ((index, candidate), signature) in candidates.into_iter().zip(signatures) {
-        let id = candidate.id;
-        let result = match signature {
-            Err(_) => Err(Rejection::BadSignature),
-            Ok(()) if !current => Err(Rejection::Unavailable {
-                detail: "the state moved on during admission; submit again".into(),
-            }),
-            Ok(()) => {
-                let tx = VerifiedTx::with_sender(candidate.tx, candidate.sender, id, candidate.raw);
-                pool.insert(Arc::new(tx), candidate.next_nonce)
-            }
-        };
-        if let Err(rejection) = result {
-            verdicts[index] = Err((id, rejection));
-        }
+    Checked {
+        verdicts,
+        candidates: candidates
+            .into_iter()
+            .zip(signatures)
+            .map(|((index, candidate), signature)| (index, candidate, signature.map_err(|_| ())))
+            .collect(),
     }
-    drop(pool);
+}
 
-    verdicts
-        .into_iter()
-        .map(|verdict| match verdict {
-            Ok(id) => Admission::Accepted { id },
-            Err((id, reason)) => Admission::Rejected { id, reason },
-        })
-        .collect()
+impl Checked {
+    /// Inserts the verified candidates into `pool`, in order, and gives every verdict.
+    fn insert(self, pool: &Mutex<Mempool>, height: Height) -> Vec<Admission> {
+        let Checked {
+            mut verdicts,
+            candidates,
+        } = self;
+        let mut pool = pool.lock();
+        // Blocks executed since `state` was read may have used these nonces, and the pool no
+        // longer remembers them all.
+        let current = pool.admits_as_of(height);
+        for (index, candidate, signature) in candidates {
+            let id = candidate.id;
+            let result = match signature {
+                Err(()) => Err(Rejection::BadSignature),
+                Ok(()) if !current => Err(Rejection::Unavailable {
+                    detail: "the state moved on during admission; submit again".into(),
+                }),
+                Ok(()) => {
+                    let tx =
+                        VerifiedTx::with_sender(candidate.tx, candidate.sender, id, candidate.raw);
+                    pool.insert(Arc::new(tx), candidate.next_nonce, candidate.balance)
+                }
+            };
+            if let Err(rejection) = result {
+                verdicts[index] = Err((id, rejection));
+            }
+        }
+        drop(pool);
+        verdicts
+            .into_iter()
+            .map(|verdict| match verdict {
+                Ok(id) => Admission::Accepted { id },
+                Err((id, reason)) => Admission::Rejected { id, reason },
+            })
+            .collect()
+    }
 }
 
 /// Everything but the signature and the pool.
@@ -278,6 +306,7 @@ fn check(
         raw: raw.clone(),
         message,
         next_nonce: account.nonce,
+        balance: account.native,
         sender,
     })
 }

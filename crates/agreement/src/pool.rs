@@ -7,9 +7,18 @@
 //! ```
 //!
 //! Rules:
-//! - Bounded by transaction count and bytes, and per sender by count.
-//! - A nonce below the sender's next nonce is refused; one more than `max_nonce_gap` above it
-//!   is refused. Within the gap a transaction waits until the nonces before it arrive.
+//! - Bounded by transaction count and bytes, and per sender by count and bytes (its share:
+//!   by default 16,384 transactions and 16 MiB, a thirtieth of the pool), so one account can
+//!   keep a pipeline of thousands of consecutive nonces in flight and still not crowd out the
+//!   others (see ADR 0032).
+//! - A sender's pooled transactions must together be payable: the sum of their maximum fees
+//!   may not exceed its committed native balance. Its balance, not a small count, bounds how
+//!   many it has in flight.
+//! - A nonce below the sender's next nonce is refused. Nonces run on from the sender's next
+//!   nonce through those pooled consecutively after it (the *ready* run); a nonce more than
+//!   `max_nonce_gap` past the end of that run is refused, and one within the gap waits until
+//!   the nonces before it arrive. So a sender holds at most `max_nonce_gap` transactions that
+//!   cannot run yet.
 //! - A transaction with the nonce of one already pooled replaces it only if it raises the tip
 //!   by at least `replace_bump_percent` and does not lower the maximum fee.
 //! - When full, a newcomer evicts the lowest-tipping transactions (newest first among equal
@@ -42,7 +51,10 @@ pub struct PoolConfig {
     pub max_bytes: usize,
     /// Most transactions of one sender.
     pub max_per_sender: usize,
-    /// How far above the sender's next nonce a transaction may be.
+    /// Most bytes of one sender's transaction encodings.
+    pub max_sender_bytes: usize,
+    /// How far past the end of the sender's ready run (its next nonce, and the nonces pooled
+    /// consecutively after it) a transaction's nonce may be.
     pub max_nonce_gap: u64,
     /// How much a replacement must raise the tip, in percent.
     pub replace_bump_percent: u128,
@@ -53,7 +65,8 @@ impl Default for PoolConfig {
         PoolConfig {
             max_txs: 500_000,
             max_bytes: 256 * 1024 * 1024,
-            max_per_sender: 256,
+            max_per_sender: 16_384,
+            max_sender_bytes: 16 * 1024 * 1024,
             max_nonce_gap: 64,
             replace_bump_percent: 10,
         }
@@ -69,7 +82,36 @@ struct Pooled {
 struct Sender {
     /// The account's next nonce in committed state.
     next_nonce: u64,
+    /// The end of the ready run: the first nonce from `next_nonce` on that is not pooled.
+    ready_end: u64,
     txs: BTreeMap<u64, Pooled>,
+    /// Bytes of the pooled encodings.
+    bytes: usize,
+    /// Sum of the pooled maximum fees.
+    reserved: u128,
+}
+
+impl Sender {
+    /// Moves the ready run's end past the pooled nonces that follow it.
+    fn extend_run(&mut self) {
+        self.ready_end = self.ready_end.max(self.next_nonce);
+        while self.txs.contains_key(&self.ready_end) {
+            self.ready_end += 1;
+        }
+    }
+
+    /// Ends the ready run at `nonce`, which left the pool with every later one.
+    fn cut_run(&mut self, nonce: u64) {
+        if nonce < self.ready_end {
+            self.ready_end = nonce.max(self.next_nonce);
+        }
+    }
+
+    /// Sets the committed next nonce (never backwards) and extends the run from it.
+    fn advance(&mut self, next_nonce: u64) {
+        self.next_nonce = self.next_nonce.max(next_nonce);
+        self.extend_run();
+    }
 }
 
 /// Eviction order: lowest tip first; among equal tips, the newest first.
@@ -150,9 +192,14 @@ impl Mempool {
         height.0.saturating_add(FLOOR_BLOCKS) >= self.revalidated.0
     }
 
-    /// Admits `tx`, whose sender's next nonce in committed state is `next_nonce` (the state
-    /// must pass [`Mempool::admits_as_of`]).
-    pub fn insert(&mut self, tx: Arc<VerifiedTx>, next_nonce: u64) -> Result<(), Rejection> {
+    /// Admits `tx`, whose sender's next nonce and native balance in committed state are
+    /// `next_nonce` and `balance` (the state must pass [`Mempool::admits_as_of`]).
+    pub fn insert(
+        &mut self,
+        tx: Arc<VerifiedTx>,
+        next_nonce: u64,
+        balance: u128,
+    ) -> Result<(), Rejection> {
         if self.by_id.contains_key(&tx.id) {
             return Err(Rejection::Duplicate);
         }
@@ -169,22 +216,22 @@ impl Mempool {
                 got: nonce,
             });
         }
-        if nonce - sender_next > self.config.max_nonce_gap {
+        if let Some(sender) = self.senders.get_mut(&tx.sender) {
+            sender.advance(sender_next);
+        }
+        let ready_end = self
+            .senders
+            .get(&tx.sender)
+            .map_or(sender_next, |s| s.ready_end);
+        if nonce.saturating_sub(ready_end) > self.config.max_nonce_gap {
             return Err(Rejection::NonceGap {
-                expected: sender_next,
+                expected: ready_end,
                 got: nonce,
                 max_gap: self.config.max_nonce_gap,
             });
         }
         let replaced = self.replacement_check(&tx)?;
-        if replaced.is_none()
-            && self
-                .senders
-                .get(&tx.sender)
-                .is_some_and(|s| s.txs.len() >= self.config.max_per_sender)
-        {
-            return Err(Rejection::PoolFull);
-        }
+        self.share_check(&tx, replaced, balance)?;
         let replaced = replaced.and_then(|nonce| self.remove_one(&tx.sender, nonce));
         if let Err(rejection) = self.make_room(&tx) {
             // A refused replacement leaves the original in place.
@@ -197,6 +244,48 @@ impl Mempool {
         Ok(())
     }
 
+    /// Whether `tx` fits its sender's share of the pool and what its balance can pay, counting
+    /// out the pooled transaction it replaces, if any.
+    fn share_check(
+        &self,
+        tx: &VerifiedTx,
+        replaced: Option<u64>,
+        balance: u128,
+    ) -> Result<(), Rejection> {
+        let Some(sender) = self.senders.get(&tx.sender) else {
+            return if tx.tx.body.max_fee > balance {
+                Err(Rejection::InsufficientBalance {
+                    balance,
+                    needed: tx.tx.body.max_fee,
+                })
+            } else {
+                Ok(())
+            };
+        };
+        let old = replaced.and_then(|nonce| sender.txs.get(&nonce));
+        let (count, bytes, reserved) = match old {
+            Some(old) => (
+                sender.txs.len() - 1,
+                sender.bytes - old.tx.encoded_len(),
+                sender.reserved - old.tx.tx.body.max_fee,
+            ),
+            None => (sender.txs.len(), sender.bytes, sender.reserved),
+        };
+        if count + 1 > self.config.max_per_sender
+            || bytes + tx.encoded_len() > self.config.max_sender_bytes
+        {
+            return Err(Rejection::SenderFull {
+                max_txs: self.config.max_per_sender as u64,
+                max_bytes: self.config.max_sender_bytes as u64,
+            });
+        }
+        let needed = reserved.saturating_add(tx.tx.body.max_fee);
+        if needed > balance {
+            return Err(Rejection::InsufficientBalance { balance, needed });
+        }
+        Ok(())
+    }
+
     fn put(&mut self, tx: Arc<VerifiedTx>, sender_next: u64) {
         let nonce = tx.tx.body.nonce;
         let arrival = self.arrivals;
@@ -206,8 +295,10 @@ impl Mempool {
         self.by_tip
             .insert((tx.tx.body.tip, Reverse(arrival), tx.sender, nonce));
         let sender = self.senders.entry(tx.sender).or_default();
-        sender.next_nonce = sender_next;
+        sender.bytes += tx.encoded_len();
+        sender.reserved += tx.tx.body.max_fee;
         sender.txs.insert(nonce, Pooled { tx, arrival });
+        sender.advance(sender_next);
         debug_assert_eq!(self.by_id.len(), self.by_tip.len());
     }
 
@@ -271,14 +362,20 @@ impl Mempool {
         }
         for (sender, nonce) in victims {
             self.remove_one(&sender, nonce);
+            if let Some(sender) = self.senders.get_mut(&sender) {
+                sender.cut_run(nonce);
+            }
         }
         debug_assert!(!full(self));
         Ok(())
     }
 
+    /// Removes one transaction; the caller keeps the sender's ready run true.
     fn remove_one(&mut self, sender: &Address, nonce: u64) -> Option<Arc<VerifiedTx>> {
         let entry = self.senders.get_mut(sender)?;
         let pooled = entry.txs.remove(&nonce)?;
+        entry.bytes -= pooled.tx.encoded_len();
+        entry.reserved -= pooled.tx.tx.body.max_fee;
         if entry.txs.is_empty() {
             self.senders.remove(sender);
         }
@@ -409,7 +506,7 @@ impl Mempool {
                 self.remove_one(&address, n);
             }
             if let Some(sender) = self.senders.get_mut(&address) {
-                sender.next_nonce = sender.next_nonce.max(nonce.saturating_add(1));
+                sender.advance(nonce.saturating_add(1));
             }
         }
         before - self.len()
@@ -417,8 +514,9 @@ impl Mempool {
 
     /// Re-validates `senders` against the committed state at `height`, after a block:
     /// `account(address)` gives the next nonce and the native balance. Used nonces leave the
-    /// pool, and so do transactions whose maximum fee the balance can no longer pay, with
-    /// their later nonces. Returns how many transactions left.
+    /// pool, and so do the transactions the balance can no longer pay: from the next nonce
+    /// on, the first whose maximum fee, added to those of the nonces before it, exceeds the
+    /// balance, with every later nonce. Returns how many transactions left.
     pub fn revalidate<E>(
         &mut self,
         height: Height,
@@ -438,10 +536,14 @@ impl Mempool {
             let stale: Vec<u64> = {
                 let sender = &self.senders[&address];
                 let used = sender.txs.range(..next_nonce).map(|(n, _)| *n);
+                let mut owed = 0u128;
                 let unaffordable = sender
                     .txs
                     .range(next_nonce..)
-                    .find(|(_, p)| p.tx.tx.body.max_fee > balance)
+                    .find(|(_, p)| {
+                        owed = owed.saturating_add(p.tx.tx.body.max_fee);
+                        owed > balance
+                    })
                     .map(|(n, _)| *n);
                 let dependents = unaffordable
                     .into_iter()
@@ -452,7 +554,10 @@ impl Mempool {
                 self.remove_one(&address, nonce);
             }
             if let Some(sender) = self.senders.get_mut(&address) {
+                // Committed state is the truth here, even behind what included blocks implied.
                 sender.next_nonce = next_nonce;
+                sender.ready_end = next_nonce;
+                sender.extend_run();
             }
         }
         Ok(before - self.len())

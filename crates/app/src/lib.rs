@@ -15,6 +15,7 @@ pub mod liquid_staking;
 pub mod math;
 pub mod oracle;
 pub mod rpc;
+pub mod weights;
 
 #[cfg(test)]
 mod composition;

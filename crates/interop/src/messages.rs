@@ -170,9 +170,18 @@ pub enum Rejection {
         #[serde(with = "crate::module::amount")]
         needed: u128,
     },
-    /// The pool, or the sender's share of it, is full.
+    /// The pool is full of transactions that tip at least as much.
     #[error("mempool full")]
     PoolFull,
+    /// The sender already holds its share of the pool; it may send more as its pooled
+    /// transactions are included.
+    #[error("the sender holds its share of the pool: at most {max_txs} transactions and {max_bytes} bytes")]
+    SenderFull {
+        /// Most transactions one sender may hold.
+        max_txs: u64,
+        /// Most bytes one sender may hold.
+        max_bytes: u64,
+    },
     /// Already in the pool.
     #[error("duplicate transaction")]
     Duplicate,

@@ -241,7 +241,7 @@ enum TxCommand {
         #[arg(long, default_value_t = 0)]
         tip: u128,
         /// Most gas the call may use.
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = 500_000)]
         gas_limit: u64,
         /// The node's JSON-RPC URL.
         #[arg(long, env = "LAMINA_RPC", default_value = "http://127.0.0.1:9944")]

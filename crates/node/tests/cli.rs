@@ -530,6 +530,125 @@ fn bench_loads_a_running_dev_node_over_json_rpc() {
     assert_eq!(node.stop().code(), Some(0));
 }
 
+/// The value of the un-labelled metric `name` in a scrape.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// One account sends as fast as the dev chain commits (`lamina bench --rpc --senders 1`,
+/// every request in order, thousands of nonces in flight) while bob sends a transfer every
+/// quarter second. The busy account's transfers all commit, far faster than the 64 a
+/// block that a small per-sender limit allowed; bob's each land within two blocks; the pool
+/// never holds more than one sender's share.
+#[test]
+fn one_busy_account_flows_at_the_chains_pace_and_others_still_get_in() {
+    use jsonrpsee::core::client::ClientT as _;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let txs = 12_000;
+    let bench = {
+        let rpc = node.rpc.clone();
+        std::thread::spawn(move || {
+            lamina(&[
+                "bench",
+                "--rpc",
+                &rpc,
+                "--accounts",
+                "100",
+                "--senders",
+                "1",
+                "--txs",
+                &txs.to_string(),
+                "--batch",
+                "1000",
+                "--window",
+                "12000",
+                "--seed",
+                "5",
+                "--output",
+                "json",
+            ])
+        })
+    };
+    let client = http(&node.rpc);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let bob_key = dev_key("bob");
+    let charlie: lamina_interop::Address = address("charlie").parse().unwrap();
+    let mut sent = Vec::new();
+    let mut most_pooled = 0f64;
+    let mut most_bytes = 0f64;
+    while !bench.is_finished() {
+        let metrics = scrape(&node.metrics);
+        most_pooled = most_pooled.max(metric(&metrics, "lamina_pool_transactions"));
+        most_bytes = most_bytes.max(metric(&metrics, "lamina_pool_bytes"));
+        let head: serde_json::Value = runtime
+            .block_on(client.request("chain_getFinalizedHead", jsonrpsee::rpc_params![]))
+            .unwrap();
+        let tx = signed_transfer(&bob_key, sent.len() as u64, 1337, charlie);
+        let verdicts: serde_json::Value = runtime
+            .block_on(client.request("tx_submit", jsonrpsee::rpc_params![tx]))
+            .unwrap();
+        assert_eq!(verdicts[0]["status"], "accepted", "{verdicts}");
+        sent.push((
+            verdicts[0]["id"].as_str().unwrap().to_string(),
+            head["height"].as_u64().unwrap(),
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let output = bench.join().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["senders"], 1);
+    assert_eq!(
+        report["committed"], txs,
+        "every transfer of the busy account final"
+    );
+    assert_eq!(report["rejected"], 0);
+    let tps = report["tps"].as_f64().unwrap();
+    eprintln!(
+        "one account: {tps:.0} transactions per second over {:.1} s; pool at most {most_pooled} \
+         transactions, {most_bytes} bytes; bob sent {}",
+        report["seconds"].as_f64().unwrap(),
+        sent.len()
+    );
+    // Sixty-four in flight allowed at most 64 a one-second block.
+    assert!(
+        tps > 1_000.0,
+        "{tps} transactions per second from one account"
+    );
+    let share = lamina_agreement::pool::PoolConfig::default();
+    assert!(most_pooled <= (share.max_per_sender + sent.len()) as f64);
+    assert!(most_bytes <= (share.max_sender_bytes + 1_000 * sent.len()) as f64);
+    assert!(sent.len() >= 4, "bob sent during the run");
+    for (id, submitted_at) in &sent {
+        let mut found = serde_json::Value::Null;
+        for _ in 0..50 {
+            found = runtime
+                .block_on(client.request("tx_get", jsonrpsee::rpc_params![id]))
+                .unwrap();
+            if !found.is_null() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let height = found["height"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{id} never landed"));
+        assert!(
+            height <= submitted_at + 2,
+            "bob's transfer submitted above height {submitted_at} landed at {height}"
+        );
+    }
+    assert!(node.stop().success());
+}
+
 #[test]
 fn kill_9_under_load_loses_no_finalized_block() {
     use jsonrpsee::core::client::ClientT as _;

@@ -95,6 +95,10 @@ impl<M: Module> ErasedModule for M {
         let Ok(call) = call.downcast::<M::Call>() else {
             unreachable!("a prepared call is dispatched to the module that decoded it")
         };
+        // The call's measured weight is paid first: a limit that cannot pay it runs nothing.
+        state
+            .charge_gas(self.weight(&call))
+            .map_err(|e| CallFailure::from(M::Error::from(e)))?;
         let mut ctx = Context::<M>::new(env, Some(sender), index, state);
         Module::call(self, *call, &mut ctx).map_err(CallFailure::from)
     }

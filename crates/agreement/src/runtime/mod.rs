@@ -301,6 +301,19 @@ impl Runtime {
         Ok((index, bytes))
     }
 
+    /// Runs `tx` alone over `state`, as the first transaction of a block in `env` would run
+    /// (no block hooks), and returns its receipt; the changes are discarded. For dry runs
+    /// and for measuring what calls cost.
+    pub fn dry_run(
+        &self,
+        env: &Env,
+        tx: &VerifiedTx,
+        state: &dyn StateView,
+    ) -> Result<Receipt, RuntimeError> {
+        let prepared = self.prepare(tx);
+        Ok(self.apply(env, tx, prepared, state)?.receipt)
+    }
+
     /// Decodes `tx`'s call and works out what it may touch.
     pub(crate) fn prepare(&self, tx: &VerifiedTx) -> PreparedTx {
         let body = &tx.tx.body;

@@ -270,6 +270,22 @@ impl<L: Ledger + Clone> Module for Dex<L> {
         call::execute(&self.ledger, call, ctx)
     }
 
+    fn weight(&self, call: &DexCall) -> u64 {
+        use crate::weights::table as t;
+        match call {
+            DexCall::CreatePool { .. } => t::DEX_CREATE_POOL.of(0),
+            DexCall::AddLiquidity { .. } => t::DEX_ADD_LIQUIDITY.of(0),
+            DexCall::RemoveLiquidity { .. } => t::DEX_REMOVE_LIQUIDITY.of(0),
+            // Per hop; an over-long path is refused after paying for its first hop.
+            DexCall::SwapExactIn { path, .. } => {
+                t::DEX_SWAP_EXACT_IN.of(path.len().clamp(2, MAX_HOPS + 1) - 1)
+            }
+            DexCall::SwapExactOut { path, .. } => {
+                t::DEX_SWAP_EXACT_OUT.of(path.len().clamp(2, MAX_HOPS + 1) - 1)
+            }
+        }
+    }
+
     fn query(&self, query: DexQuery, state: &dyn StateView) -> Result<DexResponse, DexError> {
         query::answer(query, state)
     }

@@ -479,6 +479,18 @@ impl<L: Ledger + Clone, B: BadDebtRecord + Clone> Module for Insurance<L, B> {
         call::execute(self, call, ctx)
     }
 
+    fn weight(&self, call: &InsuranceCall) -> u64 {
+        use crate::weights::table as t;
+        match call {
+            InsuranceCall::Deposit { .. } => t::INSURANCE_DEPOSIT.of(0),
+            InsuranceCall::Withdraw { .. } => t::INSURANCE_WITHDRAW.of(0),
+            InsuranceCall::BuyCover { .. } => t::INSURANCE_BUY_COVER.of(0),
+            InsuranceCall::FileClaim { .. } => t::INSURANCE_FILE_CLAIM.of(0),
+            InsuranceCall::Vote { .. } => t::INSURANCE_VOTE.of(0),
+            InsuranceCall::Settle { .. } => t::INSURANCE_SETTLE.of(0),
+        }
+    }
+
     fn query(
         &self,
         query: InsuranceQuery,

@@ -415,6 +415,19 @@ impl<L: Ledger + Clone, P: PriceFeed + Clone> Module for Lending<L, P> {
         call::execute(self, call, ctx)
     }
 
+    fn weight(&self, call: &LendingCall) -> u64 {
+        use crate::weights::table as t;
+        // Measured with every market open (MAX_MARKETS): each call values the account
+        // across all of them.
+        match call {
+            LendingCall::Supply { .. } => t::LENDING_SUPPLY.of(0),
+            LendingCall::Withdraw { .. } => t::LENDING_WITHDRAW.of(0),
+            LendingCall::Borrow { .. } => t::LENDING_BORROW.of(0),
+            LendingCall::Repay { .. } => t::LENDING_REPAY.of(0),
+            LendingCall::Liquidate { .. } => t::LENDING_LIQUIDATE.of(0),
+        }
+    }
+
     fn query(
         &self,
         query: LendingQuery,

@@ -269,6 +269,15 @@ impl<L: Ledger + Clone, D: Delegation + Clone> Module for LiquidStaking<L, D> {
         call::execute(self, call, ctx)
     }
 
+    fn weight(&self, call: &LiquidStakingCall) -> u64 {
+        use crate::weights::table as t;
+        match call {
+            LiquidStakingCall::Stake { .. } => t::LIQUID_STAKING_STAKE.of(0),
+            LiquidStakingCall::Redeem { .. } => t::LIQUID_STAKING_REDEEM.of(0),
+            LiquidStakingCall::Claim { .. } => t::LIQUID_STAKING_CLAIM.of(0),
+        }
+    }
+
     fn query(
         &self,
         query: LiquidStakingQuery,

@@ -226,6 +226,12 @@ impl Module for Oracle {
         call::execute(call, ctx)
     }
 
+    fn weight(&self, call: &OracleCall) -> u64 {
+        match call {
+            OracleCall::Report { prices } => crate::weights::table::ORACLE_REPORT.of(prices.len()),
+        }
+    }
+
     fn query(
         &self,
         query: OracleQuery,

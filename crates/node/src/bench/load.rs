@@ -39,6 +39,8 @@ pub(crate) struct LoadArgs {
     #[arg(long)]
     accounts: u32,
     #[arg(long)]
+    senders: u32,
+    #[arg(long)]
     txs: u32,
     #[arg(long)]
     seed: u64,
@@ -63,6 +65,7 @@ fn unix_ns() -> u64 {
 pub(crate) fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     let shape = Shape {
         accounts: args.accounts,
+        senders: args.senders,
         txs: args.txs,
         workload: Workload::Transfers,
         defi: super::defi::Params {
@@ -186,6 +189,8 @@ pub(super) async fn drive_child(
         .arg("bench-load")
         .args(["--rpc", &rpc])
         .args(["--accounts", &args.accounts.to_string()])
+        .args(["--senders", &args.senders().to_string()])
+        .args(["--connections", &args.connections(4).to_string()])
         .args(["--txs", &args.txs.to_string()])
         .args(["--seed", &args.seed().to_string()])
         .args(["--gas-price", &gas_price.to_string()])

@@ -75,6 +75,10 @@ pub(crate) struct BenchArgs {
     /// Transactions to commit.
     #[arg(long, default_value_t = 2_000_000)]
     pub(crate) txs: u32,
+    /// With `transfers`: only the first this many accounts send (receivers are still drawn
+    /// from all); `--senders 1` is one busy account, such as a market maker. Default: all.
+    #[arg(long)]
+    pub(crate) senders: Option<u32>,
     /// Which transactions: transfers, a DeFi mix, or swaps only.
     #[arg(long, value_enum, default_value_t = Workload::Transfers)]
     pub(crate) workload: Workload,
@@ -156,6 +160,23 @@ impl BenchArgs {
         self.seed.unwrap_or(1)
     }
 
+    /// How many accounts send.
+    pub(crate) fn senders(&self) -> u32 {
+        self.senders.unwrap_or(self.accounts).min(self.accounts)
+    }
+
+    /// Submission requests in flight at once, at most `most`. Requests that finish out of
+    /// order deliver later nonces first; the pool holds those only within its nonce gap, so
+    /// when one sender's share of a batch exceeds that gap, batches go one at a time.
+    pub(crate) fn connections(&self, most: usize) -> usize {
+        let per_sender = self.batch as u64 / u64::from(self.senders().max(1));
+        if per_sender > lamina_agreement::pool::PoolConfig::default().max_nonce_gap {
+            1
+        } else {
+            most
+        }
+    }
+
     fn defi(&self) -> defi::Params {
         defi::Params {
             pools: self.pools,
@@ -169,6 +190,8 @@ impl BenchArgs {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
     pub(crate) accounts: u32,
+    /// Of them, the accounts that send.
+    pub(crate) senders: u32,
     pub(crate) txs: u32,
     pub(crate) workload: Workload,
     /// The workload's transactions, in words.
@@ -237,6 +260,12 @@ pub(crate) fn run(mut args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<(
     if args.accounts < 2 || args.txs == 0 || args.batch == 0 {
         bail!("--accounts must be at least 2, and --txs and --batch at least 1");
     }
+    if args.senders.is_some_and(|s| s == 0 || s > args.accounts) {
+        bail!("--senders must be 1 to --accounts");
+    }
+    if args.senders.is_some() && args.workload != Workload::Transfers {
+        bail!("--senders applies to --workload transfers");
+    }
     if args.window < args.batch as u64 {
         bail!("--window must hold at least one --batch");
     }
@@ -304,6 +333,7 @@ fn prepare(
 ) -> anyhow::Result<Prepared> {
     let shape = Shape {
         accounts: args.accounts,
+        senders: args.senders(),
         txs: args.txs,
         workload: args.workload,
         defi: args.defi(),
@@ -684,6 +714,7 @@ impl Run {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Report {
             accounts: args.accounts,
+            senders: args.senders(),
             txs: args.txs,
             workload: args.workload,
             mix: args.workload.mix(),
@@ -815,6 +846,9 @@ fn table(r: &Report) -> String {
         _ => against,
     };
     let what = match (r.workload, &r.defi) {
+        (Workload::Transfers, _) | (_, None) if r.senders < r.accounts => {
+            format!("transfers from {} sender(s)", r.senders)
+        }
         (Workload::Transfers, _) | (_, None) => "transfers".to_string(),
         (workload, Some(d)) => format!(
             "{} transactions ({}; {} pools, Zipf {:.1}, {} markets)",

@@ -125,7 +125,7 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     drop(raw);
     let index = Index::new(&public, &plan);
     drop((public, plan));
-    let connections = 2 * urls.len();
+    let connections = args.connections(2 * urls.len());
     let driven = crate::cli::tokio_runtime()?.block_on(drive(
         args,
         &urls,
@@ -163,6 +163,7 @@ impl Driven {
         let tps = self.committed as f64 / self.seconds.max(1e-9);
         Report {
             accounts: args.accounts,
+            senders: args.senders(),
             txs: args.txs,
             workload: args.workload,
             mix: args.workload.mix(),

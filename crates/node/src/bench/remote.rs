@@ -28,10 +28,10 @@ use super::workload::{self, Index, AMOUNT};
 use super::{network, prepare, BenchArgs, Prepared, Progress, Report};
 use crate::keys::Keystore;
 
-/// Most transfers one account sends while funding: its nonces then stay within the pool's
-/// default nonce-gap limit (64 ahead of the account's next nonce) and per-sender limit (256),
-/// so every one of them is admitted at once.
-const FAN_OUT: usize = 64;
+/// Most transfers one account sends while funding: a quarter of the pool's default share of
+/// one sender (16,384), so every one of them is admitted at once. They go in one request,
+/// their nonces in order.
+const FAN_OUT: usize = 4_096;
 /// Funding transactions per `tx_submit` request.
 const FUNDING_BATCH: usize = 4_096;
 /// How long funding may wait for its transfers to be final.
@@ -88,7 +88,7 @@ pub(super) fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let driven = runtime.block_on(network::drive(
         args,
         &[url.to_string()],
-        4,
+        args.connections(4),
         from,
         &index,
         batches,

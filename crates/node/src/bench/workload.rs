@@ -23,7 +23,8 @@ pub(crate) const AMOUNT: u128 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Workload {
-    /// Native transfers between uniformly drawn accounts.
+    /// Native transfers between uniformly drawn accounts (senders from the first
+    /// `--senders` of them).
     Transfers,
     /// Of every 20 transactions: 9 swaps, 3 two-hop swaps, 2 loans (supply, borrow, repay:
     /// 6 transactions), 2 transfers; and the oracle's prices once a block.
@@ -51,6 +52,9 @@ impl Workload {
 pub(crate) struct Shape {
     /// Funded accounts.
     pub(crate) accounts: u32,
+    /// The transfers workload's senders: the first `senders` accounts (receivers are drawn
+    /// from all of them).
+    pub(crate) senders: u32,
     /// Transactions.
     pub(crate) txs: u32,
     /// Which.
@@ -132,7 +136,7 @@ pub(crate) fn plan(shape: &Shape) -> Vec<Plan> {
         });
     };
     let transfer = |draw: &mut Draw| {
-        let sender = draw.below(shape.accounts);
+        let sender = draw.below(shape.senders.clamp(1, shape.accounts));
         let mut receiver = draw.below(shape.accounts);
         if receiver == sender {
             receiver = (receiver + 1) % shape.accounts;
@@ -368,6 +372,7 @@ mod tests {
     fn shape() -> Shape {
         Shape {
             accounts: 50,
+            senders: 50,
             txs: 400,
             workload: Workload::Transfers,
             defi: defi::Params {
