@@ -42,38 +42,69 @@ pub fn wide_mul(a: u128, b: u128) -> (u128, u128) {
 
 /// `a * b / c`, rounded down, through a 256-bit product.
 pub fn mul_div(a: u128, b: u128, c: u128) -> Result<u128> {
+    mul_div_rem(a, b, c).map(|(quotient, _)| quotient)
+}
+
+/// `a * b / c`, rounded up.
+pub fn mul_div_up(a: u128, b: u128, c: u128) -> Result<u128> {
+    let (down, remainder) = mul_div_rem(a, b, c)?;
+    if remainder == 0 {
+        Ok(down)
+    } else {
+        down.checked_add(1).ok_or(MathError::Overflow)
+    }
+}
+
+/// `a * b / c` rounded down, and the remainder.
+fn mul_div_rem(a: u128, b: u128, c: u128) -> Result<(u128, u128)> {
     if c == 0 {
         return Err(MathError::DivisionByZero);
     }
     let (hi, lo) = wide_mul(a, b);
     if hi == 0 {
-        return Ok(lo / c);
+        return Ok((lo / c, lo % c));
     }
     if hi >= c {
         return Err(MathError::Overflow);
     }
-    // Long division of (hi, lo) by c, one bit at a time: hi < c keeps the quotient in 128 bits.
-    let (mut rem, mut quotient) = (hi, 0u128);
-    for bit in (0..128).rev() {
-        let carry = rem >> 127;
-        rem = (rem << 1) | ((lo >> bit) & 1);
-        quotient <<= 1;
-        if carry == 1 || rem >= c {
-            rem = rem.wrapping_sub(c);
-            quotient |= 1;
-        }
-    }
-    Ok(quotient)
+    Ok(div_wide(hi, lo, c))
 }
 
-/// `a * b / c`, rounded up.
-pub fn mul_div_up(a: u128, b: u128, c: u128) -> Result<u128> {
-    let down = mul_div(a, b, c)?;
-    if wide_mul(a, b) == wide_mul(down, c) {
-        Ok(down)
+/// `(hi * 2^128 + lo) / d` and its remainder, for `hi < d` (so the quotient fits in 128
+/// bits): `d` shifted until its top bit is set, then two quotient digits in base 2^64, each
+/// estimated from the divisor's high digit and corrected with its low one (Knuth's algorithm
+/// D with a two-digit divisor, which leaves each digit exact).
+fn div_wide(hi: u128, lo: u128, d: u128) -> (u128, u128) {
+    let shift = d.leading_zeros();
+    let d = d << shift;
+    let (hi, lo) = if shift == 0 {
+        (hi, lo)
     } else {
-        down.checked_add(1).ok_or(MathError::Overflow)
+        ((hi << shift) | (lo >> (128 - shift)), lo << shift)
+    };
+    let (q1, r) = div_digit(hi, (lo >> 64) as u64, d);
+    let (q0, r) = div_digit(r, lo as u64, d);
+    ((u128::from(q1) << 64) | u128::from(q0), r >> shift)
+}
+
+/// `(u * 2^64 + v) / d` for `d` with its top bit set and `u < d`: one digit, and the
+/// remainder.
+fn div_digit(u: u128, v: u64, d: u128) -> (u64, u128) {
+    const DIGIT: u128 = 1 << 64;
+    let (d_hi, d_lo) = (d >> 64, d & (DIGIT - 1));
+    let mut q = u / d_hi;
+    let mut r = u % d_hi;
+    // At most two corrections; `r < DIGIT` keeps `r << 64` exact.
+    while q >= DIGIT || q * d_lo > ((r << 64) | u128::from(v)) {
+        q -= 1;
+        r += d_hi;
+        if r >= DIGIT {
+            break;
+        }
     }
+    // The true remainder is below `d`, so arithmetic modulo 2^128 gives it exactly.
+    let remainder = ((u << 64) | u128::from(v)).wrapping_sub(q.wrapping_mul(d));
+    (q as u64, remainder)
 }
 
 /// `a * b / WAD`, rounded down.
@@ -123,6 +154,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// `(hi * 2^128 + lo) / d` and the remainder, one bit at a time: the reference.
+    fn bitwise(hi: u128, lo: u128, d: u128) -> (u128, u128) {
+        let (mut rem, mut quotient) = (hi, 0u128);
+        for bit in (0..128).rev() {
+            let carry = rem >> 127;
+            rem = (rem << 1) | ((lo >> bit) & 1);
+            quotient <<= 1;
+            if carry == 1 || rem >= d {
+                rem = rem.wrapping_sub(d);
+                quotient |= 1;
+            }
+        }
+        (quotient, rem)
+    }
+
     #[test]
     fn known_values() {
         assert_eq!(mul_div(7, 3, 2), Ok(10));
@@ -156,6 +202,20 @@ mod tests {
                 let next = (hi + u128::from(carry), next_lo);
                 prop_assert!(next > wide_mul(a, b));
             }
+        }
+
+        /// The digit-wise division equals long division one bit at a time, quotient and
+        /// remainder, for divisors of every size.
+        #[test]
+        fn wide_division_equals_bitwise_long_division(
+            d in prop_oneof![1u128..1 << 64, (1u128 << 64)..u128::MAX, Just(u128::MAX), Just(1u128 << 127)],
+            hi_seed: u128,
+            lo: u128,
+        ) {
+            let hi = hi_seed % d;
+            prop_assert_eq!(div_wide(hi, lo, d), bitwise(hi, lo, d));
+            let edge = d - 1;
+            prop_assert_eq!(div_wide(edge, u128::MAX, d), bitwise(edge, u128::MAX, d));
         }
 
         #[test]

@@ -646,3 +646,52 @@ fn a_large_block_run_by_the_graph_equals_sequential() {
         assert_eq!(sequential, graph.unwrap());
     }
 }
+
+/// Blocks from many senders over 1 to 200 counters, with undeclared writes and barriers now
+/// and then: parallel mode on two and four threads (in order, or by the graph where it pays)
+/// equals sequential, receipts and delta.
+#[test]
+fn parallel_mode_equals_sequential_on_blocks_of_every_contention() {
+    let runtime = runtime();
+    let senders = 240u64;
+    let state = funded_state(&runtime, &accounts(senders), 1_000_000, &[]).unwrap();
+    let block_env = env(CHAIN, 1, PROPOSER);
+    let pools: Vec<rayon::ThreadPool> = [2, 4]
+        .into_iter()
+        .map(|n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let mut draw = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        draw ^= draw << 13;
+        draw ^= draw >> 7;
+        draw ^= draw << 17;
+        draw
+    };
+    for counters in [1u64, 8, 64, 200] {
+        for round in 0..10 {
+            let txs: Vec<VerifiedTx> = (0..senders)
+                .map(|s| {
+                    let r = next();
+                    let call = match r % 100 {
+                        0 if round % 2 == 0 => CounterCall::Global,
+                        1 => CounterCall::Sneaky((r >> 8) as u8),
+                        _ => CounterCall::Add(((r >> 16) % counters) as u8),
+                    };
+                    verified(counter(&runtime, s, call))
+                })
+                .collect();
+            let sequential =
+                execute_block(&runtime, &block_env, &txs, &state, Mode::Sequential).unwrap();
+            for pool in &pools {
+                let parallel = pool
+                    .install(|| execute_block(&runtime, &block_env, &txs, &state, Mode::Parallel));
+                assert_eq!(sequential, parallel.unwrap(), "{counters} counters");
+            }
+        }
+    }
+}

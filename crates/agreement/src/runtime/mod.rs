@@ -333,7 +333,7 @@ impl Runtime {
         PreparedTx {
             call,
             // The sender's record holds its nonce and the native balance fees come from.
-            access: access.write(accounts::account_key(&tx.sender)),
+            access: access.write(accounts::account_key(&tx.sender)).sealed(),
         }
     }
 

@@ -69,17 +69,23 @@ pub enum LendingCall {
     },
 }
 
-/// Every call reads the rules and every market and price (to value accounts); it writes its
-/// own market, its accounts, and the balances it moves. A liquidation writes every market.
+/// Every call reads the rules. A supply or a repayment touches only its own market: no
+/// account is valued, so it reads no other market and no price, and calls on different
+/// markets do not conflict. A withdrawal, a borrow and a liquidation value accounts, so they
+/// read every market and price; each writes its own market, its accounts and the balances it
+/// moves, and a liquidation writes every market.
 pub(super) fn access<L: Ledger, P: PriceFeed>(
     lending: &Lending<L, P>,
     call: &LendingCall,
     sender: &Address,
 ) -> AccessSet {
     let mut access = AccessSet::new().read(PARAMS.key());
-    for asset in lending.markets() {
-        access = access.read(MARKETS.key(asset));
-        access = lending.prices.price_access(access, *asset);
+    let values_accounts = !matches!(call, LendingCall::Supply { .. } | LendingCall::Repay { .. });
+    if values_accounts {
+        for asset in lending.markets() {
+            access = access.read(MARKETS.key(asset));
+            access = lending.prices.price_access(access, *asset);
+        }
     }
     let pool = lending_account();
     match call {

@@ -274,7 +274,7 @@ impl<'s> WorkingSet<'s> {
 
     /// Refuses every key outside `access`.
     pub fn with_access(mut self, access: AccessSet) -> WorkingSet<'s> {
-        self.access = Some(access);
+        self.access = Some(access.sealed());
         self
     }
 
