@@ -216,13 +216,13 @@ impl Mempool {
                 got: nonce,
             });
         }
-        if let Some(sender) = self.senders.get_mut(&tx.sender) {
-            sender.advance(sender_next);
-        }
-        let ready_end = self
-            .senders
-            .get(&tx.sender)
-            .map_or(sender_next, |s| s.ready_end);
+        let ready_end = match self.senders.get_mut(&tx.sender) {
+            Some(sender) => {
+                sender.advance(sender_next);
+                sender.ready_end
+            }
+            None => sender_next,
+        };
         if nonce.saturating_sub(ready_end) > self.config.max_nonce_gap {
             return Err(Rejection::NonceGap {
                 expected: ready_end,
@@ -252,24 +252,17 @@ impl Mempool {
         replaced: Option<u64>,
         balance: u128,
     ) -> Result<(), Rejection> {
-        let Some(sender) = self.senders.get(&tx.sender) else {
-            return if tx.tx.body.max_fee > balance {
-                Err(Rejection::InsufficientBalance {
-                    balance,
-                    needed: tx.tx.body.max_fee,
-                })
-            } else {
-                Ok(())
-            };
-        };
-        let old = replaced.and_then(|nonce| sender.txs.get(&nonce));
-        let (count, bytes, reserved) = match old {
-            Some(old) => (
-                sender.txs.len() - 1,
-                sender.bytes - old.tx.encoded_len(),
-                sender.reserved - old.tx.tx.body.max_fee,
-            ),
-            None => (sender.txs.len(), sender.bytes, sender.reserved),
+        // What the sender holds, without the transaction `tx` replaces.
+        let (count, bytes, reserved) = match self.senders.get(&tx.sender) {
+            None => (0, 0, 0),
+            Some(sender) => match replaced.and_then(|nonce| sender.txs.get(&nonce)) {
+                Some(old) => (
+                    sender.txs.len() - 1,
+                    sender.bytes - old.tx.encoded_len(),
+                    sender.reserved - old.tx.tx.body.max_fee,
+                ),
+                None => (sender.txs.len(), sender.bytes, sender.reserved),
+            },
         };
         if count + 1 > self.config.max_per_sender
             || bytes + tx.encoded_len() > self.config.max_sender_bytes
