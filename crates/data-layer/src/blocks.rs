@@ -11,6 +11,13 @@
 //! receipts        height u64 BE                u32 n | (n + 1) x u32 offset | receipts
 //!                                              (each a canonical encoding, at its offset)
 //! tx_index        tx id [32]                   height u64 BE | index u32 BE
+//! finality        height u64 BE                FinalityCertificate (canonical encoding)
+//! epoch_ends      epoch u64 BE                 u32 LE len | Header | FinalityCertificate of the
+//!                                              epoch's last certified block (kept when
+//!                                              the block is pruned)
+//! set_changes     epoch u64 BE                 height u64 BE | StateProof: the set of
+//!                                              `epoch`, proven against the state root
+//!                                              that the block at `height` names
 //! block_meta      "finalized"                  height u64 BE: the last block stored
 //!                 "pruned_below"               height u64 BE: blocks below are gone
 //!                 "tx_indexed_from"            height u64 BE: the index holds every
@@ -18,7 +25,18 @@
 //!                                              the store keeps no index
 //!                 "tx_unindexed_from"          height u64 BE: the ids of blocks from here
 //!                                              on are not in `tx_index` yet
+//!                 "certified"                  height u64 BE | epoch u64 BE: the last
+//!                                              block stored with a certificate
 //! ```
+//!
+//! # Finality
+//!
+//! A block stored with the certificate that finalized it keeps it in `finality`; a block
+//! finalized as the ancestor of a certified one has none, and [`BlockStore::finality_proof`]
+//! proves it with the headers up to the nearest certified descendant. When a certificate of
+//! a later epoch arrives, the previous epoch's last certified block is copied to
+//! `epoch_ends`, which pruning leaves alone: a node that keeps a window of blocks can still
+//! prove how each epoch ended (a few hundred bytes per epoch).
 //!
 //! The transaction index is optional ([`BlockStore::with_tx_index`]). It is the only per-
 //! transaction row: an LSM tree spends a few microseconds of CPU on each row, in the write,
@@ -51,6 +69,8 @@ use parking_lot::{Mutex, MutexGuard};
 
 use lamina_interop::block::{Block, Header, RawTx, Receipt, MAX_BLOCK_TXS};
 use lamina_interop::codec::{self, BoundedVec, Canonical};
+use lamina_interop::finality::{FinalityCertificate, FinalityProof, MAX_PROOF_HEADERS};
+use lamina_interop::state_proof::StateProof;
 use lamina_interop::{Hash, Height};
 
 use crate::kv::{Column, Durability, KvStore, WriteBatch};
@@ -62,14 +82,28 @@ const IDS: Column = Column("block_ids");
 const RECEIPTS: Column = Column("receipts");
 const TX_INDEX: Column = Column("tx_index");
 const META: Column = Column("block_meta");
+const FINALITY: Column = Column("finality");
+const EPOCH_ENDS: Column = Column("epoch_ends");
+const SET_CHANGES: Column = Column("set_changes");
 
 /// The columns a block store's key-value store must be opened with.
-pub const COLUMNS: &[Column] = &[HEADERS, BODIES, IDS, RECEIPTS, TX_INDEX, META];
+pub const COLUMNS: &[Column] = &[
+    HEADERS,
+    BODIES,
+    IDS,
+    RECEIPTS,
+    TX_INDEX,
+    META,
+    FINALITY,
+    EPOCH_ENDS,
+    SET_CHANGES,
+];
 
 const FINALIZED: &[u8] = b"finalized";
 const PRUNED_BELOW: &[u8] = b"pruned_below";
 const TX_INDEXED_FROM: &[u8] = b"tx_indexed_from";
 const TX_UNINDEXED_FROM: &[u8] = b"tx_unindexed_from";
+const CERTIFIED: &[u8] = b"certified";
 
 /// How many transaction ids a block store holds in memory before it writes them to the index
 /// as one sorted run (about 12 MiB of ids and locations); see the module docs.
@@ -200,6 +234,18 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         block: &Block,
         receipts: &[Receipt],
     ) -> Result<StagedBlock> {
+        self.stage_certified(batch, block, receipts, None)
+    }
+
+    /// [`BlockStore::stage`], with the certificate that finalized the block when it has its
+    /// own (see the module docs).
+    pub fn stage_certified(
+        &self,
+        batch: &mut WriteBatch,
+        block: &Block,
+        receipts: &[Receipt],
+        certificate: Option<&FinalityCertificate>,
+    ) -> Result<StagedBlock> {
         let height = block.header.height;
         let expected = match self.finalized()? {
             Some(last) => last.next().ok_or(Error::OutOfOrder {
@@ -229,6 +275,9 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         batch.put(BODIES, key, codec::encode(&block.txs));
         batch.put(IDS, block.id().0, key);
         batch.put(RECEIPTS, key, encode_receipts(receipts));
+        if let Some(certificate) = certificate {
+            self.stage_certificate(batch, height, certificate)?;
+        }
         let mut staged = StagedBlock {
             ids: Vec::new(),
             height,
@@ -351,6 +400,136 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
         self.staged(staged)
     }
 
+    /// Adds `certificate` of the block at `height`; when it opens a later epoch, copies the
+    /// previous epoch's last certified block to `epoch_ends`.
+    fn stage_certificate(
+        &self,
+        batch: &mut WriteBatch,
+        height: Height,
+        certificate: &FinalityCertificate,
+    ) -> Result<()> {
+        if let Some((last, epoch)) = self.last_certified()? {
+            if certificate.epoch > epoch {
+                if let (Some(header), Some(closing)) = (self.header(last)?, self.certificate(last)?)
+                {
+                    let header = header.encode();
+                    let mut row = (header.len() as u32).to_le_bytes().to_vec();
+                    row.extend_from_slice(&header);
+                    row.extend_from_slice(&closing.encode());
+                    batch.put(EPOCH_ENDS, epoch.to_be_bytes(), row);
+                }
+            }
+        }
+        batch.put(FINALITY, height_key(height), certificate.encode());
+        let mut mark = height_key(height).to_vec();
+        mark.extend_from_slice(&certificate.epoch.to_be_bytes());
+        batch.put(META, CERTIFIED, mark);
+        Ok(())
+    }
+
+    /// The last block stored with a certificate, and its epoch.
+    fn last_certified(&self) -> Result<Option<(Height, u64)>> {
+        let Some(bytes) = self.store.get(META, CERTIFIED)? else {
+            return Ok(None);
+        };
+        let corrupt = || Error::Corrupt {
+            what: "certified mark",
+            detail: format!("{} bytes, expected 16", bytes.len()),
+        };
+        let (height, epoch) = bytes.split_at_checked(8).ok_or_else(corrupt)?;
+        let epoch: [u8; 8] = epoch.try_into().map_err(|_| corrupt())?;
+        Ok(Some((parse_height(height)?, u64::from_be_bytes(epoch))))
+    }
+
+    /// The certificate stored with the block at `height`, if it has its own.
+    pub fn certificate(&self, height: Height) -> Result<Option<FinalityCertificate>> {
+        self.store
+            .get(FINALITY, &height_key(height))?
+            .map(|bytes| decode::<FinalityCertificate>(&bytes))
+            .transpose()
+    }
+
+    /// The finality of the block at `height`: its header and those after it up to the
+    /// nearest block stored with a certificate (at most [`MAX_PROOF_HEADERS`]), and that
+    /// certificate. `None` when the block is not stored or no certified block follows it
+    /// closely enough.
+    pub fn finality_proof(&self, height: Height) -> Result<Option<FinalityProof>> {
+        let Some(last) = self.finalized()? else {
+            return Ok(None);
+        };
+        let mut headers = Vec::new();
+        let mut at = height;
+        while at <= last && headers.len() < MAX_PROOF_HEADERS {
+            let Some(header) = self.header(at)? else {
+                return Ok(None);
+            };
+            headers.push(header);
+            if let Some(certificate) = self.certificate(at)? {
+                let headers = BoundedVec::try_from_vec(headers).map_err(|_| Error::Corrupt {
+                    what: "finality proof",
+                    detail: "more headers than a proof holds".into(),
+                })?;
+                return Ok(Some(FinalityProof {
+                    certificate,
+                    headers,
+                }));
+            }
+            at = Height(at.0 + 1);
+        }
+        Ok(None)
+    }
+
+    /// How epoch `epoch` ended: its last certified block's header and certificate, once a
+    /// later epoch's certificate was stored.
+    pub fn epoch_end(&self, epoch: u64) -> Result<Option<FinalityProof>> {
+        let Some(row) = self.store.get(EPOCH_ENDS, &epoch.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let corrupt = |detail: String| Error::Corrupt {
+            what: "epoch end",
+            detail,
+        };
+        let (len, rest) = row
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("no header length".into()))?;
+        let (header, certificate) = rest
+            .split_at_checked(u32::from_le_bytes(*len) as usize)
+            .ok_or_else(|| corrupt("header length past the row".into()))?;
+        let header = decode::<Header>(header)?;
+        let certificate = decode::<FinalityCertificate>(certificate)?;
+        Ok(Some(FinalityProof {
+            certificate,
+            headers: BoundedVec::try_from_vec(vec![header])
+                .map_err(|_| corrupt("header".into()))?,
+        }))
+    }
+
+    /// Records, durably, that the set of `epoch` is proven by `proof` against the state
+    /// root named by the block at `height` (see [`crate::set_changes`]).
+    pub fn put_set_change(&self, epoch: u64, height: Height, proof: &StateProof) -> Result<()> {
+        let mut row = height_key(height).to_vec();
+        row.extend_from_slice(&proof.encode());
+        let mut batch = WriteBatch::new();
+        batch.put(SET_CHANGES, epoch.to_be_bytes(), row);
+        self.store.write(batch, Durability::Durable)
+    }
+
+    /// The block whose state root proves the set of `epoch`, and the proof.
+    pub fn set_change(&self, epoch: u64) -> Result<Option<(Height, StateProof)>> {
+        let Some(row) = self.store.get(SET_CHANGES, &epoch.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let (height, proof) = row.split_at_checked(8).ok_or_else(|| Error::Corrupt {
+            what: "set change",
+            detail: format!("{} bytes", row.len()),
+        })?;
+        let proof = StateProof::decode(proof).map_err(|e| Error::Corrupt {
+            what: "set change",
+            detail: e.to_string(),
+        })?;
+        Ok(Some((parse_height(height)?, proof)))
+    }
+
     /// With `KeepLast(n)`, deletes the block that falls out of the window when `height` is
     /// added. One block per new block keeps the window steady. Returns the ids of the pruned
     /// block's transactions when they are indexed.
@@ -370,6 +549,7 @@ impl<S: KvStore + ?Sized> BlockStore<S> {
             batch.delete(BODIES, key);
             batch.delete(IDS, block.id().0);
             batch.delete(RECEIPTS, key);
+            batch.delete(FINALITY, key);
             if self.tx_index {
                 pruned = block.txs.iter().map(|tx| Hash::of(tx)).collect();
                 for id in &pruned {

@@ -40,6 +40,7 @@ use std::sync::Arc;
 
 use lamina_interop::block::{Block, Receipt, StateChange, StateDelta};
 use lamina_interop::codec;
+use lamina_interop::finality::FinalityCertificate;
 use lamina_interop::messages::Committed;
 use lamina_interop::profile::{metered, span, Stage};
 use lamina_interop::{Hash, Height};
@@ -99,11 +100,25 @@ impl<S: KvStore + ?Sized> Persister<S> {
     /// delta visible to reads of the flat state. Blocks come in height order (a gap is
     /// refused with [`Error::OutOfOrder`], writing nothing).
     pub fn persist(&self, block: &Block, receipts: &[Receipt], delta: &StateDelta) -> Result<()> {
+        self.persist_certified(block, receipts, delta, None)
+    }
+
+    /// [`Persister::persist`], storing with the block the certificate that finalized it
+    /// (see [`BlockStore::stage_certified`]).
+    pub fn persist_certified(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        delta: &StateDelta,
+        certificate: Option<&FinalityCertificate>,
+    ) -> Result<()> {
         let height = block.header.height;
         let changes = delta.changes();
         span(Stage::Persist, || {
             let mut batch = WriteBatch::new();
-            let staged_block = self.blocks.stage(&mut batch, block, receipts)?;
+            let staged_block =
+                self.blocks
+                    .stage_certified(&mut batch, block, receipts, certificate)?;
             batch.put(DELTAS, height.0.to_be_bytes(), codec::encode(changes));
             let staged_flat =
                 self.flat

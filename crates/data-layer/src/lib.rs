@@ -16,6 +16,7 @@ pub mod flat;
 pub mod hot;
 pub mod kv;
 pub mod service;
+pub mod set_changes;
 pub mod snapshot;
 pub mod state;
 

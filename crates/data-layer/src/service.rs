@@ -9,6 +9,9 @@
 //!                                                   ==StateCommitted==> app, agreement, engine
 //! ```
 //!
+//! After each commit, [`SetChanges`] captures the proof of a pending validator-set change
+//! (see [`crate::set_changes`]).
+//!
 //! Commands are served one at a time, in arrival order: blocks are committed in height order
 //! and a block out of order is refused with [`StoreError::OutOfOrder`] without touching either
 //! store.
@@ -24,6 +27,7 @@ use lamina_interop::module::MAX_KEY_LEN;
 
 use crate::commit::{ChainStore, Persister};
 use crate::kv::KvStore;
+use crate::set_changes::SetChanges;
 use crate::state::AuthenticatedState;
 use crate::Error;
 
@@ -94,6 +98,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
             (None, Some(persist))
         };
         let merkleize = async {
+            let mut set_changes = SetChanges::default();
             loop {
                 let request = futures::select_biased! {
                     request = persisted.next() => match request {
@@ -117,6 +122,18 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
                     .await
                     .map_err(to_store_error);
                 tracing::debug!(%height, "merkleize end");
+                if reply.is_ok() {
+                    let header = &command.block.header;
+                    match set_changes.committed(&store, header, &command.delta).await {
+                        Ok(Some(epoch)) => {
+                            tracing::info!(%height, epoch, "validator set change proven")
+                        }
+                        Ok(None) => {}
+                        Err(err) => {
+                            tracing::warn!(%height, %err, "validator set change not captured")
+                        }
+                    }
+                }
                 let announce = reply.as_ref().ok().map(|done| StateCommitted {
                     height: done.height,
                     block: command.block.id(),
@@ -160,7 +177,12 @@ async fn persist_loop<S: KvStore + ?Sized>(
         let command = &request.command;
         let height = command.block.header.height;
         tracing::debug!(%height, "persist start");
-        let persisted = persister.persist(&command.block, &command.receipts, &command.delta);
+        let persisted = persister.persist_certified(
+            &command.block,
+            &command.receipts,
+            &command.delta,
+            command.certificate.as_deref(),
+        );
         tracing::debug!(%height, "persist end");
         match persisted {
             Ok(()) => {
@@ -237,6 +259,7 @@ mod tests {
             block: Arc::new(Block { header, txs }),
             receipts: Arc::new(vec![]),
             delta: Arc::new(delta),
+            certificate: None,
         }
     }
 

@@ -6,8 +6,14 @@
 //!            or  last block + block_time
 //!            or  no wait, after a block the limits cut short
 //!   BuildProposal{parent, height, now}  --> block
-//!   ==BlockFinalized{block}==>                   final as soon as built
+//!   sign the block as a validator set of one  (when given a key)
+//!   ==BlockFinalized{block, certificate}==>      final as soon as built
 //! ```
+//!
+//! With a key ([`Solo::signed_by`]), every block carries a
+//! [`FinalityCertificate`] from a set of one (epoch 0, view = height, parent view =
+//! height - 1), in the same format `simplex` produces, so light clients and relayers treat
+//! a dev chain as they treat a BFT one: a checkpoint naming the one key, then certificates.
 //!
 //! A block takes everything the pool holds, up to the block's gas and byte limits. So a
 //! block that stopped short of a limit left nothing behind, and the next one waits until the
@@ -26,6 +32,8 @@ use commonware_runtime::Clock;
 use futures::{pin_mut, select_biased, FutureExt as _};
 use lamina_interop::block::MAX_BLOCK_TXS;
 use lamina_interop::bus::{Bus, Publisher, RecvError, RequestError, Requester, Subscription};
+use lamina_interop::crypto::SecretKey;
+use lamina_interop::finality::{FinalityCertificate, ValidatorSet};
 use lamina_interop::messages::{BlockFinalized, BuildProposal, ProposalError, TxsAdmitted};
 use lamina_interop::{Address, Height};
 
@@ -67,6 +75,8 @@ pub struct Solo<C: Clock> {
     build: Requester<BuildProposal>,
     finalized: Publisher<BlockFinalized>,
     admitted: Option<Subscription<TxsAdmitted>>,
+    /// The key blocks are certified with, and its set of one.
+    signer: Option<(SecretKey, ValidatorSet)>,
 }
 
 /// When to build the next block.
@@ -88,7 +98,29 @@ impl<C: Clock> Solo<C> {
             build: bus.requester::<BuildProposal>(),
             finalized: bus.publisher::<BlockFinalized>(),
             admitted: Some(bus.subscribe::<TxsAdmitted>()),
+            signer: None,
         }
+    }
+
+    /// The engine, certifying each block it builds with `key` (module docs).
+    pub fn signed_by(mut self, key: SecretKey) -> Solo<C> {
+        let set =
+            ValidatorSet::new(0, vec![key.public_key()]).expect("a set of one key is well formed");
+        self.signer = Some((key, set));
+        self
+    }
+
+    /// The certificate of `block`, when the engine has a key.
+    fn certify(&self, block: &lamina_interop::block::Block) -> Option<Arc<FinalityCertificate>> {
+        let (key, set) = self.signer.as_ref()?;
+        let height = block.header.height.0;
+        Some(Arc::new(FinalityCertificate::sign(
+            block.header.chain_id,
+            set,
+            (height, height.saturating_sub(1)),
+            block.id(),
+            &[key],
+        )))
     }
 
     /// Waits until `admitted` (transactions admitted since the last build, counted on) reaches
@@ -169,10 +201,8 @@ impl<C: Clock> Engine for Solo<C> {
                 height,
                 block: block.id(),
             };
-            let event = BlockFinalized {
-                block,
-                proof: Arc::new(Vec::new()),
-            };
+            let certificate = self.certify(&block);
+            let event = BlockFinalized { block, certificate };
             if self.finalized.publish(event).await.is_err() {
                 return Ok(());
             }
@@ -264,6 +294,43 @@ mod tests {
             .windows(2)
             .map(|pair| pair[1].header.timestamp.0 - pair[0].header.timestamp.0)
             .collect()
+    }
+
+    /// With a key, every block carries a certificate that verifies against the set of that
+    /// one key, and not against another key's.
+    #[test]
+    fn a_keyed_engine_certifies_every_block() {
+        use lamina_interop::crypto::SecretKey;
+        use lamina_interop::finality::{FinalityError, ValidatorSet};
+
+        let key = SecretKey::from_seed([7; 32]);
+        let set = ValidatorSet::new(0, vec![key.public_key()]).unwrap();
+        let other = ValidatorSet::new(0, vec![SecretKey::from_seed([8; 32]).public_key()]).unwrap();
+        let certified = deterministic::Runner::seeded(4).start(|ctx| async move {
+            let bus = Bus::new(Default::default()).unwrap();
+            let inbox = bus.handle::<BuildProposal>().unwrap();
+            let mut finalized = bus.subscribe::<BlockFinalized>();
+            ctx.child("builder").spawn(move |_| builder(inbox, |_| 1));
+            let keyed =
+                Solo::new(ctx.child("engine"), &bus, config(), ChainTip::GENESIS).signed_by(key);
+            ctx.child("engine").spawn(|_| keyed.run());
+            let mut out = Vec::new();
+            for _ in 0..3 {
+                out.push(finalized.recv().await.unwrap());
+            }
+            bus.close();
+            out
+        });
+        for event in certified {
+            let certificate = event.certificate.expect("a keyed engine certifies");
+            let id = event.block.id();
+            certificate.verify(ChainId(1), &set, &id).unwrap();
+            assert_eq!(certificate.view, event.block.header.height.0);
+            assert!(matches!(
+                certificate.verify(ChainId(1), &other, &id),
+                Err(FinalityError::BadSignature { .. })
+            ));
+        }
     }
 
     #[test]

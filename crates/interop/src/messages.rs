@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::{Block, RawTx, Receipt, StateDelta};
 use crate::bus::{Command, Event, Kind, Message};
 use crate::crypto::PublicKey;
+use crate::finality::FinalityCertificate;
 use crate::hash::Hash;
 use crate::module::StateView;
 use crate::types::{Address, Height, Timestamp};
@@ -305,9 +306,10 @@ pub enum ProposalError {
 pub struct BlockFinalized {
     /// The block.
     pub block: Arc<Block>,
-    /// The engine's proof of finality (a certificate of votes), in its own encoding; empty
-    /// for engines that need none.
-    pub proof: Arc<Vec<u8>>,
+    /// The certificate that finalized this block, when it has its own: `None` for a block
+    /// finalized as the ancestor of a certified one (its proof is that block's certificate
+    /// and the headers between), and for engines that make none.
+    pub certificate: Option<Arc<FinalityCertificate>>,
 }
 
 impl Message for BlockFinalized {
@@ -403,6 +405,8 @@ pub struct CommitBlock {
     pub receipts: Arc<Vec<Receipt>>,
     /// The block's state changes.
     pub delta: Arc<StateDelta>,
+    /// The certificate that finalized the block, stored with it (see [`BlockFinalized`]).
+    pub certificate: Option<Arc<FinalityCertificate>>,
 }
 
 impl Message for CommitBlock {

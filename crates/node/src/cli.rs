@@ -548,7 +548,7 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
         .rpc(rpc)
         .metrics(metrics);
     let engine = match &spec.consensus {
-        ConsensusSpec::Solo { .. } => Engines::Solo(SoloEngine::from_spec(&spec)?),
+        ConsensusSpec::Solo { .. } => Engines::Solo(Box::new(SoloEngine::from_spec(&spec)?)),
         ConsensusSpec::Simplex { .. } => {
             let name = resolved.validator.clone().context(
                 "this chain runs BFT consensus: name the validator key with --validator",
@@ -592,8 +592,8 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
         };
         // ANCHOR: assembly
         match (storage, engine) {
-            (Storage::Fjall, Engines::Solo(engine)) => node.storage(Fjall::default()).engine(engine).run(ctx, shutdown_signal()?, ready).await,
-            (Storage::Redb, Engines::Solo(engine)) => node.storage(Redb).engine(engine).run(ctx, shutdown_signal()?, ready).await,
+            (Storage::Fjall, Engines::Solo(engine)) => node.storage(Fjall::default()).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
+            (Storage::Redb, Engines::Solo(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
             (Storage::Fjall, Engines::Simplex(engine)) => node.storage(Fjall::default()).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
             (Storage::Redb, Engines::Simplex(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
         }
@@ -605,7 +605,7 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
 
 /// The engine the chain spec names.
 enum Engines {
-    Solo(SoloEngine),
+    Solo(Box<SoloEngine>),
     Simplex(Box<SimplexEngine>),
 }
 

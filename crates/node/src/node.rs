@@ -231,6 +231,9 @@ pub struct SoloEngine {
     pub block_time: Duration,
     /// A block with this many transactions counts as full: the next is built at once.
     pub full_at_txs: usize,
+    /// The key each block is certified with (a validator set of one; see
+    /// [`Solo::signed_by`]): the dev validator's, `alice`, unless set.
+    pub key: SecretKey,
 }
 
 impl SoloEngine {
@@ -240,6 +243,7 @@ impl SoloEngine {
             ConsensusSpec::Solo { block_time_ms } => Ok(SoloEngine {
                 block_time: Duration::from_millis(block_time_ms.max(1)),
                 full_at_txs: SoloConfig::default().full_at_txs,
+                key: dev_key("alice"),
             }),
             ConsensusSpec::Simplex { .. } => {
                 anyhow::bail!("chain {} runs simplex, not solo", spec.name)
@@ -258,12 +262,7 @@ impl<R: NodeContext> EngineChoice<R> for SoloEngine {
             proposer: parts.validator,
             ..SoloConfig::default()
         };
-        Ok(Solo::new(
-            parts.ctx.child("engine"),
-            parts.bus,
-            config,
-            parts.tip,
-        ))
+        Ok(Solo::new(parts.ctx.child("engine"), parts.bus, config, parts.tip).signed_by(self.key))
     }
 }
 

@@ -6,7 +6,8 @@
 //!                                   +-- ...                                             |   network
 //!          scenario: transfers, a partition that heals, a crash and restart  ----------+
 //!          record:   every BlockFinalized / StateCommitted / MisbehaviourDetected, hashed in order
-//!          checks:   agreement, equal roots, nothing lost on restart, progress after healing
+//!          checks:   agreement, equal roots, nothing lost on restart, progress after healing,
+//!                    a light client from genesis verifies each validator's stored chain
 //! ```
 //!
 //! [`run`] plays a [`Scenario`] and returns what happened as an [`Outcome`]: the chains each
@@ -15,6 +16,7 @@
 
 mod byzantine;
 pub mod defi;
+mod light;
 mod record;
 mod validator;
 mod workload;
@@ -227,6 +229,14 @@ pub enum Violation {
         validator: usize,
         /// Its finalized height.
         height: u64,
+    },
+    /// A light client following the validator's stored chain from genesis refused a proof,
+    /// lacked one, or missed a conflicting final block.
+    LightClient {
+        /// The validator whose store was followed.
+        validator: usize,
+        /// What went wrong.
+        reason: String,
     },
     /// The workload's check failed on an honest validator's committed state.
     Workload {
@@ -554,6 +564,20 @@ async fn simulate(
             if let Err(reason) = workload.check(runtime, &view) {
                 violations.push(Violation::Workload { validator, reason });
             }
+        }
+    }
+    for validator in honest() {
+        let genesis: Vec<PublicKey> = keys.iter().map(SecretKey::public_key).collect();
+        let followed = light::follow(
+            stores[validator].clone(),
+            chain_id,
+            scenario.epoch_blocks,
+            &genesis,
+            &record.sets[validator],
+            &keys,
+        );
+        if let Err(reason) = followed {
+            violations.push(Violation::LightClient { validator, reason });
         }
     }
     if let Some(equivocator) = scenario.equivocator {

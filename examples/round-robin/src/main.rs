@@ -68,7 +68,7 @@ impl<C: Clock> Engine for RoundRobin<C> {
             };
             let event = BlockFinalized {
                 block,
-                proof: Arc::new(Vec::new()),
+                certificate: None,
             };
             if self.finalized.publish(event).await.is_err() {
                 return Ok(());

@@ -10,6 +10,7 @@ use futures::future::Either;
 use futures::stream::{FuturesOrdered, StreamExt as _};
 use lamina_interop::block::{Block, StateDelta};
 use lamina_interop::bus::{Publisher, RecvError, RequestError, Requester, Subscription};
+use lamina_interop::finality::FinalityCertificate;
 use lamina_interop::messages::{
     BlockFinalized, CommitBlock, Committed, StoreError, ValidatorSetChanged,
 };
@@ -102,7 +103,10 @@ impl Executor {
                     self.committed(flight, committed).await?;
                 }
                 Next::Finalized(Ok(event)) => {
-                    if let Some((flight, command)) = self.execute(event.block, &in_flight).await? {
+                    if let Some((flight, command)) = self
+                        .execute(event.block, event.certificate, &in_flight)
+                        .await?
+                    {
                         // Queued now, so the data layer receives blocks in height order.
                         let reply = self
                             .commit
@@ -126,6 +130,7 @@ impl Executor {
     async fn execute(
         &mut self,
         block: Arc<Block>,
+        certificate: Option<Arc<FinalityCertificate>>,
         in_flight: &VecDeque<InFlight>,
     ) -> Result<Option<(InFlight, CommitBlock)>, ServiceError> {
         let height = block.header.height;
@@ -211,6 +216,7 @@ impl Executor {
             block,
             receipts: Arc::new(output.receipts),
             delta,
+            certificate,
         };
         Ok(Some((flight, command)))
     }

@@ -208,7 +208,7 @@ fn submit_build_finalize_execute_commit() {
         finalize
             .publish(BlockFinalized {
                 block: block.clone(),
-                proof: Arc::new(Vec::new()),
+                certificate: None,
             })
             .await
             .unwrap();

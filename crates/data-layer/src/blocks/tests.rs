@@ -449,7 +449,67 @@ macro_rules! on_every_backend {
     };
 }
 
+/// Certificates are stored with their blocks; a block without one is proven by the headers up
+/// to the next certified block; an epoch's last certified block outlives pruning.
+fn proves_finality_and_keeps_epoch_ends<S: KvStore + ?Sized>(store: Arc<S>) {
+    use lamina_interop::crypto::SecretKey;
+    use lamina_interop::finality::ValidatorSet;
+
+    let keys: Vec<SecretKey> = (0..4u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+    let set =
+        |epoch| ValidatorSet::new(epoch, keys.iter().map(SecretKey::public_key).collect()).unwrap();
+    let signers: Vec<&SecretKey> = keys.iter().take(3).collect();
+    let blocks = BlockStore::new(store, Pruning::KeepLast(2));
+    let chain = chain(6, 1);
+    // Certified: 2 (epoch 0), 4 (epoch 0), 5 (epoch 1); 1 and 3 only as ancestors.
+    let epoch_of = |h: u64| match h {
+        2 | 4 => Some(0),
+        5 | 6 => Some(1),
+        _ => None,
+    };
+    let mut proofs = Vec::new();
+    for b in &chain {
+        let h = b.header.height.0;
+        let certificate = epoch_of(h)
+            .map(|e| FinalityCertificate::sign(ChainId(1), &set(e), (h, h - 1), b.id(), &signers));
+        let mut batch = WriteBatch::new();
+        let staged = blocks
+            .stage_certified(&mut batch, b, &receipts(b), certificate.as_ref())
+            .unwrap();
+        blocks.store.write(batch, Durability::Buffered).unwrap();
+        blocks.staged(staged).unwrap();
+        if h == 3 {
+            proofs.push(blocks.finality_proof(Height(3)).unwrap());
+        }
+        if h == 4 {
+            proofs.push(blocks.finality_proof(Height(3)).unwrap());
+        }
+    }
+    // Before block 4 came, block 3 had no certified descendant.
+    assert_eq!(proofs[0], None);
+    let proof = proofs[1].clone().unwrap();
+    assert_eq!(proof.headers.len(), 2);
+    assert_eq!(proof.verify(ChainId(1), &set(0)).unwrap(), &chain[2].header);
+
+    // Blocks 1 to 4 are pruned; 5 and 6 prove themselves.
+    assert_eq!(blocks.finality_proof(Height(3)).unwrap(), None);
+    let proof = blocks.finality_proof(Height(6)).unwrap().unwrap();
+    assert_eq!(proof.verify(ChainId(1), &set(1)).unwrap(), &chain[5].header);
+    assert!(proof.verify(ChainId(1), &set(0)).is_err());
+
+    // Epoch 0 ended at block 4, kept past pruning; epoch 1 has not ended.
+    let end = blocks.epoch_end(0).unwrap().unwrap();
+    assert_eq!(end.verify(ChainId(1), &set(0)).unwrap(), &chain[3].header);
+    assert_eq!(blocks.epoch_end(1).unwrap(), None);
+    assert_eq!(
+        blocks.certificate(Height(4)).unwrap(),
+        None,
+        "pruned with its block"
+    );
+}
+
 on_every_backend!(
+    proves_finality_and_keeps_epoch_ends,
     stores_and_reads,
     refuses_gaps_and_mismatches,
     prunes_to_the_window,

@@ -21,7 +21,9 @@ use futures::future::{self, Either};
 use futures::StreamExt as _;
 use lamina_interop::block::Block;
 use lamina_interop::bus::{Bus, Publisher, Subscription};
-use lamina_interop::crypto::PublicKey;
+use lamina_interop::codec::BoundedVec;
+use lamina_interop::crypto::{PublicKey, Signature};
+use lamina_interop::finality::{FinalityCertificate, Vote};
 use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected, ValidatorSetChanged};
 use lamina_interop::{Hash, Height};
 use rand_core_010::CryptoRng;
@@ -245,21 +247,18 @@ where
                 })
             }
         };
-        let proof = Arc::new(finalization.encode().to_vec());
+        let proof = finalization.encode().to_vec();
+        let certificate = certificate_of(&finalization).map(Arc::new);
         let last = blocks.len() - 1;
         for (i, block) in blocks.into_iter().enumerate() {
             let next = ChainTip {
                 height: block.header.height,
                 block: block.id(),
             };
-            let proof = if i == last {
-                proof.clone()
-            } else {
-                Arc::new(Vec::new())
-            };
+            let certificate = if i == last { certificate.clone() } else { None };
             if self
                 .finalized
-                .publish(BlockFinalized { block, proof })
+                .publish(BlockFinalized { block, certificate })
                 .await
                 .is_err()
             {
@@ -269,13 +268,13 @@ where
             self.blocks.delivered(next).await;
         }
         self.last_progress = self.context.current();
-        self.latest = Some(proof.to_vec());
         if self.config.last_height(epoch) == Some(self.delivered.height) {
-            self.epochs.closing.insert(epoch, proof.to_vec());
+            self.epochs.closing.insert(epoch, proof.clone());
             while self.epochs.closing.len() > KEPT_EPOCHS {
                 self.epochs.closing.pop_first();
             }
         }
+        self.latest = Some(proof);
         Ok(true)
     }
 
@@ -402,4 +401,34 @@ where
             .fetch(&self.context, id, timing, || bus.is_closed())
             .await
     }
+}
+
+/// `finalization` in Lamina's carried format: the same proposal and signatures, with the
+/// signers as indices into the epoch's sorted keys (the order simplex's participant set
+/// keeps). `None` only for a signature that does not decode, which a checked finalization
+/// never holds.
+pub(crate) fn certificate_of(
+    finalization: &Finalization<Scheme, Digest>,
+) -> Option<FinalityCertificate> {
+    let proposal = &finalization.proposal;
+    let votes = finalization
+        .certificate
+        .signers
+        .iter()
+        .zip(&finalization.certificate.signatures)
+        .map(|(signer, signature)| {
+            let bytes: [u8; 64] = signature.get()?.as_ref().try_into().ok()?;
+            Some(Vote {
+                signer: signer.get(),
+                signature: Signature(bytes),
+            })
+        })
+        .collect::<Option<Vec<Vote>>>()?;
+    Some(FinalityCertificate {
+        epoch: proposal.round.epoch().get(),
+        view: proposal.round.view().get(),
+        parent_view: proposal.parent.get(),
+        block: block_id(&proposal.payload),
+        votes: BoundedVec::try_from_vec(votes).ok()?,
+    })
 }

@@ -11,9 +11,11 @@
 //!                       `slash_per_mille` of the bond, jail, drop from the set at once
 //! end of block          mint `reward_per_block` and pay out the reward pool (base fees, with
 //!                       [`FeesToValidators`]), both to the active set pro rata to bond;
-//!                       every `epoch_blocks`: the top `max_validators` unjailed candidates by
-//!                       bond become the active set (event `ValidatorSetChanged`), announced
-//!                       to consensus for the next epoch (`Context::announce_validators`)
+//!                       half an epoch before each boundary: the top `max_validators`
+//!                       unjailed candidates by bond are decided as the next set; at the
+//!                       boundary (every `epoch_blocks`) they become the active set (event
+//!                       `ValidatorSetChanged`), announced to consensus for the next epoch
+//!                       (`Context::announce_validators`)
 //! ```
 //!
 //! Bonded and unbonding amounts are held in the module's own account
@@ -29,6 +31,8 @@
 //! staking/key/ | consensus key     -> operator
 //! staking/candidates               -> [operator]               (at most MAX_CANDIDATES)
 //! staking/active                   -> ActiveSet { epoch, members: [(operator, key, bond)], keys }
+//! staking/next                     -> ActiveSet of the next epoch, decided half an epoch ahead
+//! staking/next_set                 -> ValidatorSet { epoch, keys } (the same, for light clients)
 //! staking/unbonding/ | operator    -> [Unbonding { amount, release }]  (at most MAX_UNBONDINGS)
 //! staking/evidence/ | evidence id  -> ()                        (each offence slashed once)
 //! ```
@@ -41,6 +45,8 @@ mod query;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::crypto::PublicKey;
+use lamina_interop::finality::ValidatorSet as LightSet;
+use lamina_interop::light::NEXT_SET_KEY;
 use lamina_interop::messages::Validator as SetMember;
 use lamina_interop::module::{
     module_account, reward_pool, AccessSet, Context, FeeRule, FeeSplit, FeeTotals, Ledger,
@@ -158,6 +164,10 @@ pub const KEYS: StateMap<PublicKey, Address> = StateMap::new(b"staking/key/");
 pub const CANDIDATES: StateValue<Vec<Address>> = StateValue::new(b"staking/candidates");
 /// The current validator set.
 pub const ACTIVE: StateValue<ActiveSet> = StateValue::new(b"staking/active");
+/// The set of the next epoch, once decided (half an epoch before its start).
+pub const NEXT: StateValue<ActiveSet> = StateValue::new(b"staking/next");
+/// The next epoch's consensus keys, as light clients prove them.
+pub const NEXT_SET: StateValue<LightSet> = StateValue::new(NEXT_SET_KEY);
 /// Pending unbondings by operator.
 pub const UNBONDING: StateMap<Address, Vec<Unbonding>> = StateMap::new(b"staking/unbonding/");
 /// Offences already slashed.
@@ -314,6 +324,41 @@ fn params<L: Ledger>(ctx: &mut Context<'_, '_, Staking<L>>) -> Result<Params, St
 }
 
 /// The unjailed candidates with the largest bonds, at most `max`, largest first (ties by key).
+/// How many blocks before an epoch's end the next epoch's set is decided: half an epoch, so
+/// that headers the current set signs commit to it through their state roots (ADR 0034).
+pub fn next_set_lead(epoch_blocks: u64) -> u64 {
+    epoch_blocks / 2
+}
+
+/// Decides the set of the epoch after `active`'s: the top unjailed candidates by bond, or
+/// the current set when none is eligible. Writes it for the boundary ([`NEXT`]) and for
+/// light clients ([`NEXT_SET_KEY`]).
+fn decide_next_set<L: Ledger>(
+    ctx: &mut Context<'_, '_, Staking<L>>,
+    params: &Params,
+    active: &ActiveSet,
+) -> Result<ActiveSet, StakingError> {
+    let mut members = top_candidates(ctx, params.max_validators as usize)?;
+    let keys = if members.is_empty() {
+        // No eligible candidate: the chain keeps the set it has rather than halt.
+        members = active.members.clone();
+        active.keys.clone()
+    } else {
+        members.iter().map(|m| m.key).collect()
+    };
+    let next = ActiveSet {
+        epoch: active.epoch + 1,
+        members,
+        keys,
+        previous: Vec::new(),
+    };
+    NEXT.set(ctx.state(), &next)?;
+    if let Ok(set) = LightSet::new(next.epoch, next.keys.clone()) {
+        NEXT_SET.set(ctx.state(), &set)?;
+    }
+    Ok(next)
+}
+
 fn top_candidates<L: Ledger>(
     ctx: &mut Context<'_, '_, Staking<L>>,
     max: usize,
@@ -479,19 +524,32 @@ impl<L: Ledger> Module for Staking<L> {
             }
         }
         let height = ctx.env().height.0;
+        if params.epoch_blocks > 0
+            && height > 0
+            && (height + next_set_lead(params.epoch_blocks)).is_multiple_of(params.epoch_blocks)
+        {
+            decide_next_set(ctx, &params, &active)?;
+        }
         if params.epoch_blocks > 0 && height > 0 && height % params.epoch_blocks == 0 {
-            let mut members = top_candidates(ctx, params.max_validators as usize)?;
-            let keys = if members.is_empty() {
-                // No eligible candidate: the chain keeps the set it has rather than halt.
-                members = active.members.clone();
-                active.keys.clone()
-            } else {
-                members.iter().map(|m| m.key).collect()
+            let next = match NEXT.get(ctx.state())? {
+                Some(next) if next.epoch == active.epoch + 1 => next,
+                _ => decide_next_set(ctx, &params, &active)?,
             };
+            // A member jailed since the set was decided leaves the rewarded set at once;
+            // its key stays in consensus for this epoch, as decided.
+            let mut members = Vec::with_capacity(next.members.len());
+            for member in next.members {
+                let jailed = VALIDATORS
+                    .get(ctx.state(), &member.operator)?
+                    .is_some_and(|v| v.jailed);
+                if !jailed {
+                    members.push(member);
+                }
+            }
             active = ActiveSet {
-                epoch: active.epoch + 1,
+                epoch: next.epoch,
                 members,
-                keys,
+                keys: next.keys,
                 previous: std::mem::take(&mut active.keys),
             };
             ACTIVE.set(ctx.state(), &active)?;

@@ -433,6 +433,50 @@ fn rewards_are_pro_rata_and_epochs_rotate_the_set() {
     assert_conserved(&chain);
 }
 
+#[test]
+fn the_next_set_is_decided_half_an_epoch_ahead_and_readable_by_light_clients() {
+    use lamina_interop::finality::ValidatorSet as LightSet;
+    let mut chain = genesis();
+    // Epochs of 5 blocks: the set of epoch 1 is decided at the end of block 3.
+    end_block(&mut chain, 2);
+    let mut ws = WorkingSet::new(&chain);
+    assert_eq!(NEXT_SET.get(&mut ws).unwrap(), None, "nothing decided yet");
+    end_block(&mut chain, 3);
+    let mut ws = WorkingSet::new(&chain);
+    let decided = NEXT_SET.get(&mut ws).unwrap().unwrap();
+    let top: Vec<PublicKey> = (1..4).map(|i| validator_key(i).public_key()).collect();
+    assert_eq!(decided, LightSet::new(1, top.clone()).unwrap());
+    // Operator 0 bonds enough to lead, after the decision: it waits for epoch 2.
+    call(
+        &mut chain,
+        operator(0),
+        4,
+        StakingCall::Bond { amount: 50_000 },
+    )
+    .unwrap();
+    end_block(&mut chain, 4);
+    let (_, announced) = end_block_announcing(&mut chain, 5);
+    let announced = announced.unwrap();
+    assert_eq!(announced.epoch, 1);
+    let mut keys: Vec<PublicKey> = announced.validators.iter().map(|v| v.key).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        decided.keys.to_vec(),
+        "the boundary announces the decided set"
+    );
+    assert_eq!(active(&chain).epoch, 1);
+    // Decided at block 8 for epoch 2, with operator 0 in it.
+    for height in 6..=8 {
+        end_block(&mut chain, height);
+    }
+    let mut ws = WorkingSet::new(&chain);
+    let next = NEXT_SET.get(&mut ws).unwrap().unwrap();
+    assert_eq!(next.epoch, 2);
+    assert!(next.keys.contains(&validator_key(0).public_key()));
+    assert_conserved(&chain);
+}
+
 /// Two notarize votes of validator `signer` for different blocks in one view.
 fn equivocation(signer: u8, set: &[PublicKey], view: u64) -> Vec<u8> {
     equivocation_in(0, signer, set, view)

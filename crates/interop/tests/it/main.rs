@@ -4,4 +4,5 @@
 
 mod codec_props;
 mod conformance;
+mod light;
 mod signatures;

@@ -397,6 +397,7 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
     let engine = SoloEngine {
         block_time: Duration::from_millis(args.block_time_ms.max(1)),
         full_at_txs: args.block_txs,
+        key: crate::spec::dev_key("alice"),
     };
     let runtime = std::sync::Arc::new(chain.runtime(&spec)?);
     let node = NodeBuilder::new(spec, runtime, base_path.clone())

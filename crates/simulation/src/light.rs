@@ -1,0 +1,133 @@
+//! A light client follows each honest validator's stored chain from genesis, knowing only
+//! the genesis set: every height's finality proof and every set change must verify, the
+//! sets it proves must be the ones consensus moved to, and a conflicting block signed by a
+//! quorum of the real keys (an equivocating quorum) must freeze it with the evidence.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lamina_data_layer::blocks::{BlockStore, Pruning};
+use lamina_data_layer::kv::MemoryStore;
+use lamina_interop::codec::BoundedVec;
+use lamina_interop::crypto::{PublicKey, SecretKey};
+use lamina_interop::finality::{FinalityCertificate, FinalityProof, ValidatorSet};
+use lamina_interop::light::{Checkpoint, LightClient, LightError, LightParams};
+use lamina_interop::{ChainId, Height, Timestamp};
+
+/// Longer than any simulation runs.
+const TRUSTING_PERIOD_MS: u64 = 24 * 3_600_000;
+
+/// Follows the chain in `store` up to its last certified height; returns what went wrong.
+/// `sets` are the sets consensus moved to, by epoch; `keys` every validator's key.
+pub(crate) fn follow(
+    store: Arc<MemoryStore>,
+    chain_id: ChainId,
+    epoch_blocks: u64,
+    genesis: &[PublicKey],
+    sets: &BTreeMap<u64, Vec<PublicKey>>,
+    keys: &[SecretKey],
+) -> Result<(), String> {
+    let blocks = BlockStore::new(store, Pruning::Archive);
+    let last = blocks
+        .finalized()
+        .map_err(|e| e.to_string())?
+        .ok_or("no block stored")?;
+    let first = blocks
+        .header(Height(1))
+        .map_err(|e| e.to_string())?
+        .ok_or("no block 1")?;
+    let params = LightParams {
+        chain_id,
+        epoch_blocks: Some(epoch_blocks),
+        trusting_period_ms: TRUSTING_PERIOD_MS,
+    };
+    let checkpoint = Checkpoint {
+        height: Height(0),
+        block: first.parent,
+        timestamp: first.timestamp,
+        set: ValidatorSet::new(0, genesis.to_vec()).map_err(|e| e.to_string())?,
+    };
+    let mut client =
+        LightClient::new(params.clone(), checkpoint, first.timestamp).map_err(|e| e.to_string())?;
+    let proof_at = |height: Height| -> Result<FinalityProof, String> {
+        blocks
+            .finality_proof(height)
+            .map_err(|e| e.to_string())?
+            .ok_or(format!("no finality proof for {height}"))
+    };
+    let now = |proof: &FinalityProof| proof.certified().map_or(Timestamp(0), |h| h.timestamp);
+    let mut verified = 0;
+    for height in 1..=last.0 {
+        let height = Height(height);
+        let epoch = params.epoch_of(height);
+        if client.set(epoch).is_none() {
+            let (at, state) = blocks
+                .set_change(epoch)
+                .map_err(|e| e.to_string())?
+                .ok_or(format!("no proof of the set of epoch {epoch}"))?;
+            let proof = proof_at(at)?;
+            client
+                .update(&proof, now(&proof))
+                .map_err(|e| format!("block {at}: {e}"))?;
+            let set = client
+                .prove_next_set(at, &state, now(&proof))
+                .map_err(|e| format!("set of epoch {epoch}: {e}"))?;
+            let moved_to = sets.get(&epoch).map(|keys| {
+                let mut keys = keys.clone();
+                keys.sort_unstable();
+                keys
+            });
+            if moved_to.is_some_and(|keys| keys != set.keys.to_vec()) {
+                return Err(format!(
+                    "the proven set of epoch {epoch} is not consensus's"
+                ));
+            }
+        }
+        let Ok(proof) = proof_at(height) else {
+            // Only the chain's tip may wait for a certificate.
+            if height == last {
+                break;
+            }
+            return Err(format!("no finality proof for {height}"));
+        };
+        client
+            .update(&proof, now(&proof))
+            .map_err(|e| format!("block {height}: {e}"))?;
+        verified += 1;
+    }
+    if verified + 1 < last.0 {
+        return Err(format!("verified {verified} of {} blocks", last.0));
+    }
+
+    // An equivocating quorum: every key of the tip's set signs another block at its height.
+    let (tip, _) = client.latest();
+    let mut forged = client.header(tip).cloned().ok_or("tip not kept")?;
+    forged.timestamp = Timestamp(forged.timestamp.0 + 1);
+    let set = client
+        .set(params.epoch_of(tip))
+        .ok_or("tip's set not kept")?
+        .clone();
+    let signers: Vec<&SecretKey> = keys
+        .iter()
+        .filter(|k| set.keys.contains(&k.public_key()))
+        .collect();
+    let certificate =
+        FinalityCertificate::sign(chain_id, &set, (u64::MAX / 2, 0), forged.id(), &signers);
+    let conflicting = FinalityProof {
+        certificate,
+        headers: BoundedVec::try_from_vec(vec![forged]).map_err(|_| "one header")?,
+    };
+    let at = now(&conflicting);
+    match client.update(&conflicting, at) {
+        Err(LightError::Misbehaviour(evidence)) if evidence.height == tip => {}
+        other => {
+            return Err(format!(
+                "a conflicting final block was not caught: {other:?}"
+            ))
+        }
+    }
+    if client.frozen().is_none() {
+        return Err("the client did not freeze".into());
+    }
+    Ok(())
+}
