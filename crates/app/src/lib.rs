@@ -1,6 +1,7 @@
 //! Lamina's application layer: JSON-RPC, the typed client, and DeFi modules.
 //!
 //! - [`rpc`]: the JSON-RPC server (HTTP and WebSocket on one port) and its typed client.
+//! - [`light`]: a light node, verifying what one untrusted endpoint serves.
 //! - DeFi runtime modules, reusable by any chain: [`oracle`] (median price feeds),
 //!   [`dex`] (constant-product pools and a router), [`lending`] (markets with a kinked rate
 //!   model, health factors and liquidation), [`insurance`] (cover pools with voted or
@@ -11,6 +12,7 @@
 pub mod dex;
 pub mod insurance;
 pub mod lending;
+pub mod light;
 pub mod liquid_staking;
 pub mod math;
 pub mod oracle;

@@ -835,6 +835,29 @@ impl<S: KvStore + ?Sized> lamina_interop::chain::ChainReader for BlockStore<S> {
         BlockStore::receipts(self, height).map_err(store_error)
     }
 
+    fn certificate(
+        &self,
+        height: Height,
+    ) -> std::result::Result<Option<FinalityCertificate>, lamina_interop::messages::StoreError>
+    {
+        BlockStore::certificate(self, height).map_err(store_error)
+    }
+
+    fn finality_proof(
+        &self,
+        height: Height,
+    ) -> std::result::Result<Option<FinalityProof>, lamina_interop::messages::StoreError> {
+        BlockStore::finality_proof(self, height).map_err(store_error)
+    }
+
+    fn set_change(
+        &self,
+        epoch: u64,
+    ) -> std::result::Result<Option<(Height, StateProof)>, lamina_interop::messages::StoreError>
+    {
+        BlockStore::set_change(self, epoch).map_err(store_error)
+    }
+
     fn tx(
         &self,
         id: &Hash,

@@ -2,8 +2,10 @@
 //! layer implements [`ChainReader`], the node hands it to the parts that read.
 
 use crate::block::{Block, Header, Receipt};
+use crate::finality::{FinalityCertificate, FinalityProof};
 use crate::hash::Hash;
 use crate::messages::StoreError;
+use crate::state_proof::StateProof;
 use crate::types::Height;
 
 /// Where a transaction sits in the chain, with its receipt.
@@ -35,4 +37,12 @@ pub trait ChainReader: Send + Sync {
     fn indexes_txs(&self) -> bool;
     /// The receipts of the block at `height`, in block order (empty when there is none).
     fn receipts(&self, height: Height) -> Result<Vec<Receipt>, StoreError>;
+    /// The certificate stored with the block at `height`, when it has its own.
+    fn certificate(&self, height: Height) -> Result<Option<FinalityCertificate>, StoreError>;
+    /// The finality proof of the block at `height`: its header and its descendants' up to
+    /// the nearest certified one, with that certificate.
+    fn finality_proof(&self, height: Height) -> Result<Option<FinalityProof>, StoreError>;
+    /// The block whose state root proves the validator set of `epoch` (under
+    /// [`NEXT_SET_KEY`](crate::light::NEXT_SET_KEY)), and the state proof.
+    fn set_change(&self, epoch: u64) -> Result<Option<(Height, StateProof)>, StoreError>;
 }

@@ -347,4 +347,98 @@ fn proof_of_stake_epochs_change_and_a_restarted_validator_catches_up_across_them
         "dave entered {epochs} epochs; logs in {}",
         dir.path().display()
     );
+
+    // A light client that knows only the genesis set follows dave, who was down for three
+    // epochs: it proves each set change from the epoch before, and every block's finality.
+    let chain_id = lamina_interop::ChainId(spec["chain_id"].as_u64().unwrap());
+    let genesis: Vec<lamina_interop::crypto::PublicKey> = NAMES
+        .iter()
+        .map(|name| {
+            let key =
+                lamina(&["key", "inspect", name, "--output", "json"])[0]["public_key"].clone();
+            serde_json::from_value(key).unwrap()
+        })
+        .collect();
+    let follow = |url: &str, upto: Height, value: bool| {
+        runtime.block_on(light_follow(url, chain_id, &genesis, upto, value))
+    };
+    follow(&urls[3], target, true);
+
+    // Every validator restarts: no finality proof is lost, and every height's still verifies.
+    for validator in &mut validators {
+        validator.kill_9();
+    }
+    for validator in &mut validators {
+        validator.start(&bootnode);
+    }
+    runtime.block_on(wait_for(
+        &mut validators,
+        Height(target.0 + 2),
+        "all four restart and go on",
+        dir.path(),
+    ));
+    // (A validator restarted on an epoch's last block can stall there while the others go
+    // on: a liveness fault recorded in the issue notes, so only the first one is asked for
+    // a value, which needs blocks after the restart.)
+    for (i, url) in urls.iter().enumerate() {
+        follow(url, target, i == 0);
+    }
+}
+
+/// Follows the chain at `url` with a light client from genesis (`genesis` the set of epoch
+/// 0): syncs to the head, then checks the finality proof of every height up to `upto` and,
+/// with `value`, a verified account.
+async fn light_follow(
+    url: &str,
+    chain_id: lamina_interop::ChainId,
+    genesis: &[lamina_interop::crypto::PublicKey],
+    upto: Height,
+    value: bool,
+) {
+    use lamina_app::light::LightNode;
+    use lamina_interop::finality::ValidatorSet;
+    use lamina_interop::light::{Checkpoint, LightClient, LightParams};
+    use lamina_interop::{Hash, Timestamp};
+
+    let now = || {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        Timestamp(since.as_millis() as u64)
+    };
+    let params = LightParams {
+        chain_id,
+        epoch_blocks: Some(EPOCH),
+        trusting_period_ms: 3_600_000,
+    };
+    let checkpoint = Checkpoint {
+        height: Height(0),
+        block: Hash::ZERO,
+        timestamp: now(),
+        set: ValidatorSet::new(0, genesis.to_vec()).unwrap(),
+    };
+    let client = LightClient::new(params, checkpoint, now()).unwrap();
+    let mut light = LightNode::new(RpcClient::new(url).unwrap(), client);
+    let sure = light.sync(now()).await.unwrap();
+    assert!(sure >= upto, "{url}: sure of {sure}, wanted {upto}");
+    for epoch in 1..=upto.0 / EPOCH {
+        assert!(
+            light.client().set(epoch).is_some(),
+            "{url}: set of epoch {epoch}"
+        );
+    }
+    for height in 1..=upto.0 {
+        light.verify(Height(height), now()).await.unwrap();
+    }
+    if !value {
+        return;
+    }
+    let alice = lamina(&["key", "inspect", "alice", "--output", "json"])[0]["address"].clone();
+    let alice: Address = serde_json::from_value(alice).unwrap();
+    let key = lamina_agreement::modules::accounts::account_key(&alice);
+    let (at, value) = light.value(&key, now).await.unwrap();
+    assert!(
+        value.is_some(),
+        "{url}: alice's account at state height {at}"
+    );
 }

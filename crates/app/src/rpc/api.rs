@@ -8,8 +8,8 @@ use lamina_interop::messages::Admission;
 use lamina_interop::{Address, Hash, Height};
 
 use super::{
-    Balance, BlockView, ChainInfo, EncodedCall, Head, HeaderView, Health, TxInput, TxStatus,
-    ValueWithProof,
+    Balance, BlockView, ChainInfo, EncodedCall, FinalityProofView, Head, HeaderView, Health,
+    SetChangeView, TxInput, TxStatus, ValueWithProof,
 };
 
 // ANCHOR: api
@@ -47,6 +47,14 @@ pub trait LaminaApi {
     /// A block by id.
     #[method(name = "chain_getBlockByHash")]
     fn block_by_hash(&self, hash: Hash) -> RpcResult<Option<BlockView>>;
+
+    /// The finality proof of the block at a height.
+    #[method(name = "chain_getFinalityProof")]
+    fn finality_proof(&self, height: Height) -> RpcResult<Option<FinalityProofView>>;
+
+    /// The validator set of an epoch, with its proofs.
+    #[method(name = "chain_getSetChange")]
+    fn set_change(&self, epoch: u64) -> RpcResult<Option<SetChangeView>>;
 
     /// A transaction's place and receipt.
     #[method(name = "tx_get")]

@@ -81,6 +81,42 @@ impl RpcClient {
         Ok(LaminaApiClient::block_by_hash(&self.http, hash).await?)
     }
 
+    /// `chain_getFinalityProof`, decoded (not verified: that takes the set of its epoch,
+    /// which a light client holds).
+    pub async fn finality_proof(
+        &self,
+        height: Height,
+    ) -> Result<Option<lamina_interop::finality::FinalityProof>, RpcClientError> {
+        let Some(view) = LaminaApiClient::finality_proof(&self.http, height).await? else {
+            return Ok(None);
+        };
+        Ok(Some(decode_hex(&view.proof, "finality proof")?))
+    }
+
+    /// `chain_getSetChange`, decoded: the block at the returned height, its finality proof,
+    /// and the state proof of the set (not verified).
+    pub async fn set_change(
+        &self,
+        epoch: u64,
+    ) -> Result<
+        Option<(
+            Height,
+            lamina_interop::finality::FinalityProof,
+            lamina_interop::state_proof::StateProof,
+        )>,
+        RpcClientError,
+    > {
+        let Some(view) = LaminaApiClient::set_change(&self.http, epoch).await? else {
+            return Ok(None);
+        };
+        let finality = decode_hex(&view.finality, "finality proof")?;
+        let bytes = hex::decode(view.proof.trim_start_matches("0x"))
+            .map_err(|e| RpcClientError::Unexpected(format!("set proof hex: {e}")))?;
+        let proof = lamina_interop::state_proof::StateProof::decode(&bytes)
+            .map_err(|e| RpcClientError::Unexpected(format!("set proof: {e}")))?;
+        Ok(Some((view.height, finality, proof)))
+    }
+
     /// `tx_submit` of one transaction.
     pub async fn submit(&self, tx: &RawTx) -> Result<Admission, RpcClientError> {
         let mut verdicts = LaminaApiClient::submit(&self.http, TxInput::One(hex_tx(tx))).await?;
@@ -147,6 +183,20 @@ impl RpcClient {
         Ok((encoded.module, bytes))
     }
 
+    /// `state_getValue`, unchecked: the committed height the proof is for, and the proof.
+    /// A light client checks it against the root a final header names for that height.
+    pub async fn value_proof(
+        &self,
+        key: &[u8],
+    ) -> Result<(Height, lamina_interop::state_proof::StateProof), RpcClientError> {
+        let answer = LaminaApiClient::value(&self.http, format!("0x{}", hex::encode(key))).await?;
+        let bytes = hex::decode(answer.proof.trim_start_matches("0x"))
+            .map_err(|e| RpcClientError::Unexpected(format!("proof hex: {e}")))?;
+        let proof = lamina_interop::state_proof::StateProof::decode(&bytes)
+            .map_err(|e| RpcClientError::Unexpected(format!("proof: {e}")))?;
+        Ok((answer.height, proof))
+    }
+
     /// `state_getValue`, with the proof checked here against the root the node names:
     /// `(height, root, value)`. A light client also checks that root against a header it
     /// trusts (a block's header names the state root of the height before it).
@@ -175,4 +225,14 @@ impl RpcClient {
         }
         Ok((answer.height, answer.root, value))
     }
+}
+
+/// `text` (hex, `0x` optional) decoded as a `T`, limits checked.
+fn decode_hex<T: lamina_interop::codec::Canonical>(
+    text: &str,
+    what: &str,
+) -> Result<T, RpcClientError> {
+    let bytes = hex::decode(text.trim_start_matches("0x"))
+        .map_err(|e| RpcClientError::Unexpected(format!("{what} hex: {e}")))?;
+    T::decode(&bytes).map_err(|e| RpcClientError::Unexpected(format!("{what}: {e}")))
 }

@@ -16,6 +16,8 @@
 //! | `chain_getHeader` | `[height?]` | header with `hash`, or null |
 //! | `chain_getBlock` | `[height]` | block with `hash`, or null |
 //! | `chain_getBlockByHash` | `[hash]` | block with `hash`, or null |
+//! | `chain_getFinalityProof` | `[height]` | `{ height, certified, epoch, signers, proof }`: the block's finality proof (hex), or null |
+//! | `chain_getSetChange` | `[epoch]` | `{ epoch, height, keys, finality, proof }`: the set of `epoch` with the state proof (hex) against the root the block at `height` names, and that block's finality proof (hex), or null |
 //! | `tx_submit` | `[tx]` or `[[tx, ...]]` (hex) | one verdict per transaction |
 //! | `tx_get` | `[id]` | `{ height, index, receipt }`, or null |
 //! | `state_getBalance` | `[address, asset?]` | `{ amount }` (decimal string) |
@@ -111,6 +113,41 @@ pub struct BlockView {
     pub header: Header,
     /// The transactions' encodings, hex.
     pub txs: Vec<RawTx>,
+    /// The certificate stored with the block (canonical encoding, hex), when it has its
+    /// own; a block finalized as an ancestor is proven by `chain_getFinalityProof`.
+    #[serde(default)]
+    pub certificate: Option<String>,
+}
+
+/// `chain_getFinalityProof`: a block's finality, summarised and encoded. Check it with
+/// `FinalityProof::decode(proof)` and `FinalityProof::verify(chain_id, set)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalityProofView {
+    /// The proven block's height.
+    pub height: Height,
+    /// The certified block's height (at or above `height`).
+    pub certified: Height,
+    /// The epoch whose set signed.
+    pub epoch: u64,
+    /// The signers, as positions in that set.
+    pub signers: Vec<u32>,
+    /// The `FinalityProof` (canonical encoding), hex.
+    pub proof: String,
+}
+
+/// `chain_getSetChange`: the validator set of an epoch, provable from the epoch before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetChangeView {
+    /// The epoch the set signs.
+    pub epoch: u64,
+    /// The block whose state root holds the set.
+    pub height: Height,
+    /// The set's keys, ascending.
+    pub keys: Vec<lamina_interop::crypto::PublicKey>,
+    /// The `FinalityProof` of the block at `height` (canonical encoding), hex.
+    pub finality: String,
+    /// The `StateProof` of `NEXT_SET_KEY` against the root that block names, hex.
+    pub proof: String,
 }
 
 /// `state_getValue`: a value and its proof. Check it with

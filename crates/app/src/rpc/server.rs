@@ -15,12 +15,14 @@ use lamina_interop::chain::{ChainReader, TxRecord};
 use lamina_interop::messages::{Admission, OpenSnapshot, ProveState, StateCommitted, SubmitTxs};
 use lamina_interop::{Address, ChainId, Hash, Height};
 
+use lamina_interop::codec::Canonical as _;
+use lamina_interop::finality::{FinalityCertificate, ValidatorSet};
 use lamina_interop::state_proof::StateProof;
 
 use super::api::LaminaApiServer;
 use super::{
-    Balance, BlockView, ChainInfo, EncodedCall, Head, HeaderView, Health, TxInput, TxStatus,
-    ValueWithProof, MAX_SUBMIT_BATCH,
+    Balance, BlockView, ChainInfo, EncodedCall, FinalityProofView, Head, HeaderView, Health,
+    SetChangeView, TxInput, TxStatus, ValueWithProof, MAX_SUBMIT_BATCH,
 };
 
 /// What the server reads and whom it asks.
@@ -102,12 +104,17 @@ fn parse_tx(text: &str) -> Result<RawTx, ErrorObjectOwned> {
         .map_err(|b| invalid(format!("transaction of {} bytes is too large", b.len())))
 }
 
-fn block_view(block: Block) -> BlockView {
+fn block_view(block: Block, certificate: Option<FinalityCertificate>) -> BlockView {
     BlockView {
         hash: block.id(),
         header: block.header,
         txs: block.txs.into_inner(),
+        certificate: certificate.map(|c| hex_of(&c.encode())),
     }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
 }
 
 /// The methods, registered on a module.
@@ -172,12 +179,49 @@ impl LaminaApiServer for Api {
     }
 
     fn block(&self, height: Height) -> RpcResult<Option<BlockView>> {
-        Ok(self
-            .ctx
-            .chain
-            .block(height)
-            .map_err(failed)?
-            .map(block_view))
+        let Some(block) = self.ctx.chain.block(height).map_err(failed)? else {
+            return Ok(None);
+        };
+        let certificate = self.ctx.chain.certificate(height).map_err(failed)?;
+        Ok(Some(block_view(block, certificate)))
+    }
+
+    fn finality_proof(&self, height: Height) -> RpcResult<Option<FinalityProofView>> {
+        let Some(proof) = self.ctx.chain.finality_proof(height).map_err(failed)? else {
+            return Ok(None);
+        };
+        Ok(Some(FinalityProofView {
+            height,
+            certified: proof.certified().map_or(height, |h| h.height),
+            epoch: proof.certificate.epoch,
+            signers: proof.certificate.votes.iter().map(|v| v.signer).collect(),
+            proof: hex_of(&proof.encode()),
+        }))
+    }
+
+    fn set_change(&self, epoch: u64) -> RpcResult<Option<SetChangeView>> {
+        let Some((height, state)) = self.ctx.chain.set_change(epoch).map_err(failed)? else {
+            return Ok(None);
+        };
+        let Some(finality) = self.ctx.chain.finality_proof(height).map_err(failed)? else {
+            return Ok(None);
+        };
+        let keys = match &state {
+            StateProof::Member { value, .. } => ValidatorSet::decode(value)
+                .map_err(failed)?
+                .keys
+                .into_inner(),
+            StateProof::NonMember { .. } => {
+                return Err(failed("the stored set proof proves no set"))
+            }
+        };
+        Ok(Some(SetChangeView {
+            epoch,
+            height,
+            keys,
+            finality: hex_of(&finality.encode()),
+            proof: hex_of(&state.encode()),
+        }))
     }
 
     fn block_by_hash(&self, hash: Hash) -> RpcResult<Option<BlockView>> {
