@@ -8,6 +8,7 @@ use lamina_interop::block::{
 };
 use lamina_interop::codec::{self, BoundedBytes, BoundedString, BoundedVec, Canonical};
 use lamina_interop::crypto::SecretKey;
+use lamina_interop::finality::{vote_message, FinalityCertificate, FinalityProof, ValidatorSet};
 use lamina_interop::signing::{Domain, SigningPayload};
 use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
 
@@ -45,6 +46,27 @@ fn receipt(outcome: Outcome) -> Receipt {
     }
 }
 
+/// The set of epoch 3: four keys from seeds 1 to 4.
+fn validator_set() -> ValidatorSet {
+    let keys = (1u8..=4)
+        .map(|i| SecretKey::from_seed([i; 32]).public_key())
+        .collect();
+    ValidatorSet::new(3, keys).unwrap()
+}
+
+/// Three of the four sign `header()` in view 12 (parent view 11).
+fn certificate() -> FinalityCertificate {
+    let keys: Vec<SecretKey> = (1u8..=3).map(|i| SecretKey::from_seed([i; 32])).collect();
+    let signers: Vec<&SecretKey> = keys.iter().collect();
+    FinalityCertificate::sign(
+        ChainId(7),
+        &validator_set(),
+        (12, 11),
+        header().id(),
+        &signers,
+    )
+}
+
 /// `(fixture name, bytes)` for every format.
 fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     let key = SecretKey::from_seed([9; 32]);
@@ -80,6 +102,20 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
             "signing_payload_consensus",
             SigningPayload::new(ChainId(7), Domain::CONSENSUS, b"payload").message(),
         ),
+        ("validator_set", validator_set().encode()),
+        (
+            "vote_message",
+            vote_message(ChainId(7), 3, 12, 11, &header().id()),
+        ),
+        ("finality_certificate", certificate().encode()),
+        (
+            "finality_proof",
+            FinalityProof {
+                certificate: certificate(),
+                headers: BoundedVec::try_from_vec(vec![header()]).unwrap(),
+            }
+            .encode(),
+        ),
         // Ed25519 signing is deterministic, so the signature itself is a fixture.
         (
             "signature_tx",
@@ -92,6 +128,22 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 const EXPECTED: &[(&str, &str)] = &[
+    (
+        "validator_set",
+        "0x9ced9162c7c98cf0a0f607ee647468dfdd74094b9291c21c14f3061f2e8adf34",
+    ),
+    (
+        "vote_message",
+        "0x6ec7f22b658d6ca7b10393eee96966d42abb83235eacd5b6f9c10eef6939ae96",
+    ),
+    (
+        "finality_certificate",
+        "0x23054f63496df7209e875be2618994581b043ed9d38620836fca890978682b40",
+    ),
+    (
+        "finality_proof",
+        "0xbca87dc620fdd75e7948ba859fbdce3ce15e804ea760e224cea95f923b36beea",
+    ),
     (
         "header",
         "0x63d31190fa79cbd78e4dedf0feccb0cddb2bcb8575ef51dcf94562b9fdfa9bf1",
@@ -141,6 +193,28 @@ const EXPECTED: &[(&str, &str)] = &[
         "0xf5fda1d7b942696aa1f00680e9718a7f7afa4cffff8b9bbb7e57eda045e83244",
     ),
 ];
+
+/// The vote message's bytes, spelled out as the book gives them, and the fixture certificate
+/// verifies against its set.
+#[test]
+fn the_vote_message_is_as_documented() {
+    let mut expected = vec![32u8];
+    expected.extend_from_slice(b"lamina-simplex-");
+    expected.extend_from_slice(&7u64.to_be_bytes());
+    expected.extend_from_slice(b"_FINALIZE");
+    expected.extend_from_slice(&[3, 12, 11]);
+    expected.extend_from_slice(&header().id().0);
+    assert_eq!(
+        vote_message(ChainId(7), 3, 12, 11, &header().id()),
+        expected
+    );
+    // Views of 128 and more take two varint bytes.
+    let long = vote_message(ChainId(7), 0, 300, 128, &Hash::ZERO);
+    assert_eq!(&long[33..38], &[0, 0xac, 0x02, 0x80, 0x01]);
+    certificate()
+        .verify(ChainId(7), &validator_set(), &header().id())
+        .unwrap();
+}
 
 #[test]
 fn encodings_match_their_fixtures() {
