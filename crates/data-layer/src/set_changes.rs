@@ -91,3 +91,158 @@ impl SetChanges {
         Ok(Some(epoch))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+    use lamina_interop::block::{Block, StateChange};
+    use lamina_interop::codec::BoundedVec;
+    use lamina_interop::crypto::SecretKey;
+    use lamina_interop::finality::{FinalityCertificate, FinalityProof};
+    use lamina_interop::light::{Checkpoint, LightClient, LightError, LightParams};
+    use lamina_interop::{Address, ChainId, Hash, Timestamp};
+
+    use super::*;
+    use crate::blocks::Pruning;
+    use crate::kv::MemoryStore;
+    use crate::state::{QmdbState, StateConfig};
+
+    const CHAIN: ChainId = ChainId(1);
+
+    fn keys(seed: u8) -> Vec<SecretKey> {
+        (0..4u8)
+            .map(|i| SecretKey::from_seed([seed + i; 32]))
+            .collect()
+    }
+
+    fn set(epoch: u64, keys: &[SecretKey]) -> ValidatorSet {
+        ValidatorSet::new(epoch, keys.iter().map(SecretKey::public_key).collect()).unwrap()
+    }
+
+    fn header(height: u64, parent: Hash, state_root: Hash) -> Header {
+        Header {
+            chain_id: CHAIN,
+            height: Height(height),
+            parent,
+            timestamp: Timestamp(height),
+            proposer: Address([1; 32]),
+            tx_root: lamina_interop::block::tx_root(std::iter::empty()),
+            tx_count: 0,
+            state_height: Height(height - 1),
+            state_root,
+        }
+    }
+
+    /// Blocks 1 to 4 over a real QMDB state; block 2 decides the set of epoch 1. Returns the
+    /// headers and what the block store recorded for epoch 1.
+    fn chain(next: &ValidatorSet) -> (Vec<Header>, Option<(Height, StateProof)>) {
+        let next = next.clone();
+        deterministic::Runner::seeded(5).start(|ctx| async move {
+            let kv = Arc::new(MemoryStore::new(&crate::commit::columns()));
+            let state = QmdbState::open(
+                ctx.child("state"),
+                &StateConfig {
+                    partition: "set_changes".into(),
+                    cache_pages: 64,
+                    parallelism: 1,
+                    prune_every: 2,
+                },
+            )
+            .await
+            .unwrap();
+            let (mut store, _) = ChainStore::open(kv, Pruning::Archive, state).await.unwrap();
+            let mut changes = SetChanges::default();
+            let (mut parent, mut root) = (Hash::ZERO, Hash::ZERO);
+            let mut headers = Vec::new();
+            for height in 1..=4u64 {
+                let mut writes = vec![StateChange {
+                    key: format!("k{height}").into_bytes(),
+                    value: Some(vec![height as u8]),
+                }];
+                if height == 2 {
+                    writes.push(StateChange {
+                        key: NEXT_SET_KEY.to_vec(),
+                        value: Some(next.encode()),
+                    });
+                }
+                let delta = StateDelta::from_changes(writes);
+                let block = Block {
+                    header: header(height, parent, root),
+                    txs: BoundedVec::new(),
+                };
+                root = store.commit(&block, &[], &delta).await.unwrap().root;
+                changes
+                    .committed(&store, &block.header, &delta)
+                    .await
+                    .unwrap();
+                parent = block.id();
+                headers.push(block.header);
+            }
+            let recorded = store.blocks().set_change(1).unwrap();
+            (headers, recorded)
+        })
+    }
+
+    fn client(set: ValidatorSet) -> LightClient {
+        let params = LightParams {
+            chain_id: CHAIN,
+            epoch_blocks: Some(8),
+            trusting_period_ms: 1_000_000,
+        };
+        let checkpoint = Checkpoint {
+            height: Height(0),
+            block: Hash::ZERO,
+            timestamp: Timestamp(0),
+            set,
+        };
+        LightClient::new(params, checkpoint, Timestamp(0)).unwrap()
+    }
+
+    fn signed(header: &Header, set: &ValidatorSet, keys: &[SecretKey]) -> FinalityProof {
+        let signers: Vec<&SecretKey> = keys.iter().take(3).collect();
+        let h = header.height.0;
+        FinalityProof {
+            certificate: FinalityCertificate::sign(CHAIN, set, (h, h - 1), header.id(), &signers),
+            headers: BoundedVec::try_from_vec(vec![header.clone()]).unwrap(),
+        }
+    }
+
+    /// The proof is captured at the commit of block 2 and recorded with block 3, the first
+    /// to name that state; a light client proves the set with it, and refuses it against a
+    /// header that names another root.
+    #[test]
+    fn a_set_change_is_recorded_with_the_block_naming_its_state_and_proves_the_set() {
+        let (old, new) = (keys(10), keys(20));
+        let next = set(1, &new);
+        let (headers, recorded) = chain(&next);
+        let (at, proof) = recorded.expect("the change is recorded");
+        assert_eq!(at, Height(3));
+
+        let genesis = set(0, &old);
+        let mut light = client(genesis.clone());
+        light
+            .update(&signed(&headers[2], &genesis, &old), Timestamp(3))
+            .unwrap();
+        assert_eq!(
+            light.prove_next_set(at, &proof, Timestamp(3)).unwrap(),
+            &next
+        );
+
+        // A header that names another root (block 2's names state 1, without the set).
+        let mut light = client(genesis.clone());
+        light
+            .update(&signed(&headers[1], &genesis, &old), Timestamp(2))
+            .unwrap();
+        assert_eq!(
+            light.prove_next_set(Height(2), &proof, Timestamp(2)),
+            Err(LightError::BadStateProof { height: Height(1) })
+        );
+        // Without a verified header, no set.
+        assert_eq!(
+            client(genesis).prove_next_set(at, &proof, Timestamp(3)),
+            Err(LightError::HeaderUnknown { height: at })
+        );
+    }
+}
