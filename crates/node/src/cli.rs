@@ -18,6 +18,7 @@ use lamina_interop::{Address, Hash, Height};
 
 use crate::chain::Chain;
 use crate::config::{self, Settings};
+use crate::follow::FollowEngine;
 use crate::keys::Keystore;
 use crate::network::NetworkSettings;
 use crate::node::{self, Fjall, NodeBuilder, Qmdb, Redb, SimplexEngine, SoloEngine};
@@ -174,6 +175,10 @@ struct NodeArgs {
     /// dev account (alice, bob, charlie, dave).
     #[arg(long, env = "LAMINA_VALIDATOR")]
     validator: Option<String>,
+    /// Run a full node: follow the chain through this node's JSON-RPC (any node of the chain),
+    /// verify every block's finality certificate and execute it here; never vote.
+    #[arg(long, env = "LAMINA_FOLLOW", conflicts_with = "validator")]
+    follow: Option<String>,
     /// The keystore directory.
     #[arg(long, env = "LAMINA_KEYSTORE")]
     keystore: Option<PathBuf>,
@@ -547,11 +552,15 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
         .tx_index(resolved.tx_index)
         .rpc(rpc)
         .metrics(metrics);
-    let engine = match &spec.consensus {
-        ConsensusSpec::Solo { .. } => Engines::Solo(Box::new(SoloEngine::from_spec(&spec)?)),
-        ConsensusSpec::Simplex { .. } => {
+    let engine = match (&spec.consensus, &args.follow) {
+        (_, Some(url)) => Engines::Follow(Box::new(FollowEngine::from_spec(&spec, url)?)),
+        (ConsensusSpec::Solo { .. }, None) => {
+            Engines::Solo(Box::new(SoloEngine::from_spec(&spec)?))
+        }
+        (ConsensusSpec::Simplex { .. }, None) => {
             let name = resolved.validator.clone().context(
-                "this chain runs BFT consensus: name the validator key with --validator",
+                "this chain runs BFT consensus: name the validator key with --validator, \
+                 or run a full node with --follow RPC_URL",
             )?;
             let key = Keystore::new(args.keystore.clone().unwrap_or_else(default_keystore))
                 .secret(&name)?;
@@ -596,6 +605,8 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
             (Storage::Redb, Engines::Solo(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
             (Storage::Fjall, Engines::Simplex(engine)) => node.storage(Fjall::default()).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
             (Storage::Redb, Engines::Simplex(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
+            (Storage::Fjall, Engines::Follow(engine)) => node.storage(Fjall::default()).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
+            (Storage::Redb, Engines::Follow(engine)) => node.storage(Redb).engine(*engine).run(ctx, shutdown_signal()?, ready).await,
         }
         // ANCHOR_END: assembly
     });
@@ -607,6 +618,7 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
 enum Engines {
     Solo(Box<SoloEngine>),
     Simplex(Box<SimplexEngine>),
+    Follow(Box<FollowEngine>),
 }
 
 /// `given`, or a new temporary directory named `prefix...`, removed when the returned guard

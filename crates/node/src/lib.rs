@@ -24,6 +24,7 @@ mod cli;
 mod config;
 mod defi;
 pub mod evidence;
+pub mod follow;
 mod keys;
 mod metrics;
 mod network;
