@@ -16,11 +16,15 @@
 //! block between. An endpoint that forges a block, withholds a set change or serves a stale
 //! proof gets a [`LightNodeError`] naming what failed.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
 use lamina_interop::finality::FinalityProof;
 use lamina_interop::light::{LightClient, LightError};
+use lamina_interop::module::{StateError, StateView};
 use lamina_interop::{Height, Timestamp};
 
-use crate::rpc::{RpcClient, RpcClientError};
+use crate::rpc::{RpcClient, RpcClientError, MAX_PROVEN_KEYS};
 
 /// Blocks below the endpoint's head searched for the highest one with a finality proof.
 pub const HEAD_SEARCH: u64 = 64;
@@ -32,6 +36,9 @@ pub const VALUE_TRIES: usize = 8;
 pub const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Polls of one try before the value is fetched again.
 pub const MAX_POLLS: usize = 300;
+/// Rounds of [`LightNode::read`]: how deep a chain of reads (a key named by a value read
+/// before) may go.
+pub const MAX_READ_ROUNDS: usize = 16;
 
 /// Why the light node could not vouch for something.
 #[derive(Debug, thiserror::Error)]
@@ -147,41 +154,105 @@ impl LightNode {
         key: &[u8],
         now: impl Fn() -> Timestamp,
     ) -> Result<(Height, Option<Vec<u8>>), LightNodeError> {
+        let (height, mut values) = self.values(&[key.to_vec()], now).await?;
+        Ok((height, values.pop().flatten()))
+    }
+
+    /// The values of `keys` (at most [`MAX_PROVEN_KEYS`]), verified, all in the state of one
+    /// height, as [`LightNode::value`] verifies one.
+    pub async fn values(
+        &mut self,
+        keys: &[Vec<u8>],
+        now: impl Fn() -> Timestamp,
+    ) -> Result<(Height, Vec<Option<Vec<u8>>>), LightNodeError> {
         let mut height = Height(0);
         for _ in 0..VALUE_TRIES {
-            let (state_height, proof) = self.rpc.value_proof(key).await?;
+            let (state_height, proofs) = self.rpc.value_proofs(keys).await?;
             height = state_height;
             let last = Height(state_height.0 + VALUE_SEARCH);
             let mut next = Height(state_height.0 + 1);
+            let mut head = self.client.latest().0;
             let mut polls = 0;
             while next <= last {
-                let head = self.sync(now()).await?;
                 if next > head {
-                    polls += 1;
-                    if polls > MAX_POLLS {
-                        break;
+                    head = self.sync(now()).await?;
+                    if next > head {
+                        polls += 1;
+                        if polls > MAX_POLLS {
+                            break;
+                        }
+                        tokio::time::sleep(POLL).await;
+                        continue;
                     }
-                    tokio::time::sleep(POLL).await;
-                    continue;
                 }
                 if self.client.header(next).is_none() {
                     self.verify(next, now()).await?;
                 }
-                match self.client.verify_state(state_height, key, &proof) {
-                    Ok(value) => return Ok((state_height, value)),
-                    Err(LightError::RootUnknown { .. }) => next = Height(next.0 + 1),
-                    Err(error) => {
-                        return Err(LightNodeError::Refused {
-                            what: format!("proof of the value at state height {state_height}"),
-                            error,
-                        })
-                    }
+                if self.client.root(state_height).is_none() {
+                    next = Height(next.0 + 1);
+                    continue;
                 }
+                let mut values = Vec::with_capacity(keys.len());
+                for (key, proof) in keys.iter().zip(&proofs) {
+                    let value =
+                        self.client
+                            .verify_state(state_height, key, proof)
+                            .map_err(|error| LightNodeError::Refused {
+                                what: format!("proof of the value at state height {state_height}"),
+                                error,
+                            })?;
+                    values.push(value);
+                }
+                return Ok((state_height, values));
             }
         }
         Err(LightNodeError::Unanchored {
             height,
             tries: VALUE_TRIES,
+        })
+    }
+
+    /// Runs `read` (a module's query, a balance lookup) over state this node verified, all
+    /// of one height: each key `read` asks for is fetched with its proof, and `read` runs
+    /// again until it asks for nothing unverified. Returns the state height and `read`'s
+    /// answer.
+    pub async fn read<T>(
+        &mut self,
+        now: impl Fn() -> Timestamp,
+        read: impl Fn(&dyn StateView) -> T,
+    ) -> Result<(Height, T), LightNodeError> {
+        let mut known = Recorded::default();
+        let mut height = Height(0);
+        for _ in 0..MAX_READ_ROUNDS {
+            let answer = read(&known);
+            let misses =
+                std::mem::take(&mut *known.misses.lock().unwrap_or_else(|e| e.into_inner()));
+            if misses.is_empty() && !known.values.is_empty() {
+                return Ok((height, answer));
+            }
+            let keys: Vec<Vec<u8>> = known
+                .values
+                .keys()
+                .cloned()
+                .chain(misses)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if keys.is_empty() {
+                // `read` needs no state at all.
+                return Ok((self.client.latest().0, answer));
+            }
+            if keys.len() > MAX_PROVEN_KEYS {
+                return Err(LightNodeError::Missing {
+                    what: format!("room for {} keys in one read", keys.len()),
+                });
+            }
+            let (at, values) = self.values(&keys, &now).await?;
+            height = at;
+            known.values = keys.into_iter().zip(values).collect();
+        }
+        Err(LightNodeError::Missing {
+            what: format!("an answer within {MAX_READ_ROUNDS} rounds of reads"),
         })
     }
 
@@ -207,5 +278,28 @@ impl LightNode {
                 what: what(),
                 error,
             })
+    }
+}
+
+/// The state a [`LightNode::read`] round sees: the verified values, and the keys asked for
+/// that were not among them (read as absent for this round).
+#[derive(Default)]
+struct Recorded {
+    values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    misses: Mutex<Vec<Vec<u8>>>,
+}
+
+impl StateView for Recorded {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.values.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => {
+                self.misses
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(key.to_vec());
+                Ok(None)
+            }
+        }
     }
 }

@@ -281,6 +281,11 @@ impl LightClient {
         self.frozen.as_deref()
     }
 
+    /// The state root of `state_height`, when a verified header names it.
+    pub fn root(&self, state_height: Height) -> Option<Hash> {
+        self.roots.get(&state_height).copied()
+    }
+
     /// The newest state height whose root a verified header names, with the root.
     pub fn latest_root(&self) -> Option<(Height, Hash)> {
         self.roots.last_key_value().map(|(h, r)| (*h, *r))

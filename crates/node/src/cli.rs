@@ -73,6 +73,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
         output: Output,
     },
+    /// Follow a chain from one untrusted JSON-RPC endpoint as a light client, and answer
+    /// balances and queries with values verified against the validators' signatures.
+    Light(crate::light::LightArgs),
     /// The node's database.
     Db {
         #[command(subcommand)]
@@ -501,6 +504,7 @@ pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
             output,
         } => tokio_runtime()?.block_on(query(command, &rpc, output)),
         Command::Db { command } => db(command),
+        Command::Light(args) => crate::light::run(args, &chain),
         Command::Bench(args) => {
             // QMDB warns that a new database is empty: expected here.
             init_logging("warn,commonware_storage=error");

@@ -26,6 +26,7 @@ mod defi;
 pub mod evidence;
 pub mod follow;
 mod keys;
+mod light;
 mod metrics;
 mod network;
 mod node;

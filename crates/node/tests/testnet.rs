@@ -41,6 +41,8 @@ struct Validator {
     rpc: u16,
     metrics: u16,
     p2p: u16,
+    /// A full node's endpoint to follow, instead of validating as `name`.
+    follow: Option<String>,
     child: Option<Child>,
 }
 
@@ -55,8 +57,13 @@ impl Validator {
             .append(true)
             .open(self.base.with_extension("log"))
             .unwrap();
+        let role = match &self.follow {
+            Some(url) => ["--follow", url.as_str()],
+            None => ["--validator", self.name],
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_lamina"))
-            .args(["node", "--chain", &self.chain, "--validator", self.name])
+            .args(["node", "--chain", &self.chain])
+            .args(role)
             .arg("--base-path")
             .arg(&self.base)
             .args(["--rpc-port", &self.rpc.to_string()])
@@ -170,6 +177,7 @@ fn four(dir: &Path, chain: &str) -> (Vec<Validator>, String) {
             rpc: free_port(),
             metrics: free_port(),
             p2p: free_port(),
+            follow: None,
             child: None,
         })
         .collect();
@@ -383,6 +391,190 @@ fn proof_of_stake_epochs_change_and_a_restarted_validator_catches_up_across_them
     for (i, url) in urls.iter().enumerate() {
         follow(url, target, i == 0);
     }
+}
+
+#[test]
+fn a_validator_joins_lamina_light_follows_from_genesis_and_a_later_full_node_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = lamina(&["chain-spec", "export", "--preset", "local-pos"]);
+    spec["genesis"]["staking"]["params"]["epoch_blocks"] = serde_json::json!(EPOCH);
+    spec["genesis"]["staking"]["params"]["max_validators"] = serde_json::json!(5);
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let chain = spec_path.to_str().unwrap();
+    let (mut validators, bootnode) = four(dir.path(), chain);
+    let urls: Vec<String> = validators.iter().map(Validator::url).collect();
+    let runtime = current_thread();
+    for validator in &mut validators {
+        validator.start(&bootnode);
+    }
+    runtime.block_on(wait_for(
+        &mut validators,
+        Height(2),
+        "four start",
+        dir.path(),
+    ));
+
+    // eve, a new key funded by alice, registers as a candidate: the set grows to five (eve
+    // runs no node; four of five are a quorum).
+    let keystore = dir.path().join("keys");
+    let keystore = keystore.to_str().unwrap();
+    let eve = lamina(&[
+        "key",
+        "generate",
+        "eve",
+        "--keystore",
+        keystore,
+        "--output",
+        "json",
+    ]);
+    let eve_key = eve[0]["public_key"].as_str().unwrap().to_string();
+    let eve_address = eve[0]["address"].as_str().unwrap().to_string();
+    let sent = lamina(&[
+        "tx",
+        "transfer",
+        "--to",
+        &eve_address,
+        "--amount",
+        "10000000000000000000",
+        "--rpc",
+        &urls[0],
+        "--output",
+        "json",
+    ]);
+    assert_eq!(sent["receipt"]["outcome"], "Success", "{sent}");
+    // An idle account, whose balance stays put while the validators' rewards move theirs.
+    let idle = format!("0x{}", "07".repeat(32));
+    let sent = lamina(&[
+        "tx", "transfer", "--to", &idle, "--amount", "777", "--rpc", &urls[0], "--output", "json",
+    ]);
+    assert_eq!(sent["receipt"]["outcome"], "Success", "{sent}");
+    let call = serde_json::json!({ "register": { "key": eve_key, "bond": "2000000000000000000" } });
+    let registered = lamina(&[
+        "tx",
+        "call",
+        "staking",
+        &call.to_string(),
+        "--from",
+        "eve",
+        "--keystore",
+        keystore,
+        "--rpc",
+        &urls[1],
+        "--output",
+        "json",
+    ]);
+    assert_eq!(registered["receipt"]["outcome"], "Success", "{registered}");
+    let at = registered["height"].as_u64().unwrap();
+    // Past at least three boundaries, and two after the registration: eve's set is in force.
+    let upto = Height((3 * EPOCH + 2).max(at + 2 * EPOCH + 2));
+    runtime.block_on(wait_for(
+        &mut validators,
+        upto,
+        "five-validator set in force",
+        dir.path(),
+    ));
+
+    // `lamina light` knows only the spec: it proves every set change from genesis, eve's
+    // arrival among them, and a verified balance.
+    let light = |args: &[&str], url: &str| {
+        let mut all = vec!["light", "--rpc", url, "--chain", chain];
+        all.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_lamina"))
+            .args(&all)
+            .output()
+            .unwrap()
+    };
+    let followed = light(&["follow", "--until", &upto.0.to_string()], &urls[2]);
+    let text = String::from_utf8_lossy(&followed.stdout);
+    assert!(
+        followed.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    let joined_at: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("(1 joined, 0 left)"))
+        .collect();
+    assert_eq!(joined_at.len(), 1, "{text}");
+    assert!(joined_at[0].contains("5 validators"), "{text}");
+    assert!(text.contains(&format!("joined {eve_key}")), "{text}");
+    let epochs = text
+        .lines()
+        .filter(|l| l.starts_with("set of epoch"))
+        .count() as u64;
+    assert!(epochs >= 3, "{epochs} set changes proven: {text}");
+    assert!(
+        text.contains(&format!("sure of height {}", upto.0))
+            || text.lines().any(|l| {
+                l.strip_prefix("sure of height ")
+                    .and_then(|rest| rest.split(' ').next())
+                    .and_then(|h| h.parse::<u64>().ok())
+                    .is_some_and(|h| h >= upto.0)
+            }),
+        "{text}"
+    );
+    let balance = light(&["balance", &idle, "--output", "json"], &urls[3]);
+    assert!(
+        balance.status.success(),
+        "{}",
+        String::from_utf8_lossy(&balance.stderr)
+    );
+    let balance: serde_json::Value = serde_json::from_slice(&balance.stdout).unwrap();
+    assert_eq!(balance["value"]["amount"], "777", "{balance}");
+    assert_eq!(balance["verified"], true);
+
+    // A full node started now syncs from genesis through the set change, checks every
+    // certificate against the set its own state holds, and serves the same blocks and roots.
+    let mut full = Validator {
+        name: "full",
+        chain: chain.to_string(),
+        base: dir.path().join("full"),
+        rpc: free_port(),
+        metrics: free_port(),
+        p2p: free_port(),
+        follow: Some(urls[0].clone()),
+        child: None,
+    };
+    full.start(&bootnode);
+    let head = runtime.block_on(finalized(&urls[0])).unwrap();
+    runtime.block_on(wait_for(
+        std::slice::from_mut(&mut full),
+        head,
+        "the full node syncs",
+        dir.path(),
+    ));
+    let heights: Vec<u64> = (1..=head.0).collect();
+    runtime.block_on(same_blocks(&urls[0], &full.url(), &heights));
+    let balance_at = |url: &str| {
+        lamina(&["query", "balance", &idle, "--rpc", url, "--output", "json"])["amount"].clone()
+    };
+    assert_eq!(balance_at(&full.url()), "777");
+    // It serves finality proofs a light client checks, as a validator does.
+    let from_full = light(&["head"], &full.url());
+    assert!(
+        from_full.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_full.stderr)
+    );
+    // A transaction submitted to the full node reaches the validators and comes back final.
+    let relayed = lamina(&[
+        "tx",
+        "transfer",
+        "--to",
+        &idle,
+        "--amount",
+        "5",
+        "--rpc",
+        &full.url(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(relayed["receipt"]["outcome"], "Success", "{relayed}");
+    assert_eq!(balance_at(&full.url()), "782", "executed on the full node");
+    assert_eq!(balance_at(&urls[2]), "782", "executed by the validators");
+    let log = std::fs::read_to_string(full.base.with_extension("log")).unwrap();
+    assert!(log.contains("\"follow\""), "the full node ran the follow engine: {log}");
 }
 
 /// Follows the chain at `url` with a light client from genesis (`genesis` the set of epoch

@@ -76,6 +76,11 @@ pub trait LaminaApi {
     #[method(name = "state_getValue")]
     async fn value(&self, key: String) -> RpcResult<ValueWithProof>;
 
+    /// Several raw state keys' values (hex keys, at most 64), each with a proof, all against
+    /// one state root.
+    #[method(name = "state_getValues")]
+    async fn values(&self, keys: Vec<String>) -> RpcResult<Vec<ValueWithProof>>;
+
     /// Asks `module` a query of its own (JSON), answered from committed state.
     #[method(name = "state_query")]
     async fn query(&self, module: String, query: serde_json::Value)

@@ -197,6 +197,42 @@ impl RpcClient {
         Ok((answer.height, proof))
     }
 
+    /// `state_getValues`, unchecked: the committed height all proofs are for, and each
+    /// key's proof in order.
+    pub async fn value_proofs(
+        &self,
+        keys: &[Vec<u8>],
+    ) -> Result<(Height, Vec<lamina_interop::state_proof::StateProof>), RpcClientError> {
+        let hex_keys = keys
+            .iter()
+            .map(|key| format!("0x{}", hex::encode(key)))
+            .collect();
+        let answers = LaminaApiClient::values(&self.http, hex_keys).await?;
+        if answers.len() != keys.len() {
+            return Err(RpcClientError::Unexpected(format!(
+                "{} proofs for {} keys",
+                answers.len(),
+                keys.len()
+            )));
+        }
+        let height = answers.first().map_or(Height(0), |a| a.height);
+        let mut proofs = Vec::with_capacity(answers.len());
+        for answer in answers {
+            if answer.height != height {
+                return Err(RpcClientError::Unexpected(
+                    "proofs against different heights".into(),
+                ));
+            }
+            let bytes = hex::decode(answer.proof.trim_start_matches("0x"))
+                .map_err(|e| RpcClientError::Unexpected(format!("proof hex: {e}")))?;
+            proofs.push(
+                lamina_interop::state_proof::StateProof::decode(&bytes)
+                    .map_err(|e| RpcClientError::Unexpected(format!("proof: {e}")))?,
+            );
+        }
+        Ok((height, proofs))
+    }
+
     /// `state_getValue`, with the proof checked here against the root the node names:
     /// `(height, root, value)`. A light client also checks that root against a header it
     /// trusts (a block's header names the state root of the height before it).

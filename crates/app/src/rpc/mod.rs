@@ -150,6 +150,9 @@ pub struct SetChangeView {
     pub proof: String,
 }
 
+/// Most keys `state_getValues` proves at once.
+pub const MAX_PROVEN_KEYS: usize = 64;
+
 /// `state_getValue`: a value and its proof. Check it with
 /// `lamina_interop::state_proof::verify(root, key, StateProof::decode(proof))`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ use lamina_interop::state_proof::StateProof;
 use super::api::LaminaApiServer;
 use super::{
     Balance, BlockView, ChainInfo, EncodedCall, FinalityProofView, Head, HeaderView, Health,
-    SetChangeView, TxInput, TxStatus, ValueWithProof, MAX_SUBMIT_BATCH,
+    SetChangeView, TxInput, TxStatus, ValueWithProof, MAX_PROVEN_KEYS, MAX_SUBMIT_BATCH,
 };
 
 /// What the server reads and whom it asks.
@@ -299,30 +299,36 @@ impl LaminaApiServer for Api {
     }
 
     async fn value(&self, key: String) -> RpcResult<ValueWithProof> {
-        let key = hex::decode(key.strip_prefix("0x").unwrap_or(&key))
-            .map_err(|e| invalid(format!("key hex: {e}")))?;
-        if key.len() > lamina_interop::module::MAX_KEY_LEN {
+        prove(&self.ctx, parse_key(&key)?).await
+    }
+
+    async fn values(&self, keys: Vec<String>) -> RpcResult<Vec<ValueWithProof>> {
+        if keys.len() > MAX_PROVEN_KEYS {
             return Err(invalid(format!(
-                "key of {} bytes exceeds {}",
-                key.len(),
-                lamina_interop::module::MAX_KEY_LEN
+                "{} keys asked for, at most {MAX_PROVEN_KEYS} at once",
+                keys.len()
             )));
         }
-        let answer = match self.ctx.prove.request(ProveState { key }).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(err)) => return Err(failed(err)),
-            Err(_) => return Err(failed("the node is shutting down")),
-        };
-        let value = match &answer.proof {
-            StateProof::Member { value, .. } => Some(format!("0x{}", hex::encode(value))),
-            StateProof::NonMember { .. } => None,
-        };
-        Ok(ValueWithProof {
-            height: answer.height,
-            root: answer.root,
-            value,
-            proof: format!("0x{}", hex::encode(answer.proof.encode())),
-        })
+        let keys = keys
+            .iter()
+            .map(|key| parse_key(key))
+            .collect::<RpcResult<Vec<_>>>()?;
+        // Each proof is against the latest root: a commit between two of them starts over.
+        for _ in 0..PROVE_TRIES {
+            let mut answers = Vec::with_capacity(keys.len());
+            for key in &keys {
+                answers.push(prove(&self.ctx, key.clone()).await?);
+            }
+            if answers
+                .windows(2)
+                .all(|pair| pair[0].height == pair[1].height)
+            {
+                return Ok(answers);
+            }
+        }
+        Err(failed(format!(
+            "the state moved on during each of {PROVE_TRIES} tries; ask again"
+        )))
     }
 
     async fn subscribe_new_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
@@ -516,4 +522,40 @@ pub async fn serve(
     let _ = names.set(module.method_names().map(str::to_string).collect());
     let handle = server.start(module);
     Ok(RpcServer { address, handle })
+}
+
+/// Times `state_getValues` proves its keys again when a commit came between two proofs.
+const PROVE_TRIES: usize = 8;
+
+/// A state key given in hex, within the key length limit.
+fn parse_key(key: &str) -> RpcResult<Vec<u8>> {
+    let key = hex::decode(key.strip_prefix("0x").unwrap_or(key))
+        .map_err(|e| invalid(format!("key hex: {e}")))?;
+    if key.len() > lamina_interop::module::MAX_KEY_LEN {
+        return Err(invalid(format!(
+            "key of {} bytes exceeds {}",
+            key.len(),
+            lamina_interop::module::MAX_KEY_LEN
+        )));
+    }
+    Ok(key)
+}
+
+/// `key`'s value with its proof against the latest committed root.
+async fn prove(ctx: &RpcContext, key: Vec<u8>) -> RpcResult<ValueWithProof> {
+    let answer = match ctx.prove.request(ProveState { key }).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(err)) => return Err(failed(err)),
+        Err(_) => return Err(failed("the node is shutting down")),
+    };
+    let value = match &answer.proof {
+        StateProof::Member { value, .. } => Some(format!("0x{}", hex::encode(value))),
+        StateProof::NonMember { .. } => None,
+    };
+    Ok(ValueWithProof {
+        height: answer.height,
+        root: answer.root,
+        value,
+        proof: format!("0x{}", hex::encode(answer.proof.encode())),
+    })
 }
