@@ -998,3 +998,225 @@ fn defi_chapter_session_runs_as_the_book_tells_it() {
     );
     assert!(node.stop().success());
 }
+
+/// A JSON-RPC endpoint in front of `upstream` that passes each answer through `tamper`
+/// (the method and its result): a lying node, over real sockets.
+fn lying_proxy(upstream: &str, tamper: fn(&str, &mut serde_json::Value)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let _ = relay(client, &upstream, tamper);
+            });
+        }
+    });
+    url
+}
+
+/// Reads one HTTP message's body from `reader`; `None` once the peer closed.
+fn http_body(reader: &mut impl std::io::BufRead) -> std::io::Result<Option<Vec<u8>>> {
+    let mut length = 0;
+    let mut started = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let line = line.trim_end();
+        if line.is_empty() && started {
+            break;
+        }
+        started = true;
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(Some(body))
+}
+
+fn relay(
+    client: std::net::TcpStream,
+    upstream: &str,
+    tamper: fn(&str, &mut serde_json::Value),
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut reader = std::io::BufReader::new(client.try_clone()?);
+    let mut client = client;
+    while let Some(body) = http_body(&mut reader)? {
+        let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let mut server = std::net::TcpStream::connect(upstream)?;
+        write!(
+            server,
+            "POST / HTTP/1.1\r\nHost: {upstream}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        server.write_all(&body)?;
+        let mut answer: serde_json::Value = match http_body(&mut std::io::BufReader::new(server))? {
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            None => return Ok(()),
+        };
+        tamper(
+            request["method"].as_str().unwrap_or_default(),
+            &mut answer["result"],
+        );
+        let out = serde_json::to_vec(&answer).unwrap();
+        write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            out.len()
+        )?;
+        client.write_all(&out)?;
+    }
+    Ok(())
+}
+
+/// `text` (hex) with the digit at `at` changed.
+fn flip_hex(text: &str, at: usize) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    chars[at] = if chars[at] == '0' { '1' } else { '0' };
+    chars.into_iter().collect()
+}
+
+#[test]
+fn lamina_light_verifies_a_dev_chain_and_names_an_endpoint_that_lies() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let bob = address("bob");
+    let light = |rpc: &str, args: &[&str]| {
+        let mut all = vec!["light", "--rpc", rpc, "--chain", "dev"];
+        all.extend_from_slice(args);
+        lamina(&all)
+    };
+
+    // An honest endpoint: a verified balance, a module query, and the height behind them.
+    let honest = light(&node.rpc, &["balance", &bob, "--output", "json"]);
+    assert!(
+        honest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&honest.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&honest.stdout).unwrap();
+    let told = json(&[
+        "query", "balance", &bob, "--rpc", &node.rpc, "--output", "json",
+    ]);
+    assert_eq!(answer["value"]["amount"], told["amount"]);
+    assert_eq!(answer["verified"], true);
+    let query = light(&node.rpc, &["query", "bank", r#"{"asset":{"asset":0}}"#]);
+    let text = String::from_utf8_lossy(&query.stdout);
+    assert!(
+        query.status.success(),
+        "{}",
+        String::from_utf8_lossy(&query.stderr)
+    );
+    assert!(
+        text.contains("\"supply\"") && text.contains("verified against the state root"),
+        "{text}"
+    );
+
+    // A forged block: the certified header changed after the validators signed it.
+    let forged_block = lying_proxy(&node.rpc, |method, result| {
+        if method == "chain_getFinalityProof" {
+            if let Some(proof) = result["proof"].as_str() {
+                result["proof"] = flip_hex(proof, proof.len() - 3).into();
+            }
+        }
+    });
+    // A forged value: the balance changed inside its proof.
+    let forged_value = lying_proxy(&node.rpc, |method, result| {
+        if method == "state_getValues" {
+            for answer in result.as_array_mut().into_iter().flatten() {
+                let (Some(value), Some(proof)) =
+                    (answer["value"].as_str(), answer["proof"].as_str())
+                else {
+                    continue;
+                };
+                let value = value.trim_start_matches("0x");
+                if let Some(at) = proof.find(value) {
+                    answer["proof"] = flip_hex(proof, at).into();
+                }
+            }
+        }
+    });
+    for (what, url, args) in [
+        ("a forged block", &forged_block, vec!["head"]),
+        (
+            "a forged block",
+            &forged_block,
+            vec!["balance", bob.as_str()],
+        ),
+        (
+            "a forged value",
+            &forged_value,
+            vec!["balance", bob.as_str()],
+        ),
+    ] {
+        let refused = light(url, &args);
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{what}, {args:?}: {said}");
+        assert!(
+            said.contains(&format!("the endpoint {url} lies")),
+            "{what}: {said}"
+        );
+        assert!(said.contains("does not verify"), "{what}: {said}");
+    }
+    assert!(node.stop().success());
+}
+
+#[test]
+fn light_chapter_session_runs_as_the_book_tells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("validator"));
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lamina"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../book/src/light/session.sh"
+    );
+    let output = Command::new("bash")
+        .arg(script)
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("LAMINA_RPC", &node.rpc)
+        .env("FULL_PORT", free_port().to_string())
+        .env("FULL_METRICS", free_port().to_string())
+        .env("FULL_BASE", dir.path().join("full"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The transfer went in through the full node and came back final.
+    assert!(text.contains("outcome: Success"), "{text}");
+    // Every light answer names what it is sure of.
+    assert!(text.contains("sure of height"), "{text}");
+    assert_eq!(
+        text.matches("verified against the state root of height")
+            .count(),
+        2,
+        "{text}"
+    );
+    let bob = address("bob");
+    let balance = json(&[
+        "query", "balance", &bob, "--rpc", &node.rpc, "--output", "json",
+    ]);
+    assert_eq!(balance["amount"], "1000000000000000001000", "{text}");
+    assert!(node.stop().success());
+}

@@ -574,7 +574,10 @@ fn a_validator_joins_lamina_light_follows_from_genesis_and_a_later_full_node_syn
     assert_eq!(balance_at(&full.url()), "782", "executed on the full node");
     assert_eq!(balance_at(&urls[2]), "782", "executed by the validators");
     let log = std::fs::read_to_string(full.base.with_extension("log")).unwrap();
-    assert!(log.contains("\"follow\""), "the full node ran the follow engine: {log}");
+    assert!(
+        log.contains("\"follow\""),
+        "the full node ran the follow engine: {log}"
+    );
 }
 
 /// Follows the chain at `url` with a light client from genesis (`genesis` the set of epoch
