@@ -97,12 +97,17 @@ impl LightNode {
         }
         // The head may wait for its certificate (it comes with a child finalized later):
         // take the highest block that has a proof.
+        // Blocks finalized as the ancestors of one not yet committed there have no proof
+        // for a moment: then the client stays where it is.
         let mut target = head;
         let proof = loop {
             if let Some(proof) = self.rpc.finality_proof(target).await? {
                 break proof;
             }
-            if target.0 <= latest.0 + 1 || head.0 - target.0 >= HEAD_SEARCH {
+            if target.0 <= latest.0 + 1 {
+                return Ok(latest);
+            }
+            if head.0 - target.0 >= HEAD_SEARCH {
                 return Err(LightNodeError::Missing {
                     what: format!("finality proof of any block from {target} to {head}"),
                 });

@@ -8,27 +8,36 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use commonware_codec::{Decode as _, Encode as _};
+use commonware_codec::types::lazy::Lazy;
+use commonware_codec::{Decode as _, DecodeExt as _, Encode as _};
 use commonware_consensus::simplex::scheme::ed25519::Scheme;
 use commonware_consensus::simplex::types::Finalization;
+use commonware_consensus::simplex::types::Proposal;
+use commonware_consensus::types::{Epoch, Round, View};
 use commonware_consensus::Epochable as _;
 use commonware_cryptography::certificate::Scheme as _;
+use commonware_cryptography::certificate::Signers;
+use commonware_cryptography::ed25519;
+use commonware_cryptography::ed25519::certificate as ed25519_certificate;
 use commonware_p2p::{Recipients, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::Clock;
+use commonware_utils::Participant;
 use futures::channel::mpsc;
 use futures::future::{self, Either};
 use futures::StreamExt as _;
 use lamina_interop::block::Block;
 use lamina_interop::bus::{Bus, Publisher, Subscription};
+use lamina_interop::chain::ChainReader;
 use lamina_interop::codec::BoundedVec;
+use lamina_interop::codec::Canonical as _;
 use lamina_interop::crypto::{PublicKey, Signature};
 use lamina_interop::finality::{FinalityCertificate, Vote};
 use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected, ValidatorSetChanged};
 use lamina_interop::{Hash, Height};
 use rand_core_010::CryptoRng;
 
-use super::app::{block_id, AppConfig, Digest, Key, Report};
+use super::app::{block_id, digest, AppConfig, Digest, Key, Report};
 use super::blocks;
 use super::wire::Wire;
 use crate::engine::{ChainTip, EngineError};
@@ -45,6 +54,8 @@ pub(crate) enum Note {
     TipAsked { peer: Key, epoch: u64 },
     /// A peer sent a finalization certificate, not yet checked.
     Finalized { peer: Key, certificate: Vec<u8> },
+    /// A peer sent the stored certificate of an epoch's last block, not yet checked.
+    Closed { peer: Key, certificate: Vec<u8> },
     /// The application side lacks the blocks below one it must build on or check: ask
     /// peers for their latest finalization.
     AskTip,
@@ -78,6 +89,9 @@ pub(crate) struct Finalizer<E, S> {
     sender: S,
     blocks: blocks::Mailbox,
     bus: Bus,
+    /// Finalized blocks and their stored certificates (for peers that ask about an epoch
+    /// this node closed before it restarted).
+    chain: Arc<dyn ChainReader>,
     epochs: Epochs,
     /// The certificate of the newest block delivered, encoded, for peers that fell behind.
     latest: Option<Vec<u8>>,
@@ -107,6 +121,7 @@ where
         sender: S,
         blocks: blocks::Mailbox,
         bus: &Bus,
+        chain: Arc<dyn ChainReader>,
         delivered: ChainTip,
         quiet: Duration,
         (reports, notes): (mpsc::Receiver<Report>, mpsc::Receiver<Note>),
@@ -119,6 +134,7 @@ where
             sender,
             blocks,
             bus: bus.clone(),
+            chain,
             epochs: Epochs::default(),
             latest: None,
             asked_tip: None,
@@ -284,15 +300,38 @@ where
         match note {
             Note::TipAsked { peer, epoch } => {
                 let answer = if epoch == self.epochs.current {
-                    self.latest.clone()
+                    self.latest.clone().map(Wire::Finalized)
                 } else {
-                    self.epochs.closing.get(&epoch).cloned()
+                    self.epochs
+                        .closing
+                        .get(&epoch)
+                        .cloned()
+                        .map(Wire::Finalized)
+                        .or_else(|| self.stored_closing(epoch).map(Wire::Closed))
                 };
-                if let Some(certificate) = answer {
-                    let reply = Wire::Finalized(certificate).encode();
-                    let _ = self.sender.send(Recipients::One(peer), reply, false);
+                if let Some(answer) = answer {
+                    let _ = self
+                        .sender
+                        .send(Recipients::One(peer), answer.encode(), false);
                 }
                 None
+            }
+            Note::Closed { peer, certificate } => {
+                let certificate = FinalityCertificate::decode(&certificate).ok()?;
+                let participants = self
+                    .epochs
+                    .schemes
+                    .get(&certificate.epoch)?
+                    .participants()
+                    .len();
+                let finalization = finalization_of(&certificate, participants as u32)?;
+                let verified = self.verified(&peer, finalization)?;
+                tracing::info!(
+                    epoch = certificate.epoch,
+                    %peer,
+                    "catching up with the stored certificate that closed the epoch"
+                );
+                Some(verified)
             }
             Note::AskTip => {
                 self.ask_for_tip();
@@ -300,6 +339,17 @@ where
             }
             Note::Finalized { peer, certificate } => self.check(&peer, &certificate),
         }
+    }
+
+    /// The certificate this node's store keeps with the last block of `epoch` (a finished
+    /// one), encoded.
+    fn stored_closing(&self, epoch: u64) -> Option<Vec<u8>> {
+        if epoch >= self.epochs.current {
+            return None;
+        }
+        let last = self.config.last_height(epoch)?;
+        let certificate = self.chain.certificate(last).ok()??;
+        (certificate.epoch == epoch).then(|| certificate.encode())
     }
 
     /// A peer's finalization certificate, if it checks out against the validator set of
@@ -321,6 +371,15 @@ where
             tracing::debug!(%peer, "undecodable finalization");
             return None;
         };
+        self.verified(peer, finalization)
+    }
+
+    /// `finalization`, if it is of this node's epoch and its set signed it.
+    fn verified(
+        &mut self,
+        peer: &Key,
+        finalization: Finalization<Scheme, Digest>,
+    ) -> Option<Finalization<Scheme, Digest>> {
         let epoch = finalization.epoch().get();
         if epoch != self.epochs.current {
             // An older epoch's is stale; a later one's cannot be checked before this node
@@ -407,6 +466,44 @@ where
 /// signers as indices into the epoch's sorted keys (the order simplex's participant set
 /// keeps). `None` only for a signature that does not decode, which a checked finalization
 /// never holds.
+/// Simplex's finalization of `certificate`, whose signers are indices into a set of
+/// `participants` (the reverse of [`certificate_of`]); `None` when a signer or signature
+/// cannot be. The result still has to be verified.
+pub(crate) fn finalization_of(
+    certificate: &FinalityCertificate,
+    participants: u32,
+) -> Option<Finalization<Scheme, Digest>> {
+    let proposal = Proposal::new(
+        Round::new(Epoch::new(certificate.epoch), View::new(certificate.view)),
+        View::new(certificate.parent_view),
+        digest(certificate.block),
+    );
+    let signers = Signers::new(
+        participants,
+        certificate
+            .votes
+            .iter()
+            .map(|vote| Participant::new(vote.signer)),
+    )
+    .ok()?;
+    let signatures = certificate
+        .votes
+        .iter()
+        .map(|vote| {
+            ed25519::Signature::decode(vote.signature.0.to_vec())
+                .ok()
+                .map(Lazy::from)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Finalization {
+        proposal,
+        certificate: ed25519_certificate::Certificate {
+            signers,
+            signatures,
+        },
+    })
+}
+
 pub(crate) fn certificate_of(
     finalization: &Finalization<Scheme, Digest>,
 ) -> Option<FinalityCertificate> {
@@ -431,4 +528,44 @@ pub(crate) fn certificate_of(
         block: block_id(&proposal.payload),
         votes: BoundedVec::try_from_vec(votes).ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use commonware_utils::ordered::Set;
+    use lamina_interop::crypto::SecretKey;
+    use lamina_interop::finality::ValidatorSet;
+    use lamina_interop::ChainId;
+
+    use super::*;
+
+    /// A certificate in Lamina's format, signed as simplex signs, becomes a finalization
+    /// simplex's own scheme accepts, and converts back to itself; a forged one does not.
+    #[test]
+    fn a_stored_certificate_rebuilds_the_finalization_simplex_checks() {
+        let chain = ChainId(7);
+        let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let set = ValidatorSet::new(3, keys.iter().map(SecretKey::public_key).collect()).unwrap();
+        let signers: Vec<&SecretKey> = keys.iter().take(3).collect();
+        let certificate =
+            FinalityCertificate::sign(chain, &set, (17, 16), Hash::of(b"block"), &signers);
+        let participants: Set<Key> = Set::from_iter_dedup(
+            set.keys
+                .iter()
+                .map(|k| ed25519::PublicKey::decode(k.0.to_vec()).unwrap()),
+        );
+        let scheme = Scheme::verifier(&super::super::namespace(chain), participants);
+        let mut rng = <rand_chacha::ChaCha20Rng as rand_core_010::SeedableRng>::from_seed([9; 32]);
+
+        let finalization = finalization_of(&certificate, 4).unwrap();
+        assert!(finalization.verify(&mut rng, &scheme, &Sequential));
+        assert_eq!(certificate_of(&finalization), Some(certificate.clone()));
+
+        let mut forged = certificate.clone();
+        forged.block = Hash::of(b"another block");
+        let forged = finalization_of(&forged, 4).unwrap();
+        assert!(!forged.verify(&mut rng, &scheme, &Sequential));
+        // A signer outside a set of that size cannot be placed at all.
+        assert!(finalization_of(&certificate, 2).is_none());
+    }
 }

@@ -380,6 +380,7 @@ where
             blocks_sender,
             blocks_mailbox.clone(),
             &bus,
+            chain.clone(),
             tip,
             quiet,
             (reported, noted),

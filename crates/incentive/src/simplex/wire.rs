@@ -6,13 +6,18 @@
 //! 0x01 | id (32 bytes)                   "send me this block"
 //! 0x02 | epoch (u64, big-endian)         "send me your latest finalization of this epoch"
 //! 0x03 | finalization (simplex encoding) a finalization certificate
+//! 0x04 | FinalityCertificate (canonical)  the stored certificate of an epoch's last block
 //! ```
 //!
 //! A validator that falls behind (it missed the certificate that finalized the blocks its
 //! peers build on) asks for the latest finalization of the epoch it is in and catches up
 //! from it: a peer still in that epoch answers with its latest one, a peer past it with the
 //! one that finalized the epoch's last block, after which the asker moves to the next epoch
-//! and asks again.
+//! and asks again. A peer that restarted since no longer holds that finalization in memory:
+//! it answers with the certificate its block store keeps with the epoch's last block (in
+//! Lamina's format, which carries the same signatures without the set's size), and the
+//! asker, which knows the epoch's set, rebuilds simplex's finalization from it and checks it
+//! as any other.
 
 use lamina_interop::block::Block;
 use lamina_interop::codec::{Canonical, DecodeError};
@@ -22,6 +27,7 @@ const BLOCK: u8 = 0;
 const REQUEST: u8 = 1;
 const TIP: u8 = 2;
 const FINALIZED: u8 = 3;
+const CLOSED: u8 = 4;
 
 /// One message on the blocks channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +40,9 @@ pub enum Wire {
     Tip(u64),
     /// A finalization certificate, in simplex's encoding (checked by the receiver).
     Finalized(Vec<u8>),
+    /// The stored certificate of an epoch's last block, a `FinalityCertificate`'s canonical
+    /// encoding (decoded and checked by the receiver).
+    Closed(Vec<u8>),
 }
 
 /// Why bytes from a peer are not a message.
@@ -72,9 +81,13 @@ impl Wire {
                 out.extend_from_slice(&epoch.to_be_bytes());
                 out
             }
-            Wire::Finalized(certificate) => {
+            Wire::Finalized(certificate) | Wire::Closed(certificate) => {
                 let mut out = Vec::with_capacity(1 + certificate.len());
-                out.push(FINALIZED);
+                out.push(if matches!(self, Wire::Closed(_)) {
+                    CLOSED
+                } else {
+                    FINALIZED
+                });
                 out.extend_from_slice(certificate);
                 out
             }
@@ -96,6 +109,7 @@ impl Wire {
                 Ok(Wire::Tip(u64::from_be_bytes(epoch)))
             }
             Some((&FINALIZED, certificate)) => Ok(Wire::Finalized(certificate.to_vec())),
+            Some((&CLOSED, certificate)) => Ok(Wire::Closed(certificate.to_vec())),
             _ => Err(WireError::UnknownTag),
         }
     }
@@ -135,6 +149,7 @@ mod tests {
             Wire::Request(Hash::of(b"x")),
             Wire::Tip(7),
             Wire::Finalized(vec![1, 2, 3]),
+            Wire::Closed(vec![4, 5]),
         ] {
             assert_eq!(Wire::decode(&message.encode()), Ok(message));
         }

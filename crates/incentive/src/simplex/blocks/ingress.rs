@@ -123,6 +123,9 @@ pub(crate) async fn route(
                     .clone()
                     .try_send(Note::Finalized { peer, certificate });
             }
+            Ok(Wire::Closed(certificate)) => {
+                let _ = notes.clone().try_send(Note::Closed { peer, certificate });
+            }
             Err(err) => tracing::debug!(%peer, %err, "undecodable block message"),
         }
     }
