@@ -178,10 +178,16 @@ struct NodeArgs {
     /// dev account (alice, bob, charlie, dave).
     #[arg(long, env = "LAMINA_VALIDATOR")]
     validator: Option<String>,
-    /// Run a full node: follow the chain through this node's JSON-RPC (any node of the chain),
-    /// verify every block's finality certificate and execute it here; never vote.
-    #[arg(long, env = "LAMINA_FOLLOW", conflicts_with = "validator")]
-    follow: Option<String>,
+    /// Run a full node: follow the chain through these nodes' JSON-RPC (any nodes of the
+    /// chain, in order of preference; the next takes over when one fails or lies), verify
+    /// every block's finality certificate and execute it here; never vote.
+    #[arg(
+        long,
+        env = "LAMINA_FOLLOW",
+        value_delimiter = ',',
+        conflicts_with = "validator"
+    )]
+    follow: Vec<String>,
     /// The keystore directory.
     #[arg(long, env = "LAMINA_KEYSTORE")]
     keystore: Option<PathBuf>,
@@ -556,12 +562,12 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
         .tx_index(resolved.tx_index)
         .rpc(rpc)
         .metrics(metrics);
-    let engine = match (&spec.consensus, &args.follow) {
-        (_, Some(url)) => Engines::Follow(Box::new(FollowEngine::from_spec(&spec, url)?)),
-        (ConsensusSpec::Solo { .. }, None) => {
+    let engine = match (&spec.consensus, args.follow.is_empty()) {
+        (_, false) => Engines::Follow(Box::new(FollowEngine::from_spec(&spec, &args.follow)?)),
+        (ConsensusSpec::Solo { .. }, true) => {
             Engines::Solo(Box::new(SoloEngine::from_spec(&spec)?))
         }
-        (ConsensusSpec::Simplex { .. }, None) => {
+        (ConsensusSpec::Simplex { .. }, true) => {
             let name = resolved.validator.clone().context(
                 "this chain runs BFT consensus: name the validator key with --validator, \
                  or run a full node with --follow RPC_URL",

@@ -17,6 +17,9 @@
 //! transactions this node's clients submit --tx_submit--> the endpoint
 //! ```
 //!
+//! With several endpoints (`--follow A,B`), one that fails, withholds a proof or serves one
+//! that does not verify hands over to the next.
+//!
 //! So a full node is as sure of a block as a validator that did not vote for it: a quorum
 //! signed it, and this node's own execution agrees with the state roots the chain names. The
 //! endpoint can withhold blocks (the node waits and says so) but cannot make it accept one
@@ -55,8 +58,9 @@ const KEPT_SETS: usize = 16;
 /// What a follower needs besides the bus.
 #[derive(Clone, Debug)]
 pub struct FollowConfig {
-    /// The endpoint followed.
-    pub url: String,
+    /// The endpoints followed, in order of preference: the node turns to the next when one
+    /// fails, withholds, or serves what does not verify.
+    pub urls: Vec<String>,
     /// The chain's id.
     pub chain_id: ChainId,
     /// Blocks per epoch; `None` on a chain whose set never changes.
@@ -70,7 +74,9 @@ pub struct FollowConfig {
 pub struct Follow<C: Clock> {
     clock: C,
     config: FollowConfig,
-    rpc: RpcClient,
+    /// One client per endpoint, and the one in use.
+    endpoints: Vec<RpcClient>,
+    current: usize,
     tip: ChainTip,
     sets: BTreeMap<u64, ValidatorSet>,
     verify: Requester<VerifyProposal>,
@@ -95,7 +101,7 @@ impl From<RpcClientError> for Stop {
 }
 
 impl<C: Clock> Follow<C> {
-    /// A follower of `config.url` continuing from `tip`, whose committed state is `state`.
+    /// A follower of `config.urls` continuing from `tip`, whose committed state is `state`.
     pub fn new(
         clock: C,
         bus: &Bus,
@@ -103,10 +109,18 @@ impl<C: Clock> Follow<C> {
         tip: ChainTip,
         state: &dyn StateView,
     ) -> anyhow::Result<Follow<C>> {
-        let rpc = RpcClient::new(&config.url)?;
+        if config.urls.is_empty() {
+            anyhow::bail!("a full node needs an endpoint to follow");
+        }
+        let endpoints = config
+            .urls
+            .iter()
+            .map(|url| RpcClient::new(url))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut follow = Follow {
             clock,
-            rpc,
+            endpoints,
+            current: 0,
             tip,
             sets: BTreeMap::new(),
             verify: bus.requester::<VerifyProposal>(),
@@ -185,14 +199,16 @@ impl<C: Clock> Follow<C> {
         }
     }
 
-    /// Follows one proof's worth of blocks past the tip; `false` when there was nothing new.
+    /// Follows one proof's worth of blocks past the tip from the endpoint in use; `false`
+    /// when there was nothing new.
     async fn step(&mut self) -> Result<bool, Stop> {
-        let head = self.rpc.finalized_head().await?.height;
+        let rpc = self.endpoints[self.current].clone();
+        let head = rpc.finalized_head().await?.height;
         let next = Height(self.tip.height.0 + 1);
         if head < next {
             return Ok(false);
         }
-        let Some(proof) = self.rpc.finality_proof(next).await? else {
+        let Some(proof) = rpc.finality_proof(next).await? else {
             return Err(Stop::Endpoint(format!(
                 "no finality proof of block {next} yet"
             )));
@@ -200,8 +216,7 @@ impl<C: Clock> Follow<C> {
         self.check(&proof, next).await?;
         let last = proof.headers.len() - 1;
         for (index, header) in proof.headers.iter().enumerate() {
-            let view = self
-                .rpc
+            let view = rpc
                 .block(header.height)
                 .await?
                 .ok_or_else(|| Stop::Endpoint(format!("no block {}", header.height)))?;
@@ -311,10 +326,13 @@ impl<C: Clock> Engine for Follow<C> {
                 Ok(false) => self.clock.sleep(POLL).await,
                 Err(Stop::Endpoint(detail)) => {
                     // Said once per distinct problem, not once per poll.
+                    let url = &self.config.urls[self.current];
                     if complaint.as_deref() != Some(detail.as_str()) {
-                        tracing::warn!(url = %self.config.url, %detail, "following the chain");
+                        tracing::warn!(%url, %detail, "following the chain");
                         complaint = Some(detail);
                     }
+                    // The next endpoint, if there is another, gets its turn.
+                    self.current = (self.current + 1) % self.endpoints.len();
                     self.clock.sleep(POLL).await;
                 }
                 Err(Stop::Closed) => return Ok(()),
@@ -324,18 +342,35 @@ impl<C: Clock> Engine for Follow<C> {
     }
 }
 
-/// Relays the transactions this node's clients submit to the followed endpoint, which
-/// gossips them to the validators. Runs until the bus closes.
-pub async fn forward(url: String, mut admitted: Subscription<TxsAdmitted>) {
-    let Ok(rpc) = RpcClient::new(&url) else {
+/// Relays the transactions this node's clients submit to the first of `urls` that takes
+/// them (which gossips them to the validators). Runs until the bus closes.
+pub async fn forward(urls: Vec<String>, mut admitted: Subscription<TxsAdmitted>) {
+    let Ok(endpoints) = urls
+        .iter()
+        .map(|url| RpcClient::new(url))
+        .collect::<Result<Vec<_>, _>>()
+    else {
         return;
     };
     loop {
         match admitted.recv().await {
             Ok(event) => {
                 let txs: Vec<_> = event.txs().cloned().collect();
-                if let Err(err) = rpc.submit_batch(&txs).await {
-                    tracing::warn!(%url, %err, txs = txs.len(), "transactions not relayed");
+                let mut relayed = false;
+                for (url, rpc) in urls.iter().zip(&endpoints) {
+                    match rpc.submit_batch(&txs).await {
+                        Ok(_) => {
+                            relayed = true;
+                            break;
+                        }
+                        Err(err) => tracing::debug!(%url, %err, "transactions not taken"),
+                    }
+                }
+                if !relayed {
+                    tracing::warn!(
+                        txs = txs.len(),
+                        "transactions not relayed: no endpoint took them"
+                    );
                 }
             }
             Err(RecvError::Lagged { missed }) => {
@@ -355,12 +390,12 @@ pub struct FollowEngine {
 }
 
 impl FollowEngine {
-    /// A full node of the chain `spec` describes, following `url`.
-    pub fn from_spec(spec: &ChainSpec, url: &str) -> anyhow::Result<FollowEngine> {
+    /// A full node of the chain `spec` describes, following `urls` (in order of preference).
+    pub fn from_spec(spec: &ChainSpec, urls: &[String]) -> anyhow::Result<FollowEngine> {
         let (chain_id, epoch_blocks, genesis) = light_params(spec)?;
         Ok(FollowEngine {
             config: FollowConfig {
-                url: url.to_string(),
+                urls: urls.to_vec(),
                 chain_id,
                 epoch_blocks,
                 fixed_set: Some(genesis),
@@ -373,12 +408,12 @@ impl<R: NodeContext> EngineChoice<R> for FollowEngine {
     type Engine = Follow<R>;
 
     fn build(self, parts: EngineParts<'_, R>) -> anyhow::Result<Self::Engine> {
-        let url = self.config.url.clone();
+        let urls = self.config.urls.clone();
         let admitted = parts.bus.subscribe::<TxsAdmitted>();
         parts
             .ctx
             .child("forward")
-            .spawn(move |_| forward(url, admitted));
+            .spawn(move |_| forward(urls, admitted));
         Follow::new(
             parts.ctx.child("engine"),
             parts.bus,

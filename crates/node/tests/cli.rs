@@ -1220,3 +1220,47 @@ fn light_chapter_session_runs_as_the_book_tells_it() {
     assert_eq!(balance["amount"], "1000000000000000001000", "{text}");
     assert!(node.stop().success());
 }
+
+#[test]
+fn a_full_node_passes_over_an_endpoint_that_lies_and_follows_an_honest_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("validator"));
+    // First in line: an endpoint whose finality proofs are forged.
+    let liar = lying_proxy(&node.rpc, |method, result| {
+        if method == "chain_getFinalityProof" {
+            if let Some(proof) = result["proof"].as_str() {
+                result["proof"] = flip_hex(proof, proof.len() - 3).into();
+            }
+        }
+    });
+    let full = Node::start_with(
+        &dir.path().join("full"),
+        &["--follow", &format!("{liar},{}", node.rpc)],
+    );
+    let block = |rpc: &str, height: u64| {
+        json(&[
+            "query",
+            "block",
+            &height.to_string(),
+            "--rpc",
+            rpc,
+            "--output",
+            "json",
+        ])
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while block(&full.rpc, 4).is_null() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the full node never reached block 4"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for height in 1..=4 {
+        let (ours, theirs) = (block(&full.rpc, height), block(&node.rpc, height));
+        assert_eq!(ours["hash"], theirs["hash"], "block {height}");
+        assert_eq!(ours["header"], theirs["header"], "block {height}");
+    }
+    assert!(full.stop().success());
+    assert!(node.stop().success());
+}

@@ -532,7 +532,8 @@ fn a_validator_joins_lamina_light_follows_from_genesis_and_a_later_full_node_syn
         rpc: free_port(),
         metrics: free_port(),
         p2p: free_port(),
-        follow: Some(urls[0].clone()),
+        // The first endpoint named is down: the full node turns to the next.
+        follow: Some(format!("http://127.0.0.1:{},{}", free_port(), urls[0])),
         child: None,
     };
     full.start(&bootnode);
