@@ -938,10 +938,9 @@ fn book_reference_pages_match_the_binary() {
 
 /// The book's DeFi chapter: its session (`book/src/defi/session.sh`) against a fresh dev
 /// chain, with each step's outcome and the borrower's health as the chapter tells them.
-#[test]
-fn defi_chapter_session_runs_as_the_book_tells_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(dir.path());
+/// `bash` running the book's script `name` (under `book/src/`), with this build's `lamina`
+/// first on the path.
+fn book_session(name: &str) -> Command {
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lamina"))
         .parent()
         .unwrap()
@@ -951,13 +950,21 @@ fn defi_chapter_session_runs_as_the_book_tells_it() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../book/src/defi/session.sh"
-    );
-    let output = Command::new("bash")
-        .arg(script)
-        .env("PATH", path)
+    let mut command = Command::new("bash");
+    command
+        .arg(format!(
+            "{}/../../book/src/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .env("PATH", path);
+    command
+}
+
+#[test]
+fn defi_chapter_session_runs_as_the_book_tells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let output = book_session("defi/session.sh")
         .env("LAMINA_RPC", &node.rpc)
         .output()
         .unwrap();
@@ -1173,23 +1180,8 @@ fn lamina_light_verifies_a_dev_chain_and_names_an_endpoint_that_lies() {
 fn light_chapter_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("validator"));
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lamina"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../book/src/light/session.sh"
-    );
-    let output = Command::new("bash")
-        .arg(script)
+    let output = book_session("light/session.sh")
         .current_dir(dir.path())
-        .env("PATH", path)
         .env("LAMINA_RPC", &node.rpc)
         .env("FULL_PORT", free_port().to_string())
         .env("FULL_METRICS", free_port().to_string())

@@ -190,10 +190,7 @@ impl RpcClient {
         key: &[u8],
     ) -> Result<(Height, lamina_interop::state_proof::StateProof), RpcClientError> {
         let answer = LaminaApiClient::value(&self.http, format!("0x{}", hex::encode(key))).await?;
-        let bytes = hex::decode(answer.proof.trim_start_matches("0x"))
-            .map_err(|e| RpcClientError::Unexpected(format!("proof hex: {e}")))?;
-        let proof = lamina_interop::state_proof::StateProof::decode(&bytes)
-            .map_err(|e| RpcClientError::Unexpected(format!("proof: {e}")))?;
+        let proof = decode_proof(&answer.proof)?;
         Ok((answer.height, proof))
     }
 
@@ -223,12 +220,7 @@ impl RpcClient {
                     "proofs against different heights".into(),
                 ));
             }
-            let bytes = hex::decode(answer.proof.trim_start_matches("0x"))
-                .map_err(|e| RpcClientError::Unexpected(format!("proof hex: {e}")))?;
-            proofs.push(
-                lamina_interop::state_proof::StateProof::decode(&bytes)
-                    .map_err(|e| RpcClientError::Unexpected(format!("proof: {e}")))?,
-            );
+            proofs.push(decode_proof(&answer.proof)?);
         }
         Ok((height, proofs))
     }
@@ -241,10 +233,7 @@ impl RpcClient {
         key: &[u8],
     ) -> Result<(Height, Hash, Option<Vec<u8>>), RpcClientError> {
         let answer = LaminaApiClient::value(&self.http, format!("0x{}", hex::encode(key))).await?;
-        let bytes = hex::decode(answer.proof.trim_start_matches("0x"))
-            .map_err(|e| RpcClientError::Unexpected(format!("proof hex: {e}")))?;
-        let proof = lamina_interop::state_proof::StateProof::decode(&bytes)
-            .map_err(|e| RpcClientError::Unexpected(format!("proof: {e}")))?;
+        let proof = decode_proof(&answer.proof)?;
         let value = lamina_interop::state_proof::verify(&answer.root, key, &proof)
             .map_err(|e| RpcClientError::Unexpected(e.to_string()))?;
         let claimed = match answer.value {
@@ -261,6 +250,14 @@ impl RpcClient {
         }
         Ok((answer.height, answer.root, value))
     }
+}
+
+/// A state proof's hex encoding (`0x` optional), decoded (not verified).
+fn decode_proof(text: &str) -> Result<lamina_interop::state_proof::StateProof, RpcClientError> {
+    let bytes = hex::decode(text.trim_start_matches("0x"))
+        .map_err(|e| RpcClientError::Unexpected(format!("proof hex: {e}")))?;
+    lamina_interop::state_proof::StateProof::decode(&bytes)
+        .map_err(|e| RpcClientError::Unexpected(format!("proof: {e}")))
 }
 
 /// `text` (hex, `0x` optional) decoded as a `T`, limits checked.
