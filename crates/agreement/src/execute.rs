@@ -3,6 +3,10 @@
 //!
 //! ```text
 //! begin-block hooks                                        (sequential)
+//! split:    where the block's conflict components leave    (split.rs, from two threads)
+//!           every thread a share: each thread runs its
+//!           share in order over changes of its own
+//! else
 //! prepare:  decode each call, declare its keys              (parallel)
 //! graph:    tx -> the earlier txs it conflicts with         (graph.rs)
 //! run:      a tx starts once those are done; its changes    (parallel.rs, on the rayon pool)
@@ -19,8 +23,10 @@
 //! as the last earlier writer left it (later writers of the key wait for it), and
 //! transactions that run at the same time touch disjoint keys. A transaction that touches an
 //! undeclared key fails the same way in both (the working set checks the declared set, not
-//! what happened to be written), so declaring too little never makes the two differ. ADR 0031
-//! compares this with the conflict levels it replaced, on hot pools.
+//! what happened to be written), so declaring too little never makes the two differ. A split
+//! is the coarse form of the same rule: conflicting transactions share a component, and a
+//! component runs whole, in block order, on one thread. ADR 0031 compares these with the
+//! conflict levels they replaced, on hot pools.
 
 use std::hash::BuildHasher as _;
 
@@ -36,6 +42,7 @@ use crate::tx::VerifiedTx;
 
 mod graph;
 mod parallel;
+mod split;
 
 use graph::KeyHashes;
 
@@ -57,8 +64,9 @@ pub struct BlockOutput {
 pub enum Mode {
     /// One at a time, in block order: the reference.
     Sequential,
-    /// By the conflict graph on the current rayon pool where that promises to be faster
-    /// (see `graph.rs`), else in block order: the pipeline's mode.
+    /// On the current rayon pool: split by conflict components where every thread gets a
+    /// share (see `split.rs`), else by the conflict graph where that promises to be faster
+    /// (see `graph.rs`), else in block order. The pipeline's mode.
     Parallel,
     /// By the conflict graph whatever the block's shape or the pool's size: for measuring
     /// the graph where [`Mode::Parallel`] would not choose it.
@@ -89,8 +97,13 @@ struct Changes {
 
 impl Changes {
     fn new(capacity: usize) -> Changes {
+        Changes::with_hasher(hashbrown::DefaultHashBuilder::default(), capacity)
+    }
+
+    /// Changes whose keys hash as another's do (so shards can be merged as they are).
+    fn with_hasher(hasher: hashbrown::DefaultHashBuilder, capacity: usize) -> Changes {
         Changes {
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            hasher,
             shards: (0..SHARDS)
                 .map(|_| HashTable::with_capacity(capacity / SHARDS))
                 .collect(),
@@ -160,13 +173,19 @@ struct Layered<'a> {
     changes: &'a Changes,
 }
 
-impl StateView for Layered<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        let hash = Changes::hash(&self.changes.hasher, key);
+impl Layered<'_> {
+    /// The value of `key`, whose hash by the changes' hasher is `hash`.
+    fn get_hashed(&self, hash: u64, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         match Changes::find(&self.changes.shards[Changes::shard(hash)], hash, key) {
             Some(change) => Ok(change.value.clone()),
             None => self.base.get(key),
         }
+    }
+}
+
+impl StateView for Layered<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.get_hashed(Changes::hash(&self.changes.hasher, key), key)
     }
 }
 
@@ -182,49 +201,64 @@ pub fn execute_block(
     let mut changes = Changes::new(4 * txs.len() + 64);
     changes.absorb(runtime.begin_block(env, state)?);
 
-    // Too few threads to pay for the graph, or a block too small to share: parallel mode
-    // has nothing to gain, and in order it prepares each call as it runs it.
-    let mode = match mode {
-        Mode::Parallel
-            if !graph::could_pay(rayon::current_num_threads()) || txs.len() < SMALL_BLOCK =>
-        {
-            Mode::Sequential
+    let threads = rayon::current_num_threads();
+    // Split into one share per thread by conflict components, where that pays (split.rs).
+    let split = match mode {
+        Mode::Parallel if threads >= 2 && txs.len() >= SMALL_BLOCK => {
+            split::run(runtime, env, txs, state, &mut changes, threads)
         }
+        _ => None,
+    };
+    // Else too few threads to pay for the graph, or a block too small to share: parallel
+    // mode has nothing to gain, and in order it prepares each call as it runs it.
+    let mode = match mode {
+        Mode::Parallel if !graph::could_pay(threads) || txs.len() < SMALL_BLOCK => Mode::Sequential,
         mode => mode,
     };
-    let results = match mode {
-        Mode::Sequential => in_order(
-            runtime,
-            env,
-            txs,
-            txs.iter().map(|tx| runtime.prepare(tx)),
-            state,
-            &mut changes,
-        )?,
-        Mode::Parallel | Mode::Graph => {
-            let hasher = &changes.hasher;
-            let (prepared, keys): (Vec<PreparedTx>, Vec<KeyHashes>) = txs
-                .par_chunks(CHUNK)
-                .flat_map_iter(|chunk| {
-                    measure(Stage::Execution, || {
-                        chunk
-                            .iter()
-                            .map(|tx| {
-                                let prepared = runtime.prepare(tx);
-                                // Warm the snapshot while the order is not yet known: these
-                                // loads are independent, so the memory system overlaps them.
-                                for key in prepared.access.writes().chain(prepared.access.reads()) {
-                                    state.prefetch(key);
-                                }
-                                let keys = KeyHashes::of(&prepared, hasher);
-                                (prepared, keys)
-                            })
-                            .collect::<Vec<_>>()
+    // A split block's changes are many: sort them on all threads.
+    let sort = if split.is_some() {
+        Mode::Parallel
+    } else {
+        mode
+    };
+    let results = match (split, mode) {
+        (Some(results), _) => results?,
+        (None, mode) => match mode {
+            Mode::Sequential => in_order(
+                runtime,
+                env,
+                txs,
+                txs.iter().map(|tx| runtime.prepare(tx)),
+                state,
+                &mut changes,
+            )?,
+            Mode::Parallel | Mode::Graph => {
+                let hasher = &changes.hasher;
+                let (prepared, keys): (Vec<PreparedTx>, Vec<KeyHashes>) = txs
+                    .par_chunks(CHUNK)
+                    .flat_map_iter(|chunk| {
+                        measure(Stage::Execution, || {
+                            chunk
+                                .iter()
+                                .map(|tx| {
+                                    let prepared = runtime.prepare(tx);
+                                    // Warm the snapshot while the order is not yet known: these
+                                    // loads are independent, so the memory system overlaps them.
+                                    for key in
+                                        prepared.access.writes().chain(prepared.access.reads())
+                                    {
+                                        state.prefetch(key);
+                                    }
+                                    let keys = KeyHashes::of(&prepared, hasher);
+                                    (prepared, keys)
+                                })
+                                .collect::<Vec<_>>()
+                        })
                     })
-                })
-                .unzip();
-            parallel::run(runtime, env, txs, state, prepared, keys, &mut changes, mode)?
-        }
+                    .unzip();
+                parallel::run(runtime, env, txs, state, prepared, keys, &mut changes, mode)?
+            }
+        },
     };
 
     let mut fees = FeeTotals::default();
@@ -240,7 +274,7 @@ pub fn execute_block(
     };
     let (end, validators) = runtime.end_block(env, fees, &view)?;
     changes.absorb(end);
-    let delta = StateDelta::from_changes(changes.into_sorted(mode));
+    let delta = StateDelta::from_changes(changes.into_sorted(sort));
     Ok(BlockOutput {
         receipts,
         delta,

@@ -47,6 +47,26 @@ impl KeyHashes {
         }
     }
 
+    /// The declared keys' hashes alone, for splitting a block by components (where a
+    /// collision only joins two components); `None` if the transaction may touch everything.
+    pub(super) fn declared(
+        tx: &PreparedTx,
+        hasher: &hashbrown::DefaultHashBuilder,
+    ) -> Option<KeyHashes> {
+        let access = &tx.access;
+        if access.is_everything() {
+            return None;
+        }
+        let mut hashes: Vec<u64> = access.reads().map(|k| hasher.hash_one(k)).collect();
+        let reads = hashes.len();
+        hashes.extend(access.writes().map(|k| hasher.hash_one(k)));
+        Some(KeyHashes {
+            alone: false,
+            hashes,
+            reads,
+        })
+    }
+
     /// Where `hash` is among the declared keys.
     pub(super) fn position(&self, hash: u64) -> Option<usize> {
         self.hashes.iter().position(|h| *h == hash)

@@ -35,6 +35,8 @@ enum CounterCall {
     Global,
     /// Writes counter `n` without declaring it.
     Sneaky(u8),
+    /// Reads counter `from` (declared as a read) into counter `to` (declared as a write).
+    Copy(u8, u8),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,19 +71,32 @@ impl Module for Counters {
             CounterCall::Add(n) => AccessSet::new().write(counter_key(*n)),
             CounterCall::Global => AccessSet::everything(),
             CounterCall::Sneaky(_) => AccessSet::new(),
+            CounterCall::Copy(from, to) => AccessSet::new()
+                .read(counter_key(*from))
+                .write(counter_key(*to)),
         }
     }
 
     fn call(&self, call: CounterCall, ctx: &mut Context<'_, '_, Self>) -> Result<(), CounterError> {
+        let read = |ctx: &mut Context<'_, '_, Self>, key: &[u8]| -> Result<u64, CounterError> {
+            Ok(match ctx.state().get(key)? {
+                Some(bytes) => codec::decode_limited::<u64>(&bytes, "counter", 8)
+                    .map_err(lamina_interop::module::StateError::from)?,
+                None => 0,
+            })
+        };
+        if let CounterCall::Copy(from, to) = call {
+            let value = read(ctx, &counter_key(from))?;
+            ctx.state().set(&counter_key(to), codec::encode(&value))?;
+            ctx.emit(&value)?;
+            return Ok(());
+        }
         let (key, n) = match call {
             CounterCall::Add(n) | CounterCall::Sneaky(n) => (counter_key(n), n as u64),
             CounterCall::Global => (SHARED.key(), 1000),
+            CounterCall::Copy(..) => unreachable!("handled above"),
         };
-        let old = match ctx.state().get(&key)? {
-            Some(bytes) => codec::decode_limited::<u64>(&bytes, "counter", 8)
-                .map_err(lamina_interop::module::StateError::from)?,
-            None => 0,
-        };
+        let old = read(ctx, &key)?;
         ctx.state().set(&key, codec::encode(&(old + n + 1)))?;
         ctx.emit(&(old + n + 1))?;
         Ok(())
@@ -647,8 +662,8 @@ fn a_large_block_run_by_the_graph_equals_sequential() {
     }
 }
 
-/// Blocks from many senders over 1 to 200 counters, with undeclared writes and barriers now
-/// and then: parallel mode on two and four threads (in order, or by the graph where it pays)
+/// Blocks from many senders over 1 to 200 counters, with undeclared writes, reads of
+/// counters others write, and barriers now and then: parallel mode on two and four threads (in order, or by the graph where it pays)
 /// equals sequential, receipts and delta.
 #[test]
 fn parallel_mode_equals_sequential_on_blocks_of_every_contention() {
@@ -656,6 +671,7 @@ fn parallel_mode_equals_sequential_on_blocks_of_every_contention() {
     let senders = 240u64;
     let state = funded_state(&runtime, &accounts(senders), 1_000_000, &[]).unwrap();
     let block_env = env(CHAIN, 1, PROPOSER);
+    let mut split_blocks = 0;
     let pools: Vec<rayon::ThreadPool> = [2, 4]
         .into_iter()
         .map(|n| {
@@ -680,6 +696,12 @@ fn parallel_mode_equals_sequential_on_blocks_of_every_contention() {
                     let call = match r % 100 {
                         0 if round % 2 == 0 => CounterCall::Global,
                         1 => CounterCall::Sneaky((r >> 8) as u8),
+                        // A read of a counter another transaction writes: the two must share
+                        // a component (the copy's target lies past the counters drawn).
+                        2..=9 => CounterCall::Copy(
+                            ((r >> 16) % counters) as u8,
+                            (201 + (r >> 24) % 50) as u8,
+                        ),
                         _ => CounterCall::Add(((r >> 16) % counters) as u8),
                     };
                     verified(counter(&runtime, s, call))
@@ -687,11 +709,66 @@ fn parallel_mode_equals_sequential_on_blocks_of_every_contention() {
                 .collect();
             let sequential =
                 execute_block(&runtime, &block_env, &txs, &state, Mode::Sequential).unwrap();
+            let splits = split::SPLITS.load(std::sync::atomic::Ordering::Relaxed);
             for pool in &pools {
                 let parallel = pool
                     .install(|| execute_block(&runtime, &block_env, &txs, &state, Mode::Parallel));
                 assert_eq!(sequential, parallel.unwrap(), "{counters} counters");
             }
+            split_blocks += split::SPLITS.load(std::sync::atomic::Ordering::Relaxed) - splits;
         }
     }
+    // Blocks of many counters without a barrier are split (other tests may split too, so
+    // this counts at least this test's).
+    assert!(split_blocks >= 10, "only {split_blocks} blocks were split");
+}
+
+fn key_hashes(runtime: &Runtime, calls: &[CounterCall]) -> Vec<KeyHashes> {
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    calls
+        .iter()
+        .enumerate()
+        .map(|(s, call)| {
+            let prepared = runtime.prepare(&verified(counter(runtime, s as u64, call.clone())));
+            match KeyHashes::declared(&prepared, &hasher) {
+                Some(keys) => keys,
+                None => unreachable!("no call here touches everything"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_split_keeps_each_component_whole_and_declines_a_block_one_component_holds() {
+    let runtime = runtime();
+    // Counters 0..8, each touched by eight senders.
+    let calls: Vec<CounterCall> = (0..64).map(|s| CounterCall::Add((s % 8) as u8)).collect();
+    let shares = split::plan(&key_hashes(&runtime, &calls), 2).unwrap();
+    assert_eq!(shares.len(), 2);
+    assert_eq!(shares[0].len(), 32);
+    for share in &shares {
+        assert!(
+            share.windows(2).all(|w| w[0] < w[1]),
+            "block order in a share"
+        );
+        let counters: std::collections::BTreeSet<u64> =
+            share.iter().map(|&t| t as u64 % 8).collect();
+        for other in shares.iter().filter(|o| *o != share) {
+            assert!(other.iter().all(|&t| !counters.contains(&(t as u64 % 8))));
+        }
+    }
+    // Every transaction on one counter: one component, nothing to split.
+    let hot: Vec<CounterCall> = (0..64).map(|_| CounterCall::Add(0)).collect();
+    assert!(split::plan(&key_hashes(&runtime, &hot), 2).is_none());
+    // Three quarters on one counter: the heavier share would hold 3/4, a speed-up of
+    // 1.33 x at most, above the 1.25 x a split must promise.
+    let mostly: Vec<CounterCall> = (0..64)
+        .map(|s| CounterCall::Add(if s % 4 == 0 { s as u8 } else { 0 }))
+        .collect();
+    assert!(split::plan(&key_hashes(&runtime, &mostly), 2).is_some());
+    // Seven eighths: 1.14 x at most, declined.
+    let most: Vec<CounterCall> = (0..64)
+        .map(|s| CounterCall::Add(if s % 8 == 0 { s as u8 } else { 0 }))
+        .collect();
+    assert!(split::plan(&key_hashes(&runtime, &most), 2).is_none());
 }
