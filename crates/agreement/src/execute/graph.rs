@@ -15,6 +15,8 @@ use std::hash::BuildHasher as _;
 
 use hashbrown::HashTable;
 
+use lamina_interop::module::AccessSet;
+
 use crate::runtime::PreparedTx;
 
 /// A transaction's declared keys as hashes: its reads, then its writes.
@@ -50,10 +52,9 @@ impl KeyHashes {
     /// The declared keys' hashes alone, for splitting a block by components (where a
     /// collision only joins two components); `None` if the transaction may touch everything.
     pub(super) fn declared(
-        tx: &PreparedTx,
+        access: &AccessSet,
         hasher: &hashbrown::DefaultHashBuilder,
     ) -> Option<KeyHashes> {
-        let access = &tx.access;
         if access.is_everything() {
             return None;
         }

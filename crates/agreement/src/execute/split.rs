@@ -209,8 +209,8 @@ pub(super) fn run(
 }
 
 /// Each transaction's declared keys, hashed, on all threads; `None` if one may touch
-/// everything. The prepared calls are dropped where they were made: each share prepares
-/// its calls again as it runs them, while their data is hot (ADR 0031).
+/// everything. The declared sets are dropped where they were made: each share prepares its
+/// calls again as it runs them, while their data is hot (ADR 0031).
 fn declared(
     runtime: &Runtime,
     txs: &[VerifiedTx],
@@ -222,7 +222,7 @@ fn declared(
             measure(Stage::Execution, || {
                 chunk
                     .iter()
-                    .map(|tx| KeyHashes::declared(&runtime.prepare(tx), hasher))
+                    .map(|tx| KeyHashes::declared(&runtime.declare(tx), hasher))
                     .collect::<Vec<_>>()
             })
         })

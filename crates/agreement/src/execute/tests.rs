@@ -729,8 +729,8 @@ fn key_hashes(runtime: &Runtime, calls: &[CounterCall]) -> Vec<KeyHashes> {
         .iter()
         .enumerate()
         .map(|(s, call)| {
-            let prepared = runtime.prepare(&verified(counter(runtime, s as u64, call.clone())));
-            match KeyHashes::declared(&prepared, &hasher) {
+            let access = runtime.declare(&verified(counter(runtime, s as u64, call.clone())));
+            match KeyHashes::declared(&access, &hasher) {
                 Some(keys) => keys,
                 None => unreachable!("no call here touches everything"),
             }

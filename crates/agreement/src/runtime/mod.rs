@@ -337,6 +337,19 @@ impl Runtime {
         }
     }
 
+    /// The keys `tx` declares, as [`Runtime::prepare`] declares them but unsorted (a key may
+    /// appear twice): enough to plan a block's split, without sorting the set.
+    pub(crate) fn declare(&self, tx: &VerifiedTx) -> AccessSet {
+        let body = &tx.tx.body;
+        let access = self
+            .modules
+            .get(body.module as usize)
+            .and_then(|module| module.prepare(body.call.as_ref(), &tx.sender).ok())
+            .map(|prepared| prepared.access)
+            .unwrap_or_default();
+        access.write(accounts::account_key(&tx.sender))
+    }
+
     /// Runs one transaction over `state`. An error means the state could not be read; a
     /// failing transaction is an `Ok` with a failed receipt.
     pub(crate) fn apply(
