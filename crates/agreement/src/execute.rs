@@ -141,6 +141,24 @@ impl Changes {
         }
     }
 
+    /// Adds changes already hashed by this hasher and grouped by shard, each shard on its
+    /// own thread, in the order each group gives them.
+    fn merge_by_shard<I>(&mut self, by_shard: Vec<I>)
+    where
+        I: IntoIterator<Item = Hashed> + Send,
+    {
+        self.shards
+            .par_iter_mut()
+            .zip(by_shard)
+            .for_each(|(shard, hashed)| {
+                measure(Stage::Execution, || {
+                    for change in hashed {
+                        Changes::insert(shard, change);
+                    }
+                })
+            });
+    }
+
     /// Every change, sorted by key.
     fn into_sorted(self, mode: Mode) -> Vec<StateChange> {
         // Keys are unique here; sorting leaves `from_changes` a single sorted run.

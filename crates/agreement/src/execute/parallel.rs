@@ -27,7 +27,6 @@ use lamina_interop::block::Receipt;
 use lamina_interop::module::{Env, StateError, StateView};
 use lamina_interop::profile::{measure, Stage};
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
 use super::graph::{Graph, KeyHashes, NONE};
 use super::{in_order, Changes, Hashed, Layered, Mode, CHUNK, SHARDS, SMALL_BLOCK};
@@ -333,15 +332,5 @@ fn merge(outputs: Vec<Output>, changes: &mut Changes, results: &mut Vec<(Receipt
             by_shard[Changes::shard(hashed.0)].push(hashed);
         }
     }
-    changes
-        .shards
-        .par_iter_mut()
-        .zip(by_shard)
-        .for_each(|(shard, hashed)| {
-            measure(Stage::Execution, || {
-                for change in hashed {
-                    Changes::insert(shard, change);
-                }
-            })
-        });
+    changes.merge_by_shard(by_shard);
 }

@@ -186,20 +186,13 @@ pub(super) fn run(
     if let Some((_, error)) = first_failure {
         return Some(Err(error));
     }
-    changes
-        .shards
-        .par_iter_mut()
-        .zip(by_shard)
-        .for_each(|(shard, owns)| {
-            measure(Stage::Execution, || {
-                // The shares wrote disjoint keys: the order between them does not matter.
-                for own in owns {
-                    for change in own {
-                        Changes::insert(shard, change);
-                    }
-                }
-            })
-        });
+    // The shares wrote disjoint keys: the order between them does not matter.
+    changes.merge_by_shard(
+        by_shard
+            .into_iter()
+            .map(|owns| owns.into_iter().flatten())
+            .collect(),
+    );
     let mut ordered = Vec::with_capacity(n);
     for result in results {
         // Every share ran all its transactions, or one failed and returned above.
