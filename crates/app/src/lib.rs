@@ -11,6 +11,7 @@
 
 pub mod dex;
 pub mod insurance;
+pub mod interchain;
 pub mod lending;
 pub mod light;
 pub mod liquid_staking;

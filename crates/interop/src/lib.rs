@@ -11,6 +11,7 @@ pub mod codec;
 pub mod crypto;
 pub mod finality;
 pub mod hash;
+pub mod interchain;
 pub mod light;
 pub mod messages;
 pub mod module;

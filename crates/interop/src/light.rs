@@ -251,6 +251,42 @@ impl LightClient {
         })
     }
 
+    /// A client that continues one whose state was stored between uses (an on-chain client
+    /// keeps its latest verified block and its proven sets in state): `latest` as the
+    /// checkpoint, and `later`, sets of the epochs after the checkpoint's that an earlier
+    /// [`LightClient::prove_next_set`] proved. Each must be well formed and of the epoch after
+    /// the one before it.
+    pub fn resume(
+        params: LightParams,
+        latest: Checkpoint,
+        later: impl IntoIterator<Item = ValidatorSet>,
+        now: Timestamp,
+    ) -> Result<LightClient, LightError> {
+        let mut client = LightClient::new(params, latest, now)?;
+        for set in later {
+            let expected = client.known_epoch() + 1;
+            if set.epoch != expected {
+                return Err(LightError::StaleSet {
+                    expected,
+                    got: set.epoch,
+                });
+            }
+            if !set.is_well_formed() {
+                return Err(FinalityError::BadSet {
+                    detail: "keys not ascending and unique".into(),
+                }
+                .into());
+            }
+            client.sets.insert(set.epoch, set);
+        }
+        Ok(client)
+    }
+
+    /// The sets the client knows, oldest epoch first.
+    pub fn sets(&self) -> impl Iterator<Item = &ValidatorSet> {
+        self.sets.values()
+    }
+
     /// The chain's parameters.
     pub fn params(&self) -> &LightParams {
         &self.params

@@ -16,6 +16,7 @@
 
 mod byzantine;
 pub mod defi;
+pub mod interchain;
 mod light;
 mod record;
 mod validator;

@@ -73,6 +73,21 @@ pub trait Ledger: Send + Sync + 'static {
         amount: u128,
     ) -> Result<(), LedgerError>;
 
+    /// Registers a new asset `asset` with no supply, which `module` may mint and burn (the
+    /// vouchers of assets from other chains). Refused when the asset exists; by default, a
+    /// ledger creates no assets.
+    fn create_asset(
+        &self,
+        _state: &mut WorkingSet<'_>,
+        _module: &str,
+        asset: u32,
+        _symbol: &str,
+    ) -> Result<(), LedgerError> {
+        Err(LedgerError::Refused(format!(
+            "this ledger creates no assets (asked for {asset})"
+        )))
+    }
+
     /// Adds to `access` the key of `account`'s balance of `asset`, for a call that moves it.
     fn balance_access(&self, access: AccessSet, asset: u32, account: &Address) -> AccessSet;
 

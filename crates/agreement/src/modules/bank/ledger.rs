@@ -3,7 +3,9 @@
 use lamina_interop::module::{AccessSet, Ledger, LedgerError, WorkingSet};
 use lamina_interop::Address;
 
-use super::{balance_key, burn, mint, mint_access, read_balance, transfer, Bank, BankError};
+use super::{
+    balance_key, burn, create_asset, mint, mint_access, read_balance, transfer, Bank, BankError,
+};
 
 impl From<BankError> for LedgerError {
     fn from(err: BankError) -> LedgerError {
@@ -64,6 +66,16 @@ impl Ledger for Bank {
         amount: u128,
     ) -> Result<(), LedgerError> {
         Ok(burn(state, module, asset, from, amount)?)
+    }
+
+    fn create_asset(
+        &self,
+        state: &mut WorkingSet<'_>,
+        module: &str,
+        asset: u32,
+        symbol: &str,
+    ) -> Result<(), LedgerError> {
+        Ok(create_asset(state, module, asset, symbol)?)
     }
 
     fn balance_access(&self, access: AccessSet, asset: u32, account: &Address) -> AccessSet {

@@ -108,6 +108,9 @@ pub enum BankError {
     /// State access failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// An asset created twice.
+    #[error("asset {0} exists")]
+    AssetExists(AssetId),
 }
 
 impl ModuleError for BankError {
@@ -119,6 +122,7 @@ impl ModuleError for BankError {
             BankError::NotMinter { .. } => 4,
             BankError::Genesis(_) => 5,
             BankError::State(_) => 6,
+            BankError::AssetExists(_) => 7,
         }
     }
 }
@@ -299,6 +303,34 @@ pub(crate) fn burn_collected(
     amount: u128,
 ) -> Result<(), BankError> {
     adjust_supply(state, asset, |s| s.checked_sub(amount))
+}
+
+/// Registers `asset` with no supply and `module` as its one minter; refused when it exists.
+/// Its symbol is cut to 16 bytes; it shows 0 decimals until the chain says otherwise.
+pub fn create_asset(
+    state: &mut WorkingSet<'_>,
+    module: &str,
+    asset: AssetId,
+    symbol: &str,
+) -> Result<(), BankError> {
+    if asset == NATIVE || ASSETS.get(state, &asset)?.is_some() {
+        return Err(BankError::AssetExists(asset));
+    }
+    let mut symbol = symbol.to_string();
+    while symbol.len() > 16 {
+        symbol.pop();
+    }
+    ASSETS.set(
+        state,
+        &asset,
+        &AssetInfo {
+            symbol,
+            decimals: 0,
+        },
+    )?;
+    SUPPLY.set(state, &asset, &0)?;
+    MINTERS.set(state, &(asset, module.to_string()), &())?;
+    Ok(())
 }
 
 /// The keys [`mint`] and [`burn`] touch besides the account's balance, for access sets.
