@@ -21,12 +21,14 @@
 //! ```text
 //! commit_payload(p) = sha256(sha256(source_port) | sha256(dest_port) | sha256(version)
 //!                            | sha256(encoding) | sha256(value))
-//! commit_packet(k)  = sha256(0x02 | sha256(dest_client) | sha256(LE64(timeout))
+//! commit_packet(k)  = sha256(0x02 | sha256(dest_client) | sha256(BE64(timeout))
 //!                            | sha256(commit_payload(p_1) | ... | commit_payload(p_n)))
 //! commit_ack(a)     = sha256(0x02 | sha256(ack_1) | ... | sha256(ack_n))
 //! ```
 //!
-//! An application that fails answers with the error acknowledgement alone, whose one element
+//! The timeout is hashed as 8 big-endian bytes, as ibc-go does (`Uint64ToBigEndian`); some
+//! prose of the specification says little-endian, and the golden vectors in
+//! `tests/it/interchain.rs` settle it. An application that fails answers with the error acknowledgement alone, whose one element
 //! is [`ERROR_ACK`] = `sha256("UNIVERSAL_ERROR_ACKNOWLEDGEMENT")`.
 //!
 //! # Keys
@@ -254,7 +256,7 @@ pub fn commit_packet(packet: &Packet) -> Hash {
     let mut buf = Vec::with_capacity(1 + 3 * 32);
     buf.push(0x02);
     buf.extend_from_slice(&Hash::of(packet.dest_client.as_str().as_bytes()).0);
-    buf.extend_from_slice(&Hash::of(&packet.timeout.to_le_bytes()).0);
+    buf.extend_from_slice(&Hash::of(&packet.timeout.to_be_bytes()).0);
     buf.extend_from_slice(&Hash::of(&payloads).0);
     Hash::of(&buf)
 }

@@ -4,5 +4,6 @@
 
 mod codec_props;
 mod conformance;
+mod interchain;
 mod light;
 mod signatures;
