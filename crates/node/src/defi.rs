@@ -1,11 +1,13 @@
 //! The application layer's DeFi modules in a chain's presets: an `oracle` fed by alice, a
 //! `dex` with a LAM/quote pool from dave, a `lending` market in each asset, and two
 //! `insurance` pools in the quote asset, one decided by its underwriters' vote and one paid
-//! on lending's bad debt ([`Chain::defi`]). Lamina's own dev chain adds them with a dollar (asset 1) as the quote.
+//! on lending's bad debt ([`Chain::defi`]). Lamina's own dev chain adds them with a dollar (asset 1) as the quote,
+//! and the `interchain` module ([`Chain::interchain`]).
 
 use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank, NATIVE};
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
 use lamina_app::insurance::{Insurance, InsuranceGenesis, PoolGenesis, Trigger};
+use lamina_app::interchain::{Interchain, InterchainGenesis};
 use lamina_app::lending::{Lending, LendingGenesis, MarketConfig, MarketGenesis};
 use lamina_app::liquid_staking::{LiquidStaking, LiquidStakingGenesis, Params as LiquidParams};
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleGenesis, Params as OracleParams, ONE};
@@ -35,7 +37,20 @@ pub(crate) fn compose(chain: Chain) -> Chain {
             .collect(),
         minters: Vec::new(),
     };
-    chain.asset(usd).defi(USD)
+    chain.asset(usd).defi(USD).interchain()
+}
+
+impl Chain {
+    /// Adds the `interchain` module (clients of other chains, packets, token transfer) with
+    /// alice as its authority in the presets: she may recover an expired or frozen client and
+    /// set rate limits.
+    pub fn interchain(self) -> Chain {
+        let genesis = InterchainGenesis {
+            authority: Some(dev_account("alice")),
+            ..InterchainGenesis::default()
+        };
+        self.module(Interchain::new(Bank), genesis)
+    }
 }
 
 impl Chain {

@@ -960,6 +960,37 @@ fn book_session(name: &str) -> Command {
     command
 }
 
+/// The book's interchain chapter: the module's rules, a rate limit set by the authority, and
+/// a transfer through a client that does not exist, refused with the module's code.
+#[test]
+fn interchain_chapter_session_runs_as_the_book_tells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let output = book_session("interchain/session.sh")
+        .env("LAMINA_RPC", &node.rpc)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let outcomes: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("outcome: "))
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{text}");
+    assert_eq!(outcomes[0], "Success", "{text}");
+    // The interchain module's code 1: no such client.
+    assert!(
+        outcomes[1].contains("code: 1,") || outcomes[1].contains("code: 1 "),
+        "{text}"
+    );
+    assert!(text.contains("\"max_timeout_s\": 86400"), "{text}");
+    assert!(text.contains("\"window_blocks\": 600"), "{text}");
+}
+
 #[test]
 fn defi_chapter_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
