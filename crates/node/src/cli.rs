@@ -76,6 +76,9 @@ enum Command {
     /// Follow a chain from one untrusted JSON-RPC endpoint as a light client, and answer
     /// balances and queries with values verified against the validators' signatures.
     Light(crate::light::LightArgs),
+    /// Relay packets, acknowledgements and timeouts between two chains with the interchain
+    /// module, creating and registering clients of each other when none link them.
+    Relay(crate::relay::RelayArgs),
     /// The node's database.
     Db {
         #[command(subcommand)]
@@ -511,6 +514,7 @@ pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
         } => tokio_runtime()?.block_on(query(command, &rpc, output)),
         Command::Db { command } => db(command),
         Command::Light(args) => crate::light::run(args, &chain),
+        Command::Relay(args) => crate::relay::run(args, &chain),
         Command::Bench(args) => {
             // QMDB warns that a new database is empty: expected here.
             init_logging("warn,commonware_storage=error");

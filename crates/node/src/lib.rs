@@ -31,6 +31,7 @@ mod metrics;
 mod network;
 mod node;
 pub mod ports;
+mod relay;
 mod scaffold;
 mod spec;
 mod testnet;

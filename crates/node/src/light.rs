@@ -117,7 +117,7 @@ fn client(spec: &ChainSpec, trusting_period: Option<u64>) -> anyhow::Result<Ligh
 
 /// Two thirds of the unbonding period, at the spec's block time, on a proof-of-stake chain;
 /// no limit where the validators are fixed by the spec.
-fn default_trusting_period_ms(spec: &ChainSpec) -> anyhow::Result<u64> {
+pub(crate) fn default_trusting_period_ms(spec: &ChainSpec) -> anyhow::Result<u64> {
     let Some(params) = spec.staking()?.and_then(|section| section.params) else {
         return Ok(u64::MAX);
     };

@@ -47,6 +47,8 @@
 //! interchain/counterparty/ | id             -> Counterparty { client, prefix }
 //! interchain/next_sequence/ | id            -> u64 (the next packet's sequence)
 //! interchain/p/ | path                      -> commitment, receipt, ack (interop::interchain)
+//! interchain/sent/ | (id, seq)              -> Packet, while pending (for relayers)
+//! interchain/ack/ | (id, seq)               -> Acknowledgement written (for relayers)
 //! interchain/escrow/ | (id, asset)          -> u128 escrowed for transfers through the client
 //! interchain/voucher/ | denom               -> asset id of the voucher
 //! interchain/denom/ | asset                 -> the voucher's denom
@@ -80,7 +82,7 @@ use serde::{Deserialize, Serialize};
 pub use event::InterchainEvent;
 pub use genesis::InterchainGenesis;
 pub use packet::send_packet;
-pub use query::{InterchainQuery, InterchainResponse};
+pub use query::{ClientInfo, InterchainQuery, InterchainResponse};
 pub use transfer::{escrow_account, native_denom, TransferPort};
 
 /// The module's name, and the minter of vouchers.
@@ -176,6 +178,14 @@ pub const COUNTERPARTIES: StateMap<String, Counterparty> =
     StateMap::new(b"interchain/counterparty/");
 /// The next sequence per client.
 pub const NEXT_SEQUENCE: StateMap<String, u64> = StateMap::new(b"interchain/next_sequence/");
+/// Packets sent and not yet settled, by source client and sequence: what a relayer reads to
+/// relay them (not provable; deleted with the commitment).
+pub const SENT: StateMap<(String, u64), lamina_interop::interchain::Packet> =
+    StateMap::new(b"interchain/sent/");
+/// Acknowledgements written, by destination client and sequence: what a relayer carries
+/// back (the provable ack path holds only their commitment).
+pub const ACKS: StateMap<(String, u64), lamina_interop::interchain::Acknowledgement> =
+    StateMap::new(b"interchain/ack/");
 /// Escrowed per client and asset.
 pub const ESCROW: StateMap<(String, u32), u128> = StateMap::new(b"interchain/escrow/");
 /// Voucher assets by denom.

@@ -12,7 +12,9 @@ use lamina_interop::state_proof::{self, StateProof};
 use lamina_interop::Height;
 
 use super::client::{active, verified_root};
-use super::{Counterparty, InterchainError, COUNTERPARTIES, HEADERS, NEXT_SEQUENCE, PARAMS};
+use super::{
+    Counterparty, InterchainError, ACKS, COUNTERPARTIES, HEADERS, NEXT_SEQUENCE, PARAMS, SENT,
+};
 
 /// The state key of `path` on this chain.
 pub(super) fn local_key(path: &[u8]) -> Vec<u8> {
@@ -97,6 +99,7 @@ pub fn send_packet(
         &local_key(&commitment_path(source_client, sequence)),
         commit_packet(&packet).0.to_vec(),
     )?;
+    SENT.set(state, &(source_client.to_string(), sequence), &packet)?;
     Ok(packet)
 }
 
@@ -190,6 +193,7 @@ pub fn recv(
         &local_key(&ack_path(client, packet.sequence)),
         commit_ack(&ack).0.to_vec(),
     )?;
+    ACKS.set(state, &(client.to_string(), packet.sequence), &ack)?;
     Ok(Received { ack, refused })
 }
 
@@ -209,6 +213,7 @@ fn take_commitment(state: &mut WorkingSet<'_>, packet: &Packet) -> Result<(), In
         return Err(InterchainError::CommitmentMismatch(packet.sequence));
     }
     state.delete(&key)?;
+    SENT.remove(state, &(packet.source_client.to_string(), packet.sequence))?;
     Ok(())
 }
 

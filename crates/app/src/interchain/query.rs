@@ -1,6 +1,8 @@
 //! What clients can ask the module, answered from committed state.
 
-use lamina_interop::interchain::{ack_path, commitment_path, receipt_path};
+use lamina_interop::interchain::{
+    ack_path, commitment_path, receipt_path, Acknowledgement, Packet,
+};
 use lamina_interop::module::StateView;
 use lamina_interop::{ChainId, Hash, Height, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -8,9 +10,14 @@ use serde::{Deserialize, Serialize};
 use super::packet::local_key;
 use super::transfer::escrow_account;
 use super::{
-    Counterparty, InterchainError, Params, RateLimit, CLIENTS, COUNTERPARTIES, DENOMS, ESCROW,
-    HEADERS, LIMITS, NEXT_SEQUENCE, PARAMS, ROOTS, VOUCHERS,
+    Counterparty, InterchainError, Params, RateLimit, ACKS, CLIENTS, COUNTERPARTIES, DENOMS,
+    ESCROW, HEADERS, LIMITS, NEXT_SEQUENCE, PARAMS, ROOTS, SENT, VOUCHERS,
 };
+
+/// Most packets one `pending` query returns.
+const MAX_PENDING: u32 = 256;
+/// Most sequences one `pending` query looks at.
+const MAX_SCAN: u64 = 4096;
 
 /// A query. As JSON: `{"client": {"client": "client-0"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +44,19 @@ pub enum InterchainQuery {
         client: String,
         /// The sequence.
         sequence: u64,
+    },
+    /// Packets sent through `client` and not yet settled, by ascending sequence after
+    /// `after`: at most `limit` (64 by default, 256 at most), looking at most 4,096
+    /// sequences ahead.
+    Pending {
+        /// The source client.
+        client: String,
+        /// Only sequences above this.
+        #[serde(default)]
+        after: u64,
+        /// The most packets.
+        #[serde(default)]
+        limit: Option<u32>,
     },
     /// What is escrowed for transfers through a client, of an asset, and where.
     Escrow {
@@ -110,6 +130,17 @@ pub enum InterchainResponse {
         received: bool,
         /// The ack commitment written here.
         ack: Option<Hash>,
+        /// The acknowledgement written here.
+        acknowledgement: Option<Acknowledgement>,
+    },
+    /// Pending packets.
+    Pending {
+        /// The packets, by ascending sequence.
+        packets: Vec<Packet>,
+        /// The highest sequence looked at: ask again after it for more.
+        scanned_to: u64,
+        /// The next sequence the client will give.
+        next_sequence: u64,
     },
     /// The escrow.
     Escrow {
@@ -177,7 +208,35 @@ pub(super) fn answer(
                 .get(&local_key(&receipt_path(&client, sequence)))?
                 .is_some(),
             ack: hash_at(state, &local_key(&ack_path(&client, sequence)))?,
+            acknowledgement: ACKS.get_committed(state, &(client, sequence))?,
         }),
+        InterchainQuery::Pending {
+            client,
+            after,
+            limit,
+        } => {
+            let limit = limit.unwrap_or(64).clamp(1, MAX_PENDING) as usize;
+            let next_sequence = NEXT_SEQUENCE.get_committed(state, &client)?.unwrap_or(1);
+            let last = next_sequence
+                .saturating_sub(1)
+                .min(after.saturating_add(MAX_SCAN));
+            let mut packets = Vec::new();
+            let mut scanned_to = after;
+            for sequence in after.saturating_add(1)..=last {
+                scanned_to = sequence;
+                if let Some(packet) = SENT.get_committed(state, &(client.clone(), sequence))? {
+                    packets.push(packet);
+                    if packets.len() == limit {
+                        break;
+                    }
+                }
+            }
+            Ok(InterchainResponse::Pending {
+                packets,
+                scanned_to,
+                next_sequence,
+            })
+        }
         InterchainQuery::Escrow { client, asset } => Ok(InterchainResponse::Escrow {
             account: escrow_account(&client),
             amount: ESCROW.get_committed(state, &(client, asset))?.unwrap_or(0),
