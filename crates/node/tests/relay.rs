@@ -323,3 +323,51 @@ fn transfers_there_and_back_arrive_once_through_a_relayer_killed_at_random() {
         n as f64 / back.as_secs_f64()
     );
 }
+
+/// The book's cross-chain transfer (`book/src/interchain/two-chains.sh`): two dev chains, a
+/// relayer, five dollars there and two back, as the chapter tells it.
+#[test]
+fn book_two_chains_session_runs_as_the_book_tells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lamina"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Instances far above the default ports, so that other tests' nodes do not collide.
+    let instance = 40 + std::process::id() % 40;
+    let output = Command::new("bash")
+        .arg(format!(
+            "{}/../../book/src/interchain/two-chains.sh",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .env("PATH", path)
+        .env("WORK", dir.path())
+        .env("A_INSTANCE", instance.to_string())
+        .env("B_INSTANCE", (instance + 1).to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("link: client client-0 on chain 1337 <-> client client-0 on chain 1338"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"amount\": \"5000000000000000000\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"amount\": \"3000000000000000000\""),
+        "{text}"
+    );
+    assert_eq!(text.matches("outcome: Success").count(), 2, "{text}");
+}
