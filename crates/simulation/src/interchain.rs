@@ -8,6 +8,7 @@
 //! runs no pipeline, and the module asks only that a header names a root.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _, Result};
 use commonware_runtime::deterministic;
@@ -27,6 +28,7 @@ use lamina_interop::interchain::{
     ack_path, commitment_path, prefixed, receipt_path, Acknowledgement, InterchainMsg, Packet,
     LAMINA_PREFIX,
 };
+use lamina_interop::light::NEXT_SET_KEY;
 use lamina_interop::module::{Amount, Env};
 use lamina_interop::state_proof::StateProof;
 use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
@@ -59,8 +61,16 @@ pub struct Chain {
     runtime: Runtime,
     state: MemoryState,
     qmdb: QmdbState<deterministic::Context>,
-    validators: Vec<SecretKey>,
-    set: ValidatorSet,
+    /// Each epoch's validators and set (epoch 0 from the start).
+    sets: BTreeMap<u64, (Arc<Vec<SecretKey>>, ValidatorSet)>,
+    /// Blocks per epoch; `None`: one set forever.
+    pub epoch_blocks: Option<u64>,
+    /// The set change of each epoch after the first, captured when its epoch's last block
+    /// was the latest (as a node's set-change store does): that block's finality proof and
+    /// the proof of the next set against its state.
+    set_changes: BTreeMap<u64, (FinalityProof, StateProof)>,
+    /// The keys of the set decided for the next epoch, not yet written.
+    rotation: Option<Vec<SecretKey>>,
     headers: BTreeMap<u64, Header>,
     height: u64,
     /// The next block's time, in milliseconds.
@@ -165,13 +175,16 @@ impl Chain {
             .collect();
         let set = ValidatorSet::new(0, validators.iter().map(SecretKey::public_key).collect())
             .map_err(|e| anyhow!("{e}"))?;
+        let sets = BTreeMap::from([(0, (Arc::new(validators), set))]);
         Ok(Chain {
             chain_id,
             runtime,
             state,
             qmdb,
-            validators,
-            set,
+            sets,
+            epoch_blocks: None,
+            set_changes: BTreeMap::new(),
+            rotation: None,
             headers: BTreeMap::new(),
             height: 0,
             time_ms: GENESIS_TIME_MS + BLOCK_MS,
@@ -229,12 +242,14 @@ impl Chain {
             &self.state,
             Mode::Sequential,
         )?;
-        self.state.apply(&output.delta);
+        let delta = self.with_next_set(output.delta)?;
+        self.state.apply(&delta);
         let root = self
             .qmdb
-            .commit(Height(self.height), output.delta.changes())
+            .commit(Height(self.height), delta.changes())
             .await?;
         self.push_header(root, txs.len() as u32);
+        self.capture_set_change().await?;
         Ok(output.receipts)
     }
 
@@ -250,6 +265,88 @@ impl Chain {
             .await?;
         self.push_header(root, 0);
         Ok(())
+    }
+
+    /// The epoch that orders `height`.
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        match self.epoch_blocks {
+            Some(blocks) if height > 0 => (height - 1) / blocks,
+            _ => 0,
+        }
+    }
+
+    /// From the next epoch on, `keys` sign this chain's blocks: the set is written under
+    /// `staking/next_set` a few blocks before the boundary, as staking does.
+    pub fn rotate(&mut self, keys: Vec<SecretKey>) {
+        self.rotation = Some(keys);
+    }
+
+    /// `delta`, plus the next epoch's set when this block is the one that decides it (two
+    /// blocks before the epoch's last): the rotated keys, or the same keys again.
+    fn with_next_set(&mut self, delta: StateDelta) -> Result<StateDelta> {
+        let Some(blocks) = self.epoch_blocks else {
+            return Ok(delta);
+        };
+        if self.height % blocks != blocks.saturating_sub(2) % blocks {
+            return Ok(delta);
+        }
+        let epoch = self.epoch_of(self.height);
+        let keys = match self.rotation.take() {
+            Some(keys) => Arc::new(keys),
+            None => self
+                .sets
+                .get(&epoch)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_default(),
+        };
+        let next = epoch + 1;
+        let set = ValidatorSet::new(next, keys.iter().map(SecretKey::public_key).collect())
+            .map_err(|e| anyhow!("{e}"))?;
+        let mut changes = delta.changes().to_vec();
+        changes.push(StateChange {
+            key: NEXT_SET_KEY.to_vec(),
+            value: Some(set.encode()),
+        });
+        self.sets.insert(next, (keys, set));
+        Ok(StateDelta::from_changes(changes))
+    }
+
+    /// At an epoch's last block, with the next set decided: its finality proof and the proof
+    /// of the next set against its state.
+    async fn capture_set_change(&mut self) -> Result<()> {
+        let Some(blocks) = self.epoch_blocks else {
+            return Ok(());
+        };
+        let next = self.height / blocks;
+        if !self.height.is_multiple_of(blocks) || !self.sets.contains_key(&next) {
+            return Ok(());
+        }
+        let finality = self.finality(self.height, self.height)?;
+        let proof = self.qmdb.prove(NEXT_SET_KEY).await?;
+        self.set_changes.insert(next, (finality, proof));
+        Ok(())
+    }
+
+    /// The updates that take a client knowing sets up to `known` to this chain's latest epoch.
+    pub fn set_change_updates(&self, client: &str, known: u64) -> Result<Vec<InterchainMsg>> {
+        let latest = self.epoch_of(self.height + 1);
+        (known + 1..=latest)
+            .map(|epoch| {
+                let (finality, proof) = self
+                    .set_changes
+                    .get(&epoch)
+                    .with_context(|| format!("no set change into epoch {epoch}"))?;
+                Ok(InterchainMsg::UpdateClient {
+                    client: id(client),
+                    proof: BoundedBytes::try_from_vec(finality.encode())
+                        .map_err(|_| anyhow!("too large"))?,
+                    next_set: Some(
+                        BoundedBytes::try_from_vec(proof.encode())
+                            .map_err(|_| anyhow!("too large"))?,
+                    ),
+                })
+            })
+            .collect()
     }
 
     fn push_header(&mut self, root: Hash, tx_count: u32) {
@@ -320,12 +417,12 @@ impl Chain {
     pub fn create_client(&self) -> InterchainMsg {
         InterchainMsg::CreateClient {
             chain_id: self.chain_id,
-            epoch_blocks: None,
+            epoch_blocks: self.epoch_blocks,
             trusting_period_ms: TRUSTING_PERIOD_MS,
             checkpoint_height: Height(0),
             checkpoint_block: Hash::ZERO,
             checkpoint_time: Timestamp(GENESIS_TIME_MS),
-            set: BoundedBytes::try_from_vec(self.set.encode()).unwrap_or_default(),
+            set: BoundedBytes::try_from_vec(self.sets[&0].1.encode()).unwrap_or_default(),
         }
     }
 
@@ -341,11 +438,15 @@ impl Chain {
     /// chain's validators: also a forged chain, when the headers are not this chain's.
     pub fn certify(&self, headers: Vec<Header>) -> Result<FinalityProof> {
         let last = headers.last().context("no headers")?;
-        let signers: Vec<&SecretKey> = self.validators.iter().take(self.set.quorum()).collect();
+        let (keys, set) = self
+            .sets
+            .get(&self.epoch_of(last.height.0))
+            .context("no set for the epoch")?;
+        let signers: Vec<&SecretKey> = keys.iter().take(set.quorum()).collect();
         Ok(FinalityProof {
             certificate: FinalityCertificate::sign(
                 self.chain_id,
-                &self.set,
+                set,
                 (last.height.0, last.height.0 - 1),
                 last.id(),
                 &signers,
@@ -357,6 +458,16 @@ impl Chain {
     /// The update of a client of this chain to its latest block (headers `from..=latest`).
     pub fn update_from(&self, client: &str, from: u64) -> Result<InterchainMsg> {
         let proof = self.finality(from.max(1), self.height)?;
+        Ok(InterchainMsg::UpdateClient {
+            client: id(client),
+            proof: BoundedBytes::try_from_vec(proof.encode()).map_err(|_| anyhow!("too large"))?,
+            next_set: None,
+        })
+    }
+
+    /// The update of a client of this chain by the header at `height` alone.
+    pub fn update_at(&self, client: &str, height: u64) -> Result<InterchainMsg> {
+        let proof = self.finality(height, height)?;
         Ok(InterchainMsg::UpdateClient {
             client: id(client),
             proof: BoundedBytes::try_from_vec(proof.encode()).map_err(|_| anyhow!("too large"))?,
@@ -458,17 +569,35 @@ pub async fn connect(a: &mut Chain, b: &mut Chain) -> Result<Relay> {
     Ok(Relay { a_client, b_client })
 }
 
-/// Brings `on`'s client `client` of `of` up to `of`'s latest block (that header alone).
+/// Brings `on`'s client `client` of `of` up to `of`'s latest block (that header alone),
+/// proving the set changes it has not seen first.
 pub async fn update(on: &mut Chain, client: &str, of: &Chain) -> Result<Receipt> {
-    let msg = of.update_from(client, of.height())?;
-    let receipt = on.call(&account(5), &msg).await?;
-    match code(&receipt) {
-        None => Ok(receipt),
-        Some(c) => Err(anyhow!(
-            "update of {client} refused ({c}): {:?}",
-            receipt.outcome
-        )),
+    let known = known_epoch(on, client)?;
+    let mut msgs = of.set_change_updates(client, known)?;
+    msgs.push(of.update_from(client, of.height())?);
+    let txs = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| on.sign(&account(5), m, i as u64))
+        .collect::<Result<Vec<_>>>()?;
+    let receipts = on.block(&txs).await?;
+    for receipt in &receipts {
+        if let Some(c) = code(receipt) {
+            return Err(anyhow!(
+                "update of {client} refused ({c}): {:?}",
+                receipt.outcome
+            ));
+        }
     }
+    receipts.into_iter().last().context("no receipt")
+}
+
+/// The newest epoch whose set `on`'s client `client` holds.
+pub fn known_epoch(on: &Chain, client: &str) -> Result<u64> {
+    let state = lamina_app::interchain::CLIENTS
+        .get_committed(on.state(), &client.to_string())?
+        .context("no such client")?;
+    Ok(state.sets.iter().map(|s| s.epoch).max().unwrap_or(0))
 }
 
 /// `packet` (sent on `src`) delivered to `dst`, with the proof at `src`'s latest state.

@@ -18,6 +18,7 @@ mod byzantine;
 pub mod defi;
 pub mod interchain;
 mod light;
+pub mod link;
 mod record;
 mod validator;
 mod workload;
