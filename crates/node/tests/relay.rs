@@ -1,4 +1,5 @@
-//! Two dev chains as processes and `lamina relay` between them: transfers there and back
+//! A dev chain and a chain of four validators (the `local` preset), as processes, and
+//! `lamina relay` between them: transfers there and back
 //! arrive exactly once while the relayer is killed with SIGKILL at random moments; a packet
 //! whose time runs out is refunded exactly; the packets one undisturbed relayer delivers and
 //! acknowledges per second are printed.
@@ -74,6 +75,57 @@ fn start(base: &std::path::Path, spec: Option<&std::path::Path>) -> Node {
         std::thread::sleep(Duration::from_millis(100));
     }
     Node { child, rpc }
+}
+
+/// The `local` preset's four validators (alice, bob, charlie, dave) as processes on free
+/// ports, alice the boot node; returns once alice has finalized a block.
+fn four_validators(dir: &std::path::Path) -> Vec<Node> {
+    let alice_key = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["key", "inspect", "alice", "--output", "json"])
+        .output()
+        .unwrap();
+    let alice_key: serde_json::Value = serde_json::from_slice(&alice_key.stdout).unwrap();
+    let alice_key = alice_key[0]["public_key"].as_str().unwrap().to_string();
+    let p2p: Vec<String> = (0..4).map(|_| port()).collect();
+    let bootnode = format!("{alice_key}@127.0.0.1:{}", p2p[0]);
+    let nodes: Vec<Node> = ["alice", "bob", "charlie", "dave"]
+        .iter()
+        .zip(&p2p)
+        .map(|(name, p2p)| {
+            let rpc_port = port();
+            let child = Command::new(env!("CARGO_BIN_EXE_lamina"))
+                .args(["node", "--chain", "local", "--validator", name])
+                .arg("--base-path")
+                .arg(dir.join(name))
+                .args(["--rpc-port", &rpc_port, "--metrics-port", &port()])
+                .args(["--p2p-host", "127.0.0.1", "--p2p-port", p2p])
+                .args(["--public-address", &format!("127.0.0.1:{p2p}")])
+                .args(["--bootnode", &bootnode])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            Node {
+                child,
+                rpc: format!("http://127.0.0.1:{rpc_port}"),
+            }
+        })
+        .collect();
+    let client = RpcClient::new(&nodes[0].rpc).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let start = Instant::now();
+    while !runtime
+        .block_on(client.finalized_head())
+        .is_ok_and(|head| head.height.0 >= 1)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the four validators finalized nothing"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nodes
 }
 
 fn relayer(a: &Node, b: &Node, b_spec: &std::path::Path, once: bool) -> Command {
@@ -231,23 +283,18 @@ async fn pending(rpc: &RpcClient) -> usize {
 
 #[test]
 fn transfers_there_and_back_arrive_once_through_a_relayer_killed_at_random() {
+    // The dev chain is 1337, the local preset 1338.
     let n: usize = std::env::var("LAMINA_RELAY_TRANSFERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
     let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("b.json");
-    let exported = Command::new(env!("CARGO_BIN_EXE_lamina"))
-        .args(["chain-spec", "export", "--preset", "dev"])
-        .output()
-        .unwrap();
-    let mut b_spec: serde_json::Value = serde_json::from_slice(&exported.stdout).unwrap();
-    b_spec["chain_id"] = serde_json::json!(1338);
-    b_spec["name"] = serde_json::json!("lamina-dev-b");
-    std::fs::write(&spec, serde_json::to_vec(&b_spec).unwrap()).unwrap();
+    // Chain B: the `local` preset, four simplex validators as processes (chain 1338).
+    let spec = std::path::PathBuf::from("local");
     let a = start(&dir.path().join("a"), None);
-    let b = start(&dir.path().join("b"), Some(&spec));
-    let link = drain(&a, &b, &spec);
+    let validators = four_validators(&dir.path().join("b"));
+    let b = &validators[1];
+    let link = drain(&a, b, &spec);
     assert!(
         link.contains("client client-0 on chain 1337 <-> client client-0 on chain 1338"),
         "{link}"
@@ -272,8 +319,17 @@ fn transfers_there_and_back_arrive_once_through_a_relayer_killed_at_random() {
         &ra, &alice, "client-0", bob_at, USD, &amounts, 3_600,
     ));
     let started = Instant::now();
-    chaos(&a, &b, &spec, 20, 0x5EED);
-    drain(&a, &b, &spec);
+    // A second relayer on the same link throughout: the two race, and the loser of each
+    // race is refused.
+    let mut rival = relayer(&a, b, &spec, false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    chaos(&a, b, &spec, 20, 0x5EED);
+    rival.kill().unwrap();
+    rival.wait().unwrap();
+    drain(&a, b, &spec);
     let there = started.elapsed();
     runtime.block_on(async {
         assert_eq!(
@@ -293,7 +349,7 @@ fn transfers_there_and_back_arrive_once_through_a_relayer_killed_at_random() {
         &rb, &bob, "client-0", alice_at, VOUCHER, &amounts, 3_600,
     ));
     let started = Instant::now();
-    drain(&a, &b, &spec);
+    drain(&a, b, &spec);
     let back = started.elapsed();
     runtime.block_on(async {
         assert_eq!(
@@ -309,7 +365,7 @@ fn transfers_there_and_back_arrive_once_through_a_relayer_killed_at_random() {
     // A transfer nobody relays in time is timed out and refunded exactly.
     runtime.block_on(transfers(&ra, &alice, "client-0", bob_at, USD, &[777], 2));
     std::thread::sleep(Duration::from_secs(5));
-    let text = drain(&a, &b, &spec);
+    let text = drain(&a, b, &spec);
     assert!(text.contains("1 timed out"), "{text}");
     runtime.block_on(async {
         assert_eq!(balance(&ra, alice_at, USD).await, before);
@@ -317,7 +373,7 @@ fn transfers_there_and_back_arrive_once_through_a_relayer_killed_at_random() {
         assert_eq!(balance(&rb, bob_at, VOUCHER).await, 0);
     });
     println!(
-        "relayed {n} transfers each way: there through 20 SIGKILLs of the relayer in {:.1} s; back, one relayer undisturbed, in {:.1} s: {:.0} packets/s delivered and acknowledged",
+        "relayed {n} transfers each way: there through 20 SIGKILLs of one relayer racing another in {:.1} s; back, one relayer undisturbed, in {:.1} s: {:.0} packets/s delivered and acknowledged",
         there.as_secs_f64(),
         back.as_secs_f64(),
         n as f64 / back.as_secs_f64()

@@ -1,8 +1,9 @@
 //! Two chains with the `interchain` module side by side, in one process: each runs blocks of
 //! signed transactions through the real runtime, commits each block's changes to its own QMDB
 //! state (so its state proofs are the ones a node serves), and has its headers certified by
-//! its own validator keys. A relayer's steps ([`Chain::relay_packet`] and the rest) move
-//! packets, acknowledgements and timeouts with real finality and state proofs.
+//! its own validator keys. A relayer's steps ([`Relay::deliver`], [`update`], [`recv_msg`]
+//! and the rest) move packets, acknowledgements and timeouts with real finality and state
+//! proofs.
 //!
 //! A header at height `h` names the state after block `h` (`state_height = h`): the harness
 //! runs no pipeline, and the module asks only that a header names a root.
