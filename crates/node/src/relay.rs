@@ -16,8 +16,11 @@
 //! It keeps nothing that matters between rounds: what is pending is read from the chains,
 //! so a relayer killed at any moment and started again resumes, and two relayers on one
 //! link cause no double delivery (the slower gets `AlreadyReceived` or `NotPending`).
-//! Rounds poll; they do not wait on subscriptions.
+//! A round starts when either chain finalizes a block (a WebSocket subscription to its
+//! finalized heads), when the previous round moved something, or every `--interval-ms` where
+//! a subscription cannot be had (polling, the fallback).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
@@ -34,6 +37,7 @@ use lamina_interop::interchain::{
 };
 use lamina_interop::messages::Admission;
 use lamina_interop::{Address, ChainId, Height};
+use tokio::sync::Notify;
 
 use crate::chain::Chain;
 use crate::cli::{say, tokio_runtime};
@@ -73,7 +77,8 @@ pub(crate) struct RelayArgs {
     /// Relay until nothing is pending on either side, then exit.
     #[arg(long)]
     once: bool,
-    /// Milliseconds between rounds.
+    /// Milliseconds between rounds when neither chain's finalized heads arrive (the polling
+    /// fallback, and the most a round waits).
     #[arg(long, default_value_t = 500)]
     interval_ms: u64,
 }
@@ -113,6 +118,9 @@ pub(crate) fn run(args: RelayArgs, chain: &Chain) -> anyhow::Result<()> {
             "link: client {} on chain {} <-> client {} on chain {}",
             link.a_client, a.chain_id.0, link.b_client, b.chain_id.0
         ))?;
+        let wake = Arc::new(Notify::new());
+        follow_heads("a", &args.a, wake.clone());
+        follow_heads("b", &args.b, wake.clone());
         loop {
             let ab = relay(&a, &b, &link.a_client, &link.b_client, &key).await?;
             let ba = relay(&b, &a, &link.b_client, &link.a_client, &key).await?;
@@ -122,9 +130,62 @@ pub(crate) fn run(args: RelayArgs, chain: &Chain) -> anyhow::Result<()> {
             if args.once && ab.pending == 0 && ba.pending == 0 {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+            // A round that moved something is followed at once; otherwise the next finalized
+            // head of either chain, or the polling interval, starts the next.
+            if !(ab.any() || ba.any()) {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(args.interval_ms)) => {}
+                }
+            }
         }
     })
+}
+
+/// Wakes the relayer on each finalized head of the chain at `url`
+/// (`chain_subscribeFinalizedHeads` over WebSocket, at the same address); where no
+/// subscription can be made, or it ends, the relayer polls that chain every interval.
+fn follow_heads(name: &'static str, url: &str, wake: Arc<Notify>) {
+    let ws = url
+        .replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1);
+    tokio::spawn(async move {
+        use jsonrpsee::core::client::{Subscription, SubscriptionClientT as _};
+        let client = match jsonrpsee::ws_client::WsClientBuilder::default()
+            .build(&ws)
+            .await
+        {
+            Ok(client) => client,
+            Err(err) => {
+                let _ = say(format!(
+                    "chain {name}: no subscription at {ws} ({err}); polling"
+                ));
+                return;
+            }
+        };
+        let heads: Result<Subscription<serde_json::Value>, _> = client
+            .subscribe(
+                "chain_subscribeFinalizedHeads",
+                jsonrpsee::rpc_params![],
+                "chain_unsubscribeFinalizedHeads",
+            )
+            .await;
+        let mut heads = match heads {
+            Ok(heads) => heads,
+            Err(err) => {
+                let _ = say(format!(
+                    "chain {name}: no head subscription ({err}); polling"
+                ));
+                return;
+            }
+        };
+        while let Some(Ok(_)) = heads.next().await {
+            wake.notify_one();
+        }
+        let _ = say(format!(
+            "chain {name}: the head subscription ended; polling"
+        ));
+    });
 }
 
 async fn side(name: &'static str, url: &str, spec: crate::spec::ChainSpec) -> anyhow::Result<Side> {

@@ -426,4 +426,6 @@ fn book_two_chains_session_runs_as_the_book_tells_it() {
         "{text}"
     );
     assert_eq!(text.matches("outcome: Success").count(), 2, "{text}");
+    // The relayer followed both chains' finalized heads rather than polling.
+    assert!(!text.contains("polling"), "{text}");
 }

@@ -3,13 +3,14 @@
 //! transfers both ways while the relayer loses, reorders, duplicates and delays messages,
 //! crashes (forgetting what it had not submitted), and leaves packets to time out.
 //!
-//! Checked at every block of either chain (the conservation of the bridge):
+//! Each chain's own token travels to the other and back. Checked at every block of either
+//! chain, for each chain's token (the conservation of the bridge, for every denomination):
 //!
 //! ```text
-//! escrow_A(client, token) == supply_B(voucher)
-//!                          + A->B packets pending on A that B has not accepted
-//!                          + B->A packets pending on B that A has not accepted
-//! sum of A's balances of the token + escrow == what genesis gave
+//! escrow_home(client, token) == supply_away(voucher of it)
+//!                             + home->away packets of the token not yet accepted away
+//!                             + away->home packets of the voucher not yet accepted home
+//! sum of home's balances of the token + escrow == what genesis gave
 //! ```
 //!
 //! (A packet "accepted" was received with a success acknowledgement.) After the last step
@@ -88,7 +89,6 @@ struct World {
     a: Chain,
     b: Chain,
     relay: Relay,
-    denom: String,
     report: LinkReport,
     /// Messages the relayer holds, not yet submitted: (to A?, message).
     held: Vec<(bool, InterchainMsg)>,
@@ -100,12 +100,10 @@ async fn simulate(ctx: &deterministic::Context, seed: u64, steps: usize) -> Resu
     let mut b = Chain::new(ctx, ChainId(22), 4).await?;
     b.epoch_blocks = Some(EPOCH);
     let relay = connect(&mut a, &mut b).await?;
-    let denom = format!("transfer/{}/asset-{TOKEN}", relay.b_client);
     let mut w = World {
         a,
         b,
         relay,
-        denom,
         report: LinkReport::default(),
         held: Vec::new(),
     };
@@ -151,8 +149,10 @@ async fn simulate(ctx: &deterministic::Context, seed: u64, steps: usize) -> Resu
     w.b.rotate(rotated);
     for _ in 0..steps {
         match rng.below(10) {
-            0..=2 => send_a_to_b(&mut w, &mut rng).await?,
-            3 => send_b_to_a(&mut w, &mut rng).await?,
+            0..=3 => {
+                let (from_a, home) = (rng.chance(50), rng.chance(30));
+                send(&mut w, &mut rng, from_a, home).await?
+            }
             4..=6 => gather(&mut w, &mut rng).await?,
             7 => deliver(&mut w, &mut rng, false).await?,
             8 => {
@@ -189,10 +189,18 @@ async fn simulate(ctx: &deterministic::Context, seed: u64, steps: usize) -> Resu
         w.b.block(&[]).await?;
         check(&mut w)?;
     }
-    let escrow = escrowed(&w.a, &w.relay.a_client);
-    let vouchers = vouchers(&w.b, &w.denom);
-    if escrow != vouchers || !pending(&w.a, &w.relay.a_client)?.is_empty() {
-        return Err(anyhow!("settled: escrow {escrow}, vouchers {vouchers}"));
+    for (home, home_client, away, away_client) in [
+        (&w.a, &w.relay.a_client, &w.b, &w.relay.b_client),
+        (&w.b, &w.relay.b_client, &w.a, &w.relay.a_client),
+    ] {
+        let escrow = escrowed(home, home_client);
+        let out = vouchers(away, &format!("transfer/{away_client}/asset-{TOKEN}"));
+        if escrow != out || !pending(home, home_client)?.is_empty() {
+            return Err(anyhow!(
+                "settled: chain {} escrows {escrow}, vouchers of it {out}",
+                home.chain_id.0
+            ));
+        }
     }
     w.report.set_changes = crate::interchain::known_epoch(&w.a, &w.relay.a_client)?;
     Ok(w.report)
@@ -239,36 +247,53 @@ fn accepted(dst: &Chain, client: &str, packet: &Packet) -> Result<bool> {
         .is_some_and(|ack| !ack.is_error()))
 }
 
-/// The conservation of the bridge; see the module docs.
-fn check(w: &mut World) -> Result<()> {
-    w.report.blocks += 1;
-    let escrow = escrowed(&w.a, &w.relay.a_client);
-    let mut expected = vouchers(&w.b, &w.denom);
-    for p in pending(&w.a, &w.relay.a_client)? {
-        if !accepted(&w.b, &w.relay.b_client, &p)? {
+fn denom(packet: &Packet) -> Result<String> {
+    let data = TokenData::decode(packet.payloads[0].value.as_ref()).map_err(|e| anyhow!("{e}"))?;
+    Ok(data.denom)
+}
+
+/// The conservation of `home`'s token across the link; see the module docs.
+fn conserve(home: &Chain, home_client: &str, away: &Chain, away_client: &str) -> Result<()> {
+    let native = format!("asset-{TOKEN}");
+    let voucher = format!("transfer/{away_client}/asset-{TOKEN}");
+    let escrow = escrowed(home, home_client);
+    let mut expected = vouchers(away, &voucher);
+    for p in pending(home, home_client)? {
+        if denom(&p)? == native && !accepted(away, away_client, &p)? {
             expected += amount(&p)?;
         }
     }
-    for p in pending(&w.b, &w.relay.b_client)? {
-        if !accepted(&w.a, &w.relay.a_client, &p)? {
+    for p in pending(away, away_client)? {
+        if denom(&p)? == voucher && !accepted(home, home_client, &p)? {
             expected += amount(&p)?;
         }
     }
     if escrow != expected {
         return Err(anyhow!(
-            "at A {} / B {}: escrow {escrow}, vouchers and packets in flight {expected}",
-            w.a.height(),
-            w.b.height()
+            "chain {}'s token at its height {} (the other chain at {}): escrow {escrow}, vouchers and packets in flight {expected}",
+            home.chain_id.0,
+            home.height(),
+            away.height()
         ));
     }
     let total: u128 = (0..6)
-        .map(|i| w.a.balance(TOKEN, &address(i)))
+        .map(|i| home.balance(TOKEN, &address(i)))
         .sum::<u128>()
         + escrow;
     if total != 6 * FUNDS {
-        return Err(anyhow!("A's token adds up to {total}"));
+        return Err(anyhow!(
+            "chain {}'s token adds up to {total}",
+            home.chain_id.0
+        ));
     }
     Ok(())
+}
+
+/// Both chains' tokens conserved; see the module docs.
+fn check(w: &mut World) -> Result<()> {
+    w.report.blocks += 1;
+    conserve(&w.a, &w.relay.a_client, &w.b, &w.relay.b_client)?;
+    conserve(&w.b, &w.relay.b_client, &w.a, &w.relay.a_client)
 }
 
 async fn run_block(
@@ -285,40 +310,38 @@ async fn run_block(
     Ok(receipts)
 }
 
-async fn send_a_to_b(w: &mut World, rng: &mut Rng) -> Result<()> {
+/// A user of chain A (`from_a`) or B sends the chain's own token to the other chain, or
+/// (`home`) sends back a voucher of the other chain's token that it holds.
+async fn send(w: &mut World, rng: &mut Rng, from_a: bool, home: bool) -> Result<()> {
     let from = 1 + rng.below(4);
-    let ttl = if rng.chance(25) { 4 } else { 600 };
-    let msg = w.relay.transfer(
-        1 + rng.below(4),
-        TOKEN,
-        1 + u128::from(rng.below(5_000)),
-        ttl,
-    );
-    let tx = w.a.sign(&account(from), &msg, 0)?;
-    let receipts = run_block(true, w, &[tx]).await?;
-    if code(&receipts[0]).is_none() {
-        w.report.transfers += 1;
-    }
-    Ok(())
-}
-
-async fn send_b_to_a(w: &mut World, rng: &mut Rng) -> Result<()> {
-    let Some(v) = VOUCHERS.get_committed(w.b.state(), &w.denom)? else {
-        return Ok(());
+    let to = 1 + rng.below(4);
+    let relay = if from_a {
+        Relay {
+            a_client: w.relay.a_client.clone(),
+            b_client: w.relay.b_client.clone(),
+        }
+    } else {
+        w.relay.reversed()
     };
-    let from = 1 + rng.below(4);
-    let held = w.b.balance(v, &address(from));
-    if held == 0 {
-        return Ok(());
-    }
-    let msg = w.relay.reversed().transfer(
-        1 + rng.below(4),
-        v,
-        1 + u128::from(rng.below(held.min(5_000) as u64)),
-        600,
-    );
-    let tx = w.b.sign(&account(from), &msg, 0)?;
-    let receipts = run_block(false, w, &[tx]).await?;
+    let chain = if from_a { &w.a } else { &w.b };
+    let (asset, most, ttl) = if home {
+        // Vouchers on this chain are named after this chain's client of the other.
+        let denom = format!("transfer/{}/asset-{TOKEN}", relay.a_client);
+        let Some(v) = VOUCHERS.get_committed(chain.state(), &denom)? else {
+            return Ok(());
+        };
+        let held = chain.balance(v, &address(from));
+        if held == 0 {
+            return Ok(());
+        }
+        (v, held.min(5_000), 600)
+    } else {
+        let ttl = if rng.chance(25) { 4 } else { 600 };
+        (TOKEN, 5_000, ttl)
+    };
+    let msg = relay.transfer(to, asset, 1 + u128::from(rng.below(most as u64)), ttl);
+    let tx = chain.sign(&account(from), &msg, 0)?;
+    let receipts = run_block(from_a, w, &[tx]).await?;
     if code(&receipts[0]).is_none() {
         w.report.transfers += 1;
     }
