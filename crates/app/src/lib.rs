@@ -7,8 +7,11 @@
 //!   model, health factors and liquidation), [`insurance`] (cover pools with voted or
 //!   triggered claims), [`liquid_staking`] (a share token for stake across the validators). They compose through typed seams with declared access
 //!   (`docs/adr/0028-module-composition.md`).
+//! - [`channels`]: two-party payment channels settled on chain, with disputes, and their
+//!   off-chain client (a store of signed states, a TCP exchange between two processes).
 //! - [`math`]: the exact integer arithmetic they share.
 
+pub mod channels;
 pub mod dex;
 pub mod insurance;
 pub mod interchain;

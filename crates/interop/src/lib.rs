@@ -7,6 +7,7 @@
 pub mod block;
 pub mod bus;
 pub mod chain;
+pub mod channel;
 pub mod codec;
 pub mod crypto;
 pub mod finality;

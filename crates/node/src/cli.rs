@@ -4,16 +4,15 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand, ValueEnum};
 use commonware_runtime::Runner as _;
 use lamina_agreement::modules::bank::BankCall;
-use lamina_agreement::UnsignedTx;
 use lamina_app::rpc::RpcClient;
-use lamina_interop::codec::{self, BoundedBytes};
-use lamina_interop::messages::{Admission, CATALOGUE};
+use lamina_interop::codec;
+use lamina_interop::messages::CATALOGUE;
 use lamina_interop::{Address, Hash, Height};
 
 use crate::chain::Chain;
@@ -79,6 +78,9 @@ enum Command {
     /// Relay packets, acknowledgements and timeouts between two chains with the interchain
     /// module, creating and registering clients of each other when none link them.
     Relay(crate::relay::RelayArgs),
+    /// Payment channels: open one with a peer, pay it off chain, close (by agreement or
+    /// alone), and watch the chain for closes on old states.
+    Channel(crate::channel::ChannelArgs),
     /// The node's database.
     Db {
         #[command(subcommand)]
@@ -515,6 +517,7 @@ pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
         Command::Db { command } => db(command),
         Command::Light(args) => crate::light::run(args, &chain),
         Command::Relay(args) => crate::relay::run(args, &chain),
+        Command::Channel(args) => crate::channel::run(args),
         Command::Bench(args) => {
             // QMDB warns that a new database is empty: expected here.
             init_logging("warn,commonware_storage=error");
@@ -726,42 +729,20 @@ async fn submit_call(
         .chain()
         .await
         .context("asking the node for its chain")?;
-    let sender = Address::of(&key.public_key());
-    let nonce = client.nonce(sender).await?;
-    // A node refuses a maximum fee below gas_limit * gas_price + tip.
-    let max_fee = (gas_limit as u128)
-        .checked_mul(chain.gas_price as u128)
-        .and_then(|fee| fee.checked_add(tip))
-        .context("the fee overflows")?;
-    let tx = UnsignedTx {
+    let target = crate::submit::Target {
+        client: &client,
         chain_id: chain.chain_id,
-        sender: key.public_key(),
-        nonce,
-        max_fee,
-        tip,
-        gas_limit,
         module,
-        call: BoundedBytes::try_from_vec(call).map_err(|_| anyhow::anyhow!("call too large"))?,
-    }
-    .sign(&key);
-    let id = match client.submit(&tx.to_raw()).await? {
-        Admission::Accepted { id } => id,
-        Admission::Rejected { reason, .. } => bail!("rejected: {reason}"),
+        gas_price: chain.gas_price,
+        gas_limit,
+        tip,
+        timeout,
     };
-    let start = Instant::now();
-    let record = loop {
-        let found = client
-            .tx(id)
-            .await
-            .with_context(|| format!("transaction {id} was accepted, but cannot be followed"))?;
-        if let Some(record) = found {
-            break record;
-        }
-        if start.elapsed() > timeout {
-            bail!("transaction {id} not final after {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let record = crate::submit::submit_and_wait(&target, &key, vec![call])
+        .await?
+        .pop()
+        .context("no record")?;
+    let id = record.receipt.tx;
     match output {
         Output::Json => print_json(&serde_json::json!({
             "id": id,

@@ -2,9 +2,10 @@
 //! `dex` with a LAM/quote pool from dave, a `lending` market in each asset, and two
 //! `insurance` pools in the quote asset, one decided by its underwriters' vote and one paid
 //! on lending's bad debt ([`Chain::defi`]). Lamina's own dev chain adds them with a dollar (asset 1) as the quote,
-//! and the `interchain` module ([`Chain::interchain`]).
+//! the `interchain` module ([`Chain::interchain`]) and payment `channels` ([`Chain::channels`]).
 
 use lamina_agreement::modules::bank::{AssetGenesis, AssetInfo, Bank, NATIVE};
+use lamina_app::channels::{Channels, ChannelsGenesis};
 use lamina_app::dex::{Dex, DexGenesis, GenesisPool};
 use lamina_app::insurance::{Insurance, InsuranceGenesis, PoolGenesis, Trigger};
 use lamina_app::interchain::{Interchain, InterchainGenesis};
@@ -37,7 +38,7 @@ pub(crate) fn compose(chain: Chain) -> Chain {
             .collect(),
         minters: Vec::new(),
     };
-    chain.asset(usd).defi(USD).interchain()
+    chain.asset(usd).defi(USD).interchain().channels()
 }
 
 impl Chain {
@@ -50,6 +51,14 @@ impl Chain {
             ..InterchainGenesis::default()
         };
         self.module(Interchain::new(Bank), genesis)
+    }
+}
+
+impl Chain {
+    /// Adds the `channels` module (two-party payment channels) with its default rules:
+    /// challenge periods of 5 blocks to 30 days.
+    pub fn channels(self) -> Chain {
+        self.module(Channels::new(Bank), ChannelsGenesis::default())
     }
 }
 

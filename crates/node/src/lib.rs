@@ -20,6 +20,7 @@
 
 mod bench;
 mod chain;
+mod channel;
 mod cli;
 mod config;
 mod defi;
@@ -34,6 +35,7 @@ pub mod ports;
 mod relay;
 mod scaffold;
 mod spec;
+mod submit;
 mod testnet;
 
 pub use chain::Chain;

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use lamina_agreement::UnsignedTx;
 use lamina_app::interchain::{ClientInfo, InterchainQuery, InterchainResponse};
 use lamina_app::rpc::RpcClient;
 use lamina_interop::block::{Header, Outcome};
@@ -35,8 +34,7 @@ use lamina_interop::interchain::{
     ack_path, commitment_path, prefixed, receipt_path, Acknowledgement, InterchainMsg, Packet,
     LAMINA_PREFIX,
 };
-use lamina_interop::messages::Admission;
-use lamina_interop::{Address, ChainId, Height};
+use lamina_interop::{ChainId, Height};
 use tokio::sync::Notify;
 
 use crate::chain::Chain;
@@ -576,53 +574,18 @@ async fn submit(
     key: &SecretKey,
     msgs: Vec<InterchainMsg>,
 ) -> anyhow::Result<Vec<Outcome>> {
-    let sender = Address::of(&key.public_key());
-    let nonce = side.rpc.nonce(sender).await?;
-    let max_fee = (GAS_LIMIT as u128) * (side.gas_price as u128);
-    let txs: Vec<_> = msgs
-        .iter()
-        .enumerate()
-        .map(|(i, msg)| {
-            let call = BoundedBytes::try_from_vec(codec::encode(msg))
-                .map_err(|_| anyhow::anyhow!("a message over the call limit"))?;
-            Ok(UnsignedTx {
-                chain_id: side.chain_id,
-                sender: key.public_key(),
-                nonce: nonce + i as u64,
-                max_fee,
-                tip: 0,
-                gas_limit: GAS_LIMIT,
-                module: side.module,
-                call,
-            }
-            .sign(key)
-            .to_raw())
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let admissions = side.rpc.submit_batch(&txs).await?;
-    let mut ids = Vec::with_capacity(admissions.len());
-    for admission in admissions {
-        match admission {
-            Admission::Accepted { id } => ids.push(id),
-            Admission::Rejected { reason, .. } => bail!("chain {} refused: {reason}", side.name),
-        }
-    }
-    let start = Instant::now();
-    let mut outcomes = Vec::with_capacity(ids.len());
-    for id in ids {
-        loop {
-            if let Some(record) = side.rpc.tx(id).await? {
-                outcomes.push(record.receipt.outcome);
-                break;
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                bail!(
-                    "transaction {id} not final on chain {} after 60 s",
-                    side.name
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    Ok(outcomes)
+    let target = crate::submit::Target {
+        client: &side.rpc,
+        chain_id: side.chain_id,
+        module: side.module,
+        gas_price: side.gas_price,
+        gas_limit: GAS_LIMIT,
+        tip: 0,
+        timeout: Duration::from_secs(60),
+    };
+    let calls = msgs.iter().map(codec::encode).collect();
+    let records = crate::submit::submit_and_wait(&target, key, calls)
+        .await
+        .with_context(|| format!("chain {}", side.name))?;
+    Ok(records.into_iter().map(|r| r.receipt.outcome).collect())
 }

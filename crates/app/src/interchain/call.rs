@@ -15,7 +15,7 @@ use super::{client, Interchain, InterchainError, InterchainEvent, RateLimit, LIM
 /// (`cargo bench -p lamina-data-layer --bench light`, the book's "Transactions and formats")
 /// measures an ed25519 signature of a certificate at about 29 µs batch-verified: 296,000 gas
 /// at the transfer's rate of 10.19 gas a nanosecond, rounded up.
-pub(super) const SIGNATURE_GAS: u64 = 300_000;
+pub(crate) const SIGNATURE_GAS: u64 = 300_000;
 /// Gas for each state proof checked: 2.5 µs measured over 100,000 keys (26,000 gas); charged
 /// at more than twice that, for proofs of larger states (a path grows with the log of the
 /// state's size) and their decoding.

@@ -79,6 +79,7 @@ use lamina_interop::module::{
 use lamina_interop::{Address, ChainId, Hash, Height, Timestamp};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use call::SIGNATURE_GAS;
 pub use event::InterchainEvent;
 pub use genesis::InterchainGenesis;
 pub use packet::send_packet;
