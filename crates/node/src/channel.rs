@@ -475,13 +475,25 @@ async fn settle_after(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    if let Some(Channel {
-        phase: Phase::Closing { .. },
-        ..
-    }) = node.channel(channel).await?
-    {
-        node.submit(key, &ChannelsCall::Settle { channel: *channel })
-            .await?;
+    let closing = |record: Option<Channel>| {
+        matches!(
+            record,
+            Some(Channel {
+                phase: Phase::Closing { .. },
+                ..
+            })
+        )
+    };
+    if closing(node.channel(channel).await?) {
+        let settled = node
+            .submit(key, &ChannelsCall::Settle { channel: *channel })
+            .await;
+        // Anyone may settle: a watchtower may have done it first.
+        if let Err(e) = settled {
+            if closing(node.channel(channel).await?) {
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }

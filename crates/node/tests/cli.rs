@@ -6,12 +6,8 @@ use std::process::Command;
 
 use lamina_interop::messages::CATALOGUE;
 
-fn lamina(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lamina"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{book_session, free_port, json, lamina, Node};
 
 #[test]
 fn catalogue_json_lists_every_message() {
@@ -40,86 +36,6 @@ fn unknown_command_fails_with_usage() {
     let output = lamina(&["frobnicate"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Usage"));
-}
-
-/// A running `lamina node`, stopped with SIGTERM when dropped.
-struct Node {
-    child: std::process::Child,
-    rpc: String,
-    metrics: String,
-}
-
-fn free_port() -> u16 {
-    lamina_node::ports::unused().unwrap()
-}
-
-impl Node {
-    fn start(base: &std::path::Path) -> Node {
-        Node::start_with(base, &[])
-    }
-
-    fn start_with(base: &std::path::Path, extra: &[&str]) -> Node {
-        use std::io::BufRead as _;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lamina"))
-            .args(["node", "--dev", "--output", "json"])
-            .args(extra)
-            .arg("--rpc-port")
-            .arg(free_port().to_string())
-            .arg("--metrics-port")
-            .arg(free_port().to_string())
-            .arg("--base-path")
-            .arg(base)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        // The endpoints arrive as one JSON object once the node serves.
-        let stdout = child.stdout.take().unwrap();
-        let mut text = String::new();
-        for line in std::io::BufReader::new(stdout).lines() {
-            text.push_str(&line.unwrap());
-            if text.trim_end().ends_with('}') {
-                break;
-            }
-        }
-        let endpoints: serde_json::Value = serde_json::from_str(&text).unwrap();
-        Node {
-            child,
-            rpc: endpoints["rpc"].as_str().unwrap().to_string(),
-            metrics: endpoints["metrics"].as_str().unwrap().to_string(),
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let status = self.child.wait().unwrap();
-        std::mem::forget(self);
-        status
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let output = lamina(args);
-    assert!(
-        output.status.success(),
-        "lamina {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 fn address(name: &str) -> String {
@@ -938,27 +854,6 @@ fn book_reference_pages_match_the_binary() {
 
 /// The book's DeFi chapter: its session (`book/src/defi/session.sh`) against a fresh dev
 /// chain, with each step's outcome and the borrower's health as the chapter tells them.
-/// `bash` running the book's script `name` (under `book/src/`), with this build's `lamina`
-/// first on the path.
-fn book_session(name: &str) -> Command {
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lamina"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut command = Command::new("bash");
-    command
-        .arg(format!(
-            "{}/../../book/src/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .env("PATH", path);
-    command
-}
 
 /// The book's interchain chapter: the module's rules, a rate limit set by the authority, and
 /// a transfer through a client that does not exist, refused with the module's code.

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lamina_agreement::UnsignedTx;
@@ -19,22 +19,13 @@ use lamina_interop::interchain::InterchainMsg;
 use lamina_interop::module::Amount;
 use lamina_interop::{Address, Hash};
 
+mod common;
+use common::{book_session, Node};
+
 /// A dev chain's dollar.
 const USD: u32 = 1;
 /// The first voucher's asset id.
 const VOUCHER: u32 = 1 << 31;
-
-struct Node {
-    child: Child,
-    rpc: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn port() -> String {
     lamina_node::ports::unused().unwrap().to_string()
@@ -74,7 +65,11 @@ fn start(base: &std::path::Path, spec: Option<&std::path::Path>) -> Node {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Node { child, rpc }
+    Node {
+        child,
+        rpc,
+        metrics: String::new(),
+    }
 }
 
 /// The `local` preset's four validators (alice, bob, charlie, dave) as processes on free
@@ -109,6 +104,7 @@ fn four_validators(dir: &std::path::Path) -> Vec<Node> {
             Node {
                 child,
                 rpc: format!("http://127.0.0.1:{rpc_port}"),
+                metrics: String::new(),
             }
         })
         .collect();
@@ -385,23 +381,9 @@ fn transfers_there_and_back_arrive_once_through_a_relayer_killed_at_random() {
 #[test]
 fn book_two_chains_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lamina"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     // Instances far above the default ports, so that other tests' nodes do not collide.
     let instance = 40 + std::process::id() % 40;
-    let output = Command::new("bash")
-        .arg(format!(
-            "{}/../../book/src/interchain/two-chains.sh",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .env("PATH", path)
+    let output = book_session("interchain/two-chains.sh")
         .env("WORK", dir.path())
         .env("A_INSTANCE", instance.to_string())
         .env("B_INSTANCE", (instance + 1).to_string())

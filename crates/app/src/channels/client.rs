@@ -470,3 +470,196 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use lamina_interop::channel::channel_id;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("lamina-channel-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn keys() -> [SecretKey; 2] {
+        [SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32])]
+    }
+
+    /// Both parties' stores of one channel of 1,000 deposited by party 0.
+    fn pair(name: &str) -> (PathBuf, [ChannelStore; 2]) {
+        let keys = keys();
+        let public = [keys[0].public_key(), keys[1].public_key()];
+        let base = dir(name);
+        let stores = [0, 1].map(|me| {
+            let info = ChannelInfo {
+                chain_id: ChainId(7),
+                channel: channel_id(&public, 1),
+                keys: public,
+                me,
+                asset: 0,
+                opening: [Amount(1_000), Amount(0)],
+            };
+            ChannelStore::create(&base.join(format!("party{me}")), info).unwrap()
+        });
+        (base, stores)
+    }
+
+    /// Party 0 pays `amount` to party 1, both record it.
+    fn pay(stores: &mut [ChannelStore; 2], amount: u128) {
+        let keys = keys();
+        let (state, theirs) = stores[0].propose_payment(&keys[0], amount).unwrap();
+        let mine = stores[1]
+            .accept(&keys[1], state.clone(), theirs, None)
+            .unwrap();
+        stores[0].record(state, theirs, mine).unwrap();
+    }
+
+    #[test]
+    fn both_sides_keep_the_newest_state_across_a_restart() {
+        let (base, mut stores) = pair("restart");
+        for _ in 0..10 {
+            pay(&mut stores, 7);
+        }
+        let channel = stores[0].info().channel;
+        for (me, store) in stores.iter().enumerate() {
+            let again = ChannelStore::open(&base.join(format!("party{me}")), &channel).unwrap();
+            assert_eq!(again.latest(), store.latest());
+            assert_eq!(again.latest().state().version, 10);
+            assert_eq!(again.latest().state().balances, [Amount(930), Amount(70)]);
+        }
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_tail_loses_only_the_update_being_written() {
+        let (base, mut stores) = pair("torn");
+        for _ in 0..3 {
+            pay(&mut stores, 1);
+        }
+        let channel = stores[1].info().channel;
+        let dir = base.join("party1");
+        let log = dir.join(format!("{}.log", hex::encode(channel.0)));
+        let whole = fs::read(&log).unwrap();
+        // A crash in the middle of the fourth frame's write.
+        let mut torn = whole.clone();
+        torn.extend_from_slice(&whole[..100]);
+        fs::write(&log, &torn).unwrap();
+        assert_eq!(
+            ChannelStore::open(&dir, &channel)
+                .unwrap()
+                .latest()
+                .state()
+                .version,
+            3
+        );
+        // A flipped bit in the last frame: its signature fails, the one before stands.
+        let mut flipped = whole.clone();
+        let last = flipped.len() - 70;
+        flipped[last] ^= 1;
+        fs::write(&log, &flipped).unwrap();
+        assert_eq!(
+            ChannelStore::open(&dir, &channel)
+                .unwrap()
+                .latest()
+                .state()
+                .version,
+            2
+        );
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn proposals_that_break_the_rules_get_typed_refusals() {
+        let (base, mut stores) = pair("refusals");
+        pay(&mut stores, 100);
+        let keys = keys();
+        let signed = |state: &ChannelState| state.sign(&keys[0]);
+        let next = stores[0].latest().state().pay(0, 10).unwrap();
+        let check = |stores: &[ChannelStore; 2], state: &ChannelState, sig: &Signature| {
+            stores[1].check_proposal(&keys[1], state, sig, None)
+        };
+
+        let mut other_chain = next.clone();
+        other_chain.chain_id = ChainId(8);
+        assert_eq!(
+            check(&stores, &other_chain, &signed(&other_chain)),
+            Err(ProposalError::WrongChannel)
+        );
+        let mut lower = next.clone();
+        lower.version = 1;
+        assert_eq!(
+            check(&stores, &lower, &signed(&lower)),
+            Err(ProposalError::WrongVersion { latest: 1, got: 1 })
+        );
+        // A proposal that pays the proposer out of the signer's balance.
+        let backwards = stores[0].latest().state().pay(1, 10).unwrap();
+        assert_eq!(
+            check(&stores, &backwards, &signed(&backwards)),
+            Err(ProposalError::TakesFromSigner { lost: 10 })
+        );
+        let mut unbalanced = next.clone();
+        unbalanced.balances[1].0 += 5;
+        assert_eq!(
+            check(&stores, &unbalanced, &signed(&unbalanced)),
+            Err(ProposalError::Rule(StateRuleError::Unbalanced))
+        );
+        let mut invented = next.clone();
+        invented.deposited[1].0 += 5;
+        invented.balances[1].0 += 5;
+        assert_eq!(
+            check(&stores, &invented, &signed(&invented)),
+            Err(ProposalError::UnknownDeposits)
+        );
+        // The payee's own key instead of the payer's.
+        assert_eq!(
+            check(&stores, &next, &next.sign(&keys[1])),
+            Err(ProposalError::BadSignature)
+        );
+        assert!(check(&stores, &next, &signed(&next)).is_ok());
+
+        // A deposit the chain holds is counted; one it does not is refused.
+        let (counted, sig) = stores[0].propose_deposit(&keys[0], [1_500, 0]).unwrap();
+        assert_eq!(
+            stores[1].check_proposal(&keys[1], &counted, &sig, Some([1_200, 0])),
+            Err(ProposalError::UnknownDeposits)
+        );
+        assert!(stores[1]
+            .check_proposal(&keys[1], &counted, &sig, Some([1_500, 0]))
+            .is_ok());
+
+        // Nothing after a final state.
+        let (last, sig) = stores[0].propose_final(&keys[0]).unwrap();
+        let mine = stores[1].accept(&keys[1], last.clone(), sig, None).unwrap();
+        stores[0].record(last, sig, mine).unwrap();
+        assert!(stores[0].propose_payment(&keys[0], 1).is_none());
+        let after = {
+            let mut s = stores[1].latest().state().clone();
+            s.version += 1;
+            s.is_final = false;
+            s
+        };
+        assert_eq!(
+            check(&stores, &after, &signed(&after)),
+            Err(ProposalError::AfterFinal)
+        );
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn the_log_is_compacted_to_its_newest_state() {
+        let (base, mut stores) = pair("compact");
+        stores[1].frames = COMPACT_AFTER;
+        pay(&mut stores, 1);
+        assert_eq!(stores[1].frames, 1);
+        pay(&mut stores, 1);
+        let channel = stores[1].info().channel;
+        let again = ChannelStore::open(&base.join("party1"), &channel).unwrap();
+        assert_eq!(again.latest().state().version, 2);
+        assert_eq!(again.frames, 2);
+        fs::remove_dir_all(base).unwrap();
+    }
+}
