@@ -159,7 +159,7 @@ fn a_hundred_thousand_payments_between_two_processes_settle_exactly() {
         report["raw_sign_verify_per_s"].as_f64().unwrap()
     );
 
-    let text = run(&mut channel(
+    let text = run(channel(
         &node,
         &[
             "close",
@@ -183,7 +183,7 @@ fn a_hundred_thousand_payments_between_two_processes_settle_exactly() {
 
     // Both stores hold the final state the chain paid out on.
     for (who, store) in [("alice", &alice_store), ("bob", &bob_store)] {
-        let status = run(&mut channel(
+        let status = run(channel(
             &node,
             &["status", "--from", who, "--channel", &id, "--store"],
         )
@@ -224,7 +224,7 @@ fn a_close_on_an_old_state_is_overturned_by_a_watchtower() {
     .unwrap();
 
     // Alice closes alone on the state where she had paid 500, not 5,000.
-    let text = run(&mut channel(
+    let text = run(channel(
         &node,
         &[
             "close",
