@@ -852,9 +852,6 @@ fn book_reference_pages_match_the_binary() {
     check_page("book/src/reference/catalogue.md", &catalogue);
 }
 
-/// The book's DeFi chapter: its session (`book/src/defi/session.sh`) against a fresh dev
-/// chain, with each step's outcome and the borrower's health as the chapter tells them.
-
 /// The book's interchain chapter: the module's rules, a rate limit set by the authority, and
 /// a transfer through a client that does not exist, refused with the module's code.
 #[test]
@@ -886,6 +883,8 @@ fn interchain_chapter_session_runs_as_the_book_tells_it() {
     assert!(text.contains("\"window_blocks\": 600"), "{text}");
 }
 
+/// The book's DeFi chapter: its session (`book/src/defi/session.sh`) against a fresh dev
+/// chain, with each step's outcome and the borrower's health as the chapter tells them.
 #[test]
 fn defi_chapter_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
