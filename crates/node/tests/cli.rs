@@ -852,6 +852,36 @@ fn book_reference_pages_match_the_binary() {
     check_page("book/src/reference/catalogue.md", &catalogue);
 }
 
+/// The book's channels chapter: a channel opened, a thousand payments off chain, a
+/// cooperative close; then a close on an old state, answered by the payee's watch.
+#[test]
+fn channels_chapter_session_runs_as_the_book_tells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let output = book_session("channels/session.sh")
+        .env("LAMINA_RPC", &node.rpc)
+        .env("WORK", dir.path())
+        .env("PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "1000 payments in",
+        "held: version 1000, balances 750000 and 250000",
+        "settled on version 1001: paid 750000 and 250000",
+        "closing on version 1 in block",
+        "closed on version 1; answered with version 9",
+        "settled on version 9: paid 100 and 900",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in\n{text}");
+    }
+}
+
 /// The book's interchain chapter: the module's rules, a rate limit set by the authority, and
 /// a transfer through a client that does not exist, refused with the module's code.
 #[test]

@@ -8,7 +8,10 @@
 //!                  the first three succeed (the limit is 75% of the collateral), later
 //!                  ones are refused as the price falls
 //!   2 trader       swaps ETH for USD or back (one pool) or LAM for ETH and on to USD;
-//!                  every other one stakes LAM for stLAM instead, and redeems some of it
+//!                  every other one stakes LAM for stLAM instead, and redeems some of it;
+//!                  the first sixteen others open a payment channel to the next account
+//!                  instead, close it on an old state, challenge with a newer one and
+//!                  close by agreement (the peer's signatures are made here too)
 //!   3 feeder       reports an ETH price that walks down 5% a report to 55%, then back up
 //!                  (the first 32; later ones trade)
 //!   4 liquidator   liquidates one of the first three borrowers, repaying USD, seizing ETH:
@@ -20,12 +23,17 @@
 //! books balance to the unit and match the ledger, every pool's reserves are its account's
 //! balances, no bank supply changed (nothing was minted or burned), liquid staking's account
 //! holds its buffer and reserve and its stake reached the validators through the real staking
-//! module, and the traffic had its effect (the market lent, a borrower was liquidated).
+//! module, the channels' escrow holds exactly the deposits of channels not yet settled and
+//! each settled channel paid out its newest state, and the traffic had its effect (the
+//! market lent, a borrower was liquidated, a channel settled).
 
 use std::collections::BTreeMap;
 
 use lamina_agreement::modules::bank::{self, AssetGenesis, AssetInfo, Bank, BankGenesis, NATIVE};
 use lamina_agreement::{Runtime, RuntimeBuilder, SignedTx, UnsignedTx};
+use lamina_app::channels::{
+    escrow_account as channels_account, Channels, ChannelsCall, ChannelsGenesis, Phase, CHANNELS,
+};
 use lamina_app::dex::{pair, pool_account, Dex, DexCall, DexGenesis, GenesisPool, POOLS};
 use lamina_app::lending::{
     lending_account, Lending, LendingCall, LendingGenesis, MarketConfig, MarketGenesis, ACCOUNTS,
@@ -37,6 +45,7 @@ use lamina_app::liquid_staking::{
 };
 use lamina_app::oracle::{FeedGenesis, Oracle, OracleCall, OracleGenesis, Params, ONE};
 use lamina_incentive::staking::Staking;
+use lamina_interop::channel::{channel_id, ChannelState, SignedState};
 use lamina_interop::codec::{self, BoundedBytes};
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::module::{Amount, Module, StateView};
@@ -55,6 +64,11 @@ const E18: u128 = 1_000_000_000_000_000_000;
 const HOLDING: u128 = 1_000_000 * E18;
 /// Feeders: the first accounts with `n % 5 == 3`.
 const FEEDERS: u64 = 32;
+/// Channel openers: traders `n` with `n % 10 == 7` below this.
+const CHANNEL_OPENERS_BELOW: u64 = 160;
+/// Each channel's deposit, and what the newest state pays the peer.
+const CHANNEL_DEPOSIT: u128 = 1_000 * E18;
+const CHANNEL_PAID: u128 = 300 * E18;
 /// The account that provides the genesis pools (it never sends).
 const PROVIDER: usize = 4_095;
 
@@ -91,6 +105,60 @@ fn sign<M: Module>(runtime: &Runtime, from: &SecretKey, nonce: u64, call: &M::Ca
     .sign(from)
 }
 
+/// Account `n`'s channel to account `n + 1`: its id and the two keys.
+fn channel_of(n: u64) -> (lamina_interop::Hash, [SecretKey; 2]) {
+    let keys = [
+        lamina_agreement::testing::key(n),
+        lamina_agreement::testing::key(n + 1),
+    ];
+    let id = channel_id(&[keys[0].public_key(), keys[1].public_key()], 0);
+    (id, keys)
+}
+
+/// A channel's life in one batch: open; close on version 1 (100 paid); a challenge with
+/// version 2 (300 paid); a close by agreement on version 3, final.
+fn channel_traffic(runtime: &Runtime, n: u64, from: &SecretKey) -> Vec<SignedTx> {
+    let (id, keys) = channel_of(n);
+    let chain = runtime.config().chain_id;
+    let both = |state: &ChannelState| SignedState {
+        signatures: [state.sign(&keys[0]), state.sign(&keys[1])],
+        state: state.clone(),
+    };
+    let opening = ChannelState::opening(chain, id, [CHANNEL_DEPOSIT, 0]);
+    let (Some(v1), Some(v2)) = (
+        opening.pay(0, CHANNEL_PAID / 3),
+        opening.pay(0, CHANNEL_PAID).map(|mut s| {
+            s.version = 2;
+            s
+        }),
+    ) else {
+        return Vec::new();
+    };
+    let mut v3 = v2.clone();
+    v3.version = 3;
+    v3.is_final = true;
+    let calls = [
+        ChannelsCall::Open {
+            nonce: 0,
+            keys: [keys[0].public_key(), keys[1].public_key()],
+            asset: USD,
+            deposit: CHANNEL_DEPOSIT,
+            challenge_blocks: 5,
+        },
+        ChannelsCall::Close {
+            channel: id,
+            state: Some(both(&v1)),
+        },
+        ChannelsCall::Challenge { state: both(&v2) },
+        ChannelsCall::CloseCooperative { state: both(&v3) },
+    ];
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| sign::<Channels<Bank>>(runtime, from, i as u64, call))
+        .collect()
+}
+
 type Lend = Lending<Bank, Oracle>;
 type Liquid = LiquidStaking<Bank, Staking<Bank>>;
 
@@ -101,6 +169,7 @@ impl Workload for Defi {
             .module(Dex::new(Bank))
             .module(Lending::new(Bank, Oracle, &[USD, ETH]))
             .module(LiquidStaking::new(Bank, Staking::new(Bank), STAKED))
+            .module(Channels::new(Bank))
     }
 
     fn genesis(&self, bank: &mut BankGenesis) -> BTreeMap<String, serde_json::Value> {
@@ -202,6 +271,10 @@ impl Workload for Defi {
                     }),
                 })),
             ),
+            (
+                "channels".to_string(),
+                serde_json::json!(ChannelsGenesis::default()),
+            ),
         ])
     }
 
@@ -282,6 +355,7 @@ impl Workload for Defi {
                     },
                 )]
             }
+            2 if n % 10 == 7 && n < CHANNEL_OPENERS_BELOW => channel_traffic(runtime, n, from),
             2 if n % 10 == 2 => vec![
                 sign::<Liquid>(
                     runtime,
@@ -383,6 +457,37 @@ impl Workload for Defi {
                     ));
                 }
             }
+        }
+        let mut unsettled = 0u128;
+        let mut settled = 0;
+        for n in (7..CHANNEL_OPENERS_BELOW).step_by(10) {
+            let (id, _) = channel_of(n);
+            let Some(channel) = CHANNELS.get_committed(state, &id).map_err(err)? else {
+                continue;
+            };
+            let deposits = channel.deposit_amounts();
+            match channel.phase {
+                Phase::Settled { version, payouts } => {
+                    settled += 1;
+                    if version != 3
+                        || payouts.map(|a| a.0) != [CHANNEL_DEPOSIT - CHANNEL_PAID, CHANNEL_PAID]
+                    {
+                        return Err(format!(
+                            "channel of {n} settled on version {version}: {payouts:?}"
+                        ));
+                    }
+                }
+                _ => unsettled += deposits[0] + deposits[1],
+            }
+        }
+        let escrow = bank::committed_balance(state, USD, &channels_account()).map_err(err)?;
+        if escrow != unsettled {
+            return Err(format!(
+                "the channels' escrow holds {escrow}, its open channels {unsettled}"
+            ));
+        }
+        if settled == 0 {
+            return Err("no channel settled".into());
         }
         let liquid = LIQUID_POOL
             .get_committed(state)

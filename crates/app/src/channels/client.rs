@@ -276,7 +276,21 @@ impl ChannelStore {
         signature: &Signature,
         deposits: Option<[u128; 2]>,
     ) -> Result<Signature, ProposalError> {
-        let latest = self.latest.state();
+        // Before any signed state, the opening split is whatever deposits the proposal
+        // counts (the two stores may have been made at different deposits): each party then
+        // holds what it counted of its own.
+        let opening;
+        let latest = match &self.latest {
+            Latest::Signed(signed) => &signed.state,
+            Latest::Opening(_) => {
+                opening = ChannelState::opening(
+                    self.info.chain_id,
+                    self.info.channel,
+                    state.deposited.map(|a| a.0),
+                );
+                &opening
+            }
+        };
         if state.chain_id != self.info.chain_id || state.channel != self.info.channel {
             return Err(ProposalError::WrongChannel);
         }
@@ -291,10 +305,12 @@ impl ChannelStore {
         }
         state.check_balanced()?;
         let me = self.info.me;
+        let known = self.latest.state().deposited;
         for party in 0..2 {
             let before = latest.deposited[party].0;
             let after = state.deposited[party].0;
-            let held = deposits.map_or(before, |d| d[party]);
+            // Deposits beyond those this store knew of must be on the chain.
+            let held = deposits.map_or(known[party].0, |d| d[party]);
             if after < before || after > held {
                 return Err(ProposalError::UnknownDeposits);
             }
@@ -646,6 +662,34 @@ mod tests {
             check(&stores, &after, &signed(&after)),
             Err(ProposalError::AfterFinal)
         );
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn a_payee_that_joined_after_a_top_up_accepts_the_first_payment() {
+        let (base, stores) = pair("late");
+        let keys = keys();
+        // The payee's store was made after it deposited 250 more.
+        let mut info = stores[1].info().clone();
+        info.opening = [Amount(1_000), Amount(250)];
+        let late = base.join("late");
+        let mut payee = ChannelStore::create(&late, info).unwrap();
+        let (state, theirs) = stores[0].propose_payment(&keys[0], 100).unwrap();
+        assert_eq!(
+            payee.check_proposal(&keys[1], &state, &theirs, Some([1_000, 250])),
+            Ok(state.sign(&keys[1]))
+        );
+        // Without the chain's word, a proposal that counts other deposits is refused.
+        let (more, sig) = stores[0].propose_deposit(&keys[0], [1_500, 0]).unwrap();
+        assert_eq!(
+            payee.check_proposal(&keys[1], &more, &sig, None),
+            Err(ProposalError::UnknownDeposits)
+        );
+        let mine = payee
+            .accept(&keys[1], state, theirs, Some([1_000, 250]))
+            .unwrap();
+        assert_eq!(payee.latest().state().balances, [Amount(900), Amount(100)]);
+        assert_eq!(payee.latest().signed().unwrap().signatures[1], mine);
         fs::remove_dir_all(base).unwrap();
     }
 

@@ -13,7 +13,7 @@
 //!
 //! Frames are a 4-byte little-endian length and a [`PeerMsg`] in borsh, at most
 //! [`MAX_FRAME`] bytes; a longer length closes the connection before anything is read.
-//! The handshake's signatures are made under [`PEER_DOMAIN`] with the chain id, so a
+//! The handshake's signatures are made under [`PEER_DOMAIN`](lamina_interop::channel::PEER_DOMAIN) with the chain id, so a
 //! process proves it holds the channel's other key, and a proof made for one connection
 //! (its random challenge) is worth nothing on another.
 

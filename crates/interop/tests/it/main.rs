@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod channel;
 mod codec_props;
 mod conformance;
 mod interchain;
