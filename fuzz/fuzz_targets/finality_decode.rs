@@ -8,7 +8,6 @@
 use std::sync::OnceLock;
 
 use lamina_interop::block::Header;
-use lamina_interop::codec::Canonical;
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::finality::{FinalityCertificate, FinalityProof, ValidatorSet};
 use lamina_interop::light::{Checkpoint, LightClient, LightParams};
@@ -26,11 +25,8 @@ fn set() -> &'static ValidatorSet {
     })
 }
 
-fn round_trips<T: Canonical>(data: &[u8]) -> Option<T> {
-    let value = T::decode(data).ok()?;
-    assert_eq!(value.encode(), data, "{} is not canonical", T::NAME);
-    Some(value)
-}
+mod canonical;
+use canonical::round_trips;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, data)) = data.split_first() else {

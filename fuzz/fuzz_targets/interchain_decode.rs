@@ -10,18 +10,15 @@
 
 use lamina_app::channels::ChannelsCall;
 use lamina_interop::channel::{ChannelState, PeerMsg, SignedState};
-use lamina_interop::codec::{self, Canonical};
+use lamina_interop::codec;
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::interchain::{
     commit_ack, commit_packet, split_denom, Acknowledgement, InterchainMsg, Packet, TokenData,
 };
 use libfuzzer_sys::fuzz_target;
 
-fn round_trips<T: Canonical>(data: &[u8]) -> Option<T> {
-    let value = T::decode(data).ok()?;
-    assert_eq!(value.encode(), data, "{} is not canonical", T::NAME);
-    Some(value)
-}
+mod canonical;
+use canonical::round_trips;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, data)) = data.split_first() else {

@@ -264,19 +264,7 @@ impl LightClient {
     ) -> Result<LightClient, LightError> {
         let mut client = LightClient::new(params, latest, now)?;
         for set in later {
-            let expected = client.known_epoch() + 1;
-            if set.epoch != expected {
-                return Err(LightError::StaleSet {
-                    expected,
-                    got: set.epoch,
-                });
-            }
-            if !set.is_well_formed() {
-                return Err(FinalityError::BadSet {
-                    detail: "keys not ascending and unique".into(),
-                }
-                .into());
-            }
+            check_set(&set, client.known_epoch() + 1)?;
             client.sets.insert(set.epoch, set);
         }
         Ok(client)
@@ -388,18 +376,7 @@ impl LightClient {
         let set = ValidatorSet::decode(&value).map_err(|e| LightError::BadValue {
             detail: e.to_string(),
         })?;
-        if set.epoch != expected {
-            return Err(LightError::StaleSet {
-                expected,
-                got: set.epoch,
-            });
-        }
-        if !set.is_well_formed() {
-            return Err(FinalityError::BadSet {
-                detail: "keys not ascending and unique".into(),
-            }
-            .into());
-        }
+        check_set(&set, expected)?;
         self.sets.insert(expected, set);
         while self.sets.len() > KEPT_SETS {
             self.sets.pop_first();
@@ -514,4 +491,22 @@ impl LightClient {
             self.roots.pop_first();
         }
     }
+}
+
+/// A set the client may take in as the one of epoch `expected`: that epoch, its keys
+/// ascending and unique.
+fn check_set(set: &ValidatorSet, expected: u64) -> Result<(), LightError> {
+    if set.epoch != expected {
+        return Err(LightError::StaleSet {
+            expected,
+            got: set.epoch,
+        });
+    }
+    if !set.is_well_formed() {
+        return Err(FinalityError::BadSet {
+            detail: "keys not ascending and unique".into(),
+        }
+        .into());
+    }
+    Ok(())
 }

@@ -414,6 +414,14 @@ impl Chain {
             .collect()
     }
 
+    /// The client a `create_client` in `receipt` created, if it did.
+    pub fn created_client(&self, receipt: &Receipt) -> Option<String> {
+        self.events(receipt).into_iter().find_map(|e| match e {
+            InterchainEvent::ClientCreated { client, .. } => Some(client),
+            _ => None,
+        })
+    }
+
     /// The message that creates a client of this chain from its genesis.
     pub fn create_client(&self) -> InterchainMsg {
         InterchainMsg::CreateClient {
@@ -545,14 +553,8 @@ pub async fn connect(a: &mut Chain, b: &mut Chain) -> Result<Relay> {
     let relayer = account(5);
     let on_a = a.call(&relayer, &b.create_client()).await?;
     let on_b = b.call(&relayer, &a.create_client()).await?;
-    let created = |c: &Chain, r: &Receipt| {
-        c.events(r).into_iter().find_map(|e| match e {
-            InterchainEvent::ClientCreated { client, .. } => Some(client),
-            _ => None,
-        })
-    };
-    let a_client = created(a, &on_a).context("no client on a")?;
-    let b_client = created(b, &on_b).context("no client on b")?;
+    let a_client = a.created_client(&on_a).context("no client on a")?;
+    let b_client = b.created_client(&on_b).context("no client on b")?;
     let register = |client: &str, counterparty: &str| InterchainMsg::RegisterCounterparty {
         client: id(client),
         counterparty_client: id(counterparty),

@@ -55,22 +55,30 @@ pub struct LinkReport {
     pub set_changes: u64,
 }
 
-/// A tiny deterministic generator.
-struct Rng(u64);
+/// A tiny deterministic generator (xorshift), for the simulations' random sequences.
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The generator of `seed` (any seed, zero included).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 }
@@ -95,7 +103,7 @@ struct World {
 }
 
 async fn simulate(ctx: &deterministic::Context, seed: u64, steps: usize) -> Result<LinkReport> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed);
     let mut a = Chain::new(ctx, ChainId(11), 1).await?;
     let mut b = Chain::new(ctx, ChainId(22), 4).await?;
     b.epoch_blocks = Some(EPOCH);

@@ -29,6 +29,7 @@ use lamina_simulation::interchain::{
     account, ack_msg, address, code, connect, id, recv_msg, timeout_msg, update, Chain, Relay,
     BLOCK_MS, FUNDS, TOKEN, TRUSTING_PERIOD_MS,
 };
+use lamina_simulation::link::Rng;
 
 const A: ChainId = ChainId(11);
 const B: ChainId = ChainId(22);
@@ -516,14 +517,7 @@ fn a_frozen_client_proves_nothing() {
 
         // The same through submitted evidence, on a second client.
         let second = b.call(&account(5), &a.create_client()).await.unwrap();
-        let client = b
-            .events(&second)
-            .into_iter()
-            .find_map(|e| match e {
-                InterchainEvent::ClientCreated { client, .. } => Some(client),
-                _ => None,
-            })
-            .unwrap();
+        let client = b.created_client(&second).unwrap();
         let honest = a.finality(a.height(), a.height()).unwrap();
         let mut fork = a.header(a.height()).unwrap().clone();
         fork.tx_count += 1;
@@ -561,14 +555,7 @@ fn packets_naming_an_unregistered_counterparty_or_never_sent_are_refused() {
         assert_eq!(code(&b.call(&account(5), &msg).await.unwrap()), Some(7));
         // A client with no counterparty sends nothing.
         let lonely = a.call(&account(5), &b.create_client()).await.unwrap();
-        let client = a
-            .events(&lonely)
-            .into_iter()
-            .find_map(|e| match e {
-                InterchainEvent::ClientCreated { client, .. } => Some(client),
-                _ => None,
-            })
-            .unwrap();
+        let client = a.created_client(&lonely).unwrap();
         let relay2 = Relay {
             a_client: client,
             b_client: relay.b_client.clone(),
@@ -763,14 +750,7 @@ async fn recover(on: &mut Chain, subject: &str, of: &mut Chain, intruder: Option
         set,
     };
     let created = on.call(&account(5), &fresh).await.unwrap();
-    let substitute = on
-        .events(&created)
-        .into_iter()
-        .find_map(|e| match e {
-            InterchainEvent::ClientCreated { client, .. } => Some(client),
-            _ => None,
-        })
-        .unwrap();
+    let substitute = on.created_client(&created).unwrap();
     of.block(&[]).await.unwrap();
     update(on, &substitute, of).await.unwrap();
     let recover = InterchainMsg::RecoverClient {
@@ -808,22 +788,6 @@ fn a_rate_limit_bounds_what_leaves_per_window() {
     });
 }
 
-/// A small deterministic generator for the random sequences.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Random transfers both ways, relayed in random order, some left to time out: what A
 /// escrows for B never falls below B's vouchers, equals them once everything is settled, and
 /// A's token is neither made nor lost.
@@ -831,7 +795,7 @@ impl Rng {
 fn escrow_equals_vouchers_over_random_sequences() {
     for seed in 1..=6u64 {
         run(move |ctx| async move {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut rng = Rng::new(seed);
             let (mut a, mut b, relay) = two(&ctx).await;
             let back = relay.reversed();
             let denom = format!("transfer/{}/asset-{TOKEN}", relay.b_client);

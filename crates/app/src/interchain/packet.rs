@@ -217,6 +217,21 @@ fn take_commitment(state: &mut WorkingSet<'_>, packet: &Packet) -> Result<(), In
     Ok(())
 }
 
+/// What acknowledging and timing out begin with: the packet valid, its counterparty
+/// registered, and its commitment checked and deleted. The commitment goes first: a packet
+/// never sent, or one a faster relayer settled, is named so, and the port runs with the
+/// commitment gone.
+fn settling(state: &mut WorkingSet<'_>, packet: &Packet) -> Result<Counterparty, InterchainError> {
+    packet.validate()?;
+    let counterparty = counterparty(
+        state,
+        packet.source_client.as_str(),
+        packet.dest_client.as_str(),
+    )?;
+    take_commitment(state, packet)?;
+    Ok(counterparty)
+}
+
 /// Acknowledges `packet` with `ack`: see the module docs.
 pub fn acknowledge(
     state: &mut WorkingSet<'_>,
@@ -227,12 +242,8 @@ pub fn acknowledge(
     proof: &[u8],
     proof_height: Height,
 ) -> Result<(), InterchainError> {
-    packet.validate()?;
     let client = packet.source_client.as_str();
-    let counterparty = counterparty(state, client, packet.dest_client.as_str())?;
-    // The commitment first: a packet never sent, or one a faster relayer settled, is named
-    // so, and the port runs with the commitment gone.
-    take_commitment(state, packet)?;
+    let counterparty = settling(state, packet)?;
     let path = ack_path(packet.dest_client.as_str(), packet.sequence);
     let proven = prove(
         state,
@@ -272,10 +283,8 @@ pub fn timeout(
     proof: &[u8],
     proof_height: Height,
 ) -> Result<(), InterchainError> {
-    packet.validate()?;
     let client = packet.source_client.as_str();
-    let counterparty = counterparty(state, client, packet.dest_client.as_str())?;
-    take_commitment(state, packet)?;
+    let counterparty = settling(state, packet)?;
     // The time of the block whose state is proven: no later block can receive the packet.
     let time = HEADERS
         .get(state, &(client.to_string(), proof_height.0))?
