@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{free_port, json, Node};
+use common::{free_port, json, stdout_of, Node};
 
 /// The dev chain's dollar: no fee is paid in it, so balances match to the unit.
 const USD: &str = "1";
@@ -19,17 +19,6 @@ fn channel(node: &Node, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lamina"));
     command.args(["channel", "--rpc", &node.rpc]).args(args);
     command
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    text
 }
 
 fn usd(node: &Node, who: &str) -> u128 {
@@ -50,7 +39,7 @@ fn usd(node: &Node, who: &str) -> u128 {
 fn open(node: &Node, store: &Path, deposit: u128) -> String {
     let store = store.to_str().unwrap();
     let deposit = deposit.to_string();
-    let text = run(&mut channel(
+    let text = stdout_of(&mut channel(
         node,
         &[
             "open",
@@ -117,7 +106,7 @@ fn pay(
     amount: u128,
     count: u64,
 ) -> serde_json::Value {
-    let text = run(&mut channel(
+    let text = stdout_of(&mut channel(
         node,
         &[
             "pay",
@@ -159,20 +148,22 @@ fn a_hundred_thousand_payments_between_two_processes_settle_exactly() {
         report["raw_sign_verify_per_s"].as_f64().unwrap()
     );
 
-    let text = run(channel(
-        &node,
-        &[
-            "close",
-            "--from",
-            "alice",
-            "--channel",
-            &id,
-            "--to",
-            &bob.addr,
-            "--store",
-        ],
-    )
-    .arg(&alice_store));
+    let text = stdout_of(
+        channel(
+            &node,
+            &[
+                "close",
+                "--from",
+                "alice",
+                "--channel",
+                &id,
+                "--to",
+                &bob.addr,
+                "--store",
+            ],
+        )
+        .arg(&alice_store),
+    );
     // The final state is one version above the last payment.
     assert!(
         text.contains("settled on version 100001: paid 700000 and 300000"),
@@ -183,11 +174,13 @@ fn a_hundred_thousand_payments_between_two_processes_settle_exactly() {
 
     // Both stores hold the final state the chain paid out on.
     for (who, store) in [("alice", &alice_store), ("bob", &bob_store)] {
-        let status = run(channel(
-            &node,
-            &["status", "--from", who, "--channel", &id, "--store"],
-        )
-        .arg(store));
+        let status = stdout_of(
+            channel(
+                &node,
+                &["status", "--from", who, "--channel", &id, "--store"],
+            )
+            .arg(store),
+        );
         assert!(
             status.contains("held: version 100001, balances 700000 and 300000 (final)"),
             "{status}"
@@ -224,19 +217,21 @@ fn a_close_on_an_old_state_is_overturned_by_a_watchtower() {
     .unwrap();
 
     // Alice closes alone on the state where she had paid 500, not 5,000.
-    let text = run(channel(
-        &node,
-        &[
-            "close",
-            "--from",
-            "alice",
-            "--channel",
-            &id,
-            "--wait",
-            "--store",
-        ],
-    )
-    .arg(&old));
+    let text = stdout_of(
+        channel(
+            &node,
+            &[
+                "close",
+                "--from",
+                "alice",
+                "--channel",
+                &id,
+                "--wait",
+                "--store",
+            ],
+        )
+        .arg(&old),
+    );
     assert!(text.contains("closing on version 500"), "{text}");
     let output = tower.wait_with_output().unwrap();
     let watched = String::from_utf8_lossy(&output.stdout);

@@ -7,7 +7,7 @@ use std::process::Command;
 use lamina_interop::messages::CATALOGUE;
 
 mod common;
-use common::{book_session, free_port, json, lamina, Node};
+use common::{book_session, free_port, json, lamina, stdout_of, Node};
 
 #[test]
 fn catalogue_json_lists_every_message() {
@@ -858,17 +858,11 @@ fn book_reference_pages_match_the_binary() {
 fn channels_chapter_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("node"));
-    let output = book_session("channels/session.sh")
-        .env("LAMINA_RPC", &node.rpc)
-        .env("WORK", dir.path())
-        .env("PORT", free_port().to_string())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let text = stdout_of(
+        book_session("channels/session.sh")
+            .env("LAMINA_RPC", &node.rpc)
+            .env("WORK", dir.path())
+            .env("PORT", free_port().to_string()),
     );
     for expected in [
         "1000 payments in",
@@ -888,16 +882,7 @@ fn channels_chapter_session_runs_as_the_book_tells_it() {
 fn interchain_chapter_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
-    let output = book_session("interchain/session.sh")
-        .env("LAMINA_RPC", &node.rpc)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = stdout_of(book_session("interchain/session.sh").env("LAMINA_RPC", &node.rpc));
     let outcomes: Vec<&str> = text
         .lines()
         .filter_map(|line| line.trim().strip_prefix("outcome: "))
@@ -919,16 +904,7 @@ fn interchain_chapter_session_runs_as_the_book_tells_it() {
 fn defi_chapter_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
-    let output = book_session("defi/session.sh")
-        .env("LAMINA_RPC", &node.rpc)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = stdout_of(book_session("defi/session.sh").env("LAMINA_RPC", &node.rpc));
     let outcomes: Vec<&str> = text
         .lines()
         .filter_map(|line| line.trim().strip_prefix("outcome: "))
@@ -1135,20 +1111,14 @@ fn lamina_light_verifies_a_dev_chain_and_names_an_endpoint_that_lies() {
 fn light_chapter_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("validator"));
-    let output = book_session("light/session.sh")
-        .current_dir(dir.path())
-        .env("LAMINA_RPC", &node.rpc)
-        .env("FULL_PORT", free_port().to_string())
-        .env("FULL_METRICS", free_port().to_string())
-        .env("FULL_BASE", dir.path().join("full"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let text = stdout_of(
+        book_session("light/session.sh")
+            .current_dir(dir.path())
+            .env("LAMINA_RPC", &node.rpc)
+            .env("FULL_PORT", free_port().to_string())
+            .env("FULL_METRICS", free_port().to_string())
+            .env("FULL_BASE", dir.path().join("full"))
+            .env("RUST_LOG", "warn"),
     );
     // The transfer went in through the full node and came back final.
     assert!(text.contains("outcome: Success"), "{text}");

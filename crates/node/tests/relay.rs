@@ -20,7 +20,7 @@ use lamina_interop::module::Amount;
 use lamina_interop::{Address, Hash};
 
 mod common;
-use common::{book_session, Node};
+use common::{book_session, stdout_of, Node};
 
 /// A dev chain's dollar.
 const USD: u32 = 1;
@@ -383,17 +383,11 @@ fn book_two_chains_session_runs_as_the_book_tells_it() {
     let dir = tempfile::tempdir().unwrap();
     // Instances far above the default ports, so that other tests' nodes do not collide.
     let instance = 40 + std::process::id() % 40;
-    let output = book_session("interchain/two-chains.sh")
-        .env("WORK", dir.path())
-        .env("A_INSTANCE", instance.to_string())
-        .env("B_INSTANCE", (instance + 1).to_string())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let text = stdout_of(
+        book_session("interchain/two-chains.sh")
+            .env("WORK", dir.path())
+            .env("A_INSTANCE", instance.to_string())
+            .env("B_INSTANCE", (instance + 1).to_string()),
     );
     assert!(
         text.contains("link: client client-0 on chain 1337 <-> client client-0 on chain 1338"),

@@ -112,3 +112,15 @@ pub(crate) fn book_session(name: &str) -> Command {
         .env("PATH", path);
     command
 }
+
+/// Runs `command`, fails the test with its output unless it succeeds; its standard output.
+pub(crate) fn stdout_of(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
