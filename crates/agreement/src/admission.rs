@@ -261,6 +261,12 @@ fn check(
             got: body.chain_id.0,
         });
     }
+    if usize::from(body.module) >= runtime.module_count() {
+        return Err(Rejection::UnknownModule {
+            module: body.module,
+            last: runtime.module_count().saturating_sub(1) as u16,
+        });
+    }
     let base_gas = runtime.base_gas(bytes.len());
     if body.gas_limit < base_gas {
         return Err(Rejection::Malformed {
@@ -272,8 +278,11 @@ fn check(
     }
     let min = runtime
         .required_fee(body.gas_limit, body.tip)
-        .ok_or(Rejection::Malformed {
-            detail: "gas limit times gas price overflows".into(),
+        .ok_or_else(|| Rejection::Malformed {
+            detail: format!(
+                "the tip {} plus the gas limit's fee ({} gas at {} a unit) overflows 128 bits",
+                body.tip, body.gas_limit, config.gas_price
+            ),
         })?;
     if body.max_fee < min {
         return Err(Rejection::FeeTooLow {

@@ -112,6 +112,16 @@ impl PublicKey {
     pub fn from_hex(text: &str) -> Result<PublicKey, CryptoError> {
         parse_hex(text).map(PublicKey)
     }
+
+    /// Whether the key is a point of small order (one of the eight, in any encoding that
+    /// decompresses). Under ZIP-215 such a key verifies a signature with a small-order `R`
+    /// and `s = 0` on every message, so anyone can sign for it: never take one as an account
+    /// or a validator. No key derived from a secret key is small-order.
+    pub fn is_small_order(&self) -> bool {
+        curve25519_dalek::edwards::CompressedEdwardsY(self.0)
+            .decompress()
+            .is_some_and(|point| point.is_small_order())
+    }
 }
 
 impl Signature {
@@ -267,6 +277,32 @@ mod tests {
             other.verify_raw(b"hello", &sig),
             Err(CryptoError::InvalidSignature)
         );
+    }
+
+    #[test]
+    fn a_small_order_key_verifies_a_forged_signature_on_every_message() {
+        // The identity point: y = 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let key = PublicKey(identity);
+        assert!(key.is_small_order());
+        // R = the identity, s = 0: the cofactored equation holds whatever the message.
+        let mut forged = [0u8; 64];
+        forged[0] = 1;
+        for message in [&b"pay mallory"[..], b"", b"anything at all"] {
+            assert_eq!(key.verify_raw(message, &Signature(forged)), Ok(()));
+        }
+        // A point of order 2 (y = -1), in its canonical encoding, is small-order too.
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        assert!(PublicKey(minus_one).is_small_order());
+        // Keys from secret keys never are, and the forgery fails on them.
+        for seed in 0..64u8 {
+            let key = SecretKey::from_seed([seed; 32]).public_key();
+            assert!(!key.is_small_order());
+            assert!(key.verify_raw(b"pay mallory", &Signature(forged)).is_err());
+        }
     }
 
     #[test]

@@ -114,6 +114,15 @@ pub enum Rejection {
         /// What the decoder objected to.
         detail: String,
     },
+    /// The call is for a module the chain does not have: refused rather than charged for a
+    /// call that cannot run.
+    #[error("no module at index {module}; the chain's modules are 0 to {last}")]
+    UnknownModule {
+        /// The transaction's module index.
+        module: u16,
+        /// The chain's last module index.
+        last: u16,
+    },
     /// Larger than the maximum transaction size.
     #[error("transaction of {len} bytes exceeds the limit of {max}")]
     TooLarge {

@@ -557,7 +557,7 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
     let spec = chain.spec(&resolved.chain)?;
     let runtime = Arc::new(chain.runtime(&spec)?);
     let (temporary, base_path) = data_dir(resolved.base_path.as_deref(), "lamina-dev-")?;
-    init_logging("info");
+    init_logging(NODE_LOG);
     let rpc = SocketAddr::new(resolved.rpc_host, resolved.rpc_port);
     let metrics = SocketAddr::new(
         IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -660,10 +660,20 @@ fn temporary_hint(path: &std::path::Path) -> bool {
         .is_some_and(|n| n.starts_with("lamina-dev-"))
 }
 
+/// A node's log unless `RUST_LOG` says otherwise: Lamina's own lines at `info` (the store and
+/// chain opened, a summary of the pace every ten seconds, what stops it), every other crate's
+/// warnings and errors only. QMDB warns that a new database is empty (twice, from modules that
+/// warn of nothing else): expected on a new chain, so those two are kept to errors.
+pub(crate) const NODE_LOG: &str = "warn,lamina_node=info,lamina_app=info,\
+lamina_agreement=info,lamina_incentive=info,lamina_data_layer=info,lamina_interop=info,\
+commonware_storage::qmdb::current::db=error,commonware_storage::qmdb::any=error";
+
 pub(crate) fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours for a terminal; plain text for a file or a pipe.
     let _ = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();

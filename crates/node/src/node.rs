@@ -822,6 +822,7 @@ where
         let mut last_committed = height;
         let mut engine_done = false;
         let mut agreement_done = false;
+        let mut pace = Pace::new(height);
         let failure = {
             let mut shutdown = std::pin::pin!(shutdown);
             loop {
@@ -835,6 +836,7 @@ where
                             last_committed = event.height;
                             counters.height.store(event.height.0, Ordering::Relaxed);
                             counters.committed_txs.fetch_add(event.tx_count as u64, Ordering::Relaxed);
+                            pace.committed(event, last_finalized);
                         }
                     }
                     result = &mut engine => {
@@ -891,7 +893,7 @@ where
     /// printing its endpoints once it serves and logging at `info` (or as `RUST_LOG` says):
     /// the whole `main` of a chain's own node binary.
     pub fn run_until_stopped(self) -> anyhow::Result<()> {
-        crate::cli::init_logging("info");
+        crate::cli::init_logging(crate::cli::NODE_LOG);
         let runner = commonware_runtime::tokio::Runner::new(
             commonware_runtime::tokio::Config::new()
                 .with_storage_directory(state_dir(&self.settings.base_path)),
@@ -948,4 +950,46 @@ fn check_chain(base_path: &Path, spec: &ChainSpec, initialized: bool) -> anyhow:
 /// The dev chain's validator account.
 pub fn dev_validator() -> Address {
     Address::of(&dev_key("alice").public_key())
+}
+
+/// The node's summary line: every [`Pace::EVERY`], the heights and the throughput since the
+/// last line, so a user sees at a glance that the chain moves and how fast.
+struct Pace {
+    since: std::time::Instant,
+    blocks: u64,
+    txs: u64,
+    last: Height,
+}
+
+impl Pace {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn new(height: Height) -> Pace {
+        Pace {
+            since: std::time::Instant::now(),
+            blocks: 0,
+            txs: 0,
+            last: height,
+        }
+    }
+
+    fn committed(&mut self, event: StateCommitted, finalized: Height) {
+        self.blocks += 1;
+        self.txs += u64::from(event.tx_count);
+        self.last = event.height;
+        let elapsed = self.since.elapsed();
+        if elapsed < Self::EVERY {
+            return;
+        }
+        let tps = self.txs as f64 / elapsed.as_secs_f64();
+        tracing::info!(
+            "height {} (finalized {}): {} blocks, {} transactions in {:.0} s, {tps:.1} TPS",
+            self.last,
+            finalized.max(self.last),
+            self.blocks,
+            self.txs,
+            elapsed.as_secs_f64()
+        );
+        *self = Pace::new(self.last);
+    }
 }

@@ -297,7 +297,15 @@ impl ChainSpec {
 
     /// Checks that a proof-of-stake chain's consensus starts with the validators its staking
     /// section bonds: the spec's validator list must be the genesis set.
+    /// Refuses small-order validator keys, for which anyone can sign (ZIP-215).
     pub(crate) fn check_validators(&self) -> anyhow::Result<()> {
+        if let ConsensusSpec::Simplex { validators, .. } = &self.consensus {
+            if let Some(weak) = validators.iter().find(|key| key.is_small_order()) {
+                anyhow::bail!(
+                    "chain spec: validator key {weak} is a small-order point, for which anyone can sign; use a key made from a secret key"
+                );
+            }
+        }
         let (Some(staking), ConsensusSpec::Simplex { validators, .. }) =
             (self.staking()?, &self.consensus)
         else {
@@ -330,6 +338,23 @@ impl ChainSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The book's Quick start says how a development key is made, with alice's values; a
+    /// client in another language is written from it.
+    #[test]
+    fn the_quickstart_derives_alices_key_as_the_node_does() {
+        let page = include_str!("../../../book/src/quickstart.md");
+        let seed = Hash::of(b"lamina/dev/alice");
+        let key = dev_key("alice").public_key();
+        for shown in [
+            seed.to_string(),
+            key.to_string(),
+            Address::of(&key).to_string(),
+        ] {
+            assert!(page.contains(&shown), "the Quick start lacks {shown}");
+        }
+        assert!(page.contains("SHA-256 of `lamina/dev/` followed by its name"));
+    }
 
     #[test]
     fn presets_round_trip_through_json_and_build_a_genesis() {
@@ -386,6 +411,15 @@ mod tests {
             validators.pop();
         }
         assert!(wrong.check_validators().is_err());
+        // A small-order validator key is refused, whatever staking says.
+        let mut weak = spec.clone();
+        if let ConsensusSpec::Simplex { validators, .. } = &mut weak.consensus {
+            let mut identity = [0u8; 32];
+            identity[0] = 1;
+            validators[0] = PublicKey(identity);
+        }
+        let refused = weak.check_validators().unwrap_err().to_string();
+        assert!(refused.contains("small-order"), "{refused}");
 
         // So is one whose epochs are too short for consensus to change sets safely.
         let mut short = spec.clone();

@@ -411,6 +411,31 @@ fn oversize_status(url: &str) -> String {
     line
 }
 
+/// `body` posted as JSON on its own connection: the status line and the body of the answer.
+fn raw_post(url: &str, body: &str) -> (String, serde_json::Value) {
+    use std::io::{Read as _, Write as _};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.lines().next().unwrap().to_string();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 fn http(url: &str) -> jsonrpsee::http_client::HttpClient {
     jsonrpsee::http_client::HttpClientBuilder::default()
         .max_request_size(200 * 1024 * 1024)
@@ -706,6 +731,60 @@ fn kill_9_under_load_loses_no_finalized_block() {
     assert!(node.stop().success());
 }
 
+/// A fresh dev node's log, as a user sees it: Lamina's own lines, no dependency's `INFO`, no
+/// warning about the new database, and a summary of height and pace within ten seconds.
+#[test]
+fn a_fresh_dev_node_logs_its_own_lines_and_its_pace() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["node", "--dev", "--rpc-port"])
+        .arg(free_port().to_string())
+        .arg("--metrics-port")
+        .arg(free_port().to_string())
+        .arg("--base-path")
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    let started = std::time::Instant::now();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let summary = line.contains(" TPS");
+        lines.push(line);
+        if summary || started.elapsed() > std::time::Duration::from_secs(60) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = lines.join("\n");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes off a terminal:\n{log}"
+    );
+    for line in &lines {
+        let level_and_target = line
+            .split_whitespace()
+            .nth(1)
+            .zip(line.split_whitespace().nth(2));
+        let (level, target) = level_and_target.unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(level, "INFO", "only information on a fresh start:\n{log}");
+        assert!(target.starts_with("lamina_"), "a dependency's line:\n{log}");
+    }
+    let summary = lines.last().unwrap();
+    assert!(
+        summary.contains("height ")
+            && summary.contains(" transactions in ")
+            && summary.ends_with(" TPS"),
+        "{log}"
+    );
+}
+
 #[test]
 fn malformed_requests_get_clear_errors_and_the_node_keeps_serving() {
     use jsonrpsee::core::client::ClientT as _;
@@ -723,6 +802,38 @@ fn malformed_requests_get_clear_errors_and_the_node_keeps_serving() {
         };
         let bad_hex = error(client.request("tx_submit", rpc_params!["0xzz"]).await);
         assert!(bad_hex.contains("hex"), "{bad_hex}");
+        // Every -32602 carries its reason in `data`, ours as jsonrpsee's own.
+        for request in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tx_submit","params":["0xzz"]}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"chain_getBlock","params":["tall"]}"#,
+        ] {
+            let (_, answer) = raw_post(&node.rpc, request);
+            assert_eq!(answer["error"]["code"], -32602, "{answer}");
+            assert!(
+                answer["error"]["data"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{answer}"
+            );
+        }
+        // An id that is not a string, an unsigned integer or null is an invalid request.
+        let (status, answer) = raw_post(
+            &node.rpc,
+            r#"{"jsonrpc":"2.0","id":{"a":1},"method":"system_version"}"#,
+        );
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        assert_eq!(answer["error"]["code"], -32600, "{answer}");
+        assert_eq!(answer["id"], serde_json::Value::Null);
+        // A transaction over any size limit gets the verdict a slightly oversize one gets.
+        for len in [20_000, 5_000_000] {
+            let huge = format!("0x{}", "ab".repeat(len));
+            let verdicts: Vec<serde_json::Value> = client
+                .request("tx_submit", rpc_params![huge])
+                .await
+                .unwrap();
+            assert_eq!(verdicts[0]["reason"]["reason"], "too_large", "{len}");
+            assert_eq!(verdicts[0]["reason"]["len"], len, "{len}");
+        }
         let wrong_type = error(client.request("chain_getBlock", rpc_params!["tall"]).await);
         assert!(wrong_type.contains("Invalid params"), "{wrong_type}");
         let unknown = error(client.request("chain_frobnicate", rpc_params![]).await);

@@ -49,6 +49,12 @@ fn each_rejection_has_its_reason() {
     let gap = transfer(&runtime, &key(0), 9, to, NATIVE, 1, 1);
     let unfunded = transfer(&runtime, &key(7), 0, to, NATIVE, 1, 1);
     let other_sender = transfer(&runtime, &key(1), 0, to, NATIVE, 1, 1);
+    let mut nowhere = transfer(&runtime, &key(0), 1, to, NATIVE, 1, 1).body;
+    nowhere.module = 7;
+    let nowhere = nowhere.sign(&key(0));
+    let mut greedy = transfer(&runtime, &key(0), 1, to, NATIVE, 1, 1).body;
+    greedy.tip = u128::MAX;
+    let greedy = greedy.sign(&key(0));
 
     let raw = vec![
         good.to_raw(),
@@ -61,6 +67,8 @@ fn each_rejection_has_its_reason() {
         unfunded.to_raw(),
         RawTx::try_from_vec(vec![1, 2, 3]).unwrap(),
         other_sender.to_raw(),
+        nowhere.to_raw(),
+        greedy.to_raw(),
     ];
     let verdicts = admit(
         &runtime,
@@ -115,6 +123,19 @@ fn each_rejection_has_its_reason() {
         Some(Rejection::Malformed { .. })
     ));
     assert_eq!(reason(&verdicts[9]), None);
+    // A call for a module the chain lacks is refused, not admitted and charged.
+    assert_eq!(
+        reason(&verdicts[10]),
+        Some(&Rejection::UnknownModule { module: 7, last: 1 })
+    );
+    // A tip no fee can cover is named as such.
+    match reason(&verdicts[11]) {
+        Some(Rejection::Malformed { detail }) => assert!(
+            detail.starts_with(&format!("the tip {} plus", u128::MAX)),
+            "{detail}"
+        ),
+        other => panic!("a maximal tip got {other:?}"),
+    }
     for (verdict, raw) in verdicts.iter().zip(&raw) {
         let id = match verdict {
             Admission::Accepted { id } | Admission::Rejected { id, .. } => *id,

@@ -231,6 +231,11 @@ impl Runtime {
             .map(|i| i as u16)
     }
 
+    /// How many modules the runtime has (their indexes are 0 to one less).
+    pub fn module_count(&self) -> usize {
+        self.modules.len()
+    }
+
     /// The modules' names, in index order.
     pub fn module_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.modules.iter().map(|m| m.name())

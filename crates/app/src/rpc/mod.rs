@@ -31,12 +31,15 @@
 //! `tx_submitAndWatch` (`[tx]`: `admitted` or `rejected` with the reason, then `included` and
 //! `finalized` with the receipt).
 //!
-//! Every error says what was wrong: invalid parameters are `-32602` with the reason, a store
-//! or bus failure `-32000`. Limits: request body size, batch size, connections (see
-//! [`RpcLimits`]), and at most [`MAX_SUBMIT_BATCH`] transactions per `tx_submit`.
+//! Every error says what was wrong: invalid parameters are `-32602` with the reason in `data`,
+//! a store or bus failure `-32000`; a request with an id of the wrong type, or whose body does
+//! not arrive in time, `-32600` (see `http.rs`). Limits: request body size and time, batch
+//! size, connections (see [`RpcLimits`]), and at most [`MAX_SUBMIT_BATCH`] transactions per
+//! `tx_submit`. The book's JSON-RPC page states them all, and a test holds it to them.
 
 mod api;
 mod client;
+mod http;
 mod server;
 
 pub use api::{LaminaApiClient, LaminaApiServer};
@@ -218,4 +221,121 @@ pub enum TxStatus {
 pub struct Balance {
     /// The amount, as a decimal string (JSON numbers lose precision past 2^53).
     pub amount: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use lamina_interop::messages::Rejection;
+
+    use super::{RpcLimits, MAX_PROVEN_KEYS, MAX_SUBMIT_BATCH};
+
+    const PAGE: &str = include_str!("../../../../book/src/reference/rpc.md");
+
+    /// Every rejection, once; the match fails to compile when a reason is added, so the list
+    /// (and the book's table) cannot forget one.
+    fn every_rejection() -> Vec<Rejection> {
+        let all = vec![
+            Rejection::Malformed {
+                detail: String::new(),
+            },
+            Rejection::UnknownModule { module: 0, last: 0 },
+            Rejection::TooLarge { len: 0, max: 0 },
+            Rejection::BadSignature,
+            Rejection::WrongChain {
+                expected: 0,
+                got: 0,
+            },
+            Rejection::NonceTooLow {
+                expected: 0,
+                got: 0,
+            },
+            Rejection::NonceGap {
+                expected: 0,
+                got: 0,
+                max_gap: 0,
+            },
+            Rejection::FeeTooLow { min: 0, offered: 0 },
+            Rejection::InsufficientBalance {
+                balance: 0,
+                needed: 0,
+            },
+            Rejection::PoolFull,
+            Rejection::SenderFull {
+                max_txs: 0,
+                max_bytes: 0,
+            },
+            Rejection::Duplicate,
+            Rejection::Unavailable {
+                detail: String::new(),
+            },
+        ];
+        for (i, r) in all.iter().enumerate() {
+            let position = match r {
+                Rejection::Malformed { .. } => 0,
+                Rejection::UnknownModule { .. } => 1,
+                Rejection::TooLarge { .. } => 2,
+                Rejection::BadSignature => 3,
+                Rejection::WrongChain { .. } => 4,
+                Rejection::NonceTooLow { .. } => 5,
+                Rejection::NonceGap { .. } => 6,
+                Rejection::FeeTooLow { .. } => 7,
+                Rejection::InsufficientBalance { .. } => 8,
+                Rejection::PoolFull => 9,
+                Rejection::SenderFull { .. } => 10,
+                Rejection::Duplicate => 11,
+                Rejection::Unavailable { .. } => 12,
+            };
+            assert_eq!(position, i);
+        }
+        all
+    }
+
+    #[test]
+    fn the_books_rpc_page_states_every_rejection_with_its_fields_and_every_limit() {
+        for rejection in every_rejection() {
+            let json = serde_json::to_value(&rejection).unwrap();
+            let name = json["reason"].as_str().unwrap();
+            let row = PAGE
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("no row for {name}"));
+            for field in json.as_object().unwrap().keys().filter(|k| *k != "reason") {
+                assert!(
+                    row.contains(&format!("`{field}`")),
+                    "{name} lacks {field}: {row}"
+                );
+            }
+        }
+        let limits = RpcLimits::default();
+        let mib = |bytes: u32| format!("{} MiB", bytes / (1024 * 1024));
+        for (what, value) in [
+            ("request body", mib(limits.max_request_bytes)),
+            ("response body", mib(limits.max_response_bytes)),
+            (
+                "time to send a request's body",
+                format!("{} s", limits.body_deadline.as_secs()),
+            ),
+            ("calls in one JSON-RPC batch", limits.max_batch.to_string()),
+            ("open connections", limits.max_connections.to_string()),
+            ("keys in one `state_getValues`", MAX_PROVEN_KEYS.to_string()),
+            (
+                "transactions in one `tx_submit`",
+                format!("{},{:03}", MAX_SUBMIT_BATCH / 1000, MAX_SUBMIT_BATCH % 1000),
+            ),
+        ] {
+            let row = format!("| {what} | {value}");
+            assert!(PAGE.contains(&row), "the book lacks {row:?}");
+        }
+        let largest = lamina_agreement::tx::MAX_TX_SIZE;
+        let shown = format!("{},{:03} bytes", largest / 1000, largest % 1000);
+        assert!(
+            PAGE.contains(&shown),
+            "the book lacks the largest transaction, {shown}"
+        );
+        let gap = lamina_agreement::pool::PoolConfig::default().max_nonce_gap;
+        assert!(
+            PAGE.contains(&format!("more than {gap} past")),
+            "nonce gap {gap}"
+        );
+    }
 }

@@ -8,11 +8,14 @@ use jsonrpsee::server::{ServerBuilder, ServerConfig, ServerHandle};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use jsonrpsee::PendingSubscriptionSink;
 use lamina_agreement::modules::{accounts, bank};
+use lamina_agreement::tx::MAX_TX_SIZE;
 use lamina_agreement::Runtime;
 use lamina_interop::block::{Block, RawTx};
 use lamina_interop::bus::{Bus, RecvError, Requester};
 use lamina_interop::chain::{ChainReader, TxRecord};
-use lamina_interop::messages::{Admission, OpenSnapshot, ProveState, StateCommitted, SubmitTxs};
+use lamina_interop::messages::{
+    Admission, OpenSnapshot, ProveState, Rejection, StateCommitted, SubmitTxs,
+};
 use lamina_interop::{Address, ChainId, Hash, Height};
 
 use lamina_interop::codec::Canonical as _;
@@ -60,6 +63,8 @@ pub struct RpcLimits {
     pub max_connections: u32,
     /// Most calls in one JSON-RPC batch.
     pub max_batch: u32,
+    /// How long a client has to send a request's whole body.
+    pub body_deadline: std::time::Duration,
 }
 
 impl Default for RpcLimits {
@@ -70,6 +75,7 @@ impl Default for RpcLimits {
             max_response_bytes: 64 * 1024 * 1024,
             max_connections: 256,
             max_batch: 256,
+            body_deadline: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -89,19 +95,29 @@ impl RpcServer {
     }
 }
 
+/// `-32602` with the reason in `data`, where jsonrpsee puts the reason of the parameter errors
+/// it finds itself, and in the message too.
 fn invalid(detail: impl std::fmt::Display) -> ErrorObjectOwned {
-    ErrorObject::owned(-32602, format!("invalid params: {detail}"), None::<()>)
+    let detail = detail.to_string();
+    ErrorObject::owned(-32602, format!("invalid params: {detail}"), Some(detail))
 }
 
 fn failed(detail: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObject::owned(-32000, detail.to_string(), None::<()>)
 }
 
-fn parse_tx(text: &str) -> Result<RawTx, ErrorObjectOwned> {
+/// A submitted transaction: its bytes, or, when they are over any transaction's size, the
+/// `too_large` verdict admission gives a transaction over its limit (bad hex is an error).
+fn parse_tx(text: &str) -> Result<Result<RawTx, (Hash, Rejection)>, ErrorObjectOwned> {
     let hex_text = text.strip_prefix("0x").unwrap_or(text);
     let bytes = hex::decode(hex_text).map_err(|e| invalid(format!("transaction hex: {e}")))?;
-    RawTx::try_from_vec(bytes)
-        .map_err(|b| invalid(format!("transaction of {} bytes is too large", b.len())))
+    Ok(RawTx::try_from_vec(bytes).map_err(|bytes| {
+        let reason = Rejection::TooLarge {
+            len: bytes.len(),
+            max: MAX_TX_SIZE,
+        };
+        (Hash::of(&bytes), reason)
+    }))
 }
 
 fn block_view(block: Block, certificate: Option<FinalityCertificate>) -> BlockView {
@@ -246,15 +262,31 @@ impl LaminaApiServer for Api {
                 texts.len()
             )));
         }
-        let txs = texts
+        let parsed = texts
             .iter()
             .map(|t| parse_tx(t))
             .collect::<Result<Vec<_>, _>>()?;
-        self.ctx
+        let txs: Vec<RawTx> = parsed
+            .iter()
+            .filter_map(|p| p.as_ref().ok().cloned())
+            .collect();
+        let mut admitted = self
+            .ctx
             .submit
             .request(SubmitTxs::from_client(txs))
             .await
-            .map_err(|_| failed("the node is shutting down"))
+            .map_err(|_| failed("the node is shutting down"))?
+            .into_iter();
+        // The verdicts in the order submitted, the oversize ones where they stood.
+        parsed
+            .into_iter()
+            .map(|p| match p {
+                Ok(_) => admitted
+                    .next()
+                    .ok_or_else(|| failed("admission gave fewer verdicts than transactions")),
+                Err((id, reason)) => Ok(Admission::Rejected { id, reason }),
+            })
+            .collect()
     }
 
     async fn balance(&self, account: Address, asset: Option<u32>) -> RpcResult<Balance> {
@@ -370,7 +402,13 @@ impl LaminaApiServer for Api {
         tx: String,
     ) -> SubscriptionResult {
         let tx = match parse_tx(&tx) {
-            Ok(tx) => tx,
+            Ok(Ok(tx)) => tx,
+            Ok(Err((id, reason))) => {
+                let sink = pending.accept().await?;
+                let status = TxStatus::Rejected { id, reason };
+                sink.send(serde_json::value::to_raw_value(&status)?).await?;
+                return Ok(());
+            }
             Err(e) => {
                 pending.reject(e).await;
                 return Ok(());
@@ -511,7 +549,14 @@ pub async fn serve(
             limits.max_batch,
         ))
         .build();
-    let server = ServerBuilder::with_config(config).build(address).await?;
+    let gate = super::http::GateLayer {
+        body_deadline: limits.body_deadline,
+        max_body: limits.max_request_bytes as usize,
+    };
+    let server = ServerBuilder::with_config(config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(gate))
+        .build(address)
+        .await?;
     let address = server.local_addr()?;
     let names = Arc::new(OnceLock::new());
     let module = Api {
