@@ -42,7 +42,7 @@ for example in counting-storage round-robin; do
   done
   out=$("$lamina" tx transfer --rpc "$rpc" --from alice --to "$bob" --amount 1000 --timeout 120)
   echo "$out" | sed 's/^/    /'
-  echo "$out" | grep "outcome: Success" >/dev/null || { echo "the transfer failed"; tail -40 "$log"; exit 1; }
+  echo "$out" | grep "outcome: success" >/dev/null || { echo "the transfer failed"; tail -40 "$log"; exit 1; }
   kill -TERM "$node_pid"
   status=0
   wait "$node_pid" || status=$?

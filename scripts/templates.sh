@@ -44,7 +44,7 @@ call() {
   local out
   out=$("$bin" tx call "$1" "$2" --rpc "$3" --from "$4" --timeout 120)
   echo "$out" | sed 's/^/    /'
-  echo "$out" | grep "outcome: Success" >/dev/null || { echo "the $1 call failed"; return 1; }
+  echo "$out" | grep "outcome: success" >/dev/null || { echo "the $1 call failed"; return 1; }
 }
 
 # Stops the node started last: SIGTERM, and it must exit 0. A testnet stops its validators

@@ -271,6 +271,10 @@ enum TxCommand {
         /// Seconds to wait for finality.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// Run it over the latest committed state and print its receipt, gas and fee,
+        /// submitting nothing and changing nothing (`tx_dryRun`).
+        #[arg(long)]
+        dry_run: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -301,6 +305,10 @@ enum TxCommand {
         /// Seconds to wait for finality.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// Run it over the latest committed state and print its receipt, gas and fee,
+        /// submitting nothing and changing nothing (`tx_dryRun`).
+        #[arg(long)]
+        dry_run: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
@@ -470,6 +478,7 @@ pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
                     rpc,
                     keystore,
                     timeout,
+                    dry_run,
                     output,
                 },
         } => {
@@ -480,7 +489,7 @@ pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
                 gas_limit: 100_000,
             };
             let timeout = Duration::from_secs(timeout);
-            tokio_runtime()?.block_on(submit_call(key, &rpc, call, fees, timeout, output))
+            tokio_runtime()?.block_on(submit_call(key, &rpc, call, fees, timeout, dry_run, output))
         }
         Command::Tx {
             command:
@@ -493,6 +502,7 @@ pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
                     rpc,
                     keystore,
                     timeout,
+                    dry_run,
                     output,
                 },
         } => {
@@ -506,7 +516,7 @@ pub(crate) fn main(chain: Chain) -> anyhow::Result<()> {
                     .encode_call(&module, call)
                     .await
                     .context("encoding the call")?;
-                submit_call(key, &rpc, encoded, fees, timeout, output).await
+                submit_call(key, &rpc, encoded, fees, timeout, dry_run, output).await
             })
         }
         Command::Query {
@@ -732,6 +742,7 @@ async fn submit_call(
     (module, call): (u16, Vec<u8>),
     Fees { tip, gas_limit }: Fees,
     timeout: Duration,
+    dry_run: bool,
     output: Output,
 ) -> anyhow::Result<()> {
     let client = RpcClient::new(rpc)?;
@@ -748,22 +759,99 @@ async fn submit_call(
         tip,
         timeout,
     };
+    if dry_run {
+        let tx = crate::submit::sign(&target, &key, vec![call])
+            .await?
+            .pop()
+            .context("no transaction")?;
+        let bytes: &[u8] = tx.as_ref();
+        let hex = format!("0x{}", hex::encode(bytes));
+        let run = client
+            .dry_run(lamina_app::rpc::DryRunInput::Signed(hex))
+            .await?;
+        return match output {
+            Output::Json => print_json(&serde_json::to_value(&run)?),
+            Output::Text => {
+                let view = lamina_app::rpc::TxView {
+                    record: lamina_interop::chain::TxRecord {
+                        height: run.height,
+                        index: 0,
+                        receipt: run.receipt,
+                    },
+                    events: run.events,
+                    failed_in: run.failed_in,
+                };
+                let mut text = format!(
+                    "dry run over the state at height {} (nothing submitted)\n  outcome: {}\n  gas used: {}\n  fee: {}",
+                    run.height,
+                    outcome_text(&view),
+                    view.record.receipt.gas_used,
+                    view.record.receipt.fee_paid
+                );
+                for event in &view.events {
+                    text.push_str(&format!("\n  event: {}", event_text(event)));
+                }
+                say(text)
+            }
+        };
+    }
     let record = crate::submit::submit_and_wait(&target, &key, vec![call])
         .await?
         .pop()
         .context("no record")?;
     let id = record.receipt.tx;
+    let view = client
+        .tx_view(id)
+        .await?
+        .context("the final transaction is gone from the node")?;
     match output {
         Output::Json => print_json(&serde_json::json!({
             "id": id,
             "height": record.height,
             "index": record.index,
             "receipt": record.receipt,
+            "events": view.events,
+            "failed_in": view.failed_in,
         })),
-        Output::Text => say(format!(
-            "transaction {id}\n  final in block {} at position {}\n  outcome: {:?}\n  fee paid: {}",
-            record.height, record.index, record.receipt.outcome, record.receipt.fee_paid
-        )),
+        Output::Text => {
+            let mut text = format!(
+                "transaction {id}\n  final in block {} at position {}\n  outcome: {}\n  fee paid: {}",
+                record.height,
+                record.index,
+                outcome_text(&view),
+                record.receipt.fee_paid
+            );
+            for event in &view.events {
+                text.push_str(&format!("\n  event: {}", event_text(event)));
+            }
+            say(text)
+        }
+    }
+}
+
+/// `success`, or the failing module's name, error code and reason.
+fn outcome_text(view: &lamina_app::rpc::TxView) -> String {
+    match &view.record.receipt.outcome {
+        lamina_interop::block::Outcome::Success => "success".to_string(),
+        lamina_interop::block::Outcome::Failed {
+            module,
+            code,
+            reason,
+        } => {
+            let name = view.failed_in.as_deref().unwrap_or("no module");
+            format!("failed in {name} (module {module}), error {code}: {reason}")
+        }
+    }
+}
+
+/// An event on one line: `bank {"transfer":{...}}`, or its raw bytes and why they were not
+/// decoded.
+fn event_text(event: &lamina_app::rpc::EventView) -> String {
+    match &event.decoded {
+        lamina_app::rpc::Decoded::Module { module_name, value } => format!("{module_name} {value}"),
+        lamina_app::rpc::Decoded::Undecoded { undecoded } => {
+            format!("module {} {} ({undecoded})", event.module, event.data)
+        }
     }
 }
 
@@ -797,7 +885,7 @@ async fn query(command: QueryCommand, rpc: &str, output: Output) -> anyhow::Resu
         QueryCommand::Tx { id } => {
             let id =
                 Hash::from_hex(&id).map_err(|e| anyhow::anyhow!("transaction id {id:?}: {e}"))?;
-            serde_json::to_value(client.tx(id).await?)?
+            serde_json::to_value(client.tx_view(id).await?)?
         }
         QueryCommand::Module { module, query } => {
             let query: serde_json::Value =

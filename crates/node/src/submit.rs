@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use lamina_agreement::UnsignedTx;
 use lamina_app::rpc::RpcClient;
+use lamina_interop::block::RawTx;
 use lamina_interop::chain::TxRecord;
 use lamina_interop::codec::BoundedBytes;
 use lamina_interop::crypto::SecretKey;
@@ -30,22 +31,21 @@ pub(crate) struct Target<'a> {
     pub timeout: Duration,
 }
 
-/// Signs `calls` from `key` with consecutive nonces from its next, submits them as one
-/// batch and waits for each to be final: their records, in order.
-pub(crate) async fn submit_and_wait(
+/// Signs `calls` from `key` with consecutive nonces from its next, each offering the
+/// least maximum fee a node admits: the transactions, ready to submit or dry-run.
+pub(crate) async fn sign(
     target: &Target<'_>,
     key: &SecretKey,
     calls: Vec<Vec<u8>>,
-) -> anyhow::Result<Vec<TxRecord>> {
-    let client = target.client;
+) -> anyhow::Result<Vec<RawTx>> {
     let sender = Address::of(&key.public_key());
-    let nonce = client.nonce(sender).await?;
+    let nonce = target.client.nonce(sender).await?;
     // A node refuses a maximum fee below gas_limit * gas_price + tip.
     let max_fee = (target.gas_limit as u128)
         .checked_mul(target.gas_price as u128)
         .and_then(|fee| fee.checked_add(target.tip))
         .context("the fee overflows")?;
-    let txs = calls
+    calls
         .into_iter()
         .enumerate()
         .map(|(i, call)| {
@@ -63,7 +63,18 @@ pub(crate) async fn submit_and_wait(
             .sign(key)
             .to_raw())
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// Signs `calls` from `key` with consecutive nonces from its next, submits them as one
+/// batch and waits for each to be final: their records, in order.
+pub(crate) async fn submit_and_wait(
+    target: &Target<'_>,
+    key: &SecretKey,
+    calls: Vec<Vec<u8>>,
+) -> anyhow::Result<Vec<TxRecord>> {
+    let client = target.client;
+    let txs = sign(target, key, calls).await?;
     let admissions = if txs.len() == 1 {
         vec![client.submit(&txs[0]).await?]
     } else {

@@ -401,7 +401,7 @@ fn book_two_chains_session_runs_as_the_book_tells_it() {
         text.contains("\"amount\": \"3000000000000000000\""),
         "{text}"
     );
-    assert_eq!(text.matches("outcome: Success").count(), 2, "{text}");
+    assert_eq!(text.matches("outcome: success").count(), 2, "{text}");
     // The relayer followed both chains' finalized heads rather than polling.
     assert!(!text.contains("polling"), "{text}");
 }

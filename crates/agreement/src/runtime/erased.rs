@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use lamina_interop::block::MAX_REASON_LEN;
+use lamina_interop::block::{MAX_EVENT_LEN, MAX_REASON_LEN};
 use lamina_interop::codec::{BoundedString, DecodeError};
 use lamina_interop::module::{AccessSet, Context, Env, Module, ModuleError, StateView, WorkingSet};
 use lamina_interop::Address;
@@ -68,6 +68,8 @@ pub(crate) trait ErasedModule: Send + Sync {
         state: &dyn StateView,
     ) -> Result<serde_json::Value, String>;
     fn encode_call(&self, call: serde_json::Value) -> Result<Vec<u8>, String>;
+    fn call_json(&self, call: &[u8]) -> Result<serde_json::Value, String>;
+    fn event_json(&self, event: &[u8]) -> Result<serde_json::Value, String>;
 }
 
 impl<M: Module> ErasedModule for M {
@@ -164,5 +166,16 @@ impl<M: Module> ErasedModule for M {
             ));
         }
         Ok(bytes)
+    }
+
+    fn call_json(&self, call: &[u8]) -> Result<serde_json::Value, String> {
+        let call = M::decode_call(call).map_err(|e| e.to_string())?;
+        serde_json::to_value(call).map_err(|e| format!("call of {}: {e}", M::NAME))
+    }
+
+    fn event_json(&self, event: &[u8]) -> Result<serde_json::Value, String> {
+        let event: M::Event = lamina_interop::codec::decode_limited(event, M::NAME, MAX_EVENT_LEN)
+            .map_err(|e| e.to_string())?;
+        serde_json::to_value(event).map_err(|e| format!("event of {}: {e}", M::NAME))
     }
 }

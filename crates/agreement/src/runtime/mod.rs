@@ -275,6 +275,29 @@ impl Runtime {
         Ok(StateDelta::from_changes(state.finish().changes))
     }
 
+    /// The name of module number `index`.
+    pub fn module_name(&self, index: u16) -> Option<&'static str> {
+        self.modules.get(usize::from(index)).map(|m| m.name())
+    }
+
+    /// A call's bytes as JSON, decoded by module number `module`: what a client reads in a
+    /// block. An error names what could not be decoded.
+    pub fn call_json(&self, module: u16, call: &[u8]) -> Result<serde_json::Value, String> {
+        match self.modules.get(usize::from(module)) {
+            Some(m) => m.call_json(call),
+            None => Err(format!("no module at index {module}")),
+        }
+    }
+
+    /// An event's bytes as JSON, decoded by module number `module` (which emitted it): what a
+    /// client reads in a receipt.
+    pub fn event_json(&self, module: u16, event: &[u8]) -> Result<serde_json::Value, String> {
+        match self.modules.get(usize::from(module)) {
+            Some(m) => m.event_json(event),
+            None => Err(format!("no module at index {module}")),
+        }
+    }
+
     /// Answers a query to the module named `module` from committed state.
     pub fn query(
         &self,

@@ -3,13 +3,12 @@
 
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
-use lamina_interop::chain::TxRecord;
 use lamina_interop::messages::Admission;
 use lamina_interop::{Address, Hash, Height};
 
 use super::{
-    Balance, BlockView, ChainInfo, EncodedCall, FinalityProofView, Head, HeaderView, Health,
-    SetChangeView, TxInput, TxStatus, ValueWithProof,
+    Balance, BlockView, ChainInfo, DryRun, DryRunInput, EncodedCall, FinalityProofView, Head,
+    HeaderView, Health, SetChangeView, TxInput, TxStatus, TxView, ValueWithProof,
 };
 
 // ANCHOR: api
@@ -58,7 +57,13 @@ pub trait LaminaApi {
 
     /// A transaction's place and receipt.
     #[method(name = "tx_get")]
-    fn tx(&self, id: Hash) -> RpcResult<Option<TxRecord>>;
+    fn tx(&self, id: Hash) -> RpcResult<Option<TxView>>;
+
+    /// Runs a signed transaction, or an unsigned call, over the latest committed state as the
+    /// next block's first transaction would run, and changes nothing: its receipt, gas and
+    /// fee, events decoded.
+    #[method(name = "tx_dryRun")]
+    async fn dry_run(&self, tx: DryRunInput) -> RpcResult<DryRun>;
 
     /// Submits one transaction or a batch (hex); one verdict each, in order.
     #[method(name = "tx_submit")]

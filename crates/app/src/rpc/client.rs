@@ -9,7 +9,7 @@ use lamina_interop::messages::Admission;
 use lamina_interop::{Address, Hash, Height};
 
 use super::api::LaminaApiClient;
-use super::{BlockView, ChainInfo, Head, HeaderView, Health, TxInput};
+use super::{BlockView, ChainInfo, DryRun, DryRunInput, Head, HeaderView, Health, TxInput, TxView};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +141,16 @@ impl RpcClient {
 
     /// `tx_get`.
     pub async fn tx(&self, id: Hash) -> Result<Option<TxRecord>, RpcClientError> {
+        Ok(self.tx_view(id).await?.map(|view| view.record))
+    }
+
+    /// `tx_dryRun`: the receipt `input` would get, changing nothing.
+    pub async fn dry_run(&self, input: DryRunInput) -> Result<DryRun, RpcClientError> {
+        Ok(LaminaApiClient::dry_run(&self.http, input).await?)
+    }
+
+    /// `tx_get`, with the receipt's events decoded by the chain's modules.
+    pub async fn tx_view(&self, id: Hash) -> Result<Option<TxView>, RpcClientError> {
         Ok(LaminaApiClient::tx(&self.http, id).await?)
     }
 

@@ -14,12 +14,13 @@
 //! | `rpc_methods` | | method names |
 //! | `chain_getFinalizedHead` | | `{ height, hash }` |
 //! | `chain_getHeader` | `[height?]` | header with `hash`, or null |
-//! | `chain_getBlock` | `[height]` | block with `hash`, or null |
+//! | `chain_getBlock` | `[height]` | block with `hash` and its transactions decoded (`calls`), or null |
 //! | `chain_getBlockByHash` | `[hash]` | block with `hash`, or null |
 //! | `chain_getFinalityProof` | `[height]` | `{ height, certified, epoch, signers, proof }`: the block's finality proof (hex), or null |
 //! | `chain_getSetChange` | `[epoch]` | `{ epoch, height, keys, finality, proof }`: the set of `epoch` with the state proof (hex) against the root the block at `height` names, and that block's finality proof (hex), or null |
 //! | `tx_submit` | `[tx]` or `[[tx, ...]]` (hex) | one verdict per transaction |
-//! | `tx_get` | `[id]` | `{ height, index, receipt }`, or null |
+//! | `tx_dryRun` | `[tx]` (hex, signed) or `[{ sender, module, call, nonce?, gas_limit?, tip? }]` | `{ height, receipt, events, failed_in }`: the receipt it would get as the next block's first transaction; nothing changes |
+//! | `tx_get` | `[id]` | `{ height, index, receipt, events, failed_in }` (events decoded), or null |
 //! | `state_getBalance` | `[address, asset?]` | `{ amount }` (decimal string) |
 //! | `state_getNonce` | `[address]` | next nonce |
 //! | `state_getValue` | `[key]` (hex) | `{ height, root, value, proof }`: the value (or null) with a proof against `root` |
@@ -120,6 +121,125 @@ pub struct BlockView {
     /// own; a block finalized as an ancestor is proven by `chain_getFinalityProof`.
     #[serde(default)]
     pub certificate: Option<String>,
+    /// The transactions as people read them, in order: sender, nonce, fees and the call
+    /// decoded by its module.
+    #[serde(default)]
+    pub calls: Vec<CallView>,
+}
+
+/// A transaction of a block, decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallView {
+    /// The transaction id.
+    pub id: Hash,
+    /// The signer's address; absent when the transaction does not decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<lamina_interop::Address>,
+    /// Its nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<u64>,
+    /// The module's index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<u16>,
+    /// The module, by name, and the call, as the module's JSON form (what `tx_encodeCall`
+    /// takes); or why it could not be decoded.
+    #[serde(flatten)]
+    pub decoded: Decoded,
+}
+
+/// A call or an event as JSON, with the module that decoded it; or, when no module of the
+/// chain can (an index it lacks, bytes its module refuses), why. The raw bytes stay beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Decoded {
+    /// Decoded.
+    Module {
+        /// The module's name.
+        module_name: String,
+        /// The call or event.
+        value: serde_json::Value,
+    },
+    /// Not decoded.
+    Undecoded {
+        /// Why.
+        undecoded: String,
+    },
+}
+
+/// A receipt's event: the record (`module` index, `data` hex) and its decoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// The emitting module's index.
+    pub module: u16,
+    /// The event's bytes, hex.
+    pub data: String,
+    /// The event decoded by its module.
+    #[serde(flatten)]
+    pub decoded: Decoded,
+}
+
+/// `tx_dryRun`'s parameter: a signed transaction (hex, as `tx_submit` takes it), or a call to
+/// run as `sender` without a signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DryRunInput {
+    /// A signed transaction, hex; its signature is checked.
+    Signed(String),
+    /// A call, unsigned.
+    Unsigned(UnsignedCall),
+}
+
+/// A call to dry-run without signing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsignedCall {
+    /// Whose call it is: the public key (an address is the hash of one).
+    pub sender: lamina_interop::crypto::PublicKey,
+    /// The module, by name.
+    pub module: String,
+    /// The call, as the module's JSON (what `tx_encodeCall` takes).
+    pub call: serde_json::Value,
+    /// The nonce; the sender's next by default.
+    #[serde(default)]
+    pub nonce: Option<u64>,
+    /// Most gas; [`DRY_RUN_GAS`] by default.
+    #[serde(default)]
+    pub gas_limit: Option<u64>,
+    /// The tip; none by default.
+    #[serde(default)]
+    pub tip: Option<lamina_interop::module::Amount>,
+}
+
+/// The gas limit of an unsigned dry run that names none.
+pub const DRY_RUN_GAS: u64 = 1_000_000;
+
+/// `tx_dryRun`'s answer: the receipt the transaction would get as the first of the next
+/// block, over the latest committed state, which is left unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// The committed height whose state it ran over.
+    pub height: Height,
+    /// The receipt: outcome, gas used, fee, events as bytes.
+    pub receipt: lamina_interop::block::Receipt,
+    /// The events, decoded.
+    pub events: Vec<EventView>,
+    /// When the call failed: the name of the module whose error it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_in: Option<String>,
+}
+
+/// `tx_get`: a transaction's place and receipt, with the receipt's events decoded and, when
+/// the call failed, the failing module's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxView {
+    /// The block's height, the position and the receipt as stored (events as raw bytes).
+    #[serde(flatten)]
+    pub record: lamina_interop::chain::TxRecord,
+    /// The receipt's events, decoded, in order.
+    pub events: Vec<EventView>,
+    /// When the call failed: the name of the module whose error it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_in: Option<String>,
 }
 
 /// `chain_getFinalityProof`: a block's finality, summarised and encoded. Check it with
@@ -213,6 +333,9 @@ pub enum TxStatus {
         height: Height,
         /// The receipt.
         receipt: lamina_interop::block::Receipt,
+        /// The receipt's events, decoded.
+        #[serde(default)]
+        events: Vec<EventView>,
     },
 }
 

@@ -10,12 +10,15 @@ use jsonrpsee::PendingSubscriptionSink;
 use lamina_agreement::modules::{accounts, bank};
 use lamina_agreement::tx::MAX_TX_SIZE;
 use lamina_agreement::Runtime;
-use lamina_interop::block::{Block, RawTx};
+use lamina_agreement::{SignedTx, UnsignedTx, VerifiedTx};
+use lamina_interop::block::{Block, Outcome, RawTx, Receipt};
 use lamina_interop::bus::{Bus, RecvError, Requester};
 use lamina_interop::chain::{ChainReader, TxRecord};
 use lamina_interop::messages::{
     Admission, OpenSnapshot, ProveState, Rejection, StateCommitted, SubmitTxs,
 };
+use lamina_interop::module::Env;
+use lamina_interop::Timestamp;
 use lamina_interop::{Address, ChainId, Hash, Height};
 
 use lamina_interop::codec::Canonical as _;
@@ -24,8 +27,9 @@ use lamina_interop::state_proof::StateProof;
 
 use super::api::LaminaApiServer;
 use super::{
-    Balance, BlockView, ChainInfo, EncodedCall, FinalityProofView, Head, HeaderView, Health,
-    SetChangeView, TxInput, TxStatus, ValueWithProof, MAX_PROVEN_KEYS, MAX_SUBMIT_BATCH,
+    Balance, BlockView, CallView, ChainInfo, Decoded, DryRun, DryRunInput, EncodedCall, EventView,
+    FinalityProofView, Head, HeaderView, Health, SetChangeView, TxInput, TxStatus, TxView,
+    UnsignedCall, ValueWithProof, DRY_RUN_GAS, MAX_PROVEN_KEYS, MAX_SUBMIT_BATCH,
 };
 
 /// What the server reads and whom it asks.
@@ -120,12 +124,92 @@ fn parse_tx(text: &str) -> Result<Result<RawTx, (Hash, Rejection)>, ErrorObjectO
     }))
 }
 
-fn block_view(block: Block, certificate: Option<FinalityCertificate>) -> BlockView {
+fn block_view(
+    runtime: &Runtime,
+    block: Block,
+    certificate: Option<FinalityCertificate>,
+) -> BlockView {
+    let calls = block
+        .txs
+        .iter()
+        .map(|raw| call_view(runtime, raw))
+        .collect();
     BlockView {
         hash: block.id(),
         header: block.header,
         txs: block.txs.into_inner(),
         certificate: certificate.map(|c| hex_of(&c.encode())),
+        calls,
+    }
+}
+
+/// A block's transaction, decoded as far as it goes.
+fn call_view(runtime: &Runtime, raw: &RawTx) -> CallView {
+    let bytes: &[u8] = raw.as_ref();
+    let id = Hash::of(bytes);
+    match SignedTx::decode_raw(bytes) {
+        Ok(tx) => CallView {
+            id,
+            sender: Some(tx.sender_address()),
+            nonce: Some(tx.body.nonce),
+            module: Some(tx.body.module),
+            decoded: decoded(
+                runtime,
+                tx.body.module,
+                runtime.call_json(tx.body.module, tx.body.call.as_ref()),
+            ),
+        },
+        Err(e) => CallView {
+            id,
+            sender: None,
+            nonce: None,
+            module: None,
+            decoded: Decoded::Undecoded {
+                undecoded: format!("the transaction does not decode: {e}"),
+            },
+        },
+    }
+}
+
+fn decoded(runtime: &Runtime, module: u16, json: Result<serde_json::Value, String>) -> Decoded {
+    match (runtime.module_name(module), json) {
+        (Some(name), Ok(value)) => Decoded::Module {
+            module_name: name.to_string(),
+            value,
+        },
+        (_, Err(why)) => Decoded::Undecoded { undecoded: why },
+        (None, Ok(_)) => Decoded::Undecoded {
+            undecoded: format!("no module at index {module}"),
+        },
+    }
+}
+
+/// A receipt's events, decoded by the modules that emitted them.
+fn event_views(runtime: &Runtime, receipt: &Receipt) -> Vec<EventView> {
+    receipt
+        .events
+        .iter()
+        .map(|e| EventView {
+            module: e.module,
+            data: hex_of(e.data.as_ref()),
+            decoded: decoded(
+                runtime,
+                e.module,
+                runtime.event_json(e.module, e.data.as_ref()),
+            ),
+        })
+        .collect()
+}
+
+fn tx_view(runtime: &Runtime, record: TxRecord) -> TxView {
+    let failed_in = match &record.receipt.outcome {
+        Outcome::Failed { module, .. } => runtime.module_name(*module).map(str::to_string),
+        Outcome::Success => None,
+    };
+    TxView {
+        events: event_views(runtime, &record.receipt),
+        record,
+        failed_in,
     }
 }
 
@@ -199,7 +283,7 @@ impl LaminaApiServer for Api {
             return Ok(None);
         };
         let certificate = self.ctx.chain.certificate(height).map_err(failed)?;
-        Ok(Some(block_view(block, certificate)))
+        Ok(Some(block_view(&self.ctx.runtime, block, certificate)))
     }
 
     fn finality_proof(&self, height: Height) -> RpcResult<Option<FinalityProofView>> {
@@ -247,8 +331,9 @@ impl LaminaApiServer for Api {
         self.block(height)
     }
 
-    fn tx(&self, id: Hash) -> RpcResult<Option<TxRecord>> {
-        self.ctx.chain.tx(&id).map_err(failed)
+    fn tx(&self, id: Hash) -> RpcResult<Option<TxView>> {
+        let record = self.ctx.chain.tx(&id).map_err(failed)?;
+        Ok(record.map(|r| tx_view(&self.ctx.runtime, r)))
     }
 
     async fn submit(&self, txs: TxInput) -> RpcResult<Vec<Admission>> {
@@ -287,6 +372,54 @@ impl LaminaApiServer for Api {
                 Err((id, reason)) => Ok(Admission::Rejected { id, reason }),
             })
             .collect()
+    }
+
+    async fn dry_run(&self, input: DryRunInput) -> RpcResult<DryRun> {
+        let ctx = &self.ctx;
+        let snapshot = match ctx.snapshots.request(OpenSnapshot { height: None }).await {
+            Ok(Ok(snapshot)) => snapshot,
+            Ok(Err(err)) => return Err(failed(err)),
+            Err(_) => return Err(failed("the node is shutting down")),
+        };
+        let tx = match input {
+            DryRunInput::Signed(text) => {
+                let raw = match parse_tx(&text)? {
+                    Ok(raw) => raw,
+                    Err((_, reason)) => return Err(invalid(reason)),
+                };
+                VerifiedTx::verify(raw.as_ref()).map_err(invalid)?
+            }
+            DryRunInput::Unsigned(call) => unsigned(ctx, call, &*snapshot.view)?,
+        };
+        // As the first transaction of the block after the latest, from the same proposer.
+        let latest = ctx.chain.header(snapshot.height).map_err(failed)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let env = Env {
+            chain_id: ctx.chain_id,
+            height: Height(snapshot.height.0 + 1),
+            timestamp: Timestamp(now.max(latest.as_ref().map_or(0, |h| h.timestamp.0 + 1))),
+            proposer: latest.map_or(Address([0; 32]), |h| h.proposer),
+        };
+        let receipt = ctx
+            .runtime
+            .dry_run(&env, &tx, &*snapshot.view)
+            .map_err(failed)?;
+        let view = tx_view(
+            &ctx.runtime,
+            TxRecord {
+                height: env.height,
+                index: 0,
+                receipt,
+            },
+        );
+        Ok(DryRun {
+            height: snapshot.height,
+            receipt: view.record.receipt,
+            events: view.events,
+            failed_in: view.failed_in,
+        })
     }
 
     async fn balance(&self, account: Address, asset: Option<u32>) -> RpcResult<Balance> {
@@ -382,9 +515,9 @@ impl LaminaApiServer for Api {
             let events: Vec<serde_json::Value> = receipts
                 .iter()
                 .flat_map(|r| {
-                    r.events.iter().map(move |e| {
-                        serde_json::json!({ "tx": r.tx, "module": e.module, "data": e.data })
-                    })
+                    event_views(&ctx.runtime, r)
+                        .into_iter()
+                        .map(move |e| serde_json::json!({ "tx": r.tx, "event": e }))
                 })
                 .collect();
             Ok(Some(serde_json::json!({
@@ -454,16 +587,58 @@ impl LaminaApiServer for Api {
                     index: record.index,
                 })?)
                 .await?;
+                let events = event_views(&ctx.runtime, &record.receipt);
                 sink.send(send(TxStatus::Finalized {
                     id,
                     height: record.height,
                     receipt: record.receipt,
+                    events,
                 })?)
                 .await?;
                 return Ok(());
             }
         }
     }
+}
+
+/// An unsigned call as the transaction it would be: the sender's next nonce unless given,
+/// the least maximum fee that admits it, and an empty signature (the length of a real one, so
+/// its base gas is the same).
+fn unsigned(
+    ctx: &RpcContext,
+    call: UnsignedCall,
+    view: &dyn lamina_interop::module::StateView,
+) -> Result<VerifiedTx, ErrorObjectOwned> {
+    let (module, bytes) = ctx
+        .runtime
+        .encode_call(&call.module, call.call)
+        .map_err(invalid)?;
+    let sender = Address::of(&call.sender);
+    let nonce = match call.nonce {
+        Some(nonce) => nonce,
+        None => accounts::committed_nonce(view, &sender).map_err(failed)?,
+    };
+    let gas_limit = call.gas_limit.unwrap_or(DRY_RUN_GAS);
+    let tip = call.tip.map_or(0, |t| t.0);
+    let max_fee = ctx
+        .runtime
+        .required_fee(gas_limit, tip)
+        .ok_or_else(|| invalid("the gas limit's fee plus the tip overflows 128 bits"))?;
+    let body = UnsignedTx {
+        chain_id: ctx.chain_id,
+        sender: call.sender,
+        nonce,
+        max_fee,
+        tip,
+        gas_limit,
+        module,
+        call: lamina_interop::codec::BoundedBytes::try_from_vec(bytes)
+            .map_err(|b| invalid(format!("a call of {} bytes is too large", b.len())))?,
+    };
+    Ok(VerifiedTx::assume_verified(SignedTx {
+        body,
+        signature: lamina_interop::crypto::Signature([0; 64]),
+    }))
 }
 
 /// One notification per committed block, built by `make` (`None`: nothing to send), until
@@ -603,4 +778,94 @@ async fn prove(ctx: &RpcContext, key: Vec<u8>) -> RpcResult<ValueWithProof> {
         value,
         proof: format!("0x{}", hex::encode(answer.proof.encode())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use lamina_agreement::modules::bank::{BankEvent, NATIVE};
+    use lamina_agreement::runtime::RuntimeConfig;
+    use lamina_interop::block::{EventRecord, Outcome, Receipt};
+    use lamina_interop::codec::{self, BoundedBytes, BoundedString, BoundedVec};
+    use lamina_interop::{Address, ChainId, Hash};
+
+    use super::{event_views, tx_view, Decoded, Runtime};
+
+    fn record(module: u16, data: Vec<u8>) -> EventRecord {
+        EventRecord {
+            module,
+            data: BoundedBytes::try_from_vec(data).unwrap(),
+        }
+    }
+
+    #[test]
+    fn events_are_decoded_by_their_module_and_the_rest_kept_raw_with_the_reason() {
+        let runtime = Runtime::builder(RuntimeConfig::new(ChainId(1)))
+            .build()
+            .unwrap();
+        let transfer = BankEvent::Transfer {
+            from: Address([1; 32]),
+            to: Address([2; 32]),
+            asset: NATIVE,
+            amount: u128::MAX,
+        };
+        let receipt = Receipt {
+            tx: Hash::ZERO,
+            outcome: Outcome::Success,
+            gas_used: 1,
+            fee_paid: 1,
+            events: BoundedVec::try_from_vec(vec![
+                record(1, codec::encode(&transfer)),
+                record(9, vec![0xde, 0xad]),
+                record(1, vec![7]),
+            ])
+            .unwrap(),
+        };
+        let views = event_views(&runtime, &receipt);
+        match &views[0].decoded {
+            Decoded::Module { module_name, value } => {
+                assert_eq!(module_name, "bank");
+                // Amounts past 2^64 survive as decimal strings.
+                assert_eq!(value["transfer"]["amount"], u128::MAX.to_string());
+            }
+            other => panic!("a bank event was not decoded: {other:?}"),
+        }
+        assert_eq!(views[1].module, 9);
+        assert_eq!(views[1].data, "0xdead", "the raw bytes stay");
+        assert_eq!(
+            views[1].decoded,
+            Decoded::Undecoded {
+                undecoded: "no module at index 9".into()
+            }
+        );
+        assert!(
+            matches!(&views[2].decoded, Decoded::Undecoded { .. }),
+            "bytes the bank refuses are not decoded"
+        );
+        let json = serde_json::to_value(&views[1]).unwrap();
+        assert_eq!(json["undecoded"], "no module at index 9");
+
+        // A failed call names its module.
+        let failed = Receipt {
+            outcome: Outcome::Failed {
+                module: 1,
+                code: 2,
+                reason: BoundedString::truncate_from("insufficient".into()),
+            },
+            events: BoundedVec::new(),
+            ..receipt
+        };
+        let view = tx_view(
+            &runtime,
+            lamina_interop::chain::TxRecord {
+                height: lamina_interop::Height(1),
+                index: 0,
+                receipt: failed,
+            },
+        );
+        assert_eq!(view.failed_in.as_deref(), Some("bank"));
+        // The typed client reads the record back out of the view.
+        let round: super::TxView =
+            serde_json::from_value(serde_json::to_value(&view).unwrap()).unwrap();
+        assert_eq!(round, view);
+    }
 }

@@ -89,8 +89,9 @@ pub trait Module: Send + Sync + 'static {
         + DeserializeOwned
         + std::fmt::Debug
         + Send;
-    /// What the module reports happened.
-    type Event: BorshSerialize + BorshDeserialize + std::fmt::Debug + Clone + Send;
+    /// What the module reports happened: borsh in receipts, JSON for people (the node decodes
+    /// receipts' events with it; amounts as decimal strings, as in calls and queries).
+    type Event: BorshSerialize + BorshDeserialize + Serialize + std::fmt::Debug + Clone + Send;
     /// The module's section of the chain spec.
     type Genesis: Serialize + DeserializeOwned + Default + Clone + Send;
     /// What clients can ask about the module's state.

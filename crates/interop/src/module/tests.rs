@@ -23,7 +23,7 @@ enum VaultCall {
     Transfer { to: Address, amount: u64 },
 }
 
-#[derive(Debug, Clone, PartialEq, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, PartialEq, BorshSerialize, BorshDeserialize, Serialize)]
 enum VaultEvent {
     Moved {
         from: Option<Address>,

@@ -1,10 +1,12 @@
 //! What the module reports, in receipts.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use serde::Serialize;
 use lamina_interop::Address;
 
 /// An event.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AssetsEvent {
     /// New supply.
     Minted {
@@ -13,6 +15,7 @@ pub enum AssetsEvent {
         /// The recipient.
         to: Address,
         /// How much.
+        #[serde(with = "lamina_interop::module::amount")]
         amount: u128,
     },
     /// Supply destroyed.
@@ -22,6 +25,7 @@ pub enum AssetsEvent {
         /// Whose.
         from: Address,
         /// How much.
+        #[serde(with = "lamina_interop::module::amount")]
         amount: u128,
     },
     /// A new issuer.

@@ -1,10 +1,12 @@
 //! What the module reports, in receipts.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use serde::Serialize;
 use lamina_interop::Address;
 
 /// An event.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NamesEvent {
     /// `owner` claimed `name`.
     Claimed {
