@@ -58,7 +58,8 @@ pub(crate) struct ChannelArgs {
     /// The keystore directory.
     #[arg(long, env = "LAMINA_KEYSTORE", global = true)]
     keystore: Option<PathBuf>,
-    /// Where channel states are kept (default: ~/.lamina/channels/<the --from key's name>).
+    /// Where channel states are kept (default: `channels/<the --from key's name>` beside the
+    /// keystore, so ~/.lamina/channels/NAME for the default keystore).
     #[arg(long, global = true)]
     store: Option<PathBuf>,
     /// The key: a keystore name or a dev account.
@@ -219,7 +220,8 @@ impl Node {
 }
 
 pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
-    let keystore = Keystore::new(args.keystore.clone().unwrap_or_else(default_keystore));
+    let keystore_dir = args.keystore.clone().unwrap_or_else(default_keystore);
+    let keystore = Keystore::new(keystore_dir.clone());
     let from = args.from.clone();
     let key = || -> anyhow::Result<SecretKey> {
         let name = from.as_deref().context("--from names the key")?;
@@ -227,7 +229,7 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
     };
     let store_dir = match (&args.store, &args.from) {
         (Some(dir), _) => dir.clone(),
-        (None, Some(name)) => default_keystore()
+        (None, Some(name)) => keystore_dir
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default()
@@ -236,7 +238,9 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
         (None, None) => bail!("--store or --from says where the channel states are"),
     };
     let runtime = tokio_runtime()?;
-    let node = runtime.block_on(Node::connect(&args.rpc))?;
+    // Only the subcommands that use the chain connect to it: a payment is peer to peer.
+    let rpc = args.rpc.clone();
+    let connect = || runtime.block_on(Node::connect(&rpc));
     match args.command {
         ChannelCommand::Open {
             peer,
@@ -254,6 +258,7 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
                     .map_or(0, |d| d.as_nanos() as u64)
             });
             let id = channel_id(&keys, nonce);
+            let node = connect()?;
             let call = ChannelsCall::Open {
                 nonce,
                 keys,
@@ -285,7 +290,9 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
                 )),
             }
         }
-        ChannelCommand::Listen { listen } => listen_on(&listen, &store_dir, key()?, node, runtime),
+        ChannelCommand::Listen { listen } => {
+            listen_on(&listen, &store_dir, key()?, connect()?, runtime)
+        }
         ChannelCommand::Pay {
             channel,
             to,
@@ -337,6 +344,7 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
             to,
         } => {
             let key = key()?;
+            let node = connect()?;
             let call = ChannelsCall::TopUp { channel, amount };
             runtime.block_on(node.submit(&key, &call))?;
             let record = runtime
@@ -353,6 +361,7 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
         }
         ChannelCommand::Close { channel, to, wait } => {
             let key = key()?;
+            let node = connect()?;
             let mut store = ChannelStore::open(&store_dir, &channel)?;
             if let Some(to) = to {
                 let signed = Proposer::connect(&to, &mut store, &key)?.finish()?;
@@ -383,7 +392,7 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
             until_settled,
             interval_ms,
         } => runtime.block_on(watch(
-            &node,
+            &connect()?,
             &key()?,
             &store_dir,
             until_settled,
@@ -394,6 +403,7 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
                 Some(id) => vec![id],
                 None => ChannelStore::list(&store_dir)?,
             };
+            let node = connect()?;
             let mut out = Vec::new();
             for id in ids {
                 let store = ChannelStore::open(&store_dir, &id)?;

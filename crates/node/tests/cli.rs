@@ -409,16 +409,22 @@ fn signed_transfer(
     format!("0x{}", hex_encode(&codec::encode(&tx)))
 }
 
+/// A connection to the node at `url` that gives up reading after 10 s, and the host it names.
+fn connect(url: &str) -> (std::net::TcpStream, &str) {
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    (stream, host)
+}
+
 /// Sends only the head of a request that declares a 65 MiB body, and returns
 /// the status line the server answers with. Sending the body itself races the
 /// server closing the connection once it has refused it.
 fn oversize_status(url: &str) -> String {
     use std::io::{BufRead as _, Write as _};
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
+    let (mut stream, host) = connect(url);
     write!(
         stream,
         "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
@@ -436,11 +442,7 @@ fn oversize_status(url: &str) -> String {
 /// `body` posted as JSON on its own connection: the status line and the body of the answer.
 fn raw_post(url: &str, body: &str) -> (String, serde_json::Value) {
     use std::io::{Read as _, Write as _};
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
+    let (mut stream, host) = connect(url);
     write!(
         stream,
         "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\

@@ -244,6 +244,7 @@ pub(super) fn execute<L: Ledger + Clone>(
             let mut channel = load(ctx, &id)?;
             check(ctx.env().chain_id.0, &id, &channel, &state)?;
             let now = ctx.env().height;
+            let version = state.state.version;
             match &mut channel.phase {
                 Phase::Closing {
                     state: registered,
@@ -259,10 +260,6 @@ pub(super) fn execute<L: Ledger + Clone>(
                 Phase::Open => return Err(ChannelsError::WrongPhase("open, not closing")),
                 Phase::Settled { .. } => return Err(ChannelsError::WrongPhase("settled")),
             }
-            let version = match &channel.phase {
-                Phase::Closing { state, .. } => state.version,
-                _ => 0,
-            };
             CHANNELS.set(ctx.state(), &id, &channel)?;
             ctx.emit(&ChannelsEvent::Challenged {
                 channel: id,

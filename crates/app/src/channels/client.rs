@@ -339,7 +339,7 @@ impl ChannelStore {
         state: ChannelState,
         mine: Signature,
         theirs: Signature,
-    ) -> Result<&SignedState, RecordError> {
+    ) -> Result<SignedState, RecordError> {
         state.check_balanced()?;
         let other = 1 - self.info.me;
         self.info.keys[other]
@@ -362,13 +362,13 @@ impl ChannelStore {
         Ok(mine)
     }
 
-    /// Appends a state whose signatures were checked.
+    /// Appends a state whose signatures were checked; what was stored.
     fn append(
         &mut self,
         state: ChannelState,
         mine: Signature,
         theirs: Signature,
-    ) -> Result<&SignedState, RecordError> {
+    ) -> Result<SignedState, RecordError> {
         if state.version <= self.latest.state().version && matches!(self.latest, Latest::Signed(_))
         {
             return Err(RecordError::NotNewer);
@@ -382,11 +382,8 @@ impl ChannelStore {
             self.log.write_all(&frame(&signed))?;
             self.frames += 1;
         }
-        self.latest = Latest::Signed(signed);
-        match &self.latest {
-            Latest::Signed(signed) => Ok(signed),
-            Latest::Opening(_) => Err(RecordError::NotNewer),
-        }
+        self.latest = Latest::Signed(signed.clone());
+        Ok(signed)
     }
 
     /// Flushes the log to the disk.

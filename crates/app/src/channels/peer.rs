@@ -253,7 +253,7 @@ impl<'a> Proposer<'a> {
                 version: accepted,
                 signature: theirs,
             } if accepted == version => {
-                let recorded = self.store.record(state, signature, theirs)?.clone();
+                let recorded = self.store.record(state, signature, theirs)?;
                 if self.last_sync.elapsed() >= SYNC_EVERY {
                     self.store.sync()?;
                     self.last_sync = Instant::now();
@@ -343,25 +343,37 @@ pub fn serve(
         version: store.latest().state().version,
         ..Served::default()
     };
+    // However the exchange ends, what was accepted is on the disk before this returns.
+    let result = answer_proposals(&mut conn, &mut store, key, chain, &channel, &mut served);
+    store.sync()?;
+    result.map(|()| served)
+}
+
+/// Answers the peer's proposals, one at a time, until it hangs up; the store is synced at
+/// least every [`SYNC_EVERY`], and by the caller at the end.
+fn answer_proposals(
+    conn: &mut Conn,
+    store: &mut ChannelStore,
+    key: &SecretKey,
+    chain: &mut dyn ChainView,
+    channel: &Hash,
+    served: &mut Served,
+) -> Result<(), PeerError> {
     let mut last_sync = Instant::now();
     loop {
         let msg = match conn.recv() {
             Ok(msg) => msg,
-            Err(PeerError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(e) => {
-                store.sync()?;
-                return Err(e);
-            }
+            Err(PeerError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
         };
         let PeerMsg::Propose { state, signature } = msg else {
-            store.sync()?;
             return Err(unexpected(&msg));
         };
         let version = state.version;
         // Deposits that changed are checked against the chain.
         let deposits = if state.deposited != store.latest().state().deposited {
             chain
-                .channel(&channel)
+                .channel(channel)
                 .ok()
                 .flatten()
                 .map(|record| record.deposit_amounts())
@@ -384,10 +396,7 @@ pub fn serve(
                     reason: BoundedString::truncate_from(e.to_string()),
                 }
             }
-            Err(AcceptError::Record(e)) => {
-                store.sync()?;
-                return Err(e.into());
-            }
+            Err(AcceptError::Record(e)) => return Err(e.into()),
         };
         conn.send(&answer)?;
         if last_sync.elapsed() >= SYNC_EVERY {
@@ -395,8 +404,6 @@ pub fn serve(
             last_sync = Instant::now();
         }
     }
-    store.sync()?;
-    Ok(served)
 }
 
 /// The channel's store in `dir`, or a new one from the chain's record if this key is a

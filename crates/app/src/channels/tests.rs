@@ -326,10 +326,21 @@ fn opens_are_checked() {
         call(&mut chain, 1, open(keys(1, 2), u128::MAX, CHALLENGE)),
         Some(15)
     );
-    let unknown = ChannelsCall::Settle {
-        channel: Hash([9; 32]),
-    };
-    assert_eq!(call(&mut chain, 1, unknown), Some(1));
+    // Every call on a channel that does not exist is refused with code 1.
+    let nowhere = Hash([9; 32]);
+    for unknown in [
+        ChannelsCall::Settle { channel: nowhere },
+        ChannelsCall::Close {
+            channel: nowhere,
+            state: None,
+        },
+        ChannelsCall::TopUp {
+            channel: nowhere,
+            amount: 5,
+        },
+    ] {
+        assert_eq!(call(&mut chain, 1, unknown), Some(1));
+    }
 }
 
 #[test]
