@@ -34,8 +34,8 @@ use lamina_interop::codec;
 use lamina_interop::crypto::{PublicKey, SecretKey};
 use lamina_interop::{Address, ChainId, Hash};
 
-use crate::cli::{default_keystore, print_json, say, tokio_runtime, Output};
 use crate::keys::Keystore;
+use crate::shell::{default_keystore, print_json, say, tokio_runtime, Output};
 use crate::submit::{submit_and_wait, Target};
 
 /// Gas offered by each channel call (a state's two signatures are most of it).

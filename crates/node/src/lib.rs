@@ -34,6 +34,7 @@ mod node;
 pub mod ports;
 mod relay;
 mod scaffold;
+mod shell;
 mod spec;
 mod submit;
 mod testnet;

@@ -25,8 +25,8 @@ use lamina_interop::light::{Checkpoint, LightClient, LightParams};
 use lamina_interop::{Address, Hash, Height, Timestamp};
 
 use crate::chain::Chain;
-use crate::cli::{print_json, say, tokio_runtime, Output};
 use crate::follow::light_params;
+use crate::shell::{print_json, say, tokio_runtime, Output};
 use crate::spec::{ChainSpec, ConsensusSpec};
 
 /// Exit status of a command refused because the endpoint's answer did not verify.

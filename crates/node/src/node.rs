@@ -893,15 +893,15 @@ where
     /// printing its endpoints once it serves and logging at `info` (or as `RUST_LOG` says):
     /// the whole `main` of a chain's own node binary.
     pub fn run_until_stopped(self) -> anyhow::Result<()> {
-        crate::cli::init_logging(crate::cli::NODE_LOG);
+        crate::shell::init_logging(crate::shell::NODE_LOG);
         let runner = commonware_runtime::tokio::Runner::new(
             commonware_runtime::tokio::Config::new()
                 .with_storage_directory(state_dir(&self.settings.base_path)),
         );
         commonware_runtime::Runner::start(runner, |ctx| async move {
-            let shutdown = crate::cli::shutdown_signal()?;
+            let shutdown = crate::shell::shutdown_signal()?;
             self.run(ctx, shutdown, |endpoints, _| {
-                let _ = crate::cli::say(format!(
+                let _ = crate::shell::say(format!(
                     "{}: height {}, JSON-RPC {}, metrics {}, data {}",
                     endpoints.chain,
                     endpoints.height,

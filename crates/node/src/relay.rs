@@ -38,9 +38,9 @@ use lamina_interop::{ChainId, Height};
 use tokio::sync::Notify;
 
 use crate::chain::Chain;
-use crate::cli::{say, tokio_runtime};
 use crate::follow::light_params;
 use crate::keys::Keystore;
+use crate::shell::{say, tokio_runtime};
 
 /// Most headers one update carries (the module's limit).
 const MAX_UPDATE_HEADERS: u64 = 16;
@@ -102,7 +102,7 @@ pub(crate) fn run(args: RelayArgs, chain: &Chain) -> anyhow::Result<()> {
     let keystore = Keystore::new(
         args.keystore
             .clone()
-            .unwrap_or_else(crate::cli::default_keystore),
+            .unwrap_or_else(crate::shell::default_keystore),
     );
     let key = keystore.secret(&args.from)?;
     tokio_runtime()?.block_on(async {

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context as _};
 
-use crate::cli::{print_json, say, Output};
+use crate::shell::{print_json, say, Output};
 use crate::spec::{ChainSpec, Preset, DEV_ACCOUNTS};
 
 /// What `lamina testnet` is asked for.
@@ -59,7 +59,7 @@ pub(crate) fn run(args: TestnetArgs, chain: &crate::Chain) -> anyhow::Result<()>
             DEV_ACCOUNTS.len()
         );
     }
-    let (temporary, dir) = crate::cli::data_dir(args.base_path.as_deref(), "lamina-testnet-")?;
+    let (temporary, dir) = crate::shell::data_dir(args.base_path.as_deref(), "lamina-testnet-")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let spec_arg = if args.validators == DEV_ACCOUNTS.len() {
         if args.staking { "local-pos" } else { "local" }.to_string()
@@ -78,8 +78,8 @@ pub(crate) fn run(args: TestnetArgs, chain: &crate::Chain) -> anyhow::Result<()>
     let exe = std::env::current_exe().context("finding this executable")?;
     // Listen before the first validator starts: a signal during start-up stops the ones
     // already running instead of leaving them behind.
-    let runtime = crate::cli::tokio_runtime()?;
-    let mut shutdown = runtime.block_on(async { crate::cli::Shutdown::listen() })?;
+    let runtime = crate::shell::tokio_runtime()?;
+    let mut shutdown = runtime.block_on(async { crate::shell::Shutdown::listen() })?;
     let mut children = Vec::new();
     let mut members = Vec::new();
     for (instance, name) in DEV_ACCOUNTS.iter().take(args.validators).enumerate() {
@@ -198,7 +198,10 @@ pub(crate) fn start(
 }
 
 /// Waits for SIGINT or SIGTERM; a validator that exits on its own is reported.
-async fn watch(children: &mut [Child], shutdown: &mut crate::cli::Shutdown) -> anyhow::Result<()> {
+async fn watch(
+    children: &mut [Child],
+    shutdown: &mut crate::shell::Shutdown,
+) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = shutdown.wait() => return Ok(()),

@@ -88,7 +88,7 @@ pub(crate) fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     drop(keys);
     let batches: Vec<Vec<RawTx>> = raw.chunks(args.batch).map(<[RawTx]>::to_vec).collect();
     drop(raw);
-    crate::cli::tokio_runtime()?.block_on(submit(args, batches))
+    crate::shell::tokio_runtime()?.block_on(submit(args, batches))
 }
 
 async fn submit(args: LoadArgs, batches: Vec<Vec<RawTx>>) -> anyhow::Result<()> {

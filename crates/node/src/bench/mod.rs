@@ -136,12 +136,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 262_144)]
     pub(crate) cache_pages: usize,
     /// The key-value store.
-    #[arg(long, value_enum, default_value_t = crate::cli::Storage::Fjall)]
-    pub(crate) storage: crate::cli::Storage,
+    #[arg(long, value_enum, default_value_t = crate::shell::Storage::Fjall)]
+    pub(crate) storage: crate::shell::Storage,
     /// With fjall: where the chain keeps its flat state, in memory (checkpointed) or inline
     /// (a row per key in each block's batch).
-    #[arg(long, value_enum, default_value_t = crate::cli::Flat::Memory)]
-    pub(crate) flat: crate::cli::Flat,
+    #[arg(long, value_enum, default_value_t = crate::shell::Flat::Memory)]
+    pub(crate) flat: crate::shell::Flat,
     /// Index finalized transactions by id, as `lamina node` does by default (false: as a
     /// validator that serves no lookups by id).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -150,8 +150,8 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
     /// Output format of the report.
-    #[arg(long, value_enum, default_value_t = crate::cli::Output::Text)]
-    pub(crate) output: crate::cli::Output,
+    #[arg(long, value_enum, default_value_t = crate::shell::Output::Text)]
+    pub(crate) output: crate::shell::Output,
 }
 
 impl BenchArgs {
@@ -209,7 +209,7 @@ pub(crate) struct Report {
     pub(crate) tx_index: Option<bool>,
     /// Where the chain kept its flat state (unknown for a node loaded with `--rpc`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) flat: Option<crate::cli::Flat>,
+    pub(crate) flat: Option<crate::shell::Flat>,
     pub(crate) cores: usize,
     /// Raw Ed25519 batch verification on all cores, signatures per second.
     pub(crate) raw_verify_per_s: f64,
@@ -307,8 +307,8 @@ pub(crate) fn run(mut args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<(
             .with_context(|| format!("writing {}", path.display()))?;
     }
     match args.output {
-        crate::cli::Output::Json => crate::cli::print_json(&report),
-        crate::cli::Output::Text => crate::cli::say(table(&report)),
+        crate::shell::Output::Json => crate::shell::print_json(&report),
+        crate::shell::Output::Text => crate::shell::say(table(&report)),
     }
 }
 
@@ -393,7 +393,8 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
         Workload::Defi | Workload::Swaps => defi_spec(args, &addresses),
     };
     drop(addresses);
-    let (temporary, base_path) = crate::cli::data_dir(args.base_path.as_deref(), "lamina-bench-")?;
+    let (temporary, base_path) =
+        crate::shell::data_dir(args.base_path.as_deref(), "lamina-bench-")?;
     let engine = SoloEngine {
         block_time: Duration::from_millis(args.block_time_ms.max(1)),
         full_at_txs: args.block_txs,
@@ -435,14 +436,14 @@ fn measure(args: &BenchArgs, chain: &crate::Chain) -> anyhow::Result<Report> {
             let _ = stop_rx.await;
         };
         let served = match storage {
-            crate::cli::Storage::Fjall => {
+            crate::shell::Storage::Fjall => {
                 let fjall = Fjall {
                     flat: flat.into(),
                     ..Fjall::default()
                 };
                 node.storage(fjall).run(ctx, stop, ready).await
             }
-            crate::cli::Storage::Redb => node.storage(Redb).run(ctx, stop, ready).await,
+            crate::shell::Storage::Redb => node.storage(Redb).run(ctx, stop, ready).await,
         };
         let measured = driver.await.context("the benchmark driver panicked")?;
         served?;
@@ -843,7 +844,7 @@ fn table(r: &Report) -> String {
         _ => against,
     };
     let against = match r.flat {
-        Some(crate::cli::Flat::Inline) => format!("{against}, flat state inline"),
+        Some(crate::shell::Flat::Inline) => format!("{against}, flat state inline"),
         _ => against,
     };
     let what = match (r.workload, &r.defi) {

@@ -50,7 +50,7 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
         true,
         &progress,
     )?;
-    let (temporary, dir) = crate::cli::data_dir(args.base_path.as_deref(), "lamina-bench-")?;
+    let (temporary, dir) = crate::shell::data_dir(args.base_path.as_deref(), "lamina-bench-")?;
     std::fs::create_dir_all(&dir)?;
     let mut spec = ChainSpec::preset(Preset::Local);
     spec.name = "lamina-bench".into();
@@ -126,7 +126,7 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let index = Index::new(&public, &plan);
     drop((public, plan));
     let connections = args.connections(2 * urls.len());
-    let driven = crate::cli::tokio_runtime()?.block_on(drive(
+    let driven = crate::shell::tokio_runtime()?.block_on(drive(
         args,
         &urls,
         connections,

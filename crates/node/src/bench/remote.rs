@@ -42,9 +42,9 @@ pub(super) fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let keystore = args
         .keystore
         .clone()
-        .unwrap_or_else(crate::cli::default_keystore);
+        .unwrap_or_else(crate::shell::default_keystore);
     let payer = Keystore::new(keystore).secret(&args.from)?;
-    let runtime = crate::cli::tokio_runtime()?;
+    let runtime = crate::shell::tokio_runtime()?;
     let client = RpcClient::new(url)?;
     let chain = runtime
         .block_on(client.chain())
