@@ -41,6 +41,7 @@
 mod api;
 mod client;
 mod http;
+pub mod openrpc;
 mod server;
 
 pub use api::{LaminaApiClient, LaminaApiServer};

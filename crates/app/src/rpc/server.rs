@@ -734,11 +734,15 @@ pub async fn serve(
         .await?;
     let address = server.local_addr()?;
     let names = Arc::new(OnceLock::new());
-    let module = Api {
+    let discover = super::openrpc::document(&context.version);
+    let mut module = Api {
         ctx: Arc::new(context),
         methods: names.clone(),
     }
     .into_rpc();
+    module
+        .register_method("rpc.discover", move |_, _, _| discover.clone())
+        .map_err(std::io::Error::other)?;
     let _ = names.set(module.method_names().map(str::to_string).collect());
     let handle = server.start(module);
     Ok(RpcServer { address, handle })
