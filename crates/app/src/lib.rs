@@ -13,6 +13,7 @@
 
 pub mod channels;
 pub mod dex;
+mod explorer;
 pub mod insurance;
 pub mod interchain;
 pub mod lending;

@@ -173,6 +173,9 @@ struct NodeArgs {
     /// Prometheus metrics port, on 127.0.0.1 (9615 by default).
     #[arg(long, env = "LAMINA_METRICS_PORT")]
     metrics_port: Option<u16>,
+    /// Do not serve the explorer page (`GET /` on the JSON-RPC port).
+    #[arg(long)]
+    no_explorer: bool,
     /// Runs several nodes on one machine: adds 10 * N to every port.
     #[arg(long, env = "LAMINA_INSTANCE")]
     instance: Option<u16>,
@@ -523,6 +526,7 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
         .state(Qmdb::with_cache(cache_pages))
         .tx_index(resolved.tx_index)
         .rpc(rpc)
+        .explorer(!args.no_explorer)
         .metrics(metrics);
     let engine = match (&spec.consensus, args.follow.is_empty()) {
         (_, false) => Engines::Follow(Box::new(FollowEngine::from_spec(&spec, &args.follow)?)),

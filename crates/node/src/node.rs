@@ -441,6 +441,7 @@ struct Settings {
     runtime: Arc<lamina_agreement::Runtime>,
     base_path: PathBuf,
     rpc: SocketAddr,
+    explorer: bool,
     metrics: SocketAddr,
     validator: Address,
     tx_index: bool,
@@ -462,6 +463,7 @@ impl NodeBuilder<Missing, Missing, Missing> {
                 runtime,
                 base_path: base_path.into(),
                 rpc: SocketAddr::from(([127, 0, 0, 1], 9944)),
+                explorer: true,
                 metrics: SocketAddr::from(([127, 0, 0, 1], 9615)),
                 validator: dev_validator(),
                 tx_index: true,
@@ -509,6 +511,12 @@ impl<K, A, E> NodeBuilder<K, A, E> {
     /// JSON-RPC address.
     pub fn rpc(mut self, address: SocketAddr) -> Self {
         self.settings.rpc = address;
+        self
+    }
+
+    /// Whether `GET /` on the JSON-RPC port serves the explorer page (yes by default).
+    pub fn explorer(mut self, serve: bool) -> Self {
+        self.settings.explorer = serve;
         self
     }
 
@@ -756,6 +764,7 @@ where
         let runtime = settings.runtime.clone();
         let base_path = settings.base_path.clone();
         let (rpc_address, metrics_address) = (settings.rpc, settings.metrics);
+        let explorer = settings.explorer;
         let identity = (base_path.clone(), settings.spec.clone());
         let node = self
             .assemble_checked(&ctx, |initialized| {
@@ -792,6 +801,7 @@ where
                 prove: bus.requester(),
                 bus: bus.clone(),
                 runtime,
+                explorer,
             },
             RpcLimits::default(),
         )

@@ -32,6 +32,8 @@ pub(crate) struct GateLayer {
     pub(crate) body_deadline: Duration,
     /// The largest body, in bytes (the server's own limit, checked here as the body arrives).
     pub(crate) max_body: usize,
+    /// Whether `GET /` serves the explorer.
+    pub(crate) explorer: bool,
 }
 
 impl<S> tower::Layer<S> for GateLayer {
@@ -72,6 +74,17 @@ where
 
     fn call(&mut self, request: HttpRequest) -> Answer {
         if request.method() != http::Method::POST {
+            let upgrade = request.headers().contains_key(http::header::UPGRADE);
+            if self.limits.explorer && request.method() == http::Method::GET && !upgrade {
+                let host = request
+                    .headers()
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("127.0.0.1");
+                if let Some(page) = crate::explorer::respond(request.uri().path(), host) {
+                    return Box::pin(async move { Ok(page) });
+                }
+            }
             let answer = self.inner.call(request);
             return Box::pin(answer);
         }
@@ -232,6 +245,7 @@ mod tests {
         let mut gate = GateLayer {
             body_deadline: Duration::from_millis(200),
             max_body: 64,
+            explorer: false,
         }
         .layer(Echo);
         let mut request = HttpRequest::new(body);

@@ -54,6 +54,8 @@ pub struct RpcContext {
     pub bus: Bus,
     /// The runtime, for modules' queries and for encoding calls.
     pub runtime: Arc<Runtime>,
+    /// Whether `GET /` on the same port serves the explorer page.
+    pub explorer: bool,
 }
 
 /// Limits of the server.
@@ -727,6 +729,7 @@ pub async fn serve(
     let gate = super::http::GateLayer {
         body_deadline: limits.body_deadline,
         max_body: limits.max_request_bytes as usize,
+        explorer: context.explorer,
     };
     let server = ServerBuilder::with_config(config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(gate))
