@@ -140,6 +140,9 @@ pub(crate) fn run(args: RelayArgs, chain: &Chain) -> anyhow::Result<()> {
     })
 }
 
+/// Times the relayer tries to subscribe to a chain's heads before it polls that chain.
+const SUBSCRIBE_TRIES: usize = 4;
+
 /// Wakes the relayer on each finalized head of the chain at `url`
 /// (`chain_subscribeFinalizedHeads` over WebSocket, at the same address); where no
 /// subscription can be made, or it ends, the relayer polls that chain every interval.
@@ -149,33 +152,42 @@ fn follow_heads(name: &'static str, url: &str, wake: Arc<Notify>) {
         .replacen("http://", "ws://", 1);
     tokio::spawn(async move {
         use jsonrpsee::core::client::{Subscription, SubscriptionClientT as _};
-        let client = match jsonrpsee::ws_client::WsClientBuilder::default()
-            .build(&ws)
-            .await
-        {
-            Ok(client) => client,
-            Err(err) => {
-                let _ = say(format!(
-                    "chain {name}: no subscription at {ws} ({err}); polling"
-                ));
-                return;
+        // A connection that drops while subscribing is tried again, a few times, before the
+        // relayer settles for polling this chain.
+        let mut last_error = String::new();
+        let mut subscribed = None;
+        for attempt in 0..SUBSCRIBE_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-        };
-        let heads: Result<Subscription<serde_json::Value>, _> = client
-            .subscribe(
-                "chain_subscribeFinalizedHeads",
-                jsonrpsee::rpc_params![],
-                "chain_unsubscribeFinalizedHeads",
-            )
-            .await;
-        let mut heads = match heads {
-            Ok(heads) => heads,
-            Err(err) => {
-                let _ = say(format!(
-                    "chain {name}: no head subscription ({err}); polling"
-                ));
-                return;
+            let client = match jsonrpsee::ws_client::WsClientBuilder::default()
+                .build(&ws)
+                .await
+            {
+                Ok(client) => client,
+                Err(err) => {
+                    last_error = format!("no subscription at {ws} ({err})");
+                    continue;
+                }
+            };
+            let heads: Result<Subscription<serde_json::Value>, _> = client
+                .subscribe(
+                    "chain_subscribeFinalizedHeads",
+                    jsonrpsee::rpc_params![],
+                    "chain_unsubscribeFinalizedHeads",
+                )
+                .await;
+            match heads {
+                Ok(heads) => {
+                    subscribed = Some((client, heads));
+                    break;
+                }
+                Err(err) => last_error = format!("no head subscription ({err})"),
             }
+        }
+        let Some((_client, mut heads)) = subscribed else {
+            let _ = say(format!("chain {name}: {last_error}; polling"));
+            return;
         };
         while let Some(Ok(_)) = heads.next().await {
             wake.notify_one();
