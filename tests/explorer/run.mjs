@@ -5,6 +5,7 @@
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import vm from "node:vm";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -79,6 +80,7 @@ try {
 
   // Transfers and a module call, sent while the page is open, appear live.
   const bob = cli("key", "inspect", "bob")[0].address;
+  const alice = cli("key", "inspect", "alice")[0];
   const sent = [];
   for (const amount of ["11", "12", "13"]) {
     sent.push(cli("tx", "transfer", "--to", bob, "--amount", amount, "--from", "alice", "--rpc", rpc));
@@ -116,7 +118,68 @@ try {
   await page.waitForSelector("#account-balances");
   check("account balance", (await page.textContent("#account-balances")).includes(balance), balance);
   check("account nonce", (await page.textContent("#account-nonce")) === "0");
+  // The page checks bob's record against a state root a block names, with its own verifier.
+  const proven = await page.textContent("#account-proof");
+  check("the state proof verifies in the page", proven.includes("State proof verified") && proven.includes(`${balance} native units`)
+    && proven.includes("next nonce 0"), proven);
+  // The next block names the proven root in its header; a transfer makes one, and the page,
+  // following live, says which.
+  cli("tx", "transfer", "--to", alice.address, "--amount", "1", "--from", "charlie", "--rpc", rpc);
+  const named = await page.waitForSelector("#account-proof-block a", { timeout: 20000 }).then(() => true, () => false);
+  const namedBy = named ? Number((await page.textContent("#account-proof-block a")).trim()) : 0;
+  const namer = named ? cli("query", "block", String(namedBy), "--rpc", rpc).header : {};
+  check("a block's header names the proven root", named && namer.state_root === proven.match(/0x[0-9a-f]{64}/)?.[0],
+    `${JSON.stringify(namer)} ${await page.textContent("#account-proof")} ${JSON.stringify(cli("query", "block", "--rpc", rpc).header)}`);
   await page.screenshot({ path: join(shots, "account.png"), fullPage: true });
+
+  // A node that lies: one byte of the proof changed on its way to the page, and the page says so.
+  await page.route(`${url}`, async (route) => {
+    const body = route.request().postData() ?? "";
+    if (!body.includes("state_getValue")) return route.continue();
+    const answer = await (await route.fetch()).json();
+    const proof = answer.result.proof;
+    const at = proof.length - 70;
+    answer.result.proof = proof.slice(0, at) + (proof[at] === "0" ? "1" : "0") + proof.slice(at + 1);
+    await route.fulfill({ json: answer });
+  });
+  await page.goto(`${url}#/account/${alice.address}`);
+  await page.waitForFunction((a) => document.querySelector("h1")?.textContent.includes(a)
+    && document.getElementById("account-proof"), alice.address);
+  const refused = await page.textContent("#account-proof");
+  check("a tampered proof is refused in the page", refused.includes("does not hold"), refused);
+  await page.unroute(`${url}`);
+
+  // The validators page: the dev chain's one validator, alice, as `lamina query validators`
+  // counts the same blocks.
+  await page.goto(`${url}#/validators`);
+  await page.waitForSelector("#validators");
+  const span = await page.textContent("#validators-span");
+  const [, from, to] = span.match(/Blocks (\d+) to (\d+)/) ?? [];
+  const counted = cli("query", "validators", "--rpc", rpc);
+  const row = await page.locator("#validators tbody tr").first().textContent();
+  check("one validator", (await page.locator("#validators tbody tr").count()) === 1);
+  check("it is alice", counted.validators[0].key === alice.public_key && row.includes(alice.address.slice(0, 10)), row);
+  // The page and the CLI may count a block apart; each proposed and signed every block it counted.
+  const blocks = Number(to) - Number(from) + 1;
+  check("alice proposed and signed every block the page counted, missing none",
+    row.includes(`${blocks}${blocks}0`), `${row} (blocks ${from} to ${to})`);
+  check("the CLI counts the same way", counted.validators[0].proposed === counted.to - counted.from + 1
+    && counted.validators[0].signed === counted.validators[0].proposed && counted.validators[0].missed === 0, JSON.stringify(counted));
+  await page.screenshot({ path: join(shots, "validators.png"), fullPage: true });
+
+  // The DeFi page: the dev chain's LAM/USD pool and its lending markets, as the modules answer.
+  const pools = cli("query", "module", "dex", '{"pools": {"from": 0, "limit": 10}}', "--rpc", rpc).pools;
+  const markets = cli("query", "module", "lending", '"markets"', "--rpc", rpc).markets;
+  await page.goto(`${url}#/defi`);
+  await page.waitForSelector("#defi-pools");
+  const poolRows = await page.locator("#defi-pools tbody tr").allTextContents();
+  check("every pool listed", poolRows.length === pools.length && pools.length > 0, `${poolRows.length} of ${pools.length}`);
+  check("the pool's pair and reserves", poolRows[0].includes("LAM / USD") && poolRows[0].includes(pools[0].pool.reserve_a)
+    && poolRows[0].includes(pools[0].pool.reserve_b), poolRows[0]);
+  const marketRows = await page.locator("#defi-markets tbody tr").allTextContents();
+  check("every market listed", marketRows.length === markets.length && markets.length > 0, `${marketRows.length} of ${markets.length}`);
+  check("a market's supply", marketRows.some((r) => r.includes(markets[0].market.supplied)), marketRows.join(" | "));
+  await page.screenshot({ path: join(shots, "defi.png"), fullPage: true });
 
   // Search by height finds the block.
   await page.goto(url);
@@ -133,6 +196,35 @@ try {
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check("no sideways scrolling at 375 px", overflow <= 0, `${overflow}px`);
   await small.screenshot({ path: join(shots, "home-375-dark.png"), fullPage: true });
+
+  // The page's verifier, run here over many keys (present and absent) of the same chain: each
+  // proof the node gives holds and yields the node's value, and one changed byte anywhere in a
+  // proof, or in the root, makes it fail.
+  vm.runInThisContext(readFileSync(join(root, "crates/app/src/explorer/proof.js"), "utf8"));
+  const call = async (method, params) => (await (await fetch(rpc, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })).json()).result;
+  const hexOf = (text) => `0x${Buffer.from(text).toString("hex")}`;
+  const keys = ["accounts/", "bank/assets", "dex/pairs", "lending/params", "staking/params"].map(hexOf);
+  for (const who of [alice.address, bob]) keys.push(`${hexOf("accounts/")}${who.slice(2)}`);
+  for (let i = 0; i < 60; i++) keys.push(hexOf(`absent/${i}`));
+  const flip = (h, i) => h.slice(0, i) + (h[i] === "0" ? "1" : "0") + h.slice(i + 1);
+  let held = 0, wrong = 0, tamperedHeld = 0;
+  for (const key of keys) {
+    const v = await call("state_getValue", [key]);
+    try {
+      const value = await LaminaProof.verify(v.root, key, v.proof);
+      if ((value ? `0x${Buffer.from(value).toString("hex")}` : null) === v.value) held++;
+      else wrong++;
+    } catch {
+      wrong++;
+    }
+    for (const at of [2, 12, Math.floor(v.proof.length / 2), v.proof.length - 1]) {
+      await LaminaProof.verify(v.root, key, flip(v.proof, at)).then(() => tamperedHeld++, () => {});
+    }
+    await LaminaProof.verify(flip(v.root, 9), key, v.proof).then(() => tamperedHeld++, () => {});
+  }
+  check("the page's verifier holds every proof the node gives", held === keys.length && wrong === 0, `${held} of ${keys.length}`);
+  check("and refuses every changed one", tamperedHeld === 0, `${tamperedHeld} changed proofs held`);
 
   check("nothing requested from elsewhere", outside.length === 0, outside.join(" "));
   check("no script errors", errors.length === 0, errors.join(" | "));

@@ -352,6 +352,13 @@ enum QueryCommand {
         /// Its id (0x and 64 hex digits).
         id: String,
     },
+    /// The current epoch's validators: blocks proposed, certificates signed and views
+    /// missed by each over the last finalized blocks.
+    Validators {
+        /// How many of the last finalized blocks of the epoch to count (1 to 1024).
+        #[arg(long, default_value_t = lamina_app::rpc::DEFAULT_WINDOW)]
+        blocks: u32,
+    },
     /// Ask a module a query of its own, JSON in the form of its query type.
     Module {
         /// The module's name.
@@ -730,6 +737,27 @@ fn event_text(event: &lamina_app::rpc::EventView) -> String {
     }
 }
 
+/// A line per validator: key, proposed, signed, missed.
+fn validators_text(view: &lamina_app::rpc::ValidatorsView) -> String {
+    let mut text = format!(
+        "epoch {}, blocks {} to {}{}",
+        view.epoch,
+        view.from,
+        view.to,
+        match view.uncertified {
+            0 => String::new(),
+            n => format!(" ({n} without a certificate of their own)"),
+        }
+    );
+    for v in &view.validators {
+        text.push_str(&format!(
+            "\n{}  proposed {}  signed {}  missed {}",
+            v.key, v.proposed, v.signed, v.missed
+        ));
+    }
+    text
+}
+
 async fn query(command: QueryCommand, rpc: &str, output: Output) -> anyhow::Result<()> {
     let client = RpcClient::new(rpc)?;
     let value = match command {
@@ -761,6 +789,13 @@ async fn query(command: QueryCommand, rpc: &str, output: Output) -> anyhow::Resu
             let id =
                 Hash::from_hex(&id).map_err(|e| anyhow::anyhow!("transaction id {id:?}: {e}"))?;
             serde_json::to_value(client.tx_view(id).await?)?
+        }
+        QueryCommand::Validators { blocks } => {
+            let view = client.validators(Some(blocks)).await?;
+            if output == Output::Text {
+                return say(validators_text(&view));
+            }
+            serde_json::to_value(view)?
         }
         QueryCommand::Module { module, query } => {
             let query: serde_json::Value =

@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use commonware_p2p::Manager as _;
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use lamina_agreement::service::{AgreementConfig, AgreementService};
-use lamina_app::rpc::{serve, RpcContext, RpcLimits};
+use lamina_app::rpc::{serve, RpcContext, RpcLimits, ValidatorSchedule};
 use lamina_data_layer::kv::{FjallStore, KvStore, RedbStore};
 
 use lamina_data_layer::state::{AuthenticatedState, QmdbState, StateConfig};
@@ -765,6 +765,11 @@ where
         let base_path = settings.base_path.clone();
         let (rpc_address, metrics_address) = (settings.rpc, settings.metrics);
         let explorer = settings.explorer;
+        let (_, epoch_blocks, genesis) = crate::follow::light_params(&settings.spec)?;
+        let validators = ValidatorSchedule {
+            genesis,
+            epoch_blocks,
+        };
         let identity = (base_path.clone(), settings.spec.clone());
         let node = self
             .assemble_checked(&ctx, |initialized| {
@@ -802,6 +807,7 @@ where
                 bus: bus.clone(),
                 runtime,
                 explorer,
+                validators,
             },
             RpcLimits::default(),
         )

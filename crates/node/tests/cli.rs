@@ -1063,6 +1063,24 @@ fn malformed_requests_get_clear_errors_and_the_node_keeps_serving() {
             assert_eq!(verdicts[0]["reason"]["reason"], "too_large", "{len}");
             assert_eq!(verdicts[0]["reason"]["len"], len, "{len}");
         }
+        // In a batch, each verdict stands where its transaction stood.
+        let huge = format!("0x{}", "ab".repeat(20_000));
+        let verdicts: Vec<serde_json::Value> = client
+            .request(
+                "tx_submit",
+                rpc_params![vec![huge.clone(), "0x00".into(), huge]],
+            )
+            .await
+            .unwrap();
+        let reasons: Vec<&str> = verdicts
+            .iter()
+            .map(|v| v["reason"]["reason"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            reasons,
+            ["too_large", "malformed", "too_large"],
+            "{verdicts:?}"
+        );
         let wrong_type = error(client.request("chain_getBlock", rpc_params!["tall"]).await);
         assert!(wrong_type.contains("Invalid params"), "{wrong_type}");
         let unknown = error(client.request("chain_frobnicate", rpc_params![]).await);

@@ -300,6 +300,52 @@ fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
         dir.path(),
     ));
     runtime.block_on(same_blocks(&urls[0], &urls[3], &[1, before.0, target.0]));
+
+    // What each validator did, as `chain_getValidators` counts it: every block's proposer is
+    // in the set, each certified block was proposed by the leader the count charges its view
+    // to, and dave, down twice, missed views as leader.
+    runtime.block_on(async {
+        use lamina_interop::codec::Canonical as _;
+        let client = RpcClient::new(&urls[0]).unwrap();
+        let view = client.validators(Some(1024)).await.unwrap();
+        assert_eq!(
+            (view.validators.len(), view.from),
+            (4, Height(1)),
+            "{view:?}"
+        );
+        let proposed: u64 = view.validators.iter().map(|v| v.proposed).sum();
+        assert_eq!(proposed, view.to.0, "{view:?}");
+        let mut certified = 0;
+        for height in 1..=view.to.0 {
+            let block = client.block(Height(height)).await.unwrap().unwrap();
+            let Some(certificate) = block.certificate else {
+                continue;
+            };
+            let bytes = hex::decode(certificate.trim_start_matches("0x")).unwrap();
+            let certificate =
+                lamina_interop::finality::FinalityCertificate::decode(&bytes).unwrap();
+            let leader = (certificate.epoch + certificate.view) % 4;
+            assert_eq!(
+                view.validators[leader as usize].address, block.header.proposer,
+                "block {height}, view {}",
+                certificate.view
+            );
+            certified += 1;
+        }
+        assert_eq!(certified + view.uncertified, view.to.0, "{view:?}");
+        let dave = lamina(&["key", "inspect", "dave", "--output", "json"])[0]["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let dave = view
+            .validators
+            .iter()
+            .find(|v| v.key.to_string() == dave)
+            .unwrap();
+        assert!(dave.missed > 0, "{view:?}");
+        let signed: u64 = view.validators.iter().map(|v| v.signed).sum();
+        assert!(signed >= 3 * certified, "{view:?}");
+    });
 }
 
 /// Blocks per epoch of the proof-of-stake test: the shortest consensus allows.

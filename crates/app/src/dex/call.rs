@@ -9,8 +9,8 @@ use super::math::{
     accumulate, amount_in, amount_out, deposit, initial_shares, product_holds, withdrawal,
 };
 use super::{
-    pair, pool_account, Dex, DexError, DexEvent, Pair, Pool, FEE_BPS, MAX_HOPS, MIN_LIQUIDITY,
-    POOLS, SHARES,
+    pair, pool_account, Dex, DexError, DexEvent, Pair, Pool, FEE_BPS, MAX_HOPS, MAX_POOLS,
+    MIN_LIQUIDITY, PAIRS, POOLS, SHARES,
 };
 use crate::math;
 
@@ -108,12 +108,40 @@ pub(crate) fn hops(path: &[u32]) -> Result<Vec<Pair>, DexError> {
     path.windows(2).map(|w| pair(w[0], w[1])).collect()
 }
 
+/// A pool's state, the sender's shares in it, and both sides' balances of both assets; an
+/// invalid pair adds nothing.
+fn liquidity_access<L: Ledger>(
+    ledger: &L,
+    mut access: AccessSet,
+    (asset_a, asset_b): (u32, u32),
+    sender: &Address,
+) -> AccessSet {
+    let Ok(pair) = pair(asset_a, asset_b) else {
+        return access;
+    };
+    let pool = pool_account(pair);
+    access = access
+        .write(POOLS.key(&pair))
+        .write(SHARES.key(&(pair, *sender)));
+    for asset in [pair.0, pair.1] {
+        access = ledger.balance_access(access, asset, sender);
+        access = ledger.balance_access(access, asset, &pool);
+    }
+    access
+}
+
 /// A call touches its pools, the sender's shares, and the balances it moves: calls on
 /// different pools run in parallel. An invalid call declares only the fee, and fails with
 /// its typed error before it reads anything else.
 pub(crate) fn access<L: Ledger>(ledger: &L, call: &DexCall, sender: &Address) -> AccessSet {
     let mut access = AccessSet::new().read(FEE_BPS.key());
     match call {
+        DexCall::CreatePool {
+            asset_a, asset_b, ..
+        } if pair(*asset_a, *asset_b).is_ok() => {
+            access =
+                liquidity_access(ledger, access, (*asset_a, *asset_b), sender).write(PAIRS.key());
+        }
         DexCall::CreatePool {
             asset_a, asset_b, ..
         }
@@ -123,17 +151,7 @@ pub(crate) fn access<L: Ledger>(ledger: &L, call: &DexCall, sender: &Address) ->
         | DexCall::RemoveLiquidity {
             asset_a, asset_b, ..
         } => {
-            let Ok(pair) = pair(*asset_a, *asset_b) else {
-                return access;
-            };
-            let pool = pool_account(pair);
-            access = access
-                .write(POOLS.key(&pair))
-                .write(SHARES.key(&(pair, *sender)));
-            for asset in [pair.0, pair.1] {
-                access = ledger.balance_access(access, asset, sender);
-                access = ledger.balance_access(access, asset, &pool);
-            }
+            access = liquidity_access(ledger, access, (*asset_a, *asset_b), sender);
         }
         DexCall::SwapExactIn { path, .. } | DexCall::SwapExactOut { path, .. } => {
             let Ok(pairs) = hops(path) else {
@@ -333,6 +351,12 @@ pub(super) fn open_pool<L: Ledger + Clone>(
     if POOLS.get(ctx.state(), &pair)?.is_some() {
         return Err(DexError::PoolExists(pair));
     }
+    let mut pairs = PAIRS.get(ctx.state())?.unwrap_or_default();
+    if pairs.len() >= MAX_POOLS {
+        return Err(DexError::TooManyPools);
+    }
+    pairs.push(pair);
+    PAIRS.set(ctx.state(), &pairs)?;
     let (amount_a, amount_b) = ordered(asset_a, pair, amount_a, amount_b);
     let shares = initial_shares(amount_a, amount_b)?;
     let account = pool_account(pair);

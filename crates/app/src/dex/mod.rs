@@ -42,9 +42,11 @@
 //! dex/fee                       -> u16 (basis points)
 //! dex/pool/ | (a, b)            -> Pool { reserves, shares, cumulative prices, last seconds }
 //! dex/shares/ | ((a, b), owner) -> u128
+//! dex/pairs                     -> [(a, b)]      every pool, in creation order (at most MAX_POOLS)
 //! ```
 //!
-//! Calls on different pools touch different keys and run in parallel.
+//! Calls on different pools touch different keys and run in parallel; creating a pool also
+//! writes the list of pairs, so two creations in one block run one after the other.
 
 mod call;
 mod event;
@@ -63,7 +65,7 @@ use serde::{Deserialize, Serialize};
 pub use call::DexCall;
 pub use event::DexEvent;
 pub use genesis::{DexGenesis, GenesisPool};
-pub use query::{DexQuery, DexResponse};
+pub use query::{DexQuery, DexResponse, ListedPool};
 
 use crate::math::MathError;
 
@@ -73,6 +75,10 @@ pub const MIN_LIQUIDITY: u128 = 1_000;
 pub const MAX_FEE_BPS: u16 = 1_000;
 /// Most pools one swap passes through.
 pub const MAX_HOPS: usize = 4;
+/// Most pools one dex holds: the list of pairs (8 bytes each) stays one state value.
+pub const MAX_POOLS: usize = 4096;
+/// Most pools one `pools` query returns.
+pub const MAX_POOLS_PER_QUERY: u32 = 256;
 
 /// A pool's assets, lower id first.
 pub type Pair = (u32, u32);
@@ -116,6 +122,8 @@ impl Pool {
 pub const FEE_BPS: StateValue<u16> = StateValue::new(b"dex/fee");
 /// Pools, by pair.
 pub const POOLS: StateMap<Pair, Pool> = StateMap::new(b"dex/pool/");
+/// Every pool's pair, in creation order: what `pools` pages through.
+pub const PAIRS: StateValue<Vec<Pair>> = StateValue::new(b"dex/pairs");
 /// Providers' shares, by pair and provider.
 pub const SHARES: StateMap<(Pair, Address), u128> = StateMap::new(b"dex/shares/");
 
@@ -204,6 +212,9 @@ pub enum DexError {
         /// Shares asked.
         asked: u128,
     },
+    /// The dex holds `MAX_POOLS` pools.
+    #[error("the dex holds {MAX_POOLS} pools, the most it lists")]
+    TooManyPools,
     /// The constant-product check failed: a bug, refused rather than paid.
     #[error("constant-product invariant would break")]
     Invariant,
@@ -238,6 +249,7 @@ impl ModuleError for DexError {
             DexError::InsufficientLiquidity { .. } => 12,
             DexError::Invariant => 13,
             DexError::CyclicPath(_) => 14,
+            DexError::TooManyPools => 15,
             DexError::State(_) => 100,
         }
     }

@@ -5,7 +5,7 @@ use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
 
 use super::call::{amounts_in, amounts_out, hops};
-use super::{pair, DexError, Pair, Pool, FEE_BPS, POOLS, SHARES};
+use super::{pair, DexError, Pair, Pool, FEE_BPS, MAX_POOLS_PER_QUERY, PAIRS, POOLS, SHARES};
 
 /// A query. As JSON: `{"quote_exact_in": {"path": [0, 1], "amount_in": "1000"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,13 @@ pub enum DexQuery {
     },
     /// The swap fee.
     Fee,
+    /// Pools in creation order: `limit` (at most `MAX_POOLS_PER_QUERY`) from position `from`.
+    Pools {
+        /// The first position.
+        from: u32,
+        /// How many.
+        limit: u32,
+    },
 }
 
 /// An answer.
@@ -59,6 +66,19 @@ pub enum DexResponse {
     Quote(Vec<lamina_interop::module::Amount>),
     /// The swap fee in basis points.
     Fee(u16),
+    /// Pools with their pairs.
+    Pools(Vec<ListedPool>),
+}
+
+/// A pool with its pair, as `pools` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedPool {
+    /// The lower asset id.
+    pub asset_a: u32,
+    /// The higher.
+    pub asset_b: u32,
+    /// The pool.
+    pub pool: Pool,
 }
 
 pub(super) fn answer(query: DexQuery, state: &dyn StateView) -> Result<DexResponse, DexError> {
@@ -86,6 +106,22 @@ pub(super) fn answer(query: DexQuery, state: &dyn StateView) -> Result<DexRespon
             quote(amounts_in(&path, &pools, amount_out, fee)?)
         }
         DexQuery::Fee => Ok(DexResponse::Fee(FEE_BPS.get_committed(state)?.unwrap_or(0))),
+        DexQuery::Pools { from, limit } => {
+            let pairs = PAIRS.get_committed(state)?.unwrap_or_default();
+            let limit = limit.min(MAX_POOLS_PER_QUERY) as usize;
+            let mut listed = Vec::new();
+            for &(asset_a, asset_b) in pairs.iter().skip(from as usize).take(limit) {
+                let pool = POOLS
+                    .get_committed(state, &(asset_a, asset_b))?
+                    .ok_or(DexError::NoPool((asset_a, asset_b)))?;
+                listed.push(ListedPool {
+                    asset_a,
+                    asset_b,
+                    pool,
+                });
+            }
+            Ok(DexResponse::Pools(listed))
+        }
     }
 }
 

@@ -145,6 +145,42 @@ fn get_amount_in_matches_uniswap_v2() {
 }
 
 #[test]
+fn pools_lists_every_pool_in_creation_order_a_page_at_a_time() {
+    let mut chain = chain();
+    create(&mut chain, B, C, 1_000_000, 2_000_000);
+    create(&mut chain, A, B, 1_000_000, 4_000_000);
+    create(&mut chain, C, A, 3_000_000, 1_000_000);
+    let list = |chain: &TestChain, from, limit| match chain
+        .query::<M>(DexQuery::Pools { from, limit })
+        .unwrap()
+    {
+        DexResponse::Pools(listed) => listed,
+        other => panic!("{other:?}"),
+    };
+    let all = list(&chain, 0, 10);
+    assert_eq!(
+        all.iter()
+            .map(|p| (p.asset_a, p.asset_b))
+            .collect::<Vec<_>>(),
+        vec![(B, C), (A, B), (A, C)]
+    );
+    for listed in &all {
+        assert_eq!(listed.pool, pool(&chain, listed.asset_a, listed.asset_b));
+    }
+    assert_eq!(list(&chain, 1, 1), all[1..2].to_vec());
+    assert!(list(&chain, 3, 10).is_empty());
+    // A refused creation is not listed.
+    let again = DexCall::CreatePool {
+        asset_a: C,
+        asset_b: B,
+        amount_a: 10_000,
+        amount_b: 10_000,
+    };
+    assert_eq!(call(&mut chain, 2, again), Some(3));
+    assert_eq!(list(&chain, 0, u32::MAX).len(), 3);
+}
+
+#[test]
 fn a_pool_opens_once_and_locks_the_minimum() {
     let mut chain = chain();
     let before = balance(&chain, B, &address(1));

@@ -3,7 +3,7 @@
 "use strict";
 
 const RECENT = 60; // blocks kept for the charts and the latest lists
-const state = { chain: null, heads: [], calls: [], finalized: 0, live: false };
+const state = { chain: null, heads: [], calls: [], finalized: 0, live: false, assets: new Map() };
 
 async function rpc(method, params = []) {
   const answer = await fetch("/", {
@@ -170,9 +170,105 @@ async function accountPage(address) {
     dl([["Next nonce", el("span", { id: "account-nonce", text: String(nonce) })]]),
     el("h2", { text: "Balances" }),
     el("div", { id: "account-balances" }, table(["Asset", "Amount"], rows)),
+    el("h2", { text: "Checked in this page" }),
+    await accountProof(address),
     el("h2", { text: "Recent transactions (of the blocks this page has seen)" }),
     table(["Transaction", "Call", "Block"], recent.map(({ call, height }) => [txLink(call.id), callName(call), blockLink(height)])),
   ];
+}
+
+// A module's answer to a query, or null when the chain does not have the module.
+async function query(module, q) {
+  if (!state.chain.modules.includes(module)) return null;
+  return rpc("state_query", [module, q]);
+}
+
+async function validatorsPage() {
+  const view = await rpc("chain_getValidators", [256]);
+  const rows = [];
+  for (const [i, v] of view.validators.entries()) {
+    const operator = (await query("staking", { operator: { key: v.key } }))?.operator ?? null;
+    const record = operator ? (await query("staking", { validator: { operator } }))?.validator : null;
+    const status = !record ? "not bonded (set by the chain spec)"
+      : record.jailed ? el("span", { class: "bad", text: "slashed and jailed" }) : el("span", { class: "ok", text: "bonded" });
+    rows.push([String(i), el("span", { class: "mono", title: v.key, text: short(v.key) }),
+      operator ? accountLink(operator) : accountLink(v.address), record ? el("span", { class: "mono", text: record.bonded }) : "",
+      String(v.proposed), String(v.signed), String(v.missed), status]);
+  }
+  return [
+    el("h1", { text: `Validators of epoch ${view.epoch}` }),
+    el("p", { id: "validators-span", text: `Blocks ${view.from} to ${view.to}: who proposed each, who signed its certificate, and which leaders' views ended without a block.${view.uncertified ? ` ${view.uncertified} blocks had no certificate of their own, so the views before them are not counted.` : ""}` }),
+    el("div", { id: "validators", class: "scroll" }, table(["#", "Key", "Account", "Bond", "Proposed", "Signed", "Missed", "Status"], rows)),
+  ];
+}
+
+const asset = (id) => state.assets.get(id)?.symbol ?? `asset ${id}`;
+
+async function defiPage() {
+  const out = [el("h1", { text: "DeFi" })];
+  const pools = (await query("dex", { pools: { from: 0, limit: 100 } }))?.pools;
+  if (pools) {
+    out.push(el("h2", { text: `Pools (${pools.length})` }),
+      el("div", { id: "defi-pools", class: "scroll" }, table(["Pair", "Reserve A", "Reserve B", "Shares", "Price of A in B"], pools.map((p) => [
+        `${asset(p.asset_a)} / ${asset(p.asset_b)}`, el("span", { class: "mono", text: p.pool.reserve_a }),
+        el("span", { class: "mono", text: p.pool.reserve_b }), el("span", { class: "mono", text: p.pool.shares }),
+        ratio(p.pool.reserve_b, p.pool.reserve_a)]))));
+  }
+  const markets = (await query("lending", "markets"))?.markets;
+  if (markets) {
+    out.push(el("h2", { text: `Lending markets (${markets.length})` }),
+      el("div", { id: "defi-markets", class: "scroll" }, table(["Asset", "Supplied", "Borrowed", "Utilisation", "Borrow rate / year", "Supply rate / year"], markets.map((m) => [
+        asset(m.market.asset), el("span", { class: "mono", text: m.market.supplied }),
+        el("span", { class: "mono", text: m.market.borrows }), percent(m.utilisation_wad),
+        percent(m.borrow_rate_wad), percent(m.supply_rate_wad)]))));
+  }
+  if (out.length === 1) out.push(el("p", { text: "This chain has no dex or lending module." }));
+  return out;
+}
+
+// A decimal string's ratio b / a to four places, in integers so large amounts stay exact.
+function ratio(b, a) {
+  if (BigInt(a) === 0n) return "";
+  const scaled = (BigInt(b) * 10000n) / BigInt(a);
+  return `${scaled / 10000n}.${String(scaled % 10000n).padStart(4, "0")}`;
+}
+
+// A fraction scaled by 10^18 as a percentage to two places.
+function percent(wad) {
+  const bps = (BigInt(wad ?? "0") * 10000n) / 10n ** 18n;
+  return `${bps / 100n}.${String(bps % 100n).padStart(2, "0")}%`;
+}
+
+// The account's record (`accounts/` | address -> nonce u64 LE | native u128 LE), proven
+// against a state root and that root found in a block's header: what the page shows is what
+// the chain committed, whatever the node says.
+async function accountProof(address) {
+  const key = `0x${[..."accounts/"].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("")}${address.slice(2)}`;
+  const answer = await rpc("state_getValue", [key]);
+  let value;
+  try {
+    value = await LaminaProof.verify(answer.root, key, answer.proof);
+  } catch (error) {
+    return el("p", { id: "account-proof", class: "bad", text: `The node's proof does not hold: ${error.message}` });
+  }
+  // The block that names this state: one the page has seen, or the next (filled in live).
+  const named = el("span", { id: "account-proof-block", text: "the next block, when it comes" });
+  const seen = state.heads.find((h) => h.state_height === answer.height && h.state_root === answer.root);
+  if (seen) named.replaceChildren(blockLink(seen.height));
+  else state.awaitingRoot = { height: answer.height, root: answer.root, named };
+  let nonce = 0n, native = 0n;
+  if (value) {
+    const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+    nonce = view.getBigUint64(0, true);
+    native = view.getBigUint64(8, true) | (view.getBigUint64(16, true) << 64n);
+  }
+  return el("div", { id: "account-proof" },
+    el("p", {}, el("span", { class: "ok", text: "State proof verified" }),
+      ` for the state at height ${answer.height}: ${value ? `next nonce ${nonce}, ${native} native units` : "no record (nonce 0, balance 0)"}.`),
+    dl([
+      ["State root", el("span", { class: "mono", text: answer.root })],
+      ["Named by the header of block", named],
+    ]));
 }
 
 async function render() {
@@ -183,6 +279,8 @@ async function render() {
     if (kind === "block") content = await blockPage(arg);
     else if (kind === "tx") content = await txPage(decodeURIComponent(arg));
     else if (kind === "account") content = await accountPage(decodeURIComponent(arg));
+    else if (kind === "validators") content = await validatorsPage();
+    else if (kind === "defi") content = await defiPage();
     else content = home();
     view.replaceChildren(...content);
   } catch (error) {
@@ -192,6 +290,11 @@ async function render() {
 
 async function addHead(header) {
   if (state.heads.some((h) => h.height === header.height)) return;
+  const awaiting = state.awaitingRoot;
+  if (awaiting && header.state_height === awaiting.height && header.state_root === awaiting.root) {
+    awaiting.named.replaceChildren(blockLink(header.height));
+    state.awaitingRoot = null;
+  }
   state.heads.push(header);
   state.heads.sort((a, b) => a.height - b.height);
   while (state.heads.length > RECENT) state.heads.shift();
@@ -253,6 +356,8 @@ window.addEventListener("hashchange", render);
   state.chain = await rpc("system_chain");
   document.getElementById("chain-name").textContent = state.chain.name;
   document.title = `${state.chain.name} explorer`;
+  for (const a of (await query("bank", "assets"))?.assets ?? []) state.assets.set(a.id, a);
+  document.getElementById("nav-defi").hidden = !["dex", "lending"].some((m) => state.chain.modules.includes(m));
   await backfill();
   render();
   follow();

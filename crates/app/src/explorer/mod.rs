@@ -3,7 +3,9 @@
 //!
 //! The page reads the chain through the same JSON-RPC and WebSocket subscriptions as any
 //! client (`chain_subscribeNewHeads` for live blocks, `chain_getBlock` for decoded calls,
-//! `tx_get` for decoded events, `state_getBalance` and `state_getNonce` for accounts). Every
+//! `tx_get` for decoded events, `state_getBalance` and `state_getNonce` for accounts), and
+//! checks an account's record against the state root a block names with `proof.js`, a
+//! verifier of the chain's state proofs written from the book alone. Every
 //! string from the chain reaches the page as text (`textContent`), never as HTML, and the
 //! Content-Security-Policy allows only this node's own script, style and connections, so a
 //! string crafted as HTML shows as what it is.
@@ -12,6 +14,7 @@ use jsonrpsee::server::{HttpBody, HttpResponse};
 
 const INDEX: &str = include_str!("index.html");
 const APP: &str = include_str!("app.js");
+const PROOF: &str = include_str!("proof.js");
 const STYLE: &str = include_str!("style.css");
 const ICON: &str = include_str!("icon.svg");
 
@@ -20,6 +23,7 @@ pub(crate) fn asset(path: &str) -> Option<(&'static str, &'static str)> {
     match path {
         "/" | "/explorer" | "/explorer/" => Some(("text/html; charset=utf-8", INDEX)),
         "/explorer/app.js" => Some(("text/javascript; charset=utf-8", APP)),
+        "/explorer/proof.js" => Some(("text/javascript; charset=utf-8", PROOF)),
         "/explorer/style.css" => Some(("text/css; charset=utf-8", STYLE)),
         "/explorer/icon.svg" | "/favicon.ico" => Some(("image/svg+xml", ICON)),
         _ => None,

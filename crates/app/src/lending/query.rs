@@ -31,6 +31,8 @@ pub enum LendingQuery {
         /// The utilisation, in basis points.
         utilisation_bps: u32,
     },
+    /// Every open market, with its rates now, by asset.
+    Markets,
     /// The rules.
     Params,
 }
@@ -106,6 +108,8 @@ pub enum LendingResponse {
         #[serde(with = "lamina_interop::module::amount")]
         supply_rate_wad: u128,
     },
+    /// The open markets.
+    Markets(Vec<MarketView>),
     /// The rules.
     Params(Option<Params>),
 }
@@ -116,23 +120,34 @@ fn market(state: &dyn StateView, asset: u32) -> Result<Market, LendingError> {
         .ok_or(LendingError::UnknownMarket(asset))
 }
 
+fn view(market: Market) -> Result<MarketView, LendingError> {
+    let u = utilisation(&market)?;
+    let rf = market.config.reserve_factor_bps;
+    Ok(MarketView {
+        utilisation_wad: u,
+        borrow_rate_wad: market.config.rate.borrow_rate(u)?,
+        supply_rate_wad: market.config.rate.supply_rate(u, rf)?,
+        exchange_rate_wad: shares_to_assets(&market, WAD)?,
+        market,
+    })
+}
+
 pub(super) fn answer<L: Ledger, P: PriceFeed>(
     lending: &Lending<L, P>,
     query: LendingQuery,
     state: &dyn StateView,
 ) -> Result<LendingResponse, LendingError> {
     match query {
-        LendingQuery::Market { asset } => {
-            let market = market(state, asset)?;
-            let u = utilisation(&market)?;
-            let rf = market.config.reserve_factor_bps;
-            Ok(LendingResponse::Market(MarketView {
-                utilisation_wad: u,
-                borrow_rate_wad: market.config.rate.borrow_rate(u)?,
-                supply_rate_wad: market.config.rate.supply_rate(u, rf)?,
-                exchange_rate_wad: shares_to_assets(&market, WAD)?,
-                market,
-            }))
+        LendingQuery::Market { asset } => Ok(LendingResponse::Market(view(market(state, asset)?)?)),
+        LendingQuery::Markets => {
+            let mut views = Vec::new();
+            for asset in lending.markets.iter() {
+                // A market genesis did not open stays closed, and is not listed.
+                if let Some(market) = MARKETS.get_committed(state, asset)? {
+                    views.push(view(market)?);
+                }
+            }
+            Ok(LendingResponse::Markets(views))
         }
         LendingQuery::RatesAt {
             asset,

@@ -180,6 +180,31 @@ fn the_rate_model_gives_the_formulas_figures() {
 }
 
 #[test]
+fn markets_lists_each_open_market_as_market_shows_it() {
+    let mut chain = chain();
+    assert_eq!(call(&mut chain, 1, supply(USD, 10_000 * E18)), None);
+    let listed = match chain.query::<M>(LendingQuery::Markets).unwrap() {
+        LendingResponse::Markets(views) => views,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(listed, vec![market(&chain, USD), market(&chain, ETH)]);
+    assert_eq!(listed[0].market.supplied, 10_000 * E18);
+    // A market genesis did not open is not listed.
+    let mut only_usd = genesis(1_000);
+    only_usd.markets.truncate(1);
+    let chain = chain_with(only_usd);
+    match chain.query::<M>(LendingQuery::Markets).unwrap() {
+        LendingResponse::Markets(views) => {
+            assert_eq!(
+                views.iter().map(|v| v.market.asset).collect::<Vec<_>>(),
+                vec![USD]
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn supply_borrow_accrue_repay() {
     let mut chain = chain();
     assert_eq!(call(&mut chain, 1, supply(USD, 10_000 * E18)), None);

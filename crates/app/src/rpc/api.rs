@@ -8,7 +8,7 @@ use lamina_interop::{Address, Hash, Height};
 
 use super::{
     Balance, BlockView, ChainInfo, DryRun, DryRunInput, EncodedCall, FinalityProofView, Head,
-    HeaderView, Health, SetChangeView, TxInput, TxStatus, TxView, ValueWithProof,
+    HeaderView, Health, SetChangeView, TxInput, TxStatus, TxView, ValidatorsView, ValueWithProof,
 };
 
 // ANCHOR: api
@@ -50,6 +50,12 @@ pub trait LaminaApi {
     /// The finality proof of the block at a height.
     #[method(name = "chain_getFinalityProof")]
     fn finality_proof(&self, height: Height) -> RpcResult<Option<FinalityProofView>>;
+
+    /// The current epoch's validators: each one's blocks proposed, certificates signed and
+    /// views missed as leader over the last `blocks` finalized blocks of the epoch (256
+    /// unless given, at most 1024).
+    #[method(name = "chain_getValidators")]
+    fn validators(&self, blocks: Option<u32>) -> RpcResult<ValidatorsView>;
 
     /// The validator set of an epoch, with its proofs.
     #[method(name = "chain_getSetChange")]

@@ -81,6 +81,15 @@ impl RpcClient {
         Ok(LaminaApiClient::block_by_hash(&self.http, hash).await?)
     }
 
+    /// `chain_getValidators`: the current epoch's validators and what each did over the last
+    /// `blocks` finalized blocks.
+    pub async fn validators(
+        &self,
+        blocks: Option<u32>,
+    ) -> Result<super::ValidatorsView, RpcClientError> {
+        Ok(LaminaApiClient::validators(&self.http, blocks).await?)
+    }
+
     /// `chain_getFinalityProof`, decoded (not verified: that takes the set of its epoch,
     /// which a light client holds).
     pub async fn finality_proof(

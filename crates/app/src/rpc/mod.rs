@@ -17,6 +17,7 @@
 //! | `chain_getBlock` | `[height]` | block with `hash` and its transactions decoded (`calls`), or null |
 //! | `chain_getBlockByHash` | `[hash]` | block with `hash`, or null |
 //! | `chain_getFinalityProof` | `[height]` | `{ height, certified, epoch, signers, proof }`: the block's finality proof (hex), or null |
+//! | `chain_getValidators` | `[blocks?]` | `{ epoch, from, to, uncertified, validators }`: each validator's key, address, blocks proposed, certificates signed and views missed over the last `blocks` (256, at most 1024) finalized blocks of the epoch |
 //! | `chain_getSetChange` | `[epoch]` | `{ epoch, height, keys, finality, proof }`: the set of `epoch` with the state proof (hex) against the root the block at `height` names, and that block's finality proof (hex), or null |
 //! | `tx_submit` | `[tx]` or `[[tx, ...]]` (hex) | one verdict per transaction |
 //! | `tx_dryRun` | `[tx]` (hex, signed) or `[{ sender, module, call, nonce?, gas_limit?, tip? }]` | `{ height, receipt, events, failed_in }`: the receipt it would get as the next block's first transaction; nothing changes |
@@ -43,13 +44,15 @@ mod client;
 mod http;
 pub mod openrpc;
 mod server;
+mod validators;
 
 pub use api::{LaminaApiClient, LaminaApiServer};
 pub use client::{RpcClient, RpcClientError};
 pub use server::{serve, RpcContext, RpcLimits, RpcServer};
+pub use validators::{ValidatorSchedule, DEFAULT_WINDOW, MAX_WINDOW};
 
 use lamina_interop::block::{Header, RawTx};
-use lamina_interop::{ChainId, Hash, Height};
+use lamina_interop::{Address, ChainId, Hash, Height};
 use serde::{Deserialize, Serialize};
 
 /// Most transactions one `tx_submit` call may carry.
@@ -272,6 +275,37 @@ pub struct SetChangeView {
     pub finality: String,
     /// The `StateProof` of `NEXT_SET_KEY` against the root that block names, hex.
     pub proof: String,
+}
+
+/// `chain_getValidators`: the current epoch's validators and what each did over the last
+/// finalized blocks of the epoch (see `validators.rs` for how each count is read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorsView {
+    /// The epoch of the last finalized block.
+    pub epoch: u64,
+    /// The first block counted.
+    pub from: Height,
+    /// The last block counted: the last finalized.
+    pub to: Height,
+    /// Counted blocks without a certificate of their own, whose skipped views are unknown.
+    pub uncertified: u64,
+    /// The set, in key order (a certificate's signer is a position in it).
+    pub validators: Vec<ValidatorActivity>,
+}
+
+/// One validator's record in [`ValidatorsView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorActivity {
+    /// Its consensus key.
+    pub key: lamina_interop::crypto::PublicKey,
+    /// The address its headers name as proposer.
+    pub address: Address,
+    /// Blocks it proposed.
+    pub proposed: u64,
+    /// Certificates carrying its vote.
+    pub signed: u64,
+    /// Views it led that ended without a block.
+    pub missed: u64,
 }
 
 /// Most keys `state_getValues` proves at once.

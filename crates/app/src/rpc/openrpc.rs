@@ -154,9 +154,8 @@ pub fn schema_of(ty: &str) -> Option<Value> {
         "SubscriptionId" => json!({ "type": ["string", "integer"] }),
         "Hash" | "Address" | "Health" | "ChainInfo" | "Head" | "HeaderView" | "BlockView"
         | "FinalityProofView" | "SetChangeView" | "TxView" | "DryRunInput" | "DryRun"
-        | "TxInput" | "Admission" | "Balance" | "ValueWithProof" | "EncodedCall" | "TxStatus" => {
-            reference(ty)
-        }
+        | "TxInput" | "Admission" | "Balance" | "ValueWithProof" | "EncodedCall" | "TxStatus"
+        | "ValidatorsView" => reference(ty),
         _ => return None,
     })
 }
@@ -254,6 +253,12 @@ pub fn components() -> Value {
             "epoch": int, "height": int, "keys": { "type": "array", "items": r("Hash") },
             "finality": r("Hex"), "proof": r("Hex")
         }), &["epoch", "height", "keys", "finality", "proof"]),
+        "ValidatorsView": object(json!({
+            "epoch": int, "from": int, "to": int, "uncertified": int,
+            "validators": { "type": "array", "items": object(json!({
+                "key": r("Hash"), "address": r("Address"), "proposed": int, "signed": int, "missed": int
+            }), &["key", "address", "proposed", "signed", "missed"]) }
+        }), &["epoch", "from", "to", "uncertified", "validators"]),
         "TxStatus": object(json!({
             "status": { "enum": ["admitted", "rejected", "included", "finalized"] }, "id": r("Hash"),
             "reason": r("Rejection"), "height": int, "index": int, "receipt": r("Receipt"),
@@ -409,6 +414,7 @@ fn example(m: &MethodDef) -> Value {
                 ("asset", _) => json!(0),
                 ("height", _) => json!(1),
                 ("epoch", _) => json!(0),
+                ("blocks", _) => json!(64),
                 ("hash" | "id", _) => json!(format!("0x{}", "00".repeat(32))),
                 ("key", _) => json!("0x00"),
                 ("keys", _) => json!(["0x00"]),

@@ -26,10 +26,12 @@ use lamina_interop::finality::{FinalityCertificate, ValidatorSet};
 use lamina_interop::state_proof::StateProof;
 
 use super::api::LaminaApiServer;
+use super::validators;
 use super::{
     Balance, BlockView, CallView, ChainInfo, Decoded, DryRun, DryRunInput, EncodedCall, EventView,
     FinalityProofView, Head, HeaderView, Health, SetChangeView, TxInput, TxStatus, TxView,
-    UnsignedCall, ValueWithProof, DRY_RUN_GAS, MAX_PROVEN_KEYS, MAX_SUBMIT_BATCH,
+    UnsignedCall, ValidatorSchedule, ValidatorsView, ValueWithProof, DEFAULT_WINDOW, DRY_RUN_GAS,
+    MAX_PROVEN_KEYS, MAX_SUBMIT_BATCH, MAX_WINDOW,
 };
 
 /// What the server reads and whom it asks.
@@ -56,6 +58,8 @@ pub struct RpcContext {
     pub runtime: Arc<Runtime>,
     /// Whether `GET /` on the same port serves the explorer page.
     pub explorer: bool,
+    /// The genesis set and the epoch length, for `chain_getValidators`.
+    pub validators: ValidatorSchedule,
 }
 
 /// Limits of the server.
@@ -301,6 +305,16 @@ impl LaminaApiServer for Api {
         }))
     }
 
+    fn validators(&self, blocks: Option<u32>) -> RpcResult<ValidatorsView> {
+        let window = blocks.unwrap_or(DEFAULT_WINDOW);
+        if window == 0 || window > MAX_WINDOW {
+            return Err(invalid(format!(
+                "blocks must be 1 to {MAX_WINDOW}, not {window}"
+            )));
+        }
+        validators::activity(self.ctx.chain.as_ref(), &self.ctx.validators, window).map_err(failed)
+    }
+
     fn set_change(&self, epoch: u64) -> RpcResult<Option<SetChangeView>> {
         let Some((height, state)) = self.ctx.chain.set_change(epoch).map_err(failed)? else {
             return Ok(None);
@@ -349,31 +363,32 @@ impl LaminaApiServer for Api {
                 texts.len()
             )));
         }
-        let parsed = texts
-            .iter()
-            .map(|t| parse_tx(t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let txs: Vec<RawTx> = parsed
-            .iter()
-            .filter_map(|p| p.as_ref().ok().cloned())
-            .collect();
-        let mut admitted = self
+        // The oversize ones keep their place (with their verdict); the rest go to admission.
+        let mut txs = Vec::with_capacity(texts.len());
+        let mut refused = Vec::new();
+        for (position, text) in texts.iter().enumerate() {
+            match parse_tx(text)? {
+                Ok(tx) => txs.push(tx),
+                Err((id, reason)) => refused.push((position, Admission::Rejected { id, reason })),
+            }
+        }
+        let admitted = self
             .ctx
             .submit
             .request(SubmitTxs::from_client(txs))
             .await
-            .map_err(|_| failed("the node is shutting down"))?
-            .into_iter();
-        // The verdicts in the order submitted, the oversize ones where they stood.
-        parsed
-            .into_iter()
-            .map(|p| match p {
-                Ok(_) => admitted
-                    .next()
-                    .ok_or_else(|| failed("admission gave fewer verdicts than transactions")),
-                Err((id, reason)) => Ok(Admission::Rejected { id, reason }),
+            .map_err(|_| failed("the node is shutting down"))?;
+        if admitted.len() + refused.len() != texts.len() {
+            return Err(failed("admission gave fewer verdicts than transactions"));
+        }
+        // The verdicts in the order submitted: each refused one back where it stood.
+        let (mut admitted, mut refused) = (admitted.into_iter(), refused.into_iter().peekable());
+        Ok((0..texts.len())
+            .filter_map(|position| match refused.peek() {
+                Some((at, _)) if *at == position => refused.next().map(|(_, verdict)| verdict),
+                _ => admitted.next(),
             })
-            .collect()
+            .collect())
     }
 
     async fn dry_run(&self, input: DryRunInput) -> RpcResult<DryRun> {

@@ -1,11 +1,13 @@
 //! What clients can ask staking.
 
+use lamina_interop::crypto::PublicKey;
 use lamina_interop::module::StateView;
 use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ActiveSet, Params, StakingError, Unbonding, Validator, ACTIVE, PARAMS, UNBONDING, VALIDATORS,
+    ActiveSet, Params, StakingError, Unbonding, Validator, ACTIVE, KEYS, PARAMS, UNBONDING,
+    VALIDATORS,
 };
 
 /// A question.
@@ -20,6 +22,12 @@ pub enum StakingQuery {
     Validator {
         /// The operator.
         operator: Address,
+    },
+    /// The operator of a consensus key (a certificate's signers and the headers' proposers
+    /// name keys and their addresses).
+    Operator {
+        /// The consensus key.
+        key: PublicKey,
     },
     /// An operator's pending unbondings.
     Unbonding {
@@ -38,6 +46,8 @@ pub enum StakingResponse {
     ActiveSet(ActiveSet),
     /// The validator, if registered.
     Validator(Option<Validator>),
+    /// The key's operator, if a validator registered it.
+    Operator(Option<Address>),
     /// Pending unbondings.
     Unbonding(Vec<Unbonding>),
 }
@@ -53,6 +63,9 @@ pub(super) fn answer(
         }
         StakingQuery::Validator { operator } => {
             StakingResponse::Validator(VALIDATORS.get_committed(state, &operator)?)
+        }
+        StakingQuery::Operator { key } => {
+            StakingResponse::Operator(KEYS.get_committed(state, &key)?)
         }
         StakingQuery::Unbonding { operator } => StakingResponse::Unbonding(
             UNBONDING

@@ -5,7 +5,9 @@ use lamina_interop::module::Context;
 use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
 
-use super::{credit, AssetId, AssetInfo, Bank, BankError, ASSETS, MINTERS, SUPPLY};
+use super::{
+    credit, AssetId, AssetInfo, Bank, BankError, ASSETS, ASSET_IDS, MAX_ASSETS, MINTERS, SUPPLY,
+};
 
 /// The bank's genesis.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,14 @@ pub(super) fn init(
     genesis: &BankGenesis,
     ctx: &mut Context<'_, '_, Bank>,
 ) -> Result<(), BankError> {
+    if genesis.assets.len() > MAX_ASSETS {
+        return Err(BankError::Genesis(format!(
+            "{} assets, at most {MAX_ASSETS}",
+            genesis.assets.len()
+        )));
+    }
+    let ids: Vec<AssetId> = genesis.assets.iter().map(|a| a.id).collect();
+    ASSET_IDS.set(ctx.state(), &ids)?;
     for asset in &genesis.assets {
         if ASSETS.get(ctx.state(), &asset.id)?.is_some() {
             return Err(BankError::Genesis(format!(

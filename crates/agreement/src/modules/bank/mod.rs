@@ -13,6 +13,7 @@
 //! bank/balance/ | asset u32 LE | address [u8; 32] -> u128 LE   (absent: 0; not asset 0)
 //! bank/supply/  | asset u32 LE                    -> u128 LE
 //! bank/minter/  | asset u32 LE | len u32 | module  -> ()
+//! bank/assets                                     -> [asset u32]  (genesis order, at most MAX_ASSETS)
 //! ```
 //!
 //! Asset 0 is the native asset, in which fees are paid. Its balances live in the `accounts`
@@ -27,7 +28,8 @@ mod query;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use lamina_interop::module::{
-    AccessSet, Context, Module, ModuleError, StateError, StateMap, StateView, WorkingSet,
+    AccessSet, Context, Module, ModuleError, StateError, StateMap, StateValue, StateView,
+    WorkingSet,
 };
 use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
@@ -37,7 +39,7 @@ use super::accounts;
 pub use call::BankCall;
 pub use event::BankEvent;
 pub use genesis::{Amount, AssetGenesis, BankGenesis};
-pub use query::{BankQuery, BankResponse};
+pub use query::{BankQuery, BankResponse, ListedAsset};
 
 /// An asset's number.
 pub type AssetId = u32;
@@ -54,6 +56,10 @@ pub struct AssetInfo {
     pub decimals: u8,
 }
 
+/// Most assets a chain registers: their ids stay one state value.
+pub const MAX_ASSETS: usize = 4096;
+/// Every registered asset's id, in genesis order.
+pub const ASSET_IDS: StateValue<Vec<AssetId>> = StateValue::new(b"bank/assets");
 /// Registered assets.
 pub const ASSETS: StateMap<AssetId, AssetInfo> = StateMap::new(b"bank/asset/");
 /// Balances of every asset but the native one.

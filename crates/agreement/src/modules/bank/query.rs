@@ -4,7 +4,7 @@ use lamina_interop::module::StateView;
 use lamina_interop::Address;
 use serde::{Deserialize, Serialize};
 
-use super::{committed_balance, AssetId, AssetInfo, BankError, ASSETS, SUPPLY};
+use super::{committed_balance, AssetId, AssetInfo, BankError, ASSETS, ASSET_IDS, SUPPLY};
 
 /// A question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,8 @@ pub enum BankQuery {
         /// The asset.
         asset: AssetId,
     },
+    /// Every asset, in the order genesis lists them, with its supply.
+    Assets,
 }
 
 /// An answer.
@@ -42,6 +44,21 @@ pub enum BankResponse {
         #[serde(with = "lamina_interop::module::amount")]
         supply: u128,
     },
+    /// Every asset.
+    Assets(Vec<ListedAsset>),
+}
+
+/// An asset as `assets` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedAsset {
+    /// Its number.
+    pub id: AssetId,
+    /// Symbol and decimals.
+    #[serde(flatten)]
+    pub info: AssetInfo,
+    /// Total supply.
+    #[serde(with = "lamina_interop::module::amount")]
+    pub supply: u128,
 }
 
 pub(super) fn answer(query: BankQuery, state: &dyn StateView) -> Result<BankResponse, BankError> {
@@ -55,6 +72,17 @@ pub(super) fn answer(query: BankQuery, state: &dyn StateView) -> Result<BankResp
                 .ok_or(BankError::UnknownAsset(asset))?;
             let supply = SUPPLY.get_committed(state, &asset)?.unwrap_or(0);
             Ok(BankResponse::Asset { info, supply })
+        }
+        BankQuery::Assets => {
+            let mut listed = Vec::new();
+            for id in ASSET_IDS.get_committed(state)?.unwrap_or_default() {
+                let info = ASSETS
+                    .get_committed(state, &id)?
+                    .ok_or(BankError::UnknownAsset(id))?;
+                let supply = SUPPLY.get_committed(state, &id)?.unwrap_or(0);
+                listed.push(ListedAsset { id, info, supply });
+            }
+            Ok(BankResponse::Assets(listed))
         }
     }
 }

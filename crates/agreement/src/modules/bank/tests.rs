@@ -99,6 +99,41 @@ fn amounts_in_json_are_strings_and_numbers_are_accepted() {
 }
 
 #[test]
+fn assets_lists_genesis_assets_in_order_with_their_supply_and_genesis_is_bounded() {
+    let state = state();
+    match Bank.query(BankQuery::Assets, &state).unwrap() {
+        BankResponse::Assets(listed) => assert_eq!(
+            listed
+                .iter()
+                .map(|a| (a.id, a.info.symbol.as_str(), a.supply))
+                .collect::<Vec<_>>(),
+            vec![(NATIVE, "LAM", 1_500), (7, "USD", u128::MAX - 10)]
+        ),
+        other => panic!("{other:?}"),
+    }
+    let mut many = genesis();
+    many.assets = (0..=MAX_ASSETS as u32)
+        .map(|id| AssetGenesis {
+            id,
+            info: AssetInfo {
+                symbol: "X".into(),
+                decimals: 0,
+            },
+            balances: vec![],
+            minters: vec![],
+        })
+        .collect();
+    let empty = BTreeMap::new();
+    let mut ws = WorkingSet::new(&empty);
+    let env = env();
+    let mut ctx = Context::<Bank>::new(&env, None, 1, &mut ws);
+    assert!(matches!(
+        Bank.init_genesis(&many, &mut ctx),
+        Err(BankError::Genesis(reason)) if reason.contains("at most 4096")
+    ));
+}
+
+#[test]
 fn genesis_sets_balances_and_supply() {
     let state = state();
     assert_eq!(supply(&state, NATIVE), 1_500);
