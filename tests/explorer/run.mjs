@@ -35,6 +35,45 @@ const freePort = () =>
     });
   });
 
+// WCAG 2 contrast of every element that shows text against what lies behind it (AA: 4.5, or
+// 3 for large text), and an accessible name on every link, button, input and chart; the
+// lowest ratio found, and what falls short.
+async function audit(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) ?? []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const behind = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const short = [];
+    let lowest = Infinity;
+    for (const el of document.querySelectorAll("body *")) {
+      const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      const style = getComputedStyle(el);
+      if (!own || style.visibility === "hidden" || style.display === "none" || !el.getClientRects().length) continue;
+      const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(behind(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      lowest = Math.min(lowest, ratio);
+      if (ratio < (large ? 3 : 4.5)) short.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 20)}" ${ratio.toFixed(2)}`);
+    }
+    for (const el of document.querySelectorAll("a, button, input, svg[role=img]")) {
+      const labelled = el.getAttribute("aria-label") || el.textContent.trim()
+        || (el.id && document.querySelector(`label[for="${el.id}"]`));
+      if (!labelled) short.push(`${el.tagName.toLowerCase()} without an accessible name`);
+    }
+    return { lowest, short };
+  });
+}
+
 const cli = (...args) => JSON.parse(execFileSync(lamina, [...args, "--output", "json"], { encoding: "utf8" }));
 
 // A dev chain named with HTML that would run script if the page ever wrote it as HTML.
@@ -181,6 +220,17 @@ try {
   check("a market's supply", marketRows.some((r) => r.includes(markets[0].market.supplied)), marketRows.join(" | "));
   await page.screenshot({ path: join(shots, "defi.png"), fullPage: true });
 
+  // Contrast and names on every page, light here and dark below.
+  const lowest = [];
+  for (const hash of ["#/", `#/block/${first.height}`, `#/tx/${first.id}`, `#/account/${bob}`, "#/validators", "#/defi"]) {
+    await page.goto(`${url}${hash}`);
+    await page.waitForSelector("main h1");
+    await page.waitForTimeout(300);
+    const found = await audit(page);
+    lowest.push(found.lowest);
+    check(`contrast and names, light, ${hash}`, found.short.length === 0, found.short.join("; "));
+  }
+
   // Search by height finds the block.
   await page.goto(url);
   await page.fill("#search-box", String(first.height));
@@ -196,6 +246,18 @@ try {
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check("no sideways scrolling at 375 px", overflow <= 0, `${overflow}px`);
   await small.screenshot({ path: join(shots, "home-375-dark.png"), fullPage: true });
+  for (const hash of [`#/tx/${first.id}`, "#/validators", "#/defi"]) {
+    await small.goto(`${url}${hash}`);
+    await small.waitForSelector("main h1");
+    await small.waitForTimeout(300);
+    const found = await audit(small);
+    lowest.push(found.lowest);
+    check(`contrast and names, dark, ${hash}`, found.short.length === 0, found.short.join("; "));
+  }
+  console.log(`lowest text contrast on any page: ${Math.min(...lowest).toFixed(2)} (AA asks 4.5)`);
+  // The audit catches what it looks for: a heading turned pale is reported.
+  await small.evaluate(() => { document.querySelector("main h1").style.color = "#2a2d35"; });
+  check("the contrast audit reports a pale heading", (await audit(small)).short.some((s) => s.startsWith("h1")));
 
   // The page's verifier, run here over many keys (present and absent) of the same chain: each
   // proof the node gives holds and yields the node's value, and one changed byte anywhere in a
