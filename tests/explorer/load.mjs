@@ -1,11 +1,12 @@
 // Does the explorer slow a loaded node? A dev node (release build) takes `lamina bench --rpc`
-// load ROUNDS times with no page open and ROUNDS times with the explorer open in headless
-// Chromium, following every block live, alternating; it prints each run's throughput, the
-// medians and their ratio, which issue 31 holds to at least 0.95. Not run in CI (it needs a
+// load (TXS transfers, 200,000 by default) ROUNDS times (5) with no page open and ROUNDS times
+// with the explorer open in headless Chromium, following every block live, alternating; it
+// prints each run's throughput and the cores the browser and the node kept busy, the medians
+// and their ratio, which issue 31 holds to at least 0.95. Not run in CI (it needs a
 // release build and minutes): `cargo build --release -p lamina-node && npm run load`.
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -13,8 +14,8 @@ import { join, resolve } from "node:path";
 const root = resolve(import.meta.dirname, "../..");
 const lamina = process.env.LAMINA_BIN ?? join(root, "target/release/lamina");
 const browserPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const rounds = Number(process.env.ROUNDS ?? 3);
-const txs = process.env.TXS ?? "60000";
+const rounds = Number(process.env.ROUNDS ?? 5);
+const txs = process.env.TXS ?? "200000";
 
 const freePort = () =>
   new Promise((done) => {
@@ -48,18 +49,41 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
+// CPU seconds spent so far by every process whose command line names `what` (Linux /proc).
+function cpuSeconds(what) {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(what)) continue;
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return ticks / 100;
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const without = [];
 const withPage = [];
+const browserCpu = [];
+const nodeCpu = [];
 let seen = 0;
 try {
   for (let round = 0; round < rounds; round++) {
-    without.push(bench());
+    // Odd rounds run without the page first, even ones after, so a trend over the run (the
+    // chain grows) weighs on both alike.
+    if (round % 2 === 0) without.push(bench());
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${rpc}/`);
     await page.waitForSelector("#stat-height");
     const start = Number(await page.textContent("#stat-height"));
+    const [browserBefore, nodeBefore, began] = [cpuSeconds("chromium"), cpuSeconds("--base-path"), Date.now()];
     withPage.push(bench());
+    const seconds = (Date.now() - began) / 1000;
+    browserCpu.push((cpuSeconds("chromium") - browserBefore) / seconds);
+    nodeCpu.push((cpuSeconds("--base-path") - nodeBefore) / seconds);
     // The page kept up: it shows the node's finalized height once the load ends.
     const head = await (await fetch(rpc, { method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "chain_getFinalizedHead", params: [] }) })).json();
@@ -67,7 +91,9 @@ try {
       head.result.height, { timeout: 30000 });
     seen += head.result.height - start;
     await page.context().close();
-    console.log(`round ${round + 1}: ${without.at(-1).toFixed(0)} tx/s without the page, ${withPage.at(-1).toFixed(0)} with it`);
+    if (round % 2 === 1) without.push(bench());
+    console.log(`round ${round + 1}: ${without.at(-1).toFixed(0)} tx/s without the page, ${withPage.at(-1).toFixed(0)} with it;`
+      + ` meanwhile the browser kept ${browserCpu.at(-1).toFixed(2)} cores busy, the node ${nodeCpu.at(-1).toFixed(2)}`);
   }
 } finally {
   await browser.close();

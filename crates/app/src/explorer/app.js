@@ -3,7 +3,8 @@
 "use strict";
 
 const RECENT = 60; // blocks kept for the charts and the latest lists
-const state = { chain: null, heads: [], calls: [], finalized: 0, live: false, assets: new Map() };
+const LIVE_CALLS = 200; // blocks of up to this many transactions have them listed live
+const state = { chain: null, heads: [], calls: [], finalized: 0, live: false, assets: new Map(), refreshing: null, skipped: 0 };
 
 async function rpc(method, params = []) {
   const answer = await fetch("/", {
@@ -106,6 +107,7 @@ function home() {
         table(["Height", "Hash", "Txs", "Time"], heads.slice(-12).reverse().map((h) =>
           [blockLink(h.height), el("span", { class: "mono", text: short(h.hash) }), String(h.tx_count), when(h.timestamp)]))),
       el("section", { "aria-labelledby": "latest-txs" }, el("h2", { id: "latest-txs", text: "Latest transactions" }),
+        state.skipped ? el("p", {}, `Blocks of more than ${LIVE_CALLS} transactions list them on their own page; the latest was `, blockLink(state.skipped), ".") : null,
         table(["Transaction", "Call", "Sender", "Block"], state.calls.slice(-12).reverse().map(({ call, height }) =>
           [txLink(call.id), callName(call), call.sender ? accountLink(call.sender) : "", blockLink(height)])))),
   ];
@@ -160,16 +162,18 @@ async function txPage(id) {
 async function accountPage(address) {
   const nonce = await rpc("state_getNonce", [address]);
   const rows = [];
-  for (let asset = 0; asset < 8; asset++) {
-    const balance = await rpc("state_getBalance", [address, asset]);
-    if (asset === 0 || balance.amount !== "0") rows.push([String(asset), el("span", { class: "mono", text: balance.amount })]);
+  // Every asset the bank lists (the native one where it lists none).
+  const ids = state.assets.size ? [...state.assets.keys()] : [0];
+  for (const id of ids) {
+    const balance = await rpc("state_getBalance", [address, id]);
+    if (id === 0 || balance.amount !== "0") rows.push([`${id} (${asset(id)})`, el("span", { class: "mono", text: balance.amount })]);
   }
   const recent = state.calls.filter(({ call }) => call.sender === address).slice(-20).reverse();
   return [
     el("h1", {}, "Account ", el("span", { class: "mono", text: address })),
     dl([["Next nonce", el("span", { id: "account-nonce", text: String(nonce) })]]),
     el("h2", { text: "Balances" }),
-    el("div", { id: "account-balances" }, table(["Asset", "Amount"], rows)),
+    el("div", { id: "account-balances" }, table(["Asset", "Amount, smallest unit"], rows)),
     el("h2", { text: "Checked in this page" }),
     await accountProof(address),
     el("h2", { text: "Recent transactions (of the blocks this page has seen)" }),
@@ -298,14 +302,27 @@ async function addHead(header) {
   state.heads.push(header);
   state.heads.sort((a, b) => a.height - b.height);
   while (state.heads.length > RECENT) state.heads.shift();
-  if (header.tx_count > 0) {
+  // A small block's calls join the latest transactions; a large one's stay on its block page,
+  // so a loaded chain costs the node one header per block, not every call decoded.
+  if (header.tx_count > 0 && header.tx_count <= LIVE_CALLS) {
     const block = await rpc("chain_getBlock", [header.height]);
     for (const call of block?.calls ?? []) state.calls.push({ call, height: header.height });
     while (state.calls.length > 200) state.calls.shift();
+  } else if (header.tx_count > LIVE_CALLS) {
+    state.skipped = header.height;
   }
-  const head = await rpc("chain_getFinalizedHead");
-  state.finalized = head.height;
-  if (!location.hash || location.hash === "#/") render();
+  refresh();
+}
+
+// The home page and the finalized height, brought up to date at most once a second however
+// fast blocks come.
+function refresh() {
+  if (state.refreshing) return;
+  state.refreshing = setTimeout(async () => {
+    state.refreshing = null;
+    state.finalized = (await rpc("chain_getFinalizedHead")).height;
+    if (!location.hash || location.hash === "#/") render();
+  }, 1000);
 }
 
 async function backfill() {

@@ -11,7 +11,6 @@ use super::{
     HeaderView, Health, SetChangeView, TxInput, TxStatus, TxView, ValidatorsView, ValueWithProof,
 };
 
-// ANCHOR: api
 /// Lamina's JSON-RPC methods and subscriptions (see the table in the module docs).
 #[rpc(server, client)]
 pub trait LaminaApi {
@@ -117,4 +116,3 @@ pub trait LaminaApi {
     #[subscription(name = "tx_submitAndWatch" => "tx_status", unsubscribe = "tx_unwatch", item = TxStatus)]
     async fn submit_and_watch(&self, tx: String) -> SubscriptionResult;
 }
-// ANCHOR_END: api

@@ -393,11 +393,7 @@ impl LaminaApiServer for Api {
 
     async fn dry_run(&self, input: DryRunInput) -> RpcResult<DryRun> {
         let ctx = &self.ctx;
-        let snapshot = match ctx.snapshots.request(OpenSnapshot { height: None }).await {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(err)) => return Err(failed(err)),
-            Err(_) => return Err(failed("the node is shutting down")),
-        };
+        let snapshot = snapshot(ctx).await?;
         let tx = match input {
             DryRunInput::Signed(text) => {
                 let raw = match parse_tx(&text)? {
@@ -440,7 +436,7 @@ impl LaminaApiServer for Api {
     }
 
     async fn balance(&self, account: Address, asset: Option<u32>) -> RpcResult<Balance> {
-        let view = snapshot(&self.ctx).await?;
+        let view = snapshot(&self.ctx).await?.view;
         let amount = bank::committed_balance(&*view, asset.unwrap_or(bank::NATIVE), &account)
             .map_err(failed)?;
         Ok(Balance {
@@ -449,7 +445,7 @@ impl LaminaApiServer for Api {
     }
 
     async fn nonce(&self, account: Address) -> RpcResult<u64> {
-        let view = snapshot(&self.ctx).await?;
+        let view = snapshot(&self.ctx).await?.view;
         accounts::committed_nonce(&*view, &account).map_err(failed)
     }
 
@@ -461,7 +457,7 @@ impl LaminaApiServer for Api {
         if self.ctx.runtime.module_index(&module).is_none() {
             return Err(invalid(format!("no module named {module}")));
         }
-        let view = snapshot(&self.ctx).await?;
+        let view = snapshot(&self.ctx).await?.view;
         self.ctx
             .runtime
             .query(&module, query, &*view)
@@ -717,11 +713,12 @@ fn head(ctx: &RpcContext) -> Result<Head, ErrorObjectOwned> {
     }
 }
 
+/// The latest committed state.
 async fn snapshot(
     ctx: &RpcContext,
-) -> Result<Arc<dyn lamina_interop::module::StateView + Send + Sync>, ErrorObjectOwned> {
+) -> Result<lamina_interop::messages::Snapshot, ErrorObjectOwned> {
     match ctx.snapshots.request(OpenSnapshot { height: None }).await {
-        Ok(Ok(snapshot)) => Ok(snapshot.view),
+        Ok(Ok(snapshot)) => Ok(snapshot),
         Ok(Err(err)) => Err(failed(err)),
         Err(_) => Err(failed("the node is shutting down")),
     }
