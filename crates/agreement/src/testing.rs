@@ -83,7 +83,7 @@ pub fn funded_state(
 /// The same state as [`funded_state`] with only the native asset, written directly rather
 /// than through genesis: for benchmarks with millions of accounts.
 pub fn funded_native_state(accounts: &[Address], amount: u128) -> MemoryState {
-    let mut state = MemoryState::with_capacity(accounts.len() + 2);
+    let mut state = MemoryState::with_capacity(accounts.len() + 3);
     let record = codec::encode(&accounts::Account {
         nonce: 0,
         native: amount,
@@ -96,6 +96,7 @@ pub fn funded_native_state(accounts: &[Address], amount: u128) -> MemoryState {
         decimals: 0,
     };
     state.insert(&bank::ASSETS.key(&NATIVE), &codec::encode(&info));
+    state.insert(&bank::ASSET_IDS.key(), &codec::encode(&vec![NATIVE]));
     let supply = amount.saturating_mul(accounts.len() as u128);
     state.insert(&bank::SUPPLY.key(&NATIVE), &codec::encode(&supply));
     state
