@@ -218,6 +218,10 @@ try {
   const marketRows = await page.locator("#defi-markets tbody tr").allTextContents();
   check("every market listed", marketRows.length === markets.length && markets.length > 0, `${marketRows.length} of ${markets.length}`);
   check("a market's supply", marketRows.some((r) => r.includes(markets[0].market.supplied)), marketRows.join(" | "));
+  const cover = cli("query", "module", "insurance", '"pools"', "--rpc", rpc).pools;
+  const coverRows = await page.locator("#defi-cover tbody tr").allTextContents();
+  check("every insurance pool listed", coverRows.length === cover.length && cover.length > 0, `${coverRows.length} of ${cover.length}`);
+  check("an insurance pool's risk and capital", coverRows[0].includes(cover[0].pool.risk) && coverRows[0].includes(cover[0].pool.capital), coverRows[0]);
   await page.screenshot({ path: join(shots, "defi.png"), fullPage: true });
 
   // Contrast and names on every page, light here and dark below.

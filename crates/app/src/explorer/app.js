@@ -226,7 +226,14 @@ async function defiPage() {
         el("span", { class: "mono", text: m.market.borrows }), percent(m.utilisation_wad),
         percent(m.borrow_rate_wad), percent(m.supply_rate_wad)]))));
   }
-  if (out.length === 1) out.push(el("p", { text: "This chain has no dex or lending module." }));
+  const cover = (await query("insurance", "pools"))?.pools;
+  if (cover) {
+    out.push(el("h2", { text: `Insurance pools (${cover.length})` }),
+      el("div", { id: "defi-cover", class: "scroll" }, table(["Pool", "Risk", "Asset", "Capital", "Active cover", "Utilisation", "Premium / year"], cover.map((c) => [
+        String(c.pool.id), c.pool.risk, asset(c.pool.asset), el("span", { class: "mono", text: c.pool.capital }),
+        el("span", { class: "mono", text: c.pool.active_cover }), bps(c.utilisation_bps), bps(c.rate_bps)]))));
+  }
+  if (out.length === 1) out.push(el("p", { text: "This chain has no dex, lending or insurance module." }));
   return out;
 }
 
@@ -236,6 +243,9 @@ function ratio(b, a) {
   const scaled = (BigInt(b) * 10000n) / BigInt(a);
   return `${scaled / 10000n}.${String(scaled % 10000n).padStart(4, "0")}`;
 }
+
+// Basis points as a percentage to two places.
+const bps = (n) => `${Math.floor(n / 100)}.${String(n % 100).padStart(2, "0")}%`;
 
 // A fraction scaled by 10^18 as a percentage to two places.
 function percent(wad) {
@@ -374,7 +384,7 @@ window.addEventListener("hashchange", render);
   document.getElementById("chain-name").textContent = state.chain.name;
   document.title = `${state.chain.name} explorer`;
   for (const a of (await query("bank", "assets"))?.assets ?? []) state.assets.set(a.id, a);
-  document.getElementById("nav-defi").hidden = !["dex", "lending"].some((m) => state.chain.modules.includes(m));
+  document.getElementById("nav-defi").hidden = !["dex", "lending", "insurance"].some((m) => state.chain.modules.includes(m));
   await backfill();
   render();
   follow();

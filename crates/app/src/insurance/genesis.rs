@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Insurance, InsuranceError, Params, Pool, Trigger, MAX_POOLS, MAX_RISK_LEN, PARAMS, POOLS,
+    POOL_IDS,
 };
 
 /// A pool in genesis.
@@ -98,6 +99,8 @@ pub(super) fn init<L: Ledger + Clone, B: BadDebtRecord + Clone>(
         };
         POOLS.set(ctx.state(), &p.id, &pool)?;
     }
+    let ids: Vec<u32> = genesis.pools.iter().map(|p| p.id).collect();
+    POOL_IDS.set(ctx.state(), &ids)?;
     PARAMS.set(ctx.state(), &genesis.params)?;
     Ok(())
 }

@@ -40,6 +40,7 @@
 //! ```text
 //! insurance/params                        -> Params
 //! insurance/pool/ | id                    -> Pool (with the expiries of active covers)
+//! insurance/pools                         -> [id]      (genesis order, at most MAX_POOLS)
 //! insurance/underwriter/ | (id, owner)    -> Underwriter { shares, deposited_at, locked_until }
 //! insurance/cover/ | (id, holder, n)      -> Cover     (n: the holder's number for it)
 //! insurance/claim/ | (id, holder, n)      -> Claim
@@ -288,6 +289,8 @@ pub type CoverId = (u32, Address, u64);
 pub const PARAMS: StateValue<Params> = StateValue::new(b"insurance/params");
 /// Pools.
 pub const POOLS: StateMap<u32, Pool> = StateMap::new(b"insurance/pool/");
+/// Every pool's id, in genesis order: what `pools` lists.
+pub const POOL_IDS: StateValue<Vec<u32>> = StateValue::new(b"insurance/pools");
 /// Underwriters.
 pub const UNDERWRITERS: StateMap<(u32, Address), Underwriter> =
     StateMap::new(b"insurance/underwriter/");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Claim, Cover, InsuranceError, Params, Pool, Underwriter, CLAIMS, COVERS, PARAMS, POOLS,
-    UNDERWRITERS,
+    POOL_IDS, UNDERWRITERS,
 };
 use crate::math::{mul_div_up, BPS};
 
@@ -19,6 +19,8 @@ pub enum InsuranceQuery {
         /// The pool.
         pool: u32,
     },
+    /// Every pool (at most `MAX_POOLS`), in genesis order, as `pool` shows each.
+    Pools,
     /// The premium for cover now.
     Quote {
         /// The pool.
@@ -69,6 +71,8 @@ pub struct PoolView {
 pub enum InsuranceResponse {
     /// A pool.
     Pool(PoolView),
+    /// Every pool.
+    Pools(Vec<PoolView>),
     /// A premium, or null when the pool cannot back the cover.
     Quote(#[serde(with = "lamina_interop::module::amount::option")] Option<u128>),
     /// A cover and its claim.
@@ -96,25 +100,34 @@ fn pool(state: &dyn StateView, id: u32) -> Result<Pool, InsuranceError> {
         .ok_or(InsuranceError::UnknownPool(id))
 }
 
+/// A pool with its utilisation (rounded up, against the underwriters) and rate now.
+fn view(pool: Pool) -> Result<PoolView, InsuranceError> {
+    let covered = pool.active_cover.saturating_add(pool.pending_claims);
+    let u_bps = if pool.capital == 0 {
+        0
+    } else {
+        mul_div_up(covered, BPS, pool.capital)?
+    };
+    Ok(PoolView {
+        utilisation_bps: u32::try_from(u_bps).unwrap_or(u32::MAX),
+        rate_bps: u32::try_from(pool.rate_bps(u_bps)).unwrap_or(u32::MAX),
+        free_capital: pool.free_capital(),
+        pool,
+    })
+}
+
 pub(super) fn answer(
     query: InsuranceQuery,
     state: &dyn StateView,
 ) -> Result<InsuranceResponse, InsuranceError> {
     match query {
-        InsuranceQuery::Pool { pool: id } => {
-            let pool = pool(state, id)?;
-            let covered = pool.active_cover.saturating_add(pool.pending_claims);
-            let u_bps = if pool.capital == 0 {
-                0
-            } else {
-                mul_div_up(covered, BPS, pool.capital)?
-            };
-            Ok(InsuranceResponse::Pool(PoolView {
-                utilisation_bps: u32::try_from(u_bps).unwrap_or(u32::MAX),
-                rate_bps: u32::try_from(pool.rate_bps(u_bps)).unwrap_or(u32::MAX),
-                free_capital: pool.free_capital(),
-                pool,
-            }))
+        InsuranceQuery::Pool { pool: id } => Ok(InsuranceResponse::Pool(view(pool(state, id)?)?)),
+        InsuranceQuery::Pools => {
+            let mut views = Vec::new();
+            for id in POOL_IDS.get_committed(state)?.unwrap_or_default() {
+                views.push(view(pool(state, id)?)?);
+            }
+            Ok(InsuranceResponse::Pools(views))
         }
         InsuranceQuery::Quote {
             pool: id,

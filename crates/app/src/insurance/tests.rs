@@ -111,6 +111,31 @@ fn check(chain: &TestChain) {
 }
 
 #[test]
+fn pools_lists_every_pool_in_genesis_order_as_pool_shows_it() {
+    let mut two = genesis();
+    let mut second = two.pools[0].clone();
+    second.id = 7;
+    second.risk = "an oracle failure".into();
+    two.pools.insert(0, second);
+    let mut chain = testkit::chain(
+        |b| b.module(Insurance::new(Bank, NoBadDebt, &[USD])),
+        &[USD],
+        vec![("insurance", serde_json::to_value(two).unwrap())],
+    );
+    assert_eq!(call(&mut chain, 1, deposit(1_000 * E18)), None);
+    let listed = match chain.query::<M>(InsuranceQuery::Pools).unwrap() {
+        InsuranceResponse::Pools(views) => views,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        listed.iter().map(|v| v.pool.id).collect::<Vec<_>>(),
+        vec![7, 0]
+    );
+    assert_eq!(listed[1], pool(&chain));
+    assert_eq!(listed[1].pool.capital, 1_000 * E18);
+}
+
+#[test]
 fn the_premium_rises_with_utilisation() {
     let mut chain = chain();
     assert_eq!(call(&mut chain, 1, deposit(1_000 * E18)), None);
