@@ -68,6 +68,11 @@ impl Keystore {
         self.dir.join(format!("{name}.json"))
     }
 
+    /// Whether the keystore holds a key file `name` (the development accounts are not files).
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        check_name(name).is_ok() && self.path(name).exists()
+    }
+
     /// Creates a new random key `name`; refuses to overwrite one.
     pub(crate) fn generate(&self, name: &str) -> anyhow::Result<KeyInfo> {
         check_name(name)?;

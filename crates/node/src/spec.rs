@@ -27,6 +27,14 @@ pub fn dev_account(name: &str) -> Address {
 /// Each development account's balance of the native asset.
 pub(crate) const DEV_BALANCE: u128 = 1_000_000_000_000_000_000_000;
 
+/// The development accounts' public keys, in order.
+pub(crate) fn dev_public_keys() -> Vec<PublicKey> {
+    DEV_ACCOUNTS
+        .iter()
+        .map(|name| dev_key(name).public_key())
+        .collect()
+}
+
 /// A development account's key: seeded by `SHA-256("lamina/dev/" | name)`.
 pub(crate) fn dev_key(name: &str) -> SecretKey {
     let mut seed = b"lamina/dev/".to_vec();
@@ -179,7 +187,7 @@ impl ChainSpec {
             Preset::Dev => ConsensusSpec::Solo {
                 block_time_ms: 1_000,
             },
-            Preset::Local | Preset::LocalPos => ChainSpec::local_consensus(DEV_ACCOUNTS.len()),
+            Preset::Local | Preset::LocalPos => ChainSpec::local_consensus(dev_public_keys()),
         };
         let mut spec = ChainSpec {
             name: name.into(),
@@ -193,30 +201,27 @@ impl ChainSpec {
             genesis: BTreeMap::from([("bank".to_string(), native_genesis(funded))]),
         };
         if preset == Preset::LocalPos {
-            spec.stake(DEV_ACCOUNTS.len());
+            spec.stake(&dev_public_keys());
         }
         spec
     }
 
-    /// Makes the chain proof of stake: the first `validators` development accounts bond a
-    /// tenth of their balance at genesis, and staking may mint (rewards) and burn (slashes)
-    /// the native asset.
-    pub(crate) fn stake(&mut self, validators: usize) {
-        let validators = DEV_ACCOUNTS
+    /// Makes the chain proof of stake: each of `validators` bonds a tenth of a development
+    /// account's balance at genesis from its own account (which the bank must fund), and
+    /// staking may mint (rewards) and burn (slashes) the native asset.
+    pub(crate) fn stake(&mut self, validators: &[PublicKey]) {
+        let max_validators = validators.len().max(DEV_ACCOUNTS.len()) as u32;
+        let validators = validators
             .iter()
-            .take(validators)
-            .map(|name| {
-                let key = dev_key(name).public_key();
-                GenesisValidator {
-                    operator: Address::of(&key),
-                    key,
-                    bond: Amount(DEV_BALANCE / 10),
-                }
+            .map(|key| GenesisValidator {
+                operator: Address::of(key),
+                key: *key,
+                bond: Amount(DEV_BALANCE / 10),
             })
             .collect();
         let staking = StakingGenesis {
             params: Some(Params {
-                max_validators: DEV_ACCOUNTS.len() as u32,
+                max_validators,
                 min_bond: DEV_BALANCE / 1_000,
                 unbonding_blocks: 600,
                 epoch_blocks: 300,
@@ -234,14 +239,9 @@ impl ChainSpec {
         }
     }
 
-    /// BFT consensus among the first `validators` development accounts (at most four), the
-    /// first of them the boot node on [`LOCAL_P2P_PORT`] of this machine.
-    pub(crate) fn local_consensus(validators: usize) -> ConsensusSpec {
-        let keys: Vec<PublicKey> = DEV_ACCOUNTS
-            .iter()
-            .take(validators)
-            .map(|name| dev_key(name).public_key())
-            .collect();
+    /// BFT consensus among `keys`, the first of them the boot node on [`LOCAL_P2P_PORT`] of
+    /// this machine.
+    pub(crate) fn local_consensus(keys: Vec<PublicKey>) -> ConsensusSpec {
         ConsensusSpec::Simplex {
             bootnodes: keys
                 .first()
@@ -266,6 +266,23 @@ impl ChainSpec {
         };
         if let Ok(mut bank) = serde_json::from_value::<BankGenesis>(section.clone()) {
             bank.assets.extend(assets.iter().cloned());
+            self.genesis.insert("bank".to_string(), bank.to_section());
+        }
+    }
+
+    /// Funds `accounts` in the native asset besides those the `bank` genesis funds already.
+    /// A section that does not read as the bank's is left alone (the spec check reports it at
+    /// start).
+    pub(crate) fn fund_more(&mut self, accounts: impl IntoIterator<Item = (Address, u128)>) {
+        let Some(section) = self.genesis.get("bank") else {
+            return;
+        };
+        if let Ok(mut bank) = serde_json::from_value::<BankGenesis>(section.clone()) {
+            if let Some(native) = bank.assets.first_mut() {
+                native
+                    .balances
+                    .extend(accounts.into_iter().map(|(a, amount)| (a, Amount(amount))));
+            }
             self.genesis.insert("bank".to_string(), bank.to_section());
         }
     }

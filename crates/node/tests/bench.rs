@@ -111,10 +111,30 @@ fn bench_through_two_validator_processes() {
     assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap());
 }
 
+/// `--rate`: one solo node process offered 1,000 transfers a second on a schedule; all of them
+/// commit, the report names the offer, and the run lasts at least as long as the schedule.
+#[test]
+fn bench_offers_an_open_loop_rate() {
+    let (report, _) = bench(&["--validators", "1", "--rate", "1000"]);
+    assert_eq!(report["offered_per_s"], 1000, "{report}");
+    assert_eq!(report["validators"], 1);
+    assert_eq!(report["ingest"], "rpc");
+    assert_eq!(report["rejected"], 0);
+    assert_eq!(report["committed"], 3000);
+    // 3,000 transfers due over 3 s: the last batch of 20 is due at 2.98 s.
+    assert!(report["seconds"].as_f64().unwrap() >= 2.98, "{report}");
+    let output = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["bench", "--rate", "0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("sweep"));
+}
+
 #[test]
 fn bench_refuses_what_it_cannot_run() {
     let output = Command::new(env!("CARGO_BIN_EXE_lamina"))
-        .args(["bench", "--validators", "5"])
+        .args(["bench", "--validators", "33"])
         .output()
         .unwrap();
     assert!(!output.status.success());

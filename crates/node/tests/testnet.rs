@@ -3,6 +3,8 @@
 //! all, one killed with SIGKILL does not stop the others, and once restarted it catches up
 //! from its peers and goes on. On a proof-of-stake chain with short epochs, consensus moves
 //! from epoch to epoch, and a validator killed for several epochs catches up across them.
+//! Seven validators started by `lamina testnet` from one command survive two killed with
+//! SIGKILL, which the testnet starts again.
 
 #![allow(clippy::unwrap_used)]
 
@@ -682,4 +684,135 @@ async fn light_follow(
         value.is_some(),
         "{url}: alice's account at state height {at}"
     );
+}
+
+/// `lamina testnet --validators 7` from one command: seven validators (three on keys the
+/// testnet generated into its keystore) finalize; two killed with SIGKILL are started again
+/// by the testnet, which says so, and catch up, holding the same blocks as alice; SIGTERM
+/// stops it all with status 0.
+#[test]
+fn seven_validators_from_one_command_survive_two_kill_9s() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = dir.path().join("testnet.err");
+    // Ports out of `unused`'s range (20000 to 31999), which the other tests here draw from.
+    let mut testnet = Command::new(env!("CARGO_BIN_EXE_lamina"))
+        .args(["testnet", "--validators", "7", "--p2p-port", "18000"])
+        .arg("--base-path")
+        .arg(dir.path().join("net"))
+        .args(["--output", "json"])
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = testnet.stdout.take().unwrap();
+    let mut text = String::new();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let members: serde_json::Value = loop {
+        let line = lines.next().unwrap_or_else(|| {
+            panic!(
+                "the testnet printed no members: {text}\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            )
+        });
+        text.push_str(&line.unwrap());
+        if let Ok(members) = serde_json::from_str(&text) {
+            break members;
+        }
+    };
+    let members = members.as_array().unwrap().clone();
+    let names: Vec<&str> = members
+        .iter()
+        .map(|m| m["validator"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "alice",
+            "bob",
+            "charlie",
+            "dave",
+            "validator5",
+            "validator6",
+            "validator7"
+        ]
+    );
+    for generated in &names[4..] {
+        assert!(dir
+            .path()
+            .join("net/keystore")
+            .join(format!("{generated}.json"))
+            .exists());
+    }
+    let urls: Vec<String> = members
+        .iter()
+        .map(|m| m["rpc"].as_str().unwrap().to_string())
+        .collect();
+    let runtime = current_thread();
+    let all_at = |height: u64, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let heights = runtime.block_on(heights_of(&urls));
+            if heights.iter().all(|h| h.is_some_and(|h| h.0 >= height)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: heights {heights:?}, wanted {height}; testnet said:\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    all_at(5, "seven finalize");
+
+    // f = 2 of 7: two validators down leave a quorum of five.
+    for member in &members[5..] {
+        let pid = member["pid"].as_u64().unwrap().to_string();
+        assert!(Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let killed_at = runtime
+        .block_on(finalized(&urls[0]))
+        .expect("alice answers")
+        .0;
+    all_at(
+        killed_at + 5,
+        "the two killed are started again and catch up",
+    );
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    for name in ["validator6", "validator7"] {
+        assert!(
+            said.contains(&format!("validator {name} exited")) && said.contains("started again"),
+            "the testnet did not report restarting {name}:\n{said}"
+        );
+    }
+    runtime.block_on(same_blocks(&urls[0], &urls[6], &[killed_at, killed_at + 4]));
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &testnet.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = testnet.wait().unwrap();
+    assert!(status.success(), "the testnet exited with {status}");
+    for member in &members[..5] {
+        let pid = member["pid"].as_u64().unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "validator process {pid} outlived the testnet"
+        );
+    }
+}
+
+/// The finalized height of each of `urls`.
+async fn heights_of(urls: &[String]) -> Vec<Option<Height>> {
+    let mut heights = Vec::new();
+    for url in urls {
+        heights.push(finalized(url).await);
+    }
+    heights
 }

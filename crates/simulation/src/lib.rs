@@ -139,22 +139,33 @@ impl Scenario {
         scenario
     }
 
-    /// The faults this seed draws: lossy links, a one-validator partition that heals, and a
-    /// crash and restart of another validator, at times derived from the seed.
+    /// The faults this seed draws among four validators: see [`Scenario::with_faults_among`].
     pub fn with_faults(seed: u64) -> Scenario {
+        Scenario::with_faults_among(seed, 4)
+    }
+
+    /// The faults this seed draws among `validators` (at least 4), of which f =
+    /// (validators - 1) / 3 may be faulty: lossy links, a partition that cuts f validators off
+    /// and heals, and a crash and restart of one more, at times derived from the seed. While
+    /// the partition and the crash overlap, f + 1 are out: safety must hold all the same, and
+    /// the chain must finalize once the partition heals.
+    pub fn with_faults_among(seed: u64, validators: usize) -> Scenario {
         let mut scenario = Scenario::new(seed);
+        scenario.validators = validators.max(4);
+        let n = scenario.validators;
+        let f = (n - 1) / 3;
         let pick = |salt: u64, range: u64| {
             Hash::of(&[seed.to_be_bytes(), salt.to_be_bytes()].concat()).0[0] as u64 % range
         };
         scenario.links.delivery = 0.95;
-        let cut = pick(1, 4) as usize;
+        let cut = pick(1, n as u64) as usize;
         let from = Duration::from_millis(2_000 + 100 * pick(2, 30));
         scenario.partition = Some(Partition {
-            side: vec![cut],
+            side: (0..f).map(|k| (cut + k) % n).collect(),
             from,
             heal: from + Duration::from_millis(1_000 + 100 * pick(3, 40)),
         });
-        let crashed = (cut + 1 + pick(4, 3) as usize) % 4;
+        let crashed = (cut + f + pick(4, (n - f) as u64) as usize) % n;
         let at = Duration::from_millis(3_000 + 100 * pick(5, 40));
         scenario.crash = Some(Crash {
             validator: crashed,

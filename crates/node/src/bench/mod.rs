@@ -19,6 +19,7 @@ mod defi;
 mod load;
 mod network;
 mod plot;
+mod rate;
 mod remote;
 mod workload;
 
@@ -98,6 +99,14 @@ pub(crate) struct BenchArgs {
     /// Most transactions submitted and not yet committed.
     #[arg(long, default_value_t = 60_000)]
     pub(crate) window: u64,
+    /// Open-loop load: offer this many transfers per second on a fixed schedule, whatever
+    /// the chain commits (no window), with latency counted from each one's scheduled time.
+    /// Or `sweep`: step the rate up from 500/s by half each time, a new chain each step of
+    /// 10 s, until p99 passes 2 s or the chain refuses over 1% of the offer, and print (with
+    /// --plot, draw) latency against throughput. The chain runs as node processes:
+    /// `--validators 1` is one process of a solo chain.
+    #[arg(long, value_parser = rate::parse)]
+    pub(crate) rate: Option<rate::Rate>,
     /// Transactions admitted since the last block that have the next one built before the
     /// block time.
     #[arg(long, default_value_t = 10_000)]
@@ -108,9 +117,10 @@ pub(crate) struct BenchArgs {
     /// Where transactions enter the node.
     #[arg(long, value_enum, default_value_t = Ingest::Bus)]
     pub(crate) ingest: Ingest,
-    /// Validators: 1 runs the chain in this process (solo engine); 2 to 4 run that many
+    /// Validators: 1 runs the chain in this process (solo engine); 2 to 32 run that many
     /// `lamina node` processes of the local chain (simplex over loopback), loaded over
-    /// JSON-RPC.
+    /// JSON-RPC: the development accounts, then validator5, ... with keys generated into
+    /// the run's directory.
     #[arg(long, default_value_t = 1)]
     pub(crate) validators: u32,
     /// Load the node already running at this JSON-RPC URL (`lamina node --dev`, say) instead
@@ -165,11 +175,20 @@ impl BenchArgs {
         self.senders.unwrap_or(self.accounts).min(self.accounts)
     }
 
+    /// Transactions per submission: `--batch`, or at a `--rate`, a fiftieth of a second's
+    /// worth (at least 1), so that the offer follows its schedule closely.
+    pub(crate) fn submit_batch(&self) -> usize {
+        match self.rate {
+            Some(rate::Rate::PerSecond(per_s)) => (per_s as usize / 50).clamp(1, self.batch),
+            _ => self.batch,
+        }
+    }
+
     /// Submission requests in flight at once, at most `most`. Requests that finish out of
     /// order deliver later nonces first; the pool holds those only within its nonce gap, so
     /// when one sender's share of a batch exceeds that gap, batches go one at a time.
     pub(crate) fn connections(&self, most: usize) -> usize {
-        let per_sender = self.batch as u64 / u64::from(self.senders().max(1));
+        let per_sender = self.submit_batch() as u64 / u64::from(self.senders().max(1));
         if per_sender > lamina_agreement::pool::PoolConfig::default().max_nonce_gap {
             1
         } else {
@@ -204,6 +223,9 @@ pub(crate) struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) node: Option<String>,
     pub(crate) validators: u32,
+    /// The open-loop offer, transfers per second (`--rate`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) offered_per_s: Option<u32>,
     /// Whether the chain indexed transactions by id (unknown for a node loaded with `--rpc`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tx_index: Option<bool>,
@@ -253,7 +275,7 @@ pub(crate) struct StageCost {
 
 /// Runs the benchmark and prints its report.
 pub(crate) fn run(mut args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<()> {
-    let most = crate::spec::DEV_ACCOUNTS.len() as u32;
+    let most = crate::testnet::MOST_VALIDATORS as u32;
     if args.validators == 0 || args.validators > most {
         bail!("--validators must be 1 (in process) or 2 to {most} (processes of the local chain)");
     }
@@ -291,13 +313,19 @@ pub(crate) fn run(mut args: BenchArgs, chain: &crate::Chain) -> anyhow::Result<(
             );
         }
     }
+    if args.rate.is_some() && args.workload != Workload::Transfers {
+        bail!("--rate offers transfers (--workload transfers)");
+    }
     if args.rpc.is_some() && args.seed.is_none() {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
         args.seed = Some(now.as_nanos() as u64);
     }
+    if args.rate == Some(rate::Rate::Sweep) {
+        return rate::sweep(&args);
+    }
     let report = if let Some(url) = &args.rpc {
         remote::measure(&args, url)?
-    } else if args.validators > 1 {
+    } else if args.validators > 1 || args.rate.is_some() {
         network::measure(&args)?
     } else {
         measure(&args, chain)?
@@ -724,6 +752,7 @@ impl Run {
             ingest: args.ingest,
             node: None,
             validators: args.validators,
+            offered_per_s: None,
             tx_index: Some(args.tx_index),
             flat: Some(args.flat),
             cores,
@@ -872,6 +901,11 @@ fn table(r: &Report) -> String {
         "  raw Ed25519 batch verification   {:>10.0} sig/s",
         r.raw_verify_per_s
     ));
+    if let Some(per_s) = r.offered_per_s {
+        line(format!(
+            "  offered (open loop, scheduled)   {per_s:>10} tx/s   latency counts from each transfer's scheduled time"
+        ));
+    }
     line(format!(
         "  committed (final, durable)       {:>10.0} tx/s   {:.2} x raw   {} txs in {} blocks, {:.1} s",
         r.tps, r.ratio, r.committed, r.blocks, r.seconds

@@ -30,11 +30,11 @@ use super::{
     LATENCY_SAMPLE,
 };
 use crate::ports::unused;
-use crate::spec::{ChainSpec, ConsensusSpec, Preset, DEV_ACCOUNTS};
+use crate::spec::{ChainSpec, ConsensusSpec, Preset};
 
 /// Runs the workload through `args.validators` node processes.
 pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
-    // `run` checked the count against the development accounts.
+    // `run` checked the count against the most a local network runs.
     let n = args.validators as usize;
     let progress = Progress::new();
     let Prepared {
@@ -55,7 +55,16 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let mut spec = ChainSpec::preset(Preset::Local);
     spec.name = "lamina-bench".into();
     spec.chain_id = CHAIN_ID;
-    spec.consensus = ChainSpec::local_consensus(n);
+    let keystore = dir.join("keystore");
+    let validators = crate::testnet::local_validators(n, &keystore)?;
+    // One validator is a solo chain (as `lamina node --dev` runs); more reach BFT consensus.
+    spec.consensus = if n == 1 {
+        ConsensusSpec::Solo {
+            block_time_ms: args.block_time_ms,
+        }
+    } else {
+        ChainSpec::local_consensus(validators.iter().map(|v| v.key).collect())
+    };
     if let ConsensusSpec::Simplex { block_time_ms, .. } = &mut spec.consensus {
         *block_time_ms = args.block_time_ms;
     }
@@ -71,16 +80,16 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let ports: Vec<(u16, u16, u16)> = (0..n)
         .map(|_| Ok((unused()?, unused()?, unused()?)))
         .collect::<anyhow::Result<_>>()?;
-    let alice = crate::spec::dev_key(DEV_ACCOUNTS[0]).public_key();
-    let bootnode = format!("{alice}@127.0.0.1:{}", ports[0].2);
+    let bootnode = format!("{}@127.0.0.1:{}", validators[0].key, ports[0].2);
     let mut children = Vec::new();
     let mut urls = Vec::new();
-    for (i, name) in DEV_ACCOUNTS.iter().take(n).enumerate() {
+    for (i, validator) in validators.iter().enumerate() {
+        let name = &validator.name;
         let (rpc, metrics, p2p) = ports[i];
         let base = dir.join(name);
         std::fs::create_dir_all(&base)?;
         let log = base.join("node.log");
-        let node_args: Vec<String> = [
+        let mut node_args: Vec<String> = [
             "node",
             "--chain",
             &spec_path.display().to_string(),
@@ -108,6 +117,9 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if validator.in_keystore {
+            node_args.extend(["--keystore".to_string(), keystore.display().to_string()]);
+        }
         match crate::testnet::start(&exe, &node_args, &log) {
             Ok((child, endpoints)) => {
                 children.push(child);
@@ -121,7 +133,10 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
             }
         }
     }
-    let batches: Vec<Vec<RawTx>> = raw.chunks(args.batch).map(<[RawTx]>::to_vec).collect();
+    let batches: Vec<Vec<RawTx>> = raw
+        .chunks(args.submit_batch())
+        .map(<[RawTx]>::to_vec)
+        .collect();
     drop(raw);
     let index = Index::new(&public, &plan);
     drop((public, plan));
@@ -171,6 +186,10 @@ impl Driven {
             // The load always enters over JSON-RPC here.
             ingest: super::Ingest::Rpc,
             validators: if node.is_some() { 1 } else { args.validators },
+            offered_per_s: match args.rate {
+                Some(super::rate::Rate::PerSecond(per_s)) => Some(per_s),
+                _ => None,
+            },
             tx_index: node.is_none().then_some(args.tx_index),
             // Each validator process keeps its flat state as `lamina node` does.
             flat: None,
@@ -220,6 +239,13 @@ pub(super) async fn drive(
     let submitted = Arc::new(AtomicU64::new(0));
     let queue = Arc::new(Mutex::new(batches.into_iter().enumerate()));
     let window = args.window;
+    // Open loop: batch i is due at start + i * batch / rate.
+    let schedule = match args.rate {
+        Some(super::rate::Rate::PerSecond(per_s)) => {
+            Some(args.submit_batch() as f64 / f64::from(per_s))
+        }
+        _ => None,
+    };
     progress.stage("committing", total);
     let start = Instant::now();
     let mut workers = Vec::new();
@@ -234,15 +260,24 @@ pub(super) async fn drive(
         );
         workers.push(tokio::spawn(async move {
             loop {
-                let Some((_, txs)) = queue.lock().next() else {
+                let Some((i, txs)) = queue.lock().next() else {
                     return anyhow::Ok(());
                 };
                 let upto =
                     submitted.fetch_add(txs.len() as u64, Ordering::AcqRel) + txs.len() as u64;
-                while upto.saturating_sub(committed.load(Ordering::Acquire)) > window {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                let now = Instant::now();
+                let now = match schedule {
+                    Some(seconds_per_batch) => {
+                        let due = start + Duration::from_secs_f64(i as f64 * seconds_per_batch);
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => {
+                        while upto.saturating_sub(committed.load(Ordering::Acquire)) > window {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Instant::now()
+                    }
+                };
                 {
                     let mut sent = sent.lock();
                     for tx in txs.iter().step_by(LATENCY_SAMPLE) {

@@ -185,6 +185,96 @@ pub(crate) fn svg(report: &Report) -> String {
     svg
 }
 
+/// Colours of the series of a [`curve`], in order.
+const SERIES: [&str; 4] = ["#2a6fdb", "#c0392b", "#27ae60", "#8e44ad"];
+
+/// Named series of (x, y) points as one SVG panel with a legend: `lamina bench --rate sweep`'s
+/// latency against throughput.
+pub(crate) fn curve(
+    title: &str,
+    series: &[(&str, &[(f64, f64)])],
+    x_unit: &str,
+    y_unit: &str,
+) -> String {
+    let height = TOP + PANEL + 70.0;
+    let points = || series.iter().flat_map(|(_, points)| points.iter());
+    let (xmax, xstep) = axis(points().map(|p| p.0).fold(0.0, f64::max) * 1.05);
+    let (ymax, ystep) = axis(points().map(|p| p.1).fold(0.0, f64::max) * 1.05);
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let x = |v: f64| LEFT + v / xmax * plot_w;
+    let y = |v: f64| TOP + PANEL - v / ymax * PANEL;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{title}</text>"#,
+        TOP - 12.0
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#999"/>"##
+    );
+    let mut tick = 0.0;
+    while tick <= ymax + ystep / 2.0 {
+        let yv = y(tick);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{yv}" y2="{yv}" stroke="#eee"/><text x="{}" y="{}" font-size="11" text-anchor="end">{} {y_unit}</text>"##,
+            LEFT + plot_w,
+            LEFT - 6.0,
+            yv + 4.0,
+            human(tick),
+        );
+        tick += ystep;
+    }
+    let mut tick = 0.0;
+    while tick <= xmax + xstep / 2.0 {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}" font-size="11" text-anchor="middle">{} {x_unit}</text>"#,
+            x(tick),
+            TOP + PANEL + 16.0,
+            human(tick)
+        );
+        tick += xstep;
+    }
+    for (i, (name, points)) in series.iter().enumerate() {
+        let colour = SERIES[i % SERIES.len()];
+        let path: Vec<String> = points
+            .iter()
+            .map(|(px, py)| format!("{:.1},{:.1}", x(*px), y(*py)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{}"/>"#,
+            path.join(" ")
+        );
+        for (px, py) in points.iter() {
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
+                x(*px),
+                y(*py)
+            );
+        }
+        let legend_x = LEFT + 12.0 + 90.0 * i as f64;
+        let legend_y = TOP + PANEL + 44.0;
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{legend_x}" x2="{}" y1="{legend_y}" y2="{legend_y}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}" font-size="12">{name}</text>"#,
+            legend_x + 24.0,
+            legend_x + 30.0,
+            legend_y + 4.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +293,17 @@ mod tests {
         for (_, tps) in &series[4..] {
             assert!((tps - 10_000.0).abs() < 1.0, "{tps}");
         }
+    }
+
+    #[test]
+    fn a_curve_draws_each_series_and_names_it() {
+        let p50 = [(500.0, 210.0), (750.0, 230.0), (1_100.0, 400.0)];
+        let p99 = [(500.0, 400.0), (750.0, 520.0), (1_100.0, 2_400.0)];
+        let svg = curve("t", &[("p50", &p50), ("p99", &p99)], "tx/s", "ms");
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("<circle").count(), 6);
+        assert!(svg.contains(">p50</text>") && svg.contains(">p99</text>"));
+        assert!(svg.trim_end().ends_with("</svg>"));
     }
 
     #[test]

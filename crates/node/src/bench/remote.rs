@@ -82,7 +82,10 @@ pub(super) fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
 
     let index = Index::new(&public, &plan);
     drop((public, plan));
-    let batches: Vec<Vec<RawTx>> = raw.chunks(args.batch).map(<[RawTx]>::to_vec).collect();
+    let batches: Vec<Vec<RawTx>> = raw
+        .chunks(args.submit_batch())
+        .map(<[RawTx]>::to_vec)
+        .collect();
     drop(raw);
     let from = runtime.block_on(client.finalized_head())?.height;
     let driven = runtime.block_on(network::drive(
