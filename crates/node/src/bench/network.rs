@@ -141,19 +141,56 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let index = Index::new(&public, &plan);
     drop((public, plan));
     let connections = args.connections(2 * urls.len());
-    let driven = crate::shell::tokio_runtime()?.block_on(drive(
-        args,
-        &urls,
-        connections,
-        Height(0),
-        &index,
-        batches,
-        &progress,
-    ));
+    progress.stage("waiting for every validator to finalize blocks", 0);
+    let runtime = crate::shell::tokio_runtime()?;
+    let driven = match runtime.block_on(live(&urls)) {
+        Ok(from) => runtime.block_on(drive(
+            args,
+            &urls,
+            connections,
+            from,
+            &index,
+            batches,
+            &progress,
+        )),
+        Err(err) => Err(err),
+    };
     crate::testnet::stop(&mut children);
     progress.finish();
     drop(temporary);
     Ok(driven?.report(args, raw_verify_per_s, None))
+}
+
+/// Blocks every validator finalizes before the load starts.
+const LIVE_BLOCKS: u64 = 3;
+
+/// Waits until every node at `urls` has finalized [`LIVE_BLOCKS`] blocks, and returns the
+/// first node's finalized height then: the load meets a running network, not one still
+/// forming (until a quorum is up, views end in timeouts, and the first views after it are
+/// slow to line up, which would count against the first transfers' latency).
+async fn live(urls: &[String]) -> anyhow::Result<Height> {
+    let clients: Vec<RpcClient> = urls
+        .iter()
+        .map(|url| RpcClient::new(url))
+        .collect::<Result<_, _>>()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut lowest = u64::MAX;
+        for client in &clients {
+            let height = client
+                .finalized_head()
+                .await
+                .map_or(0, |head| head.height.0);
+            lowest = lowest.min(height);
+        }
+        if lowest >= LIVE_BLOCKS {
+            return Ok(clients[0].finalized_head().await?.height);
+        }
+        if Instant::now() >= deadline {
+            bail!("the validators did not all finalize {LIVE_BLOCKS} blocks within two minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// What [`drive`] measured: the run's transfers final on the followed node.
