@@ -56,6 +56,63 @@ fn axis(max: f64) -> (f64, f64) {
     ((max / step).ceil() * step, step)
 }
 
+/// A panel's axes, `top` pixels down: scales `(max, step)` for x and y, from [`axis`].
+struct Frame {
+    top: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Frame {
+    fn x(&self, v: f64) -> f64 {
+        LEFT + v / self.x.0 * (WIDTH - LEFT - RIGHT)
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        self.top + PANEL - v / self.y.0 * PANEL
+    }
+
+    /// The title, the border, and the ticks of both axes with their units.
+    fn draw(&self, svg: &mut String, title: &str, x_unit: &str, y_unit: &str) {
+        let (top, plot_w) = (self.top, WIDTH - LEFT - RIGHT);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{title}</text>"#,
+            top - 12.0
+        );
+        let _ = writeln!(
+            svg,
+            r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#999"/>"##
+        );
+        let (ymax, ystep) = self.y;
+        let mut tick = 0.0;
+        while tick <= ymax + ystep / 2.0 {
+            let yv = self.y(tick);
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{LEFT}" x2="{}" y1="{yv}" y2="{yv}" stroke="#eee"/><text x="{}" y="{}" font-size="11" text-anchor="end">{} {y_unit}</text>"##,
+                LEFT + plot_w,
+                LEFT - 6.0,
+                yv + 4.0,
+                human(tick),
+            );
+            tick += ystep;
+        }
+        let (xmax, xstep) = self.x;
+        let mut tick = 0.0;
+        while tick <= xmax + xstep / 2.0 {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{}" y="{}" font-size="11" text-anchor="middle">{} {x_unit}</text>"#,
+                self.x(tick),
+                top + PANEL + 16.0,
+                human(tick)
+            );
+            tick += xstep;
+        }
+    }
+}
+
 fn panel(
     svg: &mut String,
     top: f64,
@@ -70,44 +127,15 @@ fn panel(
         .map(|p| p.1)
         .chain(reference.map(|r| r.0))
         .fold(0.0, f64::max);
-    let (ymax, ystep) = axis(ymax * 1.05);
-    let (xmax, xstep) = axis(end);
+    let frame = Frame {
+        top,
+        x: axis(end),
+        y: axis(ymax * 1.05),
+    };
+    frame.draw(svg, title, "s", unit);
     let plot_w = WIDTH - LEFT - RIGHT;
-    let x = |v: f64| LEFT + v / xmax * plot_w;
-    let y = |v: f64| top + PANEL - v / ymax * PANEL;
-    let _ = writeln!(
-        svg,
-        r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{title}</text>"#,
-        top - 12.0
-    );
-    let _ = writeln!(
-        svg,
-        r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#999"/>"##
-    );
-    let mut tick = 0.0;
-    while tick <= ymax + ystep / 2.0 {
-        let yv = y(tick);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" x2="{}" y1="{yv}" y2="{yv}" stroke="#eee"/><text x="{}" y="{}" font-size="11" text-anchor="end">{} {unit}</text>"##,
-            LEFT + plot_w,
-            LEFT - 6.0,
-            yv + 4.0,
-            human(tick),
-        );
-        tick += ystep;
-    }
-    let mut tick = 0.0;
-    while tick <= xmax + xstep / 2.0 {
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{}" font-size="11" text-anchor="middle">{} s</text>"#,
-            x(tick),
-            top + PANEL + 16.0,
-            human(tick)
-        );
-        tick += xstep;
-    }
+    let x = |v: f64| frame.x(v);
+    let y = |v: f64| frame.y(v);
     if let Some((value, label)) = reference {
         let yv = y(value);
         let _ = writeln!(
@@ -198,50 +226,20 @@ pub(crate) fn curve(
 ) -> String {
     let height = TOP + PANEL + 70.0;
     let points = || series.iter().flat_map(|(_, points)| points.iter());
-    let (xmax, xstep) = axis(points().map(|p| p.0).fold(0.0, f64::max) * 1.05);
-    let (ymax, ystep) = axis(points().map(|p| p.1).fold(0.0, f64::max) * 1.05);
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let x = |v: f64| LEFT + v / xmax * plot_w;
-    let y = |v: f64| TOP + PANEL - v / ymax * PANEL;
+    let frame = Frame {
+        top: TOP,
+        x: axis(points().map(|p| p.0).fold(0.0, f64::max) * 1.05),
+        y: axis(points().map(|p| p.1).fold(0.0, f64::max) * 1.05),
+    };
+    let x = |v: f64| frame.x(v);
+    let y = |v: f64| frame.y(v);
     let mut svg = String::new();
     let _ = writeln!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{title}</text>"#,
-        TOP - 12.0
-    );
-    let _ = writeln!(
-        svg,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#999"/>"##
-    );
-    let mut tick = 0.0;
-    while tick <= ymax + ystep / 2.0 {
-        let yv = y(tick);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" x2="{}" y1="{yv}" y2="{yv}" stroke="#eee"/><text x="{}" y="{}" font-size="11" text-anchor="end">{} {y_unit}</text>"##,
-            LEFT + plot_w,
-            LEFT - 6.0,
-            yv + 4.0,
-            human(tick),
-        );
-        tick += ystep;
-    }
-    let mut tick = 0.0;
-    while tick <= xmax + xstep / 2.0 {
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{}" font-size="11" text-anchor="middle">{} {x_unit}</text>"#,
-            x(tick),
-            TOP + PANEL + 16.0,
-            human(tick)
-        );
-        tick += xstep;
-    }
+    frame.draw(&mut svg, title, x_unit, y_unit);
     for (i, (name, points)) in series.iter().enumerate() {
         let colour = SERIES[i % SERIES.len()];
         let path: Vec<String> = points
