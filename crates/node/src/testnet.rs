@@ -317,9 +317,11 @@ struct Supervised {
     started: std::time::Instant,
 }
 
-/// Waits for SIGINT or SIGTERM. A validator that exits is reported on stderr and started
-/// again (its log goes on in a new file beside the old, `node.log.1`, ...); one that exited
-/// within [`CRASH_LOOP`] of its start stops the testnet.
+/// Waits for SIGINT or SIGTERM. A validator that fails is reported on stderr and started
+/// again (its log goes on in a new file beside the old, `node.log.1`, ...); one that failed
+/// within [`CRASH_LOOP`] of its start stops the testnet. One that exits with success was
+/// asked to stop (Ctrl-C in a terminal reaches the nodes as well as the testnet, and a node
+/// may see it first), so it stops the testnet too rather than being started again.
 async fn watch(
     exe: &Path,
     children: &mut [Supervised],
@@ -335,6 +337,10 @@ async fn watch(
                 continue;
             };
             let name = &supervised.name;
+            if status.success() {
+                eprintln!("lamina testnet: validator {name} stopped; stopping the others");
+                return Ok(());
+            }
             if supervised.started.elapsed() < CRASH_LOOP {
                 bail!(
                     "validator {name} exited ({status}) within {CRASH_LOOP:?} of its start; see {}",

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -688,8 +689,8 @@ async fn light_follow(
 
 /// `lamina testnet --validators 7` from one command: seven validators (three on keys the
 /// testnet generated into its keystore) finalize; two killed with SIGKILL are started again
-/// by the testnet, which says so, and catch up, holding the same blocks as alice; SIGTERM
-/// stops it all with status 0.
+/// by the testnet, which says so, and catch up, holding the same blocks as alice; Ctrl-C
+/// (SIGINT to its process group) stops it all with status 0.
 #[test]
 fn seven_validators_from_one_command_survive_two_kill_9s() {
     let dir = tempfile::tempdir().unwrap();
@@ -703,6 +704,8 @@ fn seven_validators_from_one_command_survive_two_kill_9s() {
         .env("RUST_BACKTRACE", "0")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr).unwrap())
+        // Its own process group, as a terminal gives a command, which its validators join.
+        .process_group(0)
         .spawn()
         .unwrap();
     let stdout = testnet.stdout.take().unwrap();
@@ -792,13 +795,24 @@ fn seven_validators_from_one_command_survive_two_kill_9s() {
     }
     runtime.block_on(same_blocks(&urls[0], &urls[6], &[killed_at, killed_at + 4]));
 
+    // Ctrl-C in a terminal: SIGINT to the testnet and its validators at once. Whichever
+    // sees it first, the testnet stops them all with status 0 and starts none again.
     assert!(Command::new("kill")
-        .args(["-TERM", &testnet.id().to_string()])
+        .args(["-INT", "--", &format!("-{}", testnet.id())])
         .status()
         .unwrap()
         .success());
     let status = testnet.wait().unwrap();
-    assert!(status.success(), "the testnet exited with {status}");
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    assert!(
+        status.success(),
+        "the testnet exited with {status}:\n{said}"
+    );
+    assert_eq!(
+        said.matches("started again").count(),
+        2,
+        "a validator stopped by Ctrl-C was started again:\n{said}"
+    );
     for member in &members[..5] {
         let pid = member["pid"].as_u64().unwrap();
         assert!(

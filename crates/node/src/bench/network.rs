@@ -143,16 +143,20 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let connections = args.connections(2 * urls.len());
     progress.stage("waiting for every validator to finalize blocks", 0);
     let runtime = crate::shell::tokio_runtime()?;
-    let driven = match runtime.block_on(live(&urls)) {
-        Ok(from) => runtime.block_on(drive(
-            args,
-            &urls,
-            connections,
-            from,
-            &index,
-            batches,
-            &progress,
-        )),
+    let clients = clients(&urls);
+    let driven = match clients {
+        Ok(clients) => match runtime.block_on(live(&clients)) {
+            Ok(from) => runtime.block_on(drive(
+                args,
+                &clients,
+                connections,
+                from,
+                &index,
+                batches,
+                &progress,
+            )),
+            Err(err) => Err(err),
+        },
         Err(err) => Err(err),
     };
     crate::testnet::stop(&mut children);
@@ -168,15 +172,11 @@ const LIVE_BLOCKS: u64 = 3;
 /// first node's finalized height then: the load meets a running network, not one still
 /// forming (until a quorum is up, views end in timeouts, and the first views after it are
 /// slow to line up, which would count against the first transfers' latency).
-async fn live(urls: &[String]) -> anyhow::Result<Height> {
-    let clients: Vec<RpcClient> = urls
-        .iter()
-        .map(|url| RpcClient::new(url))
-        .collect::<Result<_, _>>()?;
+async fn live(clients: &[Arc<RpcClient>]) -> anyhow::Result<Height> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let mut lowest = u64::MAX;
-        for client in &clients {
+        for client in clients {
             let height = client
                 .finalized_head()
                 .await
@@ -253,22 +253,26 @@ impl Driven {
     }
 }
 
-/// Submits every batch, `connections` requests at once spread over the nodes at `urls`, and
-/// follows the first node's finalized blocks above `from` until every planned transfer in
+/// One JSON-RPC client for each node at `urls`.
+fn clients(urls: &[String]) -> anyhow::Result<Vec<Arc<RpcClient>>> {
+    Ok(urls
+        .iter()
+        .map(|url| RpcClient::new(url).map(Arc::new))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Submits every batch, `connections` requests at once spread over the nodes of `clients`,
+/// and follows the first node's finalized blocks above `from` until every planned transfer in
 /// `index` that the nodes accepted is final.
 pub(super) async fn drive(
     args: &BenchArgs,
-    urls: &[String],
+    clients: &[Arc<RpcClient>],
     connections: usize,
     from: Height,
     index: &Index,
     batches: Vec<Vec<RawTx>>,
     progress: &Progress,
 ) -> anyhow::Result<Driven> {
-    let clients: Vec<Arc<RpcClient>> = urls
-        .iter()
-        .map(|url| RpcClient::new(url).map(Arc::new))
-        .collect::<Result<_, _>>()?;
     let total: u64 = batches.iter().map(|b| b.len() as u64).sum();
     let sent: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let committed = Arc::new(AtomicU64::new(0));

@@ -111,6 +111,19 @@ impl Frame {
             tick += xstep;
         }
     }
+
+    /// The points joined by one line of `colour`, in data coordinates.
+    fn polyline(&self, svg: &mut String, points: &[(f64, f64)], colour: &str) {
+        let path: Vec<String> = points
+            .iter()
+            .map(|(px, py)| format!("{:.1},{:.1}", self.x(*px), self.y(*py)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{}"/>"#,
+            path.join(" ")
+        );
+    }
 }
 
 fn panel(
@@ -134,7 +147,6 @@ fn panel(
     };
     frame.draw(svg, title, "s", unit);
     let plot_w = WIDTH - LEFT - RIGHT;
-    let x = |v: f64| frame.x(v);
     let y = |v: f64| frame.y(v);
     if let Some((value, label)) = reference {
         let yv = y(value);
@@ -146,15 +158,7 @@ fn panel(
             yv - 4.0,
         );
     }
-    let path: Vec<String> = points
-        .iter()
-        .map(|(px, py)| format!("{:.1},{:.1}", x(*px), y(*py)))
-        .collect();
-    let _ = writeln!(
-        svg,
-        r##"<polyline fill="none" stroke="#2a6fdb" stroke-width="1.8" points="{}"/>"##,
-        path.join(" ")
-    );
+    frame.polyline(svg, points, SERIES[0]);
 }
 
 fn human(v: f64) -> String {
@@ -242,15 +246,7 @@ pub(crate) fn curve(
     frame.draw(&mut svg, title, x_unit, y_unit);
     for (i, (name, points)) in series.iter().enumerate() {
         let colour = SERIES[i % SERIES.len()];
-        let path: Vec<String> = points
-            .iter()
-            .map(|(px, py)| format!("{:.1},{:.1}", x(*px), y(*py)))
-            .collect();
-        let _ = writeln!(
-            svg,
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{}"/>"#,
-            path.join(" ")
-        );
+        frame.polyline(&mut svg, points, colour);
         for (px, py) in points.iter() {
             let _ = writeln!(
                 svg,

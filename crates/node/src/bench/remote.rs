@@ -15,6 +15,7 @@
 //! and not reported.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -90,7 +91,7 @@ pub(super) fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let from = runtime.block_on(client.finalized_head())?.height;
     let driven = runtime.block_on(network::drive(
         args,
-        &[url.to_string()],
+        &[Arc::new(client)],
         args.connections(4),
         from,
         &index,
