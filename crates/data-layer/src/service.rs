@@ -24,6 +24,7 @@ use lamina_interop::messages::{
     CommitBlock, ProveState, StateCommitted, StateValueProof, StoreError,
 };
 use lamina_interop::module::MAX_KEY_LEN;
+use lamina_interop::timeline::{self, Step};
 
 use crate::commit::{ChainStore, Persister};
 use crate::kv::KvStore;
@@ -143,6 +144,7 @@ impl<S: KvStore + ?Sized, A: AuthenticatedState> CommitService<S, A> {
                 // The requester may have stopped waiting; the block is committed all the same.
                 let _ = responder.send(reply);
                 if let Some(event) = announce {
+                    timeline::mark(event.block, Step::Durable);
                     if committed.publish(event).await.is_err() {
                         break;
                     }

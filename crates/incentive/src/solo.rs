@@ -35,6 +35,7 @@ use lamina_interop::bus::{Bus, Publisher, RecvError, RequestError, Requester, Su
 use lamina_interop::crypto::SecretKey;
 use lamina_interop::finality::{FinalityCertificate, ValidatorSet};
 use lamina_interop::messages::{BlockFinalized, BuildProposal, ProposalError, TxsAdmitted};
+use lamina_interop::timeline;
 use lamina_interop::{Address, Height};
 
 use crate::engine::{timestamp_now, ChainTip, Engine, EngineError};
@@ -202,6 +203,7 @@ impl<C: Clock> Engine for Solo<C> {
                 block: block.id(),
             };
             let certificate = self.certify(&block);
+            timeline::finalized(self.tip.block, height, block.header.timestamp.0);
             let event = BlockFinalized { block, certificate };
             if self.finalized.publish(event).await.is_err() {
                 return Ok(());

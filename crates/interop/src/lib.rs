@@ -19,6 +19,7 @@ pub mod module;
 pub mod profile;
 pub mod signing;
 pub mod state_proof;
+pub mod timeline;
 pub mod types;
 
 pub use hash::Hash;

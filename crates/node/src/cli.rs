@@ -551,9 +551,8 @@ fn run_node(args: NodeArgs, chain: &Chain) -> anyhow::Result<()> {
                 listen: resolved.p2p_listen,
                 public: resolved.public_address,
                 bootnodes: resolved.bootnodes.clone(),
-                consensus_rate: std::num::NonZeroU32::new(2_000)
-                    .unwrap_or(std::num::NonZeroU32::MIN),
-                gossip_rate: std::num::NonZeroU32::new(500).unwrap_or(std::num::NonZeroU32::MIN),
+                consensus_rate: lamina_incentive::simplex::CONSENSUS_RATE,
+                gossip_rate: lamina_incentive::gossip::GOSSIP_RATE,
             };
             Engines::Simplex(Box::new(SimplexEngine::from_spec(
                 &spec, &runtime, key, network,

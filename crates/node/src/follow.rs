@@ -245,6 +245,11 @@ impl<C: Clock> Follow<C> {
                 height: block.header.height,
                 block: block.id(),
             };
+            lamina_interop::timeline::finalized(
+                self.tip.block,
+                self.tip.height,
+                block.header.timestamp.0,
+            );
             if self
                 .finalized
                 .publish(BlockFinalized { block, certificate })

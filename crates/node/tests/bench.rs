@@ -76,12 +76,41 @@ fn check_report(report: &serde_json::Value, ingest: &str) {
     );
 }
 
+/// The report's per-block steps are `names`, in order, each over some blocks, and no step's
+/// median exceeds that of the whole way from proposal to durable commit (which holds each
+/// block's steps).
+fn check_steps(report: &serde_json::Value, names: &[&str]) {
+    let steps = report["block_steps"].as_array().expect("block_steps");
+    let got: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(got, names, "{report}");
+    let whole = steps.last().unwrap()["p50_ms"].as_f64().unwrap();
+    for step in steps {
+        assert!(step["blocks"].as_u64().unwrap() > 0, "{step}");
+        let (p50, p99) = (
+            step["p50_ms"].as_f64().unwrap(),
+            step["p99_ms"].as_f64().unwrap(),
+        );
+        assert!(
+            p50 <= p99 && p50 <= whole,
+            "{step} against {whole} ms in all"
+        );
+    }
+}
+
+const SOLO_STEPS: [&str; 4] = [
+    "proposal to finalization",
+    "finalization to execution",
+    "execution to durable commit",
+    "proposal to durable commit",
+];
+
 #[test]
 fn bench_on_the_bus_commits_everything_and_draws_a_plot() {
     let dir = tempfile::tempdir().unwrap();
     let plot = dir.path().join("run.svg");
     let (report, _) = bench(&["--plot", plot.to_str().unwrap()]);
     check_report(&report, "bus");
+    check_steps(&report, &SOLO_STEPS);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 }
@@ -97,7 +126,8 @@ fn bench_over_json_rpc_from_another_process() {
 }
 
 /// Two validator processes on loopback: everything submitted is final, with a finality
-/// latency, and the report says it came over JSON-RPC.
+/// latency, the report says it came over JSON-RPC, and it breaks node 0's blocks down from
+/// proposal through notarization and finalization to execution and durable commit.
 #[test]
 fn bench_through_two_validator_processes() {
     let (report, _) = bench(&["--validators", "2"]);
@@ -109,6 +139,16 @@ fn bench_through_two_validator_processes() {
     let latency = &report["latency_ms"];
     assert!(latency["p50"].as_f64().unwrap() > 0.0);
     assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap());
+    check_steps(
+        &report,
+        &[
+            "proposal to notarization",
+            "notarization to finalization",
+            "finalization to execution",
+            "execution to durable commit",
+            "proposal to durable commit",
+        ],
+    );
 }
 
 /// `--rate`: one solo node process offered 1,000 transfers a second on a schedule; all of them
@@ -123,6 +163,7 @@ fn bench_offers_an_open_loop_rate() {
     assert_eq!(report["committed"], 3000);
     // 3,000 transfers due over 3 s: the last batch of 20 is due at 2.98 s.
     assert!(report["seconds"].as_f64().unwrap() >= 2.98, "{report}");
+    check_steps(&report, &SOLO_STEPS);
     let output = Command::new(env!("CARGO_BIN_EXE_lamina"))
         .args(["bench", "--rate", "0"])
         .output()

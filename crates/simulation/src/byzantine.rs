@@ -13,7 +13,6 @@ use commonware_p2p::simulated::Oracle;
 use commonware_p2p::utils::mux::Muxer;
 use commonware_p2p::Recipients;
 use commonware_runtime::{deterministic, Quota, Spawner as _, Supervisor as _};
-use commonware_utils::NZU32;
 use lamina_incentive::simplex::{self, signing_scheme, SimplexConfig};
 use lamina_interop::crypto::SecretKey;
 
@@ -32,7 +31,7 @@ pub(crate) async fn start(
     let scheme = signing_scheme(config, key).map_err(|e| e.to_string())?;
     let control = oracle.control(network_key(key));
     let (sender, receiver) = control
-        .register(simplex::VOTES, Quota::per_second(NZU32!(100_000)))
+        .register(simplex::VOTES, Quota::per_second(simplex::CONSENSUS_RATE))
         .await
         .map_err(|e| e.to_string())?;
     // Votes travel on one sub-channel per epoch; the equivocator lives in the first.

@@ -83,20 +83,40 @@ pub(crate) fn follow(
                 ));
             }
         }
+        // A proof runs from its height to the next stored certificate, so once one is
+        // missing, every later block waits for a certificate not yet stored (a validator
+        // stopped while catching up holds blocks that one later certificate finalizes).
         let Ok(proof) = proof_at(height) else {
-            // Only the chain's tip may wait for a certificate.
-            if height == last {
-                break;
-            }
-            return Err(format!("no finality proof for {height}"));
+            break;
         };
         client
             .update(&proof, now(&proof))
             .map_err(|e| format!("block {height}: {e}"))?;
         verified += 1;
     }
-    if verified + 1 < last.0 {
-        return Err(format!("verified {verified} of {} blocks", last.0));
+    // Every block up to the last stored certificate must have been provable.
+    let mut certified = last.0;
+    while certified > 0
+        && blocks
+            .certificate(Height(certified))
+            .map_err(|e| e.to_string())?
+            .is_none()
+    {
+        certified -= 1;
+    }
+    // The blocks after it wait for one certificate, and an epoch's last block always gets
+    // its own (it closes the epoch), so they are at most an epoch's worth.
+    if last.0 - certified > epoch_blocks {
+        return Err(format!(
+            "{} blocks stored after the last certificate (at {certified}), more than an epoch",
+            last.0 - certified
+        ));
+    }
+    if verified < certified {
+        return Err(format!(
+            "no finality proof for {}, below the certificate stored at {certified}",
+            verified + 1
+        ));
     }
 
     // An equivocating quorum: every key of the tip's set signs another block at its height.

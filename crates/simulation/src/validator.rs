@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use commonware_p2p::simulated::Oracle;
 use commonware_runtime::{deterministic, Clock as _, Handle, Quota, Spawner as _, Supervisor as _};
-use commonware_utils::NZU32;
 use futures::channel::oneshot;
 use futures::FutureExt as _;
 use lamina_agreement::modules::bank::{Bank, BankGenesis};
@@ -85,14 +84,15 @@ pub(crate) async fn start(
 ) -> Running {
     let key = SecretKey::from_seed(chain.keys[index]);
     let control = oracle.control(network_key(&key));
-    let quota = Quota::per_second(NZU32!(100_000));
+    // The rates a node gives its peers.
+    let consensus = Quota::per_second(simplex::CONSENSUS_RATE);
     let mut channels = Vec::new();
-    for channel in [
-        simplex::VOTES,
-        simplex::CERTIFICATES,
-        simplex::RESOLVER,
-        simplex::BLOCKS,
-        gossip::TXS,
+    for (channel, quota) in [
+        (simplex::VOTES, consensus),
+        (simplex::CERTIFICATES, consensus),
+        (simplex::RESOLVER, consensus),
+        (simplex::BLOCKS, consensus),
+        (gossip::TXS, Quota::per_second(gossip::GOSSIP_RATE)),
     ] {
         match control.register(channel, quota).await {
             Ok(pair) => channels.push(pair),

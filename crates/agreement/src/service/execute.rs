@@ -16,6 +16,7 @@ use lamina_interop::messages::{
 };
 use lamina_interop::module::StateView;
 use lamina_interop::profile::{span, Stage};
+use lamina_interop::timeline::{self, Step};
 use lamina_interop::{Address, Hash, Height};
 use parking_lot::Mutex;
 
@@ -212,6 +213,7 @@ impl Executor {
             touched: touched_accounts(&delta),
             delta: Arc::new(DeltaIndex::new(delta.clone(), &self.hasher)),
         };
+        timeline::mark(id, Step::Executed);
         let command = CommitBlock {
             block,
             receipts: Arc::new(output.receipts),

@@ -4,6 +4,7 @@
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
 use lamina_interop::messages::Admission;
+use lamina_interop::timeline::BlockTimes;
 use lamina_interop::{Address, Hash, Height};
 
 use super::{
@@ -55,6 +56,11 @@ pub trait LaminaApi {
     /// unless given, at most 1024).
     #[method(name = "chain_getValidators")]
     fn validators(&self, blocks: Option<u32>) -> RpcResult<ValidatorsView>;
+
+    /// When this node saw each of its last `blocks` finalized blocks (64 unless given, at most
+    /// 1024) proposed, notarized, finalized, executed and durable, in milliseconds since 1970.
+    #[method(name = "chain_getTimeline")]
+    fn timeline(&self, blocks: Option<u32>) -> RpcResult<Vec<BlockTimes>>;
 
     /// The validator set of an epoch, with its proofs.
     #[method(name = "chain_getSetChange")]

@@ -6,6 +6,7 @@ use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use lamina_interop::block::RawTx;
 use lamina_interop::chain::TxRecord;
 use lamina_interop::messages::Admission;
+use lamina_interop::timeline::BlockTimes;
 use lamina_interop::{Address, Hash, Height};
 
 use super::api::LaminaApiClient;
@@ -88,6 +89,12 @@ impl RpcClient {
         blocks: Option<u32>,
     ) -> Result<super::ValidatorsView, RpcClientError> {
         Ok(LaminaApiClient::validators(&self.http, blocks).await?)
+    }
+
+    /// `chain_getTimeline`: when the node saw each of its last `blocks` finalized blocks
+    /// reach each step.
+    pub async fn timeline(&self, blocks: u32) -> Result<Vec<BlockTimes>, RpcClientError> {
+        Ok(LaminaApiClient::timeline(&self.http, Some(blocks)).await?)
     }
 
     /// `chain_getFinalityProof`, decoded (not verified: that takes the set of its epoch,

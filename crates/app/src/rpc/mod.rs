@@ -18,6 +18,7 @@
 //! | `chain_getBlockByHash` | `[hash]` | block with `hash`, or null |
 //! | `chain_getFinalityProof` | `[height]` | `{ height, certified, epoch, signers, proof }`: the block's finality proof (hex), or null |
 //! | `chain_getValidators` | `[blocks?]` | `{ epoch, from, to, uncertified, validators }`: each validator's key, address, blocks proposed, certificates signed and views missed over the last `blocks` (256, at most 1024) finalized blocks of the epoch |
+//! | `chain_getTimeline` | `[blocks?]` | `[{ block, height, proposed_ms, notarized_ms, finalized_ms, executed_ms, durable_ms }]`: when this node saw each of its last `blocks` (64, at most 1024) finalized blocks reach each step (ms since 1970; the proposal's is the header's timestamp) |
 //! | `chain_getSetChange` | `[epoch]` | `{ epoch, height, keys, finality, proof }`: the set of `epoch` with the state proof (hex) against the root the block at `height` names, and that block's finality proof (hex), or null |
 //! | `tx_submit` | `[tx]` or `[[tx, ...]]` (hex) | one verdict per transaction |
 //! | `tx_dryRun` | `[tx]` (hex, signed) or `[{ sender, module, call, nonce?, gas_limit?, tip? }]` | `{ height, receipt, events, failed_in }`: the receipt it would get as the next block's first transaction; nothing changes |

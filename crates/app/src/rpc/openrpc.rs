@@ -155,7 +155,7 @@ pub fn schema_of(ty: &str) -> Option<Value> {
         "Hash" | "Address" | "Health" | "ChainInfo" | "Head" | "HeaderView" | "BlockView"
         | "FinalityProofView" | "SetChangeView" | "TxView" | "DryRunInput" | "DryRun"
         | "TxInput" | "Admission" | "Balance" | "ValueWithProof" | "EncodedCall" | "TxStatus"
-        | "ValidatorsView" => reference(ty),
+        | "ValidatorsView" | "BlockTimes" => reference(ty),
         _ => return None,
     })
 }
@@ -253,6 +253,14 @@ pub fn components() -> Value {
             "epoch": int, "height": int, "keys": { "type": "array", "items": r("Hash") },
             "finality": r("Hex"), "proof": r("Hex")
         }), &["epoch", "height", "keys", "finality", "proof"]),
+        "BlockTimes": object(json!({
+            "block": r("Hash"), "height": { "oneOf": [int, { "type": "null" }] },
+            "proposed_ms": { "oneOf": [int, { "type": "null" }], "description": "the header's timestamp: the proposer's clock" },
+            "notarized_ms": { "oneOf": [int, { "type": "null" }], "description": "null for engines without notarizations (solo)" },
+            "finalized_ms": { "oneOf": [int, { "type": "null" }] },
+            "executed_ms": { "oneOf": [int, { "type": "null" }] },
+            "durable_ms": { "oneOf": [int, { "type": "null" }] }
+        }), &["block", "height", "proposed_ms", "notarized_ms", "finalized_ms", "executed_ms", "durable_ms"]),
         "ValidatorsView": object(json!({
             "epoch": int, "from": int, "to": int, "uncertified": int,
             "validators": { "type": "array", "items": object(json!({

@@ -18,6 +18,7 @@ use lamina_interop::messages::{
     Admission, OpenSnapshot, ProveState, Rejection, StateCommitted, SubmitTxs,
 };
 use lamina_interop::module::Env;
+use lamina_interop::timeline::BlockTimes;
 use lamina_interop::Timestamp;
 use lamina_interop::{Address, ChainId, Hash, Height};
 
@@ -290,6 +291,13 @@ impl LaminaApiServer for Api {
         };
         let certificate = self.ctx.chain.certificate(height).map_err(failed)?;
         Ok(Some(block_view(&self.ctx.runtime, block, certificate)))
+    }
+
+    fn timeline(&self, blocks: Option<u32>) -> RpcResult<Vec<BlockTimes>> {
+        let blocks = blocks
+            .unwrap_or(64)
+            .min(lamina_interop::timeline::KEPT as u32);
+        Ok(lamina_interop::timeline::latest(blocks as usize))
     }
 
     fn finality_proof(&self, height: Height) -> RpcResult<Option<FinalityProofView>> {

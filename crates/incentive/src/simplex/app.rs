@@ -41,6 +41,7 @@ use lamina_interop::bus::{Bus, Requester};
 use lamina_interop::chain::ChainReader;
 use lamina_interop::crypto::PublicKey;
 use lamina_interop::messages::{BuildProposal, Misbehaviour, ProposalError, VerifyProposal};
+use lamina_interop::timeline::{self, Step};
 use lamina_interop::{Address, Hash, Height};
 
 use super::blocks;
@@ -453,6 +454,10 @@ where
     fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
         let participants = &self.participants;
         let report = match activity {
+            Activity::Notarization(notarization) => {
+                timeline::mark(block_id(&notarization.proposal.payload), Step::Notarized);
+                None
+            }
             Activity::Finalization(finalization) => Some(Report::Finalized(finalization)),
             Activity::ConflictingNotarize(evidence) => {
                 Report::conflicting_votes(participants, &evidence)

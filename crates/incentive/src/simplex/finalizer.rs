@@ -34,6 +34,7 @@ use lamina_interop::codec::Canonical as _;
 use lamina_interop::crypto::{PublicKey, Signature};
 use lamina_interop::finality::{FinalityCertificate, Vote};
 use lamina_interop::messages::{BlockFinalized, MisbehaviourDetected, ValidatorSetChanged};
+use lamina_interop::timeline;
 use lamina_interop::{Hash, Height};
 use rand_core_010::CryptoRng;
 
@@ -272,6 +273,7 @@ where
                 block: block.id(),
             };
             let certificate = if i == last { certificate.clone() } else { None };
+            timeline::finalized(next.block, next.height, block.header.timestamp.0);
             if self
                 .finalized
                 .publish(BlockFinalized { block, certificate })

@@ -21,6 +21,7 @@ mod network;
 mod plot;
 mod rate;
 mod remote;
+mod steps;
 mod workload;
 
 use std::collections::HashMap;
@@ -252,6 +253,10 @@ pub(crate) struct Report {
     /// Mean cores busy during the run.
     pub(crate) cores_busy: f64,
     pub(crate) peak_memory_mib: f64,
+    /// Where the run's blocks spent their time from proposal to durable commit, on the node
+    /// followed (empty where the node keeps no timeline).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) block_steps: Vec<steps::StepTime>,
     pub(crate) samples: Vec<plot::Sample>,
 }
 
@@ -772,6 +777,7 @@ impl Run {
             process_cpu_us_per_tx: per_tx(process_cpu),
             cores_busy: process_cpu.as_secs_f64() / (start.elapsed().as_secs_f64().max(1e-9)),
             peak_memory_mib: peak_memory_mib(),
+            block_steps: steps::steps(&lamina_interop::timeline::latest(blocks as usize)),
             samples,
         })
     }
@@ -920,6 +926,18 @@ fn table(r: &Report) -> String {
         "  latency, submit to commit        p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
         r.latency_ms.p50, r.latency_ms.p99, r.latency_ms.max
     ));
+    if !r.block_steps.is_empty() {
+        line(format!(
+            "  {:<30} {:>9} {:>9} {:>6}",
+            "per block (node 0)", "p50", "p99", "blocks"
+        ));
+        for step in &r.block_steps {
+            line(format!(
+                "  {:<30} {:>6.0} ms {:>6.0} ms {:>6}",
+                step.step, step.p50_ms, step.p99_ms, step.blocks
+            ));
+        }
+    }
     if r.cpu_us_per_tx.is_empty() {
         line(format!(
             "  peak memory of this process {:.0} MiB; CPU per stage is spent in the node \

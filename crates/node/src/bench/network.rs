@@ -21,6 +21,7 @@ use anyhow::{bail, Context as _};
 use lamina_app::rpc::RpcClient;
 use lamina_interop::block::RawTx;
 use lamina_interop::messages::Admission;
+use lamina_interop::timeline::BlockTimes;
 use lamina_interop::{Hash, Height};
 use parking_lot::Mutex;
 
@@ -201,6 +202,8 @@ pub(super) struct Driven {
     seconds: f64,
     latencies: Vec<u32>,
     samples: Vec<plot::Sample>,
+    /// The followed node's timeline of the run's blocks.
+    times: Vec<BlockTimes>,
 }
 
 impl Driven {
@@ -248,6 +251,7 @@ impl Driven {
             process_cpu_us_per_tx: 0.0,
             cores_busy: 0.0,
             peak_memory_mib: super::peak_memory_mib(),
+            block_steps: super::steps::steps(&self.times),
             samples: self.samples,
         }
     }
@@ -391,6 +395,14 @@ pub(super) async fn drive(
     for worker in workers {
         worker.await.context("a submitter panicked")??;
     }
+    // A node without the method (an older one, loaded with --rpc) gives no breakdown.
+    let times = follower
+        .timeline(lamina_interop::timeline::KEPT as u32)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.height.is_some_and(|h| h > from))
+        .collect();
     Ok(Driven {
         committed: committed.load(Ordering::Acquire),
         rejected: rejected.load(Ordering::Acquire),
@@ -398,5 +410,6 @@ pub(super) async fn drive(
         seconds,
         latencies,
         samples,
+        times,
     })
 }
