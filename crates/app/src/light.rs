@@ -30,6 +30,9 @@ use crate::rpc::{RpcClient, RpcClientError, MAX_PROVEN_KEYS};
 pub const HEAD_SEARCH: u64 = 64;
 /// Blocks after a value's state height searched for the header that names its root.
 pub const VALUE_SEARCH: u64 = 16;
+/// Headers that name a state before a value's, past [`VALUE_SEARCH`], searched as well: their
+/// proposers' execution lagged behind finality.
+pub const LAG_SEARCH: u64 = 256;
 /// Times a value is fetched again when no header named the root of its proof.
 pub const VALUE_TRIES: usize = 8;
 /// How often the head is asked for while waiting for blocks to be final.
@@ -174,7 +177,7 @@ impl LightNode {
         for _ in 0..VALUE_TRIES {
             let (state_height, proofs) = self.rpc.value_proofs(keys).await?;
             height = state_height;
-            let last = Height(state_height.0 + VALUE_SEARCH);
+            let mut last = Height(state_height.0 + VALUE_SEARCH);
             let mut next = Height(state_height.0 + 1);
             let mut head = self.client.latest().0;
             let mut polls = 0;
@@ -194,6 +197,16 @@ impl LightNode {
                     self.verify(next, now()).await?;
                 }
                 if self.client.root(state_height).is_none() {
+                    // A proposer whose execution lags (one catching up after a restart)
+                    // names an earlier state: the header that names this one is still to
+                    // come, so the search goes on past such headers, within LAG_SEARCH.
+                    let behind = self
+                        .client
+                        .header(next)
+                        .is_some_and(|header| header.state_height < state_height);
+                    if behind && last.0 < state_height.0 + VALUE_SEARCH + LAG_SEARCH {
+                        last = Height(last.0 + 1);
+                    }
                     next = Height(next.0 + 1);
                     continue;
                 }

@@ -17,6 +17,16 @@ use lamina_app::rpc::RpcClient;
 use lamina_interop::block::Outcome;
 use lamina_interop::{Address, Height};
 
+/// Each test runs a network of four to seven validator processes; on two cores, two at once
+/// starve each other's consensus of CPU (views time out, a restarted validator's execution
+/// falls far behind its finality). Each test holds this while its network runs.
+fn one_network_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static NETWORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    NETWORK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 const NAMES: [&str; 4] = ["alice", "bob", "charlie", "dave"];
 
 fn free_port() -> u16 {
@@ -216,6 +226,7 @@ fn current_thread() -> tokio::runtime::Runtime {
 
 #[test]
 fn four_validators_finalize_join_late_survive_a_kill_and_catch_up() {
+    let _one_network_at_a_time = one_network_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let (mut validators, bootnode) = four(dir.path(), "local");
     let urls: Vec<String> = validators.iter().map(Validator::url).collect();
@@ -356,6 +367,7 @@ const EPOCH: u64 = 8;
 
 #[test]
 fn proof_of_stake_epochs_change_and_a_restarted_validator_catches_up_across_them() {
+    let _one_network_at_a_time = one_network_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut spec = lamina(&["chain-spec", "export", "--preset", "local-pos"]);
     spec["genesis"]["staking"]["params"]["epoch_blocks"] = serde_json::json!(EPOCH);
@@ -443,6 +455,7 @@ fn proof_of_stake_epochs_change_and_a_restarted_validator_catches_up_across_them
 
 #[test]
 fn a_validator_joins_lamina_light_follows_from_genesis_and_a_later_full_node_syncs() {
+    let _one_network_at_a_time = one_network_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut spec = lamina(&["chain-spec", "export", "--preset", "local-pos"]);
     spec["genesis"]["staking"]["params"]["epoch_blocks"] = serde_json::json!(EPOCH);
@@ -693,6 +706,7 @@ async fn light_follow(
 /// (SIGINT to its process group) stops it all with status 0.
 #[test]
 fn seven_validators_from_one_command_survive_two_kill_9s() {
+    let _one_network_at_a_time = one_network_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let stderr = dir.path().join("testnet.err");
     // Ports out of `unused`'s range (20000 to 31999), which the other tests here draw from.
