@@ -24,10 +24,7 @@ use lamina_interop::messages::{SubmitTxs, TxsAdmitted};
 pub const TXS: u64 = 4;
 
 /// Transaction batches per second each peer may send, in nodes and in the simulation alike.
-pub const GOSSIP_RATE: std::num::NonZeroU32 = match std::num::NonZeroU32::new(500) {
-    Some(rate) => rate,
-    None => unreachable!(),
-};
+pub const GOSSIP_RATE: std::num::NonZeroU32 = std::num::NonZeroU32::new(500).unwrap();
 
 /// Most transactions in one gossip message.
 pub const MAX_GOSSIP_TXS: usize = 1024;

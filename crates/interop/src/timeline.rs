@@ -28,13 +28,12 @@ use crate::{Hash, Height};
 /// Blocks kept.
 pub const KEPT: usize = 1024;
 
-/// A step of a block's way from proposal to durable commit, as this node saw it.
+/// A step of a block's way from proposal to durable commit, as this node saw it (its
+/// finalization, which also names its height and proposal time, is [`finalized`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// A notarization of the block reached this node (the block is certified but not final).
     Notarized,
-    /// The block was delivered as final.
-    Finalized,
     /// The block was executed; its commit was asked for.
     Executed,
     /// The block, its receipts and its state are durable.
@@ -77,7 +76,7 @@ impl BlockTimes {
 static RECENT: Mutex<VecDeque<BlockTimes>> = Mutex::new(VecDeque::new());
 
 /// The wall clock in milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
+fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -103,7 +102,6 @@ fn mark_at(block: Hash, step: Step, at: u64) {
     update(block, |times| {
         let slot = match step {
             Step::Notarized => &mut times.notarized_ms,
-            Step::Finalized => &mut times.finalized_ms,
             Step::Executed => &mut times.executed_ms,
             Step::Durable => &mut times.durable_ms,
         };

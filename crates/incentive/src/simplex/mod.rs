@@ -104,10 +104,7 @@ pub const BLOCKS: u64 = 3;
 /// simulation alike. The network sizes each channel's queues by it (peers times this burst),
 /// and the engine's per-epoch queues take that size again, so it is a memory bound as well as
 /// a rate: at 100,000 a ten-validator simulation spent most of its time allocating queues.
-pub const CONSENSUS_RATE: std::num::NonZeroU32 = match std::num::NonZeroU32::new(2_000) {
-    Some(rate) => rate,
-    None => unreachable!(),
-};
+pub const CONSENSUS_RATE: std::num::NonZeroU32 = std::num::NonZeroU32::new(2_000).unwrap();
 
 /// Shortest epoch, in blocks. A restarted node resumes in the epoch of its committed state,
 /// which trails the finalized chain by a few blocks; with epochs at least this long, that is

@@ -144,22 +144,20 @@ pub(super) fn measure(args: &BenchArgs) -> anyhow::Result<Report> {
     let connections = args.connections(2 * urls.len());
     progress.stage("waiting for every validator to finalize blocks", 0);
     let runtime = crate::shell::tokio_runtime()?;
-    let clients = clients(&urls);
-    let driven = match clients {
-        Ok(clients) => match runtime.block_on(live(&clients)) {
-            Ok(from) => runtime.block_on(drive(
-                args,
-                &clients,
-                connections,
-                from,
-                &index,
-                batches,
-                &progress,
-            )),
-            Err(err) => Err(err),
-        },
-        Err(err) => Err(err),
-    };
+    let driven = runtime.block_on(async {
+        let clients = clients(&urls)?;
+        let from = live(&clients).await?;
+        drive(
+            args,
+            &clients,
+            connections,
+            from,
+            &index,
+            batches,
+            &progress,
+        )
+        .await
+    });
     crate::testnet::stop(&mut children);
     progress.finish();
     drop(temporary);
